@@ -1,0 +1,77 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+/// The runner starts once per task, so it links neither Foundation nor the
+/// implicitly imported Concurrency/StringProcessing modules (~0.9 ms of startup).
+let leanExecutable: [SwiftSetting] = [
+    .unsafeFlags([
+        "-Xfrontend", "-disable-implicit-string-processing-module-import",
+        "-Xfrontend", "-disable-implicit-concurrency-module-import",
+    ]),
+]
+
+let package = Package(
+    name: "Patchbay",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "patchbay", targets: ["patchbay"]),
+        .executable(name: "patchbay-runner", targets: ["patchbay-runner"]),
+        .executable(name: "patchbay-bench", targets: ["patchbay-bench"]),
+        // First-party Swift connectors: each one shared library.
+        .library(name: "PatchbayTableDiff", type: .dynamic, targets: ["PatchbayTableDiff"]),
+    ],
+    dependencies: [
+        .package(path: "SDK"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+    ],
+    targets: [
+        // System calls Swift cannot make directly (variadic prctl/syscall, posix_spawn with setsid).
+        .target(name: "CPatchbaySys", path: "Sources/CPatchbaySys"),
+        // The runner wire protocol: frames and messages. No Foundation: the runner links it.
+        .target(name: "PatchbayWire", path: "Sources/PatchbayWire"),
+        // The runner process: loads one connector and serves the host callback table.
+        .executableTarget(
+            name: "patchbay-runner",
+            dependencies: [
+                "PatchbayWire", "CPatchbaySys",
+                .product(name: "PatchbayABI", package: "SDK"),
+            ],
+            path: "Sources/patchbay-runner",
+            swiftSettings: leanExecutable
+        ),
+        // Host side of isolation: spawning, limits, supervision, exit classification.
+        .target(name: "PatchbayRunner", dependencies: ["PatchbayWire", "CPatchbaySys"], path: "Sources/PatchbayRunner"),
+        // Plugin directories, probing, catalog, quarantine, hot-add.
+        .target(
+            name: "PatchbayRegistry",
+            dependencies: ["PatchbayRunner", .product(name: "Crypto", package: "swift-crypto")],
+            path: "Sources/PatchbayRegistry"
+        ),
+        .executableTarget(
+            name: "patchbay",
+            dependencies: [
+                "PatchbayRegistry", "PatchbayRunner",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/patchbay"
+        ),
+        .executableTarget(
+            name: "patchbay-bench",
+            dependencies: ["PatchbayRegistry", "PatchbayRunner"],
+            path: "Sources/patchbay-bench"
+        ),
+        .target(
+            name: "PatchbayTableDiff",
+            dependencies: [.product(name: "PatchbaySDK", package: "SDK")],
+            path: "Plugins/table-diff",
+            exclude: ["README.md"]
+        ),
+        .testTarget(
+            name: "PatchbayTests",
+            dependencies: ["PatchbayRegistry", "PatchbayRunner", "PatchbayWire"],
+            path: "Tests/PatchbayTests"
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,184 @@
+import Foundation
+import PatchbayRunner
+import PatchbayWire
+
+/// What changed in the catalog after a scan.
+public enum CatalogChange: Sendable, Equatable {
+    case added(CatalogEntry)
+    case quarantined(CatalogEntry)
+    case removed(path: String)
+}
+
+/// The catalog of plugins in the plugin directories. A file is probed again
+/// only when its size, modification time or inode changes.
+public actor PluginRegistry {
+    public let directories: PluginDirectories
+    private let runner: TaskRunner
+    private var entries: [String: CatalogEntry] = [:]
+    private var fingerprints: [String: Fingerprint] = [:]
+
+    struct Fingerprint: Equatable {
+        var size: UInt64
+        var modified: Int64
+        var inode: UInt64
+    }
+
+    public init(directories: PluginDirectories = .standard(), runner: TaskRunner = TaskRunner()) {
+        self.directories = directories
+        self.runner = runner
+    }
+
+    /// Every entry, ready and quarantined, sorted by id, version, path.
+    public var catalog: [CatalogEntry] {
+        entries.values.sorted { a, b in
+            if (a.id ?? "~") != (b.id ?? "~") { return (a.id ?? "~") < (b.id ?? "~") }
+            if let va = a.version.flatMap(SemanticVersion.init), let vb = b.version.flatMap(SemanticVersion.init), va != vb {
+                return va > vb
+            }
+            return a.path < b.path
+        }
+    }
+
+    private static func fingerprint(_ path: String) -> Fingerprint? {
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return Fingerprint(size: UInt64(info.st_size), modified: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec),
+                           inode: UInt64(info.st_ino))
+    }
+
+    /// Plugin files: `*.so` regular files, skipping hidden and temporary names.
+    static func pluginFiles(in directory: String) -> [String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
+        return names.filter { $0.hasSuffix(".so") && !$0.hasPrefix(".") }.sorted().map { directory + "/" + $0 }
+    }
+
+    /// Rescans every directory; probes new and changed files. Returns what changed.
+    @discardableResult
+    public func refresh() async -> [CatalogChange] {
+        var seen = Set<String>()
+        var toProbe: [(String, Fingerprint)] = []
+        for directory in directories.directories {
+            for path in Self.pluginFiles(in: directory) {
+                guard let print = Self.fingerprint(path) else { continue }
+                seen.insert(path)
+                if fingerprints[path] != print { toProbe.append((path, print)) }
+            }
+        }
+        var changes: [CatalogChange] = []
+        for path in entries.keys where !seen.contains(path) {
+            entries[path] = nil
+            fingerprints[path] = nil
+            changes.append(.removed(path: path))
+        }
+        let runner = self.runner
+        let probed = await withTaskGroup(of: (String, Fingerprint, CatalogEntry).self) { group in
+            var results: [(String, Fingerprint, CatalogEntry)] = []
+            var iterator = toProbe.makeIterator()
+            func next() -> Bool {
+                guard let (path, print) = iterator.next() else { return false }
+                group.addTask { (path, print, await Self.probe(path: path, runner: runner)) }
+                return true
+            }
+            for _ in 0..<4 where next() {}
+            while let result = await group.next() {
+                results.append(result)
+                _ = next()
+            }
+            return results
+        }
+        for (path, print, entry) in probed.sorted(by: { $0.0 < $1.0 }) {
+            entries[path] = entry
+            fingerprints[path] = print
+            changes.append(entry.isReady ? .added(entry) : .quarantined(entry))
+        }
+        return changes
+    }
+
+    /// Probes one file in a runner: loads it, checks the ABI and descriptor, reports it.
+    public static func probe(path: String, runner: TaskRunner = TaskRunner()) async -> CatalogEntry {
+        let size = fingerprint(path)?.size ?? 0
+        let sha = (try? sha256Hex(ofFileAt: path)) ?? ""
+        let limits = TaskLimits(timeout: .seconds(10), memoryBytes: 1 << 30, processes: 16, killGrace: .milliseconds(200))
+        let report = await runner.run(TaskSpec(pluginPath: path, mode: .probe, limits: limits), host: ProbeHost())
+        let status: CatalogEntry.Status = report.classification.isSuccess && report.descriptor != nil
+            ? .ready : .quarantined(reason: report.classification.summary)
+        return CatalogEntry(path: path, sha256: sha, size: size, status: status, descriptor: report.descriptor,
+                            probeLoadTime: report.loadTime)
+    }
+
+    /// Finds a runnable connector: `ID` (newest version), `ID@VERSION`, or a path to a `.so`.
+    public func resolve(_ reference: String) async throws -> CatalogEntry {
+        if reference.contains("/") || reference.hasSuffix(".so") {
+            let path = URL(fileURLWithPath: reference).standardizedFileURL.path
+            guard FileManager.default.fileExists(atPath: path) else { throw RegistryError.fileNotFound(reference) }
+            let entry: CatalogEntry
+            if let known = entries[path], fingerprints[path] == Self.fingerprint(path) {
+                entry = known
+            } else {
+                entry = await Self.probe(path: path, runner: runner)
+            }
+            if case .quarantined(let reason) = entry.status { throw RegistryError.quarantined(path: path, reason: reason) }
+            return entry
+        }
+        let parts = reference.split(separator: "@", maxSplits: 1).map(String.init)
+        let id = parts[0]
+        let candidates = catalog.filter { $0.id == id }
+        guard !candidates.isEmpty else {
+            throw RegistryError.unknownConnector(id, known: Array(Set(catalog.compactMap(\.id))).sorted())
+        }
+        let ready = candidates.filter(\.isReady)
+        if parts.count == 2 {
+            guard let match = ready.first(where: { $0.version == parts[1] }) else {
+                throw RegistryError.unknownVersion(id: id, version: parts[1], available: ready.compactMap(\.version))
+            }
+            return match
+        }
+        return ready[0]  // `catalog` sorts newest first
+    }
+
+    /// Probes `file`, then copies it into the install directory by temp-file + rename
+    /// (never overwriting a mapped file in place). Returns the installed entry.
+    public func install(file: String) async throws -> CatalogEntry {
+        let source = URL(fileURLWithPath: file).standardizedFileURL.path
+        guard FileManager.default.fileExists(atPath: source) else { throw RegistryError.fileNotFound(file) }
+        let probed = await Self.probe(path: source, runner: runner)
+        guard probed.isReady, let descriptor = probed.descriptor else {
+            if case .quarantined(let reason) = probed.status { throw RegistryError.installRefused(path: file, reason: reason) }
+            throw RegistryError.installRefused(path: file, reason: "the probe returned no descriptor")
+        }
+        let directory = directories.installDirectory
+        let name = "lib\(descriptor.id)-\(descriptor.version).so"
+        let target = directory + "/" + name
+        let temporary = directory + "/.\(name).\(UInt32.random(in: 0...UInt32.max)).tmp"
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: source, toPath: temporary)
+            chmod(temporary, 0o755)
+            let copied = try sha256Hex(ofFileAt: temporary)
+            guard copied == probed.sha256 else {
+                try? FileManager.default.removeItem(atPath: temporary)
+                throw RegistryError.installRefused(path: file, reason: "the file changed while it was being installed")
+            }
+            guard rename(temporary, target) == 0 else {
+                let reason = String(cString: strerror(errno))
+                try? FileManager.default.removeItem(atPath: temporary)
+                throw RegistryError.io("cannot move the plugin into \(directory): \(reason)")
+            }
+        } catch let error as RegistryError {
+            throw error
+        } catch {
+            try? FileManager.default.removeItem(atPath: temporary)
+            throw RegistryError.io("cannot install into \(directory): \(error.localizedDescription)")
+        }
+        var installed = probed
+        installed.path = target
+        if directories.directories.contains(directory), let print = Self.fingerprint(target) {
+            entries[target] = installed
+            fingerprints[target] = print
+        }
+        return installed
+    }
+}
+
+/// The probe answers nothing and keeps nothing.
+struct ProbeHost: TaskHost {}

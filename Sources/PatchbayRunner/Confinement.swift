@@ -1,0 +1,170 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Per-task resource limits, as the user states them.
+public struct TaskLimits: Sendable, Equatable {
+    /// Wall-clock time before the task is stopped; nil for none.
+    public var timeout: Duration?
+    /// Memory in bytes (cgroup memory limit, or address space under rlimits).
+    public var memoryBytes: UInt64
+    /// CPU seconds (RLIMIT_CPU).
+    public var cpuSeconds: UInt64
+    /// Open file descriptors (RLIMIT_NOFILE).
+    public var openFiles: UInt64
+    /// Processes and threads the task may have at once, the runner included.
+    public var processes: UInt64
+    /// Each stop step (cancel, SIGTERM) waits this long before the next.
+    public var killGrace: Duration
+
+    public init(timeout: Duration? = .seconds(3600), memoryBytes: UInt64 = 2 << 30, cpuSeconds: UInt64 = 0,
+                openFiles: UInt64 = 1024, processes: UInt64 = 64, killGrace: Duration = .seconds(2)) {
+        self.timeout = timeout
+        self.memoryBytes = memoryBytes
+        self.cpuSeconds = cpuSeconds
+        self.openFiles = openFiles
+        self.processes = processes
+        self.killGrace = killGrace
+    }
+}
+
+/// The strongest confinement this machine allows, decided once per process.
+public enum ConfinementMode: Sendable, Equatable, CustomStringConvertible {
+    /// cgroup v1 `pids` and `memory` groups per task, plus rlimits. Binds root too.
+    case cgroupV1(pids: String, memory: String)
+    /// rlimits, with the runner switched to an unprivileged user (RLIMIT_NPROC does not bind root).
+    case unprivilegedUser(uid: UInt32, gid: UInt32)
+    /// rlimits only (the host is not root, so RLIMIT_NPROC binds).
+    case rlimits
+
+    public var description: String {
+        switch self {
+        case .cgroupV1(let pids, let memory):
+            return "cgroup v1 per task (pids.max in \(pids), memory.limit_in_bytes in \(memory)) + rlimits (CPU, files, core)"
+        case .unprivilegedUser(let uid, let gid):
+            return "rlimits (address space, CPU, files, processes) as unprivileged uid \(uid)/gid \(gid); no cgroups writable"
+        case .rlimits:
+            return "rlimits (address space, CPU, files, processes) as uid \(getuid())"
+        }
+    }
+
+    /// Detects the mode; `PATCHBAY_CONFINEMENT=cgroup|user|rlimit` forces one (for tests and diagnosis).
+    public static let current: ConfinementMode = detect(forced: ProcessInfo.processInfo.environment["PATCHBAY_CONFINEMENT"])
+
+    static func detect(forced: String?) -> ConfinementMode {
+        let root = getuid() == 0
+        let nobody = (uid: UInt32(65534), gid: UInt32(65534))
+        if forced == "rlimit" { return .rlimits }
+        if forced == "user" && root { return .unprivilegedUser(uid: nobody.uid, gid: nobody.gid) }
+        if root, let groups = prepareCgroupV1() { return .cgroupV1(pids: groups.pids, memory: groups.memory) }
+        return root ? .unprivilegedUser(uid: nobody.uid, gid: nobody.gid) : .rlimits
+    }
+
+    private static func prepareCgroupV1() -> (pids: String, memory: String)? {
+        let pids = "/sys/fs/cgroup/pids/patchbay"
+        let memory = "/sys/fs/cgroup/memory/patchbay"
+        for path in [pids, memory] {
+            if mkdir(path, 0o755) != 0 && errno != EEXIST { return nil }
+            guard access(path + "/cgroup.procs", W_OK) == 0 else { return nil }
+        }
+        sweepStaleGroups(pids)
+        sweepStaleGroups(memory)
+        return (pids, memory)
+    }
+
+    /// Removes empty task groups a killed host left behind.
+    private static func sweepStaleGroups(_ parent: String) {
+        guard let children = try? FileManager.default.contentsOfDirectory(atPath: parent) else { return }
+        for child in children where child.hasPrefix("task-") {
+            rmdir(parent + "/" + child)  // fails harmlessly while a group still has processes
+        }
+    }
+}
+
+/// One task's cgroups (v1): created before spawn, joined by the host before
+/// hello, swept and removed after the runner exits.
+final class TaskCgroups {
+    let pidsPath: String
+    let memoryPath: String
+
+    init(mode: ConfinementMode, taskID: String, limits: TaskLimits) throws {
+        guard case .cgroupV1(let pids, let memory) = mode else { throw CgroupError("not in cgroup mode") }
+        pidsPath = pids + "/task-" + taskID
+        memoryPath = memory + "/task-" + taskID
+        for path in [pidsPath, memoryPath] where mkdir(path, 0o755) != 0 {
+            throw CgroupError("cannot create \(path): \(String(cString: strerror(errno)))")
+        }
+        if limits.processes > 0 { try Self.write("\(limits.processes)", to: pidsPath + "/pids.max") }
+        if limits.memoryBytes > 0 {
+            try Self.write("\(limits.memoryBytes)", to: memoryPath + "/memory.limit_in_bytes")
+        }
+    }
+
+    static func write(_ value: String, to path: String) throws {
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw CgroupError("cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        let ok = value.withCString { Glibc.write(fd, $0, strlen($0)) } >= 0
+        if !ok { throw CgroupError("cannot write \(value) to \(path): \(String(cString: strerror(errno)))") }
+    }
+
+    private static func read(_ path: String) -> String {
+        (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
+    }
+
+    func join(_ pid: pid_t) throws {
+        try Self.write("\(pid)", to: pidsPath + "/cgroup.procs")
+        try Self.write("\(pid)", to: memoryPath + "/cgroup.procs")
+    }
+
+    /// How often a fork failed at pids.max.
+    var processLimitHits: Int {
+        Self.counter(named: "max", in: Self.read(pidsPath + "/pids.events"))
+    }
+
+    /// How often the OOM killer acted in this group.
+    var outOfMemoryKills: Int {
+        Self.counter(named: "oom_kill", in: Self.read(memoryPath + "/memory.oom_control"))
+    }
+
+    var peakMemoryBytes: UInt64 {
+        UInt64(Self.read(memoryPath + "/memory.max_usage_in_bytes").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
+
+    private static func counter(named name: String, in text: String) -> Int {
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: " ")
+            if parts.count == 2, parts[0] == name { return Int(parts[1]) ?? 0 }
+        }
+        return 0
+    }
+
+    /// SIGKILLs every process still in the group (forks included, until none are left)
+    /// and removes both groups. Returns how many processes it killed.
+    @discardableResult
+    func killAllAndRemove() -> Int {
+        var killed = Set<Int32>()
+        for _ in 0..<200 {
+            let pids = Self.read(pidsPath + "/cgroup.procs").split(separator: "\n").compactMap { Int32($0) }
+            if pids.isEmpty { break }
+            for pid in pids {
+                kill(pid, SIGKILL)
+                killed.insert(pid)
+            }
+            usleep(500)
+        }
+        for path in [pidsPath, memoryPath] {
+            for _ in 0..<200 {
+                if rmdir(path) == 0 || errno == ENOENT { break }
+                usleep(1000)  // dying processes leave the group a moment after SIGKILL
+            }
+        }
+        return killed.count
+    }
+}
+
+struct CgroupError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,546 @@
+import CPatchbaySys
+import Foundation
+import PatchbayWire
+#if canImport(Glibc)
+import Glibc
+#endif
+
+func monotonicNow() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}
+
+extension Duration {
+    var nanoseconds: UInt64 {
+        let (seconds, attoseconds) = components
+        return UInt64(max(0, seconds)) * 1_000_000_000 + UInt64(max(0, attoseconds) / 1_000_000_000)
+    }
+}
+
+/// Runs connector tasks, each in a runner process of its own.
+public struct TaskRunner: Sendable {
+    public let runnerExecutable: String
+    public let confinement: ConfinementMode
+
+    public init(runnerExecutable: String = TaskRunner.defaultRunnerPath, confinement: ConfinementMode = .current) {
+        self.runnerExecutable = runnerExecutable
+        self.confinement = confinement
+    }
+
+    /// `$PATCHBAY_RUNNER`, else `patchbay-runner` beside the running executable.
+    public static var defaultRunnerPath: String {
+        if let path = ProcessInfo.processInfo.environment["PATCHBAY_RUNNER"], !path.isEmpty { return path }
+        var directory = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath().deletingLastPathComponent()
+        if let executable = Bundle.main.executableURL { directory = executable.deletingLastPathComponent() }
+        // Test bundles live one level deeper (…/debug/PatchbayPackageTests.xctest).
+        for candidate in [directory, directory.deletingLastPathComponent()] {
+            let path = candidate.appendingPathComponent("patchbay-runner").path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return directory.appendingPathComponent("patchbay-runner").path
+    }
+
+    /// Runs one task and waits for it, off the cooperative thread pool.
+    public func run(_ spec: TaskSpec, host: some TaskHost, control: TaskControl = TaskControl()) async -> TaskReport {
+        await withCheckedContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(returning: self.runBlocking(spec, host: host, control: control))
+            }
+            thread.name = "patchbay-task"
+            thread.start()
+        }
+    }
+
+    /// Runs one task on the calling thread.
+    public func runBlocking(_ spec: TaskSpec, host: some TaskHost, control: TaskControl = TaskControl()) -> TaskReport {
+        var supervisor = Supervisor(runner: self, spec: spec, host: host, control: control)
+        return supervisor.run()
+    }
+}
+
+private let ignoreSIGPIPE: Void = { signal(SIGPIPE, SIG_IGN) }()
+
+/// One task's conversation with its runner process, from spawn to cleanup.
+struct Supervisor<Host: TaskHost> {
+    let runner: TaskRunner
+    let spec: TaskSpec
+    let host: Host
+    let control: TaskControl
+
+    private var logs: [LogLine] = []
+    private var outputs: [TaskOutput] = []
+    private var newState: String?
+    private var descriptor: DescriptorInfo?
+    private var loadNanoseconds: UInt64 = 0
+    private var result: TaskResult?
+    private var phase: RunnerPhase?
+    private var ready = false
+    private var violation: String?
+    private var nonce: [UInt8] = (0..<16).map { _ in UInt8.random(in: 0...255) }
+    private var frames = FrameAccumulator()
+    private var stdoutCapture = OutputCapture(source: .stdout)
+    private var stderrCapture = OutputCapture(source: .stderr)
+    private var budget = LogBudget()
+    private var stop: StopSequence
+
+    init(runner: TaskRunner, spec: TaskSpec, host: Host, control: TaskControl) {
+        self.runner = runner
+        self.spec = spec
+        self.host = host
+        self.control = control
+        let start = monotonicNow()
+        stop = StopSequence(deadline: spec.limits.timeout.map { start + $0.nanoseconds }, grace: spec.limits.killGrace.nanoseconds)
+    }
+
+    private mutating func note(_ level: LogLevel, _ source: LogSource, _ message: String) {
+        let line = LogLine(time: Date(), level: level, source: source, message: message)
+        logs.append(line)
+        host.handle(.log(line))
+    }
+
+    private func report(_ classification: ExitClassification, started: UInt64, pid: Int32? = nil, peak: UInt64 = 0,
+                        leftovers: Int = 0) -> TaskReport {
+        TaskReport(classification: classification, descriptor: descriptor, logs: logs, outputs: outputs,
+                   tables: classification.isSuccess ? (result?.tables ?? []) : [], newStateJSON: newState,
+                   internalMessage: result?.internalMessage ?? "", runnerPID: pid, peakMemoryBytes: peak,
+                   wallTime: .nanoseconds(Int64(monotonicNow() - started)), leftoverProcessesKilled: leftovers,
+                   loadTime: .nanoseconds(Int64(loadNanoseconds)), confinement: runner.confinement)
+    }
+
+    mutating func run() -> TaskReport {
+        _ = ignoreSIGPIPE
+        let started = monotonicNow()
+        let taskID = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        let fm = FileManager.default
+
+        // The workspace: private, empty, deleted afterwards.
+        let workspace = spec.workspaceRoot + "/task-" + taskID
+        var dropUser: (uid: UInt32, gid: UInt32)?
+        if case .unprivilegedUser(let uid, let gid) = runner.confinement { dropUser = (uid, gid) }
+        do {
+            try fm.createDirectory(atPath: spec.workspaceRoot, withIntermediateDirectories: true,
+                                   attributes: [.posixPermissions: 0o711])
+            try fm.createDirectory(atPath: workspace + "/in/tables", withIntermediateDirectories: true,
+                                   attributes: [.posixPermissions: 0o700])
+        } catch {
+            return report(.runnerUnavailable("cannot create the task workspace under \(spec.workspaceRoot): \(error.localizedDescription)"), started: started)
+        }
+        defer { try? fm.removeItem(atPath: workspace) }
+
+        // Inputs are linked (or copied) into the workspace so the runner reads only its own directory.
+        var inputs: [InputTable] = []
+        for input in spec.inputs {
+            let target = workspace + "/in/tables/" + input.name + ".csv"
+            if dropUser != nil || link(input.path, target) != 0 {
+                do { try fm.copyItem(atPath: input.path, toPath: target) } catch {
+                    return report(.failed(.config, message: "input table '\(input.name)': cannot read \(input.path): \(error.localizedDescription)"), started: started)
+                }
+            }
+            inputs.append(InputTable(name: input.name, path: target))
+        }
+        if let dropUser {
+            for path in [workspace, workspace + "/in", workspace + "/in/tables"] + inputs.map(\.path) {
+                chown(path, dropUser.uid, dropUser.gid)
+            }
+        }
+
+        var cgroups: TaskCgroups?
+        if case .cgroupV1 = runner.confinement {
+            do { cgroups = try TaskCgroups(mode: runner.confinement, taskID: taskID, limits: spec.limits) } catch {
+                note(.warning, .host, "cgroup confinement unavailable for this task (\(error)); using rlimits only")
+            }
+        }
+
+        // Descriptors: socket (fd 3 in the runner), cancel pipe (fd 4), stdout, stderr.
+        var pair: [Int32] = [-1, -1]
+        var cancelPipe: [Int32] = [-1, -1], outPipe: [Int32] = [-1, -1], errPipe: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0,
+              pb_pipe_cloexec(&cancelPipe) == 0, pb_pipe_cloexec(&outPipe) == 0, pb_pipe_cloexec(&errPipe) == 0 else {
+            let reason = String(cString: strerror(errno))
+            for fd in pair + cancelPipe + outPipe + errPipe where fd >= 0 { close(fd) }
+            cgroups?.killAllAndRemove()
+            return report(.runnerUnavailable("cannot create descriptors: \(reason)"), started: started)
+        }
+        let socket = pair[0]
+        let spawned = Spawner.shared.spawn(
+            executable: runner.runnerExecutable, arguments: [String(getpid())],
+            mappings: [pb_fd_mapping(source: pair[1], target: Wire.socketDescriptor),
+                       pb_fd_mapping(source: cancelPipe[0], target: Wire.cancelDescriptor),
+                       pb_fd_mapping(source: outPipe[1], target: 1),
+                       pb_fd_mapping(source: errPipe[1], target: 2)])
+        for fd in [pair[1], cancelPipe[0], outPipe[1], errPipe[1]] { close(fd) }
+        let cancelWrite = cancelPipe[1], stdoutRead = outPipe[0], stderrRead = errPipe[0]
+        defer { for fd in [socket, cancelWrite, stdoutRead, stderrRead] { close(fd) } }
+
+        let pid: pid_t
+        switch spawned {
+        case .success(let value): pid = value
+        case .failure(let error):
+            cgroups?.killAllAndRemove()
+            return report(.runnerUnavailable(error.description), started: started)
+        }
+        host.handle(.started(runnerPID: pid))
+
+        do { try cgroups?.join(pid) } catch {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            waitpid(pid, &status, 0)
+            cgroups?.killAllAndRemove()
+            return report(.runnerUnavailable("cannot confine the runner: \(error)"), started: started, pid: pid)
+        }
+
+        // The handshake: hello goes out before the runner can do anything.
+        var confinement = Confinement(openFiles: spec.limits.openFiles)
+        confinement.cpuSeconds = spec.limits.cpuSeconds
+        switch runner.confinement {
+        case .cgroupV1:
+            if cgroups == nil {
+                confinement.addressSpaceBytes = spec.limits.memoryBytes > 0 ? spec.limits.memoryBytes + (256 << 20) : 0
+            }
+        case .unprivilegedUser(let uid, let gid):
+            confinement.addressSpaceBytes = spec.limits.memoryBytes > 0 ? spec.limits.memoryBytes + (256 << 20) : 0
+            confinement.processes = spec.limits.processes
+            confinement.userID = uid
+            confinement.groupID = gid
+        case .rlimits:
+            confinement.addressSpaceBytes = spec.limits.memoryBytes > 0 ? spec.limits.memoryBytes + (256 << 20) : 0
+            confinement.processes = spec.limits.processes
+        }
+        let hello = Hello(nonce: nonce, mode: spec.mode, pluginPath: spec.pluginPath, workspace: workspace,
+                          parametersJSON: spec.parametersJSON, stateJSON: spec.stateJSON, inputs: inputs,
+                          confinement: confinement, deadlineNanoseconds: stop.deadline ?? 0,
+                          minimumLogLevel: spec.minimumLogLevel)
+        for fd in [socket, stdoutRead, stderrRead] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
+        send(HostMessage.hello(hello).frame(), on: socket)
+
+        let pidDescriptor = pb_pidfd_open(pid)
+        defer { if pidDescriptor >= 0 { close(pidDescriptor) } }
+
+        // The loop: until the runner exits.
+        var socketOpen = true, stdoutOpen = true, stderrOpen = true
+        var exited = false
+        while !exited {
+            let now = monotonicNow()
+            apply(stop.advance(now: now), pid: pid, cancelWrite: cancelWrite)
+            var fds = [
+                pollfd(fd: socketOpen ? socket : -1, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: stdoutOpen ? stdoutRead : -1, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: stderrOpen ? stderrRead : -1, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: pidDescriptor, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: control.eventDescriptor, events: Int16(POLLIN), revents: 0),
+            ]
+            var timeout = stop.timeoutMilliseconds(now: now)
+            if pidDescriptor < 0 { timeout = timeout < 0 ? 50 : min(timeout, 50) }  // no pidfd: poll waitpid
+            let n = poll(&fds, nfds_t(fds.count), timeout)
+            if n < 0 && errno != EINTR { break }
+            if fds[0].revents != 0 { socketOpen = readSocket(socket, pid: pid, cancelWrite: cancelWrite) }
+            if fds[1].revents != 0 { stdoutOpen = readStream(stdoutRead, stdout: true) }
+            if fds[2].revents != 0 { stderrOpen = readStream(stderrRead, stdout: false) }
+            if fds[4].revents != 0 {
+                var value: UInt64 = 0
+                _ = read(control.eventDescriptor, &value, 8)
+                apply(stop.begin(.cancelled, now: monotonicNow()), pid: pid, cancelWrite: cancelWrite)
+            }
+            if pidDescriptor >= 0 {
+                exited = fds[3].revents != 0
+            } else {
+                var info = siginfo_t()
+                exited = waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info._sifields._sigchld.si_pid == pid
+            }
+        }
+
+        // Reap, sweep leftovers, drain what is still buffered.
+        var status: Int32 = 0
+        var usage = rusage()
+        while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
+        var leftovers = killSession(pid)
+        if let cgroups { leftovers = max(leftovers, cgroups.killAllAndRemove()) }
+        if socketOpen { _ = readSocket(socket, pid: pid, cancelWrite: cancelWrite) }
+        drain(stdoutRead, stderrRead, stdoutOpen: stdoutOpen, stderrOpen: stderrOpen)
+        if leftovers > 0 {
+            note(.warning, .host, "killed \(leftovers) process(es) the connector left running after its task")
+        }
+        if budget.dropped > 0 {
+            note(.warning, .host, "output truncated: \(budget.dropped) bytes of stdout/stderr beyond the log limit were dropped")
+        }
+
+        let peak = max(UInt64(usage.ru_maxrss) * 1024, cgroups?.peakMemoryBytes ?? 0)
+        var classification = classify(status: status, peakBytes: peak, cgroups: cgroups)
+
+        // Tables land only for a success, and only through the host.
+        if classification.isSuccess, let result {
+            let files = result.tables.map {
+                ProducedTableFile(name: $0.name, columns: $0.columns, rowCount: $0.rowCount, path: workspace + "/" + $0.relativePath)
+            }
+            do { try host.commit(tables: files) } catch {
+                classification = .failed(.system, message: "the task succeeded but its tables could not be stored: \(error)")
+            }
+        }
+        return report(classification, started: started, pid: pid, peak: peak, leftovers: leftovers)
+    }
+
+    // MARK: - Stopping
+
+    private func apply(_ action: StopSequence.Action, pid: pid_t, cancelWrite: Int32) {
+        switch action {
+        case .none: break
+        case .requestCancel:
+            var byte: UInt8 = 1
+            _ = write(cancelWrite, &byte, 1)
+        case .terminate: kill(-pid, SIGTERM)
+        case .kill: kill(-pid, SIGKILL)
+        }
+    }
+
+    /// SIGKILLs every process still in the runner's session; returns how many there were.
+    private func killSession(_ sid: pid_t) -> Int {
+        var count = 0
+        for _ in 0..<50 {
+            var found = 0
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+            for entry in entries {
+                guard let pid = Int32(entry), pid != sid,
+                      let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                      let close = stat.lastIndex(of: ")") else { continue }
+                // Fields after "comm)": state ppid pgrp session ...
+                let fields = stat[stat.index(after: close)...].split(separator: " ")
+                guard fields.count > 3, fields[0] != "Z", Int32(fields[3]) == sid else { continue }
+                kill(pid, SIGKILL)
+                found += 1
+            }
+            if found == 0 { break }
+            count = max(count, found)
+            usleep(1000)
+        }
+        kill(-sid, SIGKILL)
+        return count
+    }
+
+    // MARK: - Reading
+
+    private func send(_ frame: [UInt8], on socket: Int32) {
+        frame.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.send(socket, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
+                if n > 0 { offset += n; continue }
+                if n < 0 && (errno == EAGAIN || errno == EINTR) {
+                    var out = pollfd(fd: socket, events: Int16(POLLOUT), revents: 0)
+                    if poll(&out, 1, 1000) >= 0 { continue }
+                }
+                return  // the runner is gone; its exit tells the rest
+            }
+        }
+    }
+
+    /// Reads what the socket has; false once it is closed.
+    private mutating func readSocket(_ socket: Int32, pid: pid_t, cancelWrite: Int32) -> Bool {
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return errno == EAGAIN || errno == EWOULDBLOCK
+            }
+            if n == 0 {
+                if frames.pendingByteCount > 0 && violation == nil {
+                    protocolViolation("the connection closed inside a frame (\(frames.pendingByteCount) bytes of a frame received)", pid: pid, cancelWrite: cancelWrite)
+                }
+                return false
+            }
+            if violation != nil { continue }  // discard everything after a violation
+            buffer.withUnsafeBytes { frames.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            do {
+                while let body = try frames.nextFrame() {
+                    let message = try RunnerMessage.decode(body)
+                    handle(message, socket: socket, pid: pid, cancelWrite: cancelWrite)
+                    if violation != nil { break }
+                }
+            } catch {
+                protocolViolation("\(error)", pid: pid, cancelWrite: cancelWrite)
+            }
+        }
+    }
+
+    private mutating func protocolViolation(_ detail: String, pid: pid_t, cancelWrite: Int32) {
+        guard violation == nil else { return }
+        violation = detail
+        note(.error, .host, "protocol violation: \(detail)")
+        apply(stop.begin(.protocolViolation, now: monotonicNow()), pid: pid, cancelWrite: cancelWrite)
+    }
+
+    private mutating func handle(_ message: RunnerMessage, socket: Int32, pid: pid_t, cancelWrite: Int32) {
+        if result != nil {
+            protocolViolation("a message arrived after the result", pid: pid, cancelWrite: cancelWrite)
+            return
+        }
+        switch message {
+        case .ready(let version, let echoed, let runnerPID):
+            guard !ready else { return protocolViolation("a second ready message", pid: pid, cancelWrite: cancelWrite) }
+            guard version == Wire.protocolVersion else {
+                return protocolViolation("the runner speaks protocol \(version); this host speaks \(Wire.protocolVersion)", pid: pid, cancelWrite: cancelWrite)
+            }
+            guard echoed == nonce, runnerPID == pid else {
+                return protocolViolation("the handshake did not echo this task's nonce and pid", pid: pid, cancelWrite: cancelWrite)
+            }
+            ready = true
+        case .phase(let value):
+            if value != .confining && !ready {
+                return protocolViolation("phase \(value.rawValue) before the handshake", pid: pid, cancelWrite: cancelWrite)
+            }
+            phase = value
+            host.handle(.phase(value))
+        default:
+            guard ready else { return protocolViolation("a message before the handshake", pid: pid, cancelWrite: cancelWrite) }
+            handleAfterHandshake(message, socket: socket, pid: pid, cancelWrite: cancelWrite)
+        }
+    }
+
+    private mutating func handleAfterHandshake(_ message: RunnerMessage, socket: Int32, pid: pid_t, cancelWrite: Int32) {
+        switch message {
+        case .ready, .phase:
+            break
+        case .descriptor(let info):
+            guard descriptor == nil else { return protocolViolation("a second descriptor", pid: pid, cancelWrite: cancelWrite) }
+            descriptor = info
+            host.handle(.descriptor(info))
+        case .loaded(let nanoseconds):
+            loadNanoseconds = nanoseconds
+        case .log(let level, let text):
+            let line = LogLine(time: Date(), level: LogLevel(abi: level), source: .connector, message: text)
+            if budget.admit(Array(text.utf8)) != nil {
+                logs.append(line)
+                host.handle(.log(line))
+            }
+        case .progress(let fraction, let text):
+            host.handle(.progress(fraction: fraction, message: text))
+        case .credentialRequest(let name):
+            let answer: CredentialAnswer
+            if let descriptor, !descriptor.credentialNames.contains(name) {
+                answer = .denied(reason: "'\(name)' is not among the credentials the connector declares (\(descriptor.credentialNames.joined(separator: ", ")))")
+            } else {
+                answer = host.credential(named: name, for: descriptor)
+            }
+            switch answer {
+            case .value(let bytes):
+                send(HostMessage.credentialReply(status: 0, value: bytes).frame(), on: socket)
+            case .notFound:
+                note(.warning, .host, "the connector asked for credential '\(name)', which is not set")
+                send(HostMessage.credentialReply(status: 2, value: []).frame(), on: socket)
+            case .denied(let reason):
+                note(.warning, .host, "credential '\(name)' denied: \(reason)")
+                send(HostMessage.credentialReply(status: 3, value: []).frame(), on: socket)
+            }
+        case .stateSet(let json):
+            newState = json
+            host.handle(.stateChanged(json: json))
+        case .output(let name, let value, let flags):
+            let output = TaskOutput(name: name, value: value, isSecret: flags & 1 != 0)
+            outputs.removeAll { $0.name == name }
+            outputs.append(output)
+            host.handle(.output(output))
+        case .tableOpened(let name, let columns):
+            host.handle(.tableOpened(name: name, columns: columns))
+        case .result(let value):
+            if value.status != .loadRefused && descriptor == nil {
+                return protocolViolation("a result before the descriptor", pid: pid, cancelWrite: cancelWrite)
+            }
+            result = value
+        }
+    }
+
+    /// Reads a captured stream; false at EOF.
+    private mutating func readStream(_ fd: Int32, stdout: Bool) -> Bool {
+        var buffer = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 { return errno == EAGAIN || errno == EINTR }
+            if n == 0 {
+                let last = stdout ? stdoutCapture.finish(budget: &budget) : stderrCapture.finish(budget: &budget)
+                if let last { note(stdout ? .info : .warning, stdout ? .stdout : .stderr, last) }
+                return false
+            }
+            let lines = buffer.withUnsafeBytes { raw in
+                stdout ? stdoutCapture.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]), budget: &budget)
+                    : stderrCapture.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]), budget: &budget)
+            }
+            for line in lines { note(stdout ? .info : .warning, stdout ? .stdout : .stderr, line) }
+        }
+    }
+
+    /// After the runner is gone: reads both streams to EOF, for at most 200 ms.
+    private mutating func drain(_ out: Int32, _ err: Int32, stdoutOpen: Bool, stderrOpen: Bool) {
+        var outOpen = stdoutOpen, errOpen = stderrOpen
+        let until = monotonicNow() + 200_000_000
+        while (outOpen || errOpen) && monotonicNow() < until {
+            var fds = [pollfd(fd: outOpen ? out : -1, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: errOpen ? err : -1, events: Int16(POLLIN), revents: 0)]
+            if poll(&fds, 2, 50) <= 0 { continue }
+            if fds[0].revents != 0 { outOpen = readStream(out, stdout: true) }
+            if fds[1].revents != 0 { errOpen = readStream(err, stdout: false) }
+        }
+    }
+
+    // MARK: - Classification
+
+    private func crashDetail() -> String {
+        let lines = stderrCapture.tailText.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        if let fatal = lines.last(where: { $0.contains("Fatal error:") }) { return fatal }
+        let meaningful = lines.filter { !$0.isEmpty && !$0.hasPrefix("Current stack trace") && !$0.hasPrefix("#") }
+        return meaningful.suffix(3).joined(separator: " | ")
+    }
+
+    private func classify(status: Int32, peakBytes: UInt64, cgroups: TaskCgroups?) -> ExitClassification {
+        let signalled = (status & 0x7F) != 0 && (status & 0x7F) != 0x7F
+        let signal = status & 0x7F
+        let code = (status >> 8) & 0xFF
+        let limits = spec.limits
+
+        if let violation { return .protocolViolation(violation) }
+        if let cgroups, cgroups.outOfMemoryKills > 0 { return .outOfMemory(limitBytes: limits.memoryBytes) }
+        let processLimitHit = (cgroups?.processLimitHits ?? 0) > 0
+
+        if let result {
+            switch result.status {
+            case .succeeded:
+                if signalled || code != 0 {
+                    return .exited(code: signalled ? 128 + signal : code, phase: .finishing, detail: "after reporting success")
+                }
+                return .succeeded
+            case .pending:
+                return .pending
+            case .loadRefused:
+                return .refusedToLoad(LoadFailureKind(rawValue: UInt8(truncatingIfNeeded: result.failureClass)) ?? .dynamicLoaderError,
+                                      result.userMessage)
+            case .cancelled:
+                if stop.reason == .deadline, let timeout = limits.timeout { return .timedOut(after: timeout, how: .cancelRequested) }
+                return .cancelled(how: .cancelRequested)
+            case .failed:
+                if processLimitHit { return .processLimit(limit: limits.processes, detail: result.userMessage) }
+                return .failed(FailureClass(abi: result.failureClass), message: result.userMessage)
+            }
+        }
+        if let reason = stop.reason, stop.stage >= .cancelRequested {
+            let how: StopSequence.Stage = (signalled && signal == SIGKILL) ? .killSent
+                : (signalled && signal == SIGTERM) ? .terminateSent : stop.stage
+            if reason == .deadline, let timeout = limits.timeout { return .timedOut(after: timeout, how: how) }
+            return .cancelled(how: how)
+        }
+        if processLimitHit { return .processLimit(limit: limits.processes, detail: crashDetail()) }
+        // Without a memory cgroup, a task near its address-space limit that died ran out of memory.
+        if cgroups == nil, limits.memoryBytes > 0, peakBytes >= limits.memoryBytes * 9 / 10 {
+            return .outOfMemory(limitBytes: limits.memoryBytes)
+        }
+        if signalled {
+            if signal == SIGXCPU || (signal == SIGKILL && limits.cpuSeconds > 0 && phase == .running) {
+                return .crashed(signal: signal, phase: phase, detail: "CPU time limit of \(limits.cpuSeconds) s reached")
+            }
+            return .crashed(signal: signal, phase: phase, detail: crashDetail())
+        }
+        if !ready {
+            return .runnerUnavailable("the runner exited with status \(code) before the handshake: \(crashDetail())")
+        }
+        return .exited(code: code, phase: phase, detail: crashDetail())
+    }
+}

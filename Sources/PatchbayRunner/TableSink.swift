@@ -1,0 +1,30 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Lands finished tables in a directory as `<name>.csv`, each by rename, so a
+/// reader sees the old file or the whole new one, never half of one.
+public struct DirectoryTableSink: Sendable {
+    public let directory: String
+
+    public init(directory: String) { self.directory = directory }
+
+    public func commit(_ tables: [ProducedTableFile]) throws {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        for table in tables {
+            let target = directory + "/" + table.name + ".csv"
+            if rename(table.path, target) == 0 { continue }
+            guard errno == EXDEV else {
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: target, NSLocalizedDescriptionKey: "cannot move \(table.name) into \(directory): \(String(cString: strerror(errno)))"])
+            }
+            // Another filesystem: copy beside the target, then rename.
+            let temporary = directory + "/.\(table.name).csv.\(UInt32.random(in: 0...UInt32.max)).tmp"
+            try FileManager.default.copyItem(atPath: table.path, toPath: temporary)
+            guard rename(temporary, target) == 0 else {
+                try? FileManager.default.removeItem(atPath: temporary)
+                throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: target])
+            }
+        }
+    }
+}

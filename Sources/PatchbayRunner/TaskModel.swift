@@ -1,0 +1,141 @@
+import CPatchbaySys
+import Foundation
+import PatchbayWire
+
+/// What the runner is asked to do, with what, under which limits.
+public struct TaskSpec: Sendable {
+    public var pluginPath: String
+    public var mode: RunnerMode
+    public var parametersJSON: String
+    public var stateJSON: String
+    public var inputs: [InputTable]
+    public var limits: TaskLimits
+    /// Where private task workspaces are created (and deleted afterwards).
+    public var workspaceRoot: String
+    /// Lowest log level (PATCHBAY_LOG_*) the runner forwards.
+    public var minimumLogLevel: UInt32
+
+    public init(pluginPath: String, mode: RunnerMode = .run, parametersJSON: String = "{}", stateJSON: String = "{}",
+                inputs: [InputTable] = [], limits: TaskLimits = TaskLimits(),
+                workspaceRoot: String = TaskSpec.defaultWorkspaceRoot, minimumLogLevel: UInt32 = 1) {
+        self.pluginPath = pluginPath
+        self.mode = mode
+        self.parametersJSON = parametersJSON
+        self.stateJSON = stateJSON
+        self.inputs = inputs
+        self.limits = limits
+        self.workspaceRoot = workspaceRoot
+        self.minimumLogLevel = minimumLogLevel
+    }
+
+    public static var defaultWorkspaceRoot: String {
+        NSTemporaryDirectory() + "patchbay-work-\(getuid())"
+    }
+}
+
+/// Where a log line came from.
+public enum LogSource: String, Sendable, Codable {
+    /// The connector, through the ABI's log callback.
+    case connector
+    /// The connector's standard output / error, captured.
+    case stdout, stderr
+    /// The host's own notes about the task (limits, kills, truncation).
+    case host
+}
+
+public enum LogLevel: String, Sendable, Codable, Comparable {
+    case debug, info, warning, error
+
+    init(abi value: UInt32) {
+        switch value {
+        case 1: self = .debug
+        case 2: self = .info
+        case 3: self = .warning
+        default: self = .error
+        }
+    }
+
+    private var rank: Int {
+        switch self {
+        case .debug: 0
+        case .info: 1
+        case .warning: 2
+        case .error: 3
+        }
+    }
+    public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rank < b.rank }
+}
+
+public struct LogLine: Sendable, Codable, Equatable {
+    public var time: Date
+    public var level: LogLevel
+    public var source: LogSource
+    public var message: String
+}
+
+public struct TaskOutput: Sendable, Equatable {
+    public var name: String
+    public var value: [UInt8]
+    public var isSecret: Bool
+}
+
+/// An output table the task finished, still inside its workspace.
+public struct ProducedTableFile: Sendable, Equatable {
+    public var name: String
+    public var columns: [String]
+    public var rowCount: UInt64
+    /// Absolute path of the CSV file inside the workspace.
+    public var path: String
+}
+
+/// Something that happened while the task ran, in order.
+public enum TaskEvent: Sendable {
+    case started(runnerPID: Int32)
+    case phase(RunnerPhase)
+    case descriptor(DescriptorInfo)
+    case log(LogLine)
+    case progress(fraction: Double, message: String)
+    case output(TaskOutput)
+    case stateChanged(json: String)
+    case tableOpened(name: String, columns: [String])
+}
+
+/// The answer to a connector's credential request.
+public enum CredentialAnswer: Sendable {
+    case value([UInt8])
+    case notFound
+    case denied(reason: String)
+}
+
+/// The host's side of a running task: who answers credentials, who hears events,
+/// who takes the finished tables. Called on the task's supervisor thread.
+public protocol TaskHost: Sendable {
+    func credential(named name: String, for descriptor: DescriptorInfo?) -> CredentialAnswer
+    func handle(_ event: TaskEvent)
+    /// Takes the finished tables before the workspace is deleted; called only when the task succeeded.
+    /// Throwing turns the success into a system failure.
+    func commit(tables: [ProducedTableFile]) throws
+}
+
+extension TaskHost {
+    public func credential(named name: String, for descriptor: DescriptorInfo?) -> CredentialAnswer { .notFound }
+    public func handle(_ event: TaskEvent) {}
+    public func commit(tables: [ProducedTableFile]) throws {}
+}
+
+/// Stops a running task from outside (terminate, shutdown).
+public final class TaskControl: Sendable {
+    let eventDescriptor: Int32
+
+    public init() {
+        eventDescriptor = pb_wakeup_descriptor()
+    }
+
+    /// Asks the task to stop: cooperative cancel, then SIGTERM, then SIGKILL.
+    public func cancel() {
+        var one: UInt64 = 1
+        _ = write(eventDescriptor, &one, 8)
+    }
+
+    deinit { close(eventDescriptor) }
+}

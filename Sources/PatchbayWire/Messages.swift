@@ -1,0 +1,371 @@
+// The messages of the runner protocol, one enum per direction.
+//
+// Sequence: host → hello; runner → ready (nonce echoed), then phase/descriptor,
+// then any number of log/progress/output/tableOpened messages and credential
+// requests (each answered by exactly one credentialReply), then one result.
+// The runner exits after sending result.
+
+/// What the runner is asked to do with the plugin.
+public enum RunnerMode: UInt8, Sendable {
+    /// Load, check the ABI and descriptor, report it, exit. Runs no connector function but the entry.
+    case probe = 1
+    /// As probe, then call the connector's check().
+    case check = 2
+    /// As probe, then call run().
+    case run = 3
+}
+
+/// Where the runner is when it sends `phase`: a crash is reported with the last phase seen.
+public enum RunnerPhase: UInt8, Sendable, CustomStringConvertible {
+    case confining = 1
+    case loading = 2
+    case entry = 3
+    case checking = 4
+    case running = 5
+    case finishing = 6
+
+    public var description: String {
+        switch self {
+        case .confining: return "while applying limits"
+        case .loading: return "while loading the plugin (dlopen; ELF constructors run here)"
+        case .entry: return "in patchbay_abi_version or patchbay_connector_entry"
+        case .checking: return "in check()"
+        case .running: return "in run()"
+        case .finishing: return "while finishing output tables"
+        }
+    }
+}
+
+/// Resource limits the runner applies to itself before loading. (cgroups, when in force,
+/// are joined by the host between spawn and hello: the runner loads nothing before hello.)
+public struct Confinement: Sendable, Equatable {
+    /// RLIMIT_AS in bytes, 0 for none (used when no memory cgroup is available).
+    public var addressSpaceBytes: UInt64
+    /// RLIMIT_CPU in seconds, 0 for none.
+    public var cpuSeconds: UInt64
+    /// RLIMIT_NOFILE, 0 for none.
+    public var openFiles: UInt64
+    /// RLIMIT_NPROC, 0 for none (it does not bind root; see dropToUser / cgroups).
+    public var processes: UInt64
+    /// When not UInt32.max, the runner switches to this uid/gid before loading.
+    public var userID: UInt32
+    public var groupID: UInt32
+
+    public init(addressSpaceBytes: UInt64 = 0, cpuSeconds: UInt64 = 0, openFiles: UInt64 = 0, processes: UInt64 = 0,
+                userID: UInt32 = .max, groupID: UInt32 = .max) {
+        self.addressSpaceBytes = addressSpaceBytes
+        self.cpuSeconds = cpuSeconds
+        self.openFiles = openFiles
+        self.processes = processes
+        self.userID = userID
+        self.groupID = groupID
+    }
+}
+
+/// An input table the runner serves through open_input/read_records.
+public struct InputTable: Sendable, Equatable {
+    public var name: String
+    /// A CSV file (RFC 4180, header row) readable by the runner.
+    public var path: String
+    public init(name: String, path: String) { self.name = name; self.path = path }
+}
+
+public struct Hello: Sendable, Equatable {
+    public var protocolVersion: UInt32
+    public var nonce: [UInt8]
+    public var mode: RunnerMode
+    public var pluginPath: String
+    /// The task's private working directory; output tables are written under it.
+    public var workspace: String
+    public var parametersJSON: String
+    public var stateJSON: String
+    public var inputs: [InputTable]
+    public var confinement: Confinement
+    /// CLOCK_MONOTONIC nanoseconds at which the task is due, 0 for none.
+    public var deadlineNanoseconds: UInt64
+    /// Log lines below this level are dropped in the runner (PATCHBAY_LOG_*).
+    public var minimumLogLevel: UInt32
+
+    public init(protocolVersion: UInt32 = Wire.protocolVersion, nonce: [UInt8], mode: RunnerMode, pluginPath: String,
+                workspace: String, parametersJSON: String = "{}", stateJSON: String = "{}", inputs: [InputTable] = [],
+                confinement: Confinement = Confinement(), deadlineNanoseconds: UInt64 = 0, minimumLogLevel: UInt32 = 1) {
+        self.protocolVersion = protocolVersion
+        self.nonce = nonce
+        self.mode = mode
+        self.pluginPath = pluginPath
+        self.workspace = workspace
+        self.parametersJSON = parametersJSON
+        self.stateJSON = stateJSON
+        self.inputs = inputs
+        self.confinement = confinement
+        self.deadlineNanoseconds = deadlineNanoseconds
+        self.minimumLogLevel = minimumLogLevel
+    }
+}
+
+/// The connector's descriptor as the runner read it (strings copied, validated).
+public struct DescriptorInfo: Sendable, Equatable {
+    public var abiVersion: UInt32
+    public var structSize: UInt32
+    public var id: String
+    public var version: String
+    public var displayName: String
+    public var description: String
+    public var parametersSchema: String
+    public var credentialNames: [String]
+    public var pattern: UInt32
+    public var capabilities: UInt64
+    public var hasCheck: Bool
+    public var hasCancel: Bool
+
+    public init(abiVersion: UInt32, structSize: UInt32, id: String, version: String, displayName: String,
+                description: String, parametersSchema: String, credentialNames: [String], pattern: UInt32,
+                capabilities: UInt64, hasCheck: Bool, hasCancel: Bool) {
+        self.abiVersion = abiVersion
+        self.structSize = structSize
+        self.id = id
+        self.version = version
+        self.displayName = displayName
+        self.description = description
+        self.parametersSchema = parametersSchema
+        self.credentialNames = credentialNames
+        self.pattern = pattern
+        self.capabilities = capabilities
+        self.hasCheck = hasCheck
+        self.hasCancel = hasCancel
+    }
+}
+
+/// Why a plugin could not be loaded; decided in the runner, worded by the host.
+public enum LoadFailureKind: UInt8, Sendable {
+    case fileUnreadable = 1
+    case notELF = 2
+    case wrongArchitecture = 3
+    case truncated = 4
+    case missingLibrary = 5
+    case missingSymbol = 6
+    case abiMajorMismatch = 7
+    case descriptorTooSmall = 8
+    case invalidDescriptor = 9
+    case dynamicLoaderError = 10
+}
+
+/// An output table the runner finished in the workspace.
+public struct ProducedTable: Sendable, Equatable {
+    public var name: String
+    public var columns: [String]
+    public var rowCount: UInt64
+    /// Path of the CSV file, relative to the workspace.
+    public var relativePath: String
+    public init(name: String, columns: [String], rowCount: UInt64, relativePath: String) {
+        self.name = name
+        self.columns = columns
+        self.rowCount = rowCount
+        self.relativePath = relativePath
+    }
+}
+
+public enum ResultStatus: UInt8, Sendable {
+    case succeeded = 0
+    case failed = 1
+    case cancelled = 2
+    case pending = 3
+    case loadRefused = 4
+}
+
+public struct TaskResult: Sendable, Equatable {
+    public var status: ResultStatus
+    /// PATCHBAY_FAILURE_* for failed; for loadRefused, a LoadFailureKind raw value.
+    public var failureClass: UInt32
+    public var userMessage: String
+    public var internalMessage: String
+    public var tables: [ProducedTable]
+
+    public init(status: ResultStatus, failureClass: UInt32 = 0, userMessage: String = "", internalMessage: String = "",
+                tables: [ProducedTable] = []) {
+        self.status = status
+        self.failureClass = failureClass
+        self.userMessage = userMessage
+        self.internalMessage = internalMessage
+        self.tables = tables
+    }
+}
+
+/// Host → runner.
+public enum HostMessage: Sendable, Equatable {
+    case hello(Hello)
+    /// Answers one credentialRequest: a patchbay_status and the value (empty unless OK).
+    case credentialReply(status: UInt32, value: [UInt8])
+
+    static let helloKind: UInt8 = 0x01
+    static let credentialReplyKind: UInt8 = 0x02
+
+    public func frame() -> [UInt8] {
+        switch self {
+        case .hello(let h):
+            var e = WireEncoder(kind: Self.helloKind)
+            e.u32(h.protocolVersion)
+            e.bytes(h.nonce)
+            e.u8(h.mode.rawValue)
+            e.string(h.pluginPath)
+            e.string(h.workspace)
+            e.string(h.parametersJSON)
+            e.string(h.stateJSON)
+            e.u32(UInt32(h.inputs.count))
+            for input in h.inputs { e.string(input.name); e.string(input.path) }
+            let c = h.confinement
+            e.u64(c.addressSpaceBytes); e.u64(c.cpuSeconds); e.u64(c.openFiles); e.u64(c.processes)
+            e.u32(c.userID); e.u32(c.groupID)
+            e.u64(h.deadlineNanoseconds)
+            e.u32(h.minimumLogLevel)
+            return e.frame()
+        case .credentialReply(let status, let value):
+            var e = WireEncoder(kind: Self.credentialReplyKind)
+            e.u32(status)
+            e.bytes(value)
+            return e.frame()
+        }
+    }
+
+    /// Decodes one frame body (kind byte first).
+    public static func decode(_ body: ArraySlice<UInt8>) throws(WireError) -> HostMessage {
+        guard let kind = body.first else { throw .emptyFrame }
+        var d = WireDecoder(body.dropFirst())
+        let message: HostMessage
+        switch kind {
+        case helloKind:
+            let version = try d.u32("protocolVersion")
+            let nonce = try d.bytes("nonce")
+            let rawMode = try d.u8("mode")
+            guard let mode = RunnerMode(rawValue: rawMode) else { throw .invalidValue(field: "mode", value: UInt64(rawMode)) }
+            let plugin = try d.string("pluginPath")
+            let workspace = try d.string("workspace")
+            let parameters = try d.string("parametersJSON")
+            let state = try d.string("stateJSON")
+            let inputCount = try d.u32("inputs")
+            var inputs: [InputTable] = []
+            for _ in 0..<inputCount { inputs.append(InputTable(name: try d.string("input.name"), path: try d.string("input.path"))) }
+            let confinement = Confinement(
+                addressSpaceBytes: try d.u64("addressSpaceBytes"), cpuSeconds: try d.u64("cpuSeconds"),
+                openFiles: try d.u64("openFiles"), processes: try d.u64("processes"),
+                userID: try d.u32("userID"), groupID: try d.u32("groupID"))
+            let deadline = try d.u64("deadline")
+            let level = try d.u32("minimumLogLevel")
+            message = .hello(Hello(protocolVersion: version, nonce: nonce, mode: mode, pluginPath: plugin, workspace: workspace,
+                                   parametersJSON: parameters, stateJSON: state, inputs: inputs, confinement: confinement,
+                                   deadlineNanoseconds: deadline, minimumLogLevel: level))
+        case credentialReplyKind:
+            message = .credentialReply(status: try d.u32("status"), value: try d.bytes("value"))
+        default:
+            throw .unknownKind(kind)
+        }
+        try d.finish()
+        return message
+    }
+}
+
+/// Runner → host.
+public enum RunnerMessage: Sendable, Equatable {
+    case ready(protocolVersion: UInt32, nonce: [UInt8], runnerPID: Int32)
+    case phase(RunnerPhase)
+    case descriptor(DescriptorInfo)
+    /// How long loading took inside the runner: ELF check, dlopen, ABI probe, entry, descriptor checks.
+    case loaded(nanoseconds: UInt64)
+    case log(level: UInt32, message: String)
+    case progress(fraction: Double, message: String)
+    case credentialRequest(name: String)
+    case stateSet(json: String)
+    case output(name: String, value: [UInt8], flags: UInt32)
+    case tableOpened(name: String, columns: [String])
+    case result(TaskResult)
+
+    public func frame() -> [UInt8] {
+        switch self {
+        case .ready(let version, let nonce, let pid):
+            var e = WireEncoder(kind: 0x41); e.u32(version); e.bytes(nonce); e.u32(UInt32(bitPattern: pid)); return e.frame()
+        case .phase(let phase):
+            var e = WireEncoder(kind: 0x42); e.u8(phase.rawValue); return e.frame()
+        case .descriptor(let d):
+            var e = WireEncoder(kind: 0x43)
+            e.u32(d.abiVersion); e.u32(d.structSize)
+            e.string(d.id); e.string(d.version); e.string(d.displayName); e.string(d.description)
+            e.string(d.parametersSchema); e.strings(d.credentialNames)
+            e.u32(d.pattern); e.u64(d.capabilities); e.bool(d.hasCheck); e.bool(d.hasCancel)
+            return e.frame()
+        case .loaded(let nanoseconds):
+            var e = WireEncoder(kind: 0x4B); e.u64(nanoseconds); return e.frame()
+        case .log(let level, let message):
+            var e = WireEncoder(kind: 0x44); e.u32(level); e.string(message); return e.frame()
+        case .progress(let fraction, let message):
+            var e = WireEncoder(kind: 0x45); e.f64(fraction); e.string(message); return e.frame()
+        case .credentialRequest(let name):
+            var e = WireEncoder(kind: 0x46); e.string(name); return e.frame()
+        case .stateSet(let json):
+            var e = WireEncoder(kind: 0x47); e.string(json); return e.frame()
+        case .output(let name, let value, let flags):
+            var e = WireEncoder(kind: 0x48); e.string(name); e.bytes(value); e.u32(flags); return e.frame()
+        case .tableOpened(let name, let columns):
+            var e = WireEncoder(kind: 0x49); e.string(name); e.strings(columns); return e.frame()
+        case .result(let r):
+            var e = WireEncoder(kind: 0x4A)
+            e.u8(r.status.rawValue); e.u32(r.failureClass); e.string(r.userMessage); e.string(r.internalMessage)
+            e.u32(UInt32(r.tables.count))
+            for t in r.tables { e.string(t.name); e.strings(t.columns); e.u64(t.rowCount); e.string(t.relativePath) }
+            return e.frame()
+        }
+    }
+
+    public static func decode(_ body: ArraySlice<UInt8>) throws(WireError) -> RunnerMessage {
+        guard let kind = body.first else { throw .emptyFrame }
+        var d = WireDecoder(body.dropFirst())
+        let message: RunnerMessage
+        switch kind {
+        case 0x41:
+            message = .ready(protocolVersion: try d.u32("protocolVersion"), nonce: try d.bytes("nonce"),
+                             runnerPID: Int32(bitPattern: try d.u32("runnerPID")))
+        case 0x42:
+            let raw = try d.u8("phase")
+            guard let phase = RunnerPhase(rawValue: raw) else { throw .invalidValue(field: "phase", value: UInt64(raw)) }
+            message = .phase(phase)
+        case 0x43:
+            message = .descriptor(DescriptorInfo(
+                abiVersion: try d.u32("abiVersion"), structSize: try d.u32("structSize"), id: try d.string("id"),
+                version: try d.string("version"), displayName: try d.string("displayName"),
+                description: try d.string("description"), parametersSchema: try d.string("parametersSchema"),
+                credentialNames: try d.strings("credentialNames"), pattern: try d.u32("pattern"),
+                capabilities: try d.u64("capabilities"), hasCheck: try d.bool("hasCheck"), hasCancel: try d.bool("hasCancel")))
+        case 0x4B:
+            message = .loaded(nanoseconds: try d.u64("nanoseconds"))
+        case 0x44:
+            message = .log(level: try d.u32("level"), message: try d.string("message"))
+        case 0x45:
+            message = .progress(fraction: try d.f64("fraction"), message: try d.string("message"))
+        case 0x46:
+            message = .credentialRequest(name: try d.string("name"))
+        case 0x47:
+            message = .stateSet(json: try d.string("json"))
+        case 0x48:
+            message = .output(name: try d.string("name"), value: try d.bytes("value"), flags: try d.u32("flags"))
+        case 0x49:
+            message = .tableOpened(name: try d.string("name"), columns: try d.strings("columns"))
+        case 0x4A:
+            let raw = try d.u8("status")
+            guard let status = ResultStatus(rawValue: raw) else { throw .invalidValue(field: "status", value: UInt64(raw)) }
+            let failureClass = try d.u32("failureClass")
+            let user = try d.string("userMessage")
+            let internalMessage = try d.string("internalMessage")
+            let count = try d.u32("tables")
+            var tables: [ProducedTable] = []
+            for _ in 0..<count {
+                tables.append(ProducedTable(name: try d.string("table.name"), columns: try d.strings("table.columns"),
+                                            rowCount: try d.u64("table.rowCount"), relativePath: try d.string("table.path")))
+            }
+            message = .result(TaskResult(status: status, failureClass: failureClass, userMessage: user,
+                                         internalMessage: internalMessage, tables: tables))
+        default:
+            throw .unknownKind(kind)
+        }
+        try d.finish()
+        return message
+    }
+}

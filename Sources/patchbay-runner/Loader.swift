@@ -1,0 +1,186 @@
+// Loading a plugin: ELF pre-checks, dlopen, the ABI probe, descriptor validation.
+// Everything here runs inside the runner, never in the host: an ELF constructor
+// runs at dlopen and may crash.
+#if canImport(Glibc)
+import Glibc
+#endif
+import PatchbayABI
+import PatchbayWire
+
+struct LoadFailure: Error {
+    var kind: LoadFailureKind
+    var detail: String
+}
+
+#if arch(x86_64)
+private let expectedMachine: UInt16 = 62  // EM_X86_64
+private let machineName = "x86-64"
+#elseif arch(arm64)
+private let expectedMachine: UInt16 = 183  // EM_AARCH64
+private let machineName = "aarch64"
+#endif
+
+private func machineDescription(_ machine: UInt16) -> String {
+    switch machine {
+    case 3: return "x86 (32-bit)"
+    case 40: return "ARM (32-bit)"
+    case 62: return "x86-64"
+    case 183: return "aarch64"
+    case 243: return "RISC-V"
+    default: return "machine type \(machine)"
+    }
+}
+
+/// Reads the ELF header and checks what dlopen would report less clearly.
+func checkELF(at path: String) throws(LoadFailure) {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else {
+        throw LoadFailure(kind: .fileUnreadable, detail: "cannot open \(path): \(String(cString: strerror(errno)))")
+    }
+    defer { close(fd) }
+    var info = stat()
+    guard fstat(fd, &info) == 0 else {
+        throw LoadFailure(kind: .fileUnreadable, detail: "cannot stat \(path): \(String(cString: strerror(errno)))")
+    }
+    var header = [UInt8](repeating: 0, count: 64)
+    let got = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 64, 0) }
+    guard got >= 4, header[0] == 0x7F, header[1] == 0x45, header[2] == 0x4C, header[3] == 0x46 else {
+        throw LoadFailure(kind: .notELF, detail: "\(path) is not an ELF shared library (it does not start with the ELF magic bytes)")
+    }
+    guard got == 64 else {
+        throw LoadFailure(kind: .truncated, detail: "\(path) is truncated: \(got) bytes, shorter than an ELF header")
+    }
+    func u16(_ at: Int) -> UInt16 { UInt16(header[at]) | UInt16(header[at + 1]) << 8 }
+    func u64(_ at: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(header[at + $1]) << (8 * $1) } }
+    let machine = u16(18)
+    guard header[4] == 2, header[5] == 1, machine == expectedMachine else {
+        let bits = header[4] == 1 ? "32-bit" : "64-bit"
+        throw LoadFailure(kind: .wrongArchitecture,
+                          detail: "\(path) is built for \(machineDescription(machine)) (\(bits)); this host is \(machineName)")
+    }
+    guard u16(16) == 3 else {  // ET_DYN
+        throw LoadFailure(kind: .notELF, detail: "\(path) is an ELF file but not a shared library (e_type \(u16(16)))")
+    }
+    let size = UInt64(info.st_size)
+    let programEnd = u64(32) + UInt64(u16(56)) * UInt64(u16(54))
+    let sectionEnd = u64(40) + UInt64(u16(60)) * UInt64(u16(58))
+    if programEnd > size || sectionEnd > size {
+        throw LoadFailure(kind: .truncated,
+                          detail: "\(path) is truncated: \(size) bytes, but its headers describe \(max(programEnd, sectionEnd))")
+    }
+}
+
+/// dlopen with the flags the design requires, its error classified.
+func openLibrary(at path: String) throws(LoadFailure) -> UnsafeMutableRawPointer {
+    if let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) { return handle }
+    let message = dlerror().map { String(cString: $0) } ?? "unknown dynamic loader error"
+    if message.contains("cannot open shared object file") {
+        // The plugin itself was readable (checkELF), so this names a dependency.
+        let name = message.split(separator: ":").first.map(String.init) ?? message
+        throw LoadFailure(kind: .missingLibrary, detail: "it needs \(name), which is not installed or not on the library path (\(message))")
+    }
+    if message.contains("undefined symbol") {
+        throw LoadFailure(kind: .missingSymbol, detail: message)
+    }
+    if message.contains("file too short") || message.contains("unexpected") {
+        throw LoadFailure(kind: .truncated, detail: message)
+    }
+    throw LoadFailure(kind: .dynamicLoaderError, detail: message)
+}
+
+typealias VersionFunction = @convention(c) () -> UInt32
+typealias EntryFunction = @convention(c) (UnsafePointer<patchbay_host>?) -> UnsafePointer<patchbay_connector>?
+
+func symbol<T>(_ handle: UnsafeMutableRawPointer, _ name: String, as type: T.Type) throws(LoadFailure) -> T {
+    guard let address = dlsym(handle, name) else {
+        throw LoadFailure(kind: .missingSymbol, detail: "the plugin does not export \(name)() — is it a Patchbay connector?")
+    }
+    return unsafeBitCast(address, to: type)
+}
+
+func checkABIVersion(_ version: UInt32) throws(LoadFailure) {
+    let major = version >> 16
+    let minor = version & 0xFFFF
+    guard major == UInt32(PATCHBAY_ABI_MAJOR) else {
+        throw LoadFailure(kind: .abiMajorMismatch,
+                          detail: "built for connector ABI \(major).\(minor); this host speaks ABI \(PATCHBAY_ABI_MAJOR).x")
+    }
+}
+
+/// The size of a v1.0 descriptor: everything up to and including `cancel`.
+let descriptorV1Size = MemoryLayout<patchbay_connector>.offset(of: \patchbay_connector.cancel)! + MemoryLayout<UnsafeRawPointer?>.size
+
+private func text(_ pointer: UnsafePointer<CChar>?, _ field: String, required: Bool) throws(LoadFailure) -> String {
+    guard let pointer else {
+        if required { throw LoadFailure(kind: .invalidDescriptor, detail: "descriptor field '\(field)' is NULL") }
+        return ""
+    }
+    let length = strnlen(pointer, 1 << 20)
+    guard length < 1 << 20 else {
+        throw LoadFailure(kind: .invalidDescriptor, detail: "descriptor field '\(field)' is not NUL-terminated within 1 MiB")
+    }
+    let bytes = UnsafeRawBufferPointer(start: pointer, count: length)
+    guard let value = String(validating: bytes, as: UTF8.self) else {
+        throw LoadFailure(kind: .invalidDescriptor, detail: "descriptor field '\(field)' is not valid UTF-8")
+    }
+    if required && value.isEmpty {
+        throw LoadFailure(kind: .invalidDescriptor, detail: "descriptor field '\(field)' is empty")
+    }
+    return value
+}
+
+private func isValidID(_ id: String) -> Bool {
+    guard let first = id.utf8.first, first != UInt8(ascii: "."), id.utf8.count <= 200 else { return false }
+    return id.utf8.allSatisfy { c in
+        (c >= 0x61 && c <= 0x7A) || (c >= 0x30 && c <= 0x39) || c == 0x2E || c == 0x2D || c == 0x5F
+    }
+}
+
+private func isSemanticVersion(_ version: String) -> Bool {
+    let core = version.split(separator: "-", maxSplits: 1).first.map { $0.split(separator: "+").first ?? $0 } ?? ""
+    let parts = core.split(separator: ".", omittingEmptySubsequences: false)
+    return parts.count == 3 && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
+}
+
+/// Reads and validates the descriptor, copying what the host needs.
+func readDescriptor(_ pointer: UnsafePointer<patchbay_connector>?) throws(LoadFailure) -> DescriptorInfo {
+    guard let pointer else {
+        throw LoadFailure(kind: .invalidDescriptor, detail: "patchbay_connector_entry() returned NULL")
+    }
+    let size = pointer.pointee.struct_size
+    guard Int(size) >= descriptorV1Size else {
+        throw LoadFailure(kind: .descriptorTooSmall,
+                          detail: "its descriptor is \(size) bytes; ABI 1.0 needs at least \(descriptorV1Size)")
+    }
+    let d = pointer.pointee
+    try checkABIVersion(d.abi_version)
+    let id = try text(d.id, "id", required: true)
+    guard isValidID(id) else {
+        throw LoadFailure(kind: .invalidDescriptor, detail: "id '\(id)' is not reverse-DNS (lowercase letters, digits, '.', '-', '_')")
+    }
+    let version = try text(d.version, "version", required: true)
+    guard isSemanticVersion(version) else {
+        throw LoadFailure(kind: .invalidDescriptor, detail: "version '\(version)' is not a semantic version (MAJOR.MINOR.PATCH)")
+    }
+    guard (1...7).contains(d.pattern) else {
+        throw LoadFailure(kind: .invalidDescriptor, detail: "job pattern \(d.pattern) is not one of 1 (authentication) ... 7 (validation)")
+    }
+    guard d.run != nil else {
+        throw LoadFailure(kind: .invalidDescriptor, detail: "descriptor field 'run' is NULL")
+    }
+    guard d.credential_count <= 256, d.credential_count == 0 || d.credential_names != nil else {
+        throw LoadFailure(kind: .invalidDescriptor, detail: "credential_names does not match credential_count \(d.credential_count)")
+    }
+    var credentials: [String] = []
+    for i in 0..<d.credential_count {
+        credentials.append(try text(d.credential_names[i], "credential_names[\(i)]", required: true))
+    }
+    var schema = try text(d.parameters_schema, "parameters_schema", required: false)
+    if schema.isEmpty { schema = "{}" }
+    return DescriptorInfo(
+        abiVersion: d.abi_version, structSize: size, id: id, version: version,
+        displayName: try text(d.display_name, "display_name", required: true),
+        description: try text(d.description, "description", required: false),
+        parametersSchema: schema, credentialNames: credentials, pattern: d.pattern,
+        capabilities: d.capabilities, hasCheck: d.check != nil, hasCancel: d.cancel != nil)
+}

@@ -1,0 +1,304 @@
+// Output and input tables inside the task's workspace, as RFC 4180 CSV with a
+// header row. Output files are written under out/tables/ and handed to the host
+// only when the task succeeds; the host never reads a half-written table.
+#if canImport(Glibc)
+import Glibc
+#endif
+import PatchbayABI
+
+/// A buffered append-only file. Owns its descriptor and buffer until close().
+final class ByteSink {
+    private var descriptor: Int32
+    private let buffer: UnsafeMutablePointer<UInt8>
+    private let capacity = 1 << 20
+    private var used = 0
+    private(set) var failed: Int32 = 0
+
+    init?(path: String) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return nil }
+        descriptor = fd
+        buffer = .allocate(capacity: capacity)
+    }
+
+    func append(_ bytes: UnsafeRawBufferPointer) {
+        if bytes.count > capacity - used { flush() }
+        if bytes.count > capacity {
+            writeAll(bytes)
+            return
+        }
+        if let base = bytes.baseAddress { (buffer + used).update(from: base.assumingMemoryBound(to: UInt8.self), count: bytes.count) }
+        used += bytes.count
+    }
+
+    func append(_ byte: UInt8) {
+        if used == capacity { flush() }
+        buffer[used] = byte
+        used += 1
+    }
+
+    func flush() {
+        writeAll(UnsafeRawBufferPointer(start: buffer, count: used))
+        used = 0
+    }
+
+    private func writeAll(_ bytes: UnsafeRawBufferPointer) {
+        var offset = 0
+        while offset < bytes.count && failed == 0 {
+            let n = write(descriptor, bytes.baseAddress! + offset, bytes.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                failed = errno
+                return
+            }
+            offset += n
+        }
+    }
+
+    /// Flushes and closes; returns 0 or the first errno seen. Idempotent.
+    func close() -> Int32 {
+        guard descriptor >= 0 else { return failed }
+        flush()
+        if Glibc.close(descriptor) != 0 && failed == 0 { failed = errno }
+        descriptor = -1
+        return failed
+    }
+
+    deinit {
+        if descriptor >= 0 { _ = Glibc.close(descriptor) }
+        buffer.deallocate()
+    }
+}
+
+/// Writes one CSV field, quoting only when it must.
+@inline(__always)
+func appendField(_ value: patchbay_str, to sink: ByteSink) {
+    guard value.length > 0, let data = value.data else { return }
+    let bytes = UnsafeRawBufferPointer(start: data, count: value.length)
+    var needsQuotes = false
+    for byte in bytes where byte == 0x2C || byte == 0x22 || byte == 0x0A || byte == 0x0D {
+        needsQuotes = true
+        break
+    }
+    guard needsQuotes else {
+        sink.append(bytes)
+        return
+    }
+    sink.append(0x22)
+    var runStart = 0
+    for (i, byte) in bytes.enumerated() where byte == 0x22 {
+        sink.append(UnsafeRawBufferPointer(rebasing: bytes[runStart...i]))  // includes the quote
+        sink.append(0x22)  // doubled
+        runStart = i + 1
+    }
+    sink.append(UnsafeRawBufferPointer(rebasing: bytes[runStart...]))
+    sink.append(0x22)
+}
+
+func isValidTableName(_ name: String) -> Bool {
+    guard let first = name.utf8.first, first != UInt8(ascii: "."), name.utf8.count <= 200 else { return false }
+    return name.utf8.allSatisfy { c in
+        (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || (c >= 0x30 && c <= 0x39) || c == 0x2E || c == 0x2D || c == 0x5F
+    }
+}
+
+/// One open output table.
+final class TableWriter {
+    let name: String
+    let columns: [String]
+    let relativePath: String
+    private(set) var rowCount: UInt64 = 0
+    private var sink: ByteSink?
+    private(set) var error: Int32 = 0
+
+    init?(name: String, columns: [String], workspace: String) {
+        self.name = name
+        self.columns = columns
+        relativePath = "out/tables/\(name).csv"
+        guard let sink = ByteSink(path: workspace + "/" + relativePath) else { return nil }
+        for (i, column) in columns.enumerated() {
+            if i > 0 { sink.append(0x2C) }
+            var column = column
+            column.withUTF8 { raw in
+                appendField(patchbay_str(data: UnsafeRawPointer(raw.baseAddress)?.assumingMemoryBound(to: CChar.self), length: raw.count), to: sink)
+            }
+        }
+        sink.append(0x0A)
+        self.sink = sink
+    }
+
+    var isOpen: Bool { sink != nil }
+
+    func write(_ values: UnsafePointer<patchbay_str>, rows: Int) {
+        guard let current = sink else { return }
+        let width = columns.count
+        var index = 0
+        for _ in 0..<rows {
+            for column in 0..<width {
+                if column > 0 { current.append(0x2C) }
+                appendField(values[index], to: current)
+                index += 1
+            }
+            current.append(0x0A)
+        }
+        rowCount += UInt64(rows)
+        error = current.failed
+    }
+
+    /// Flushes to disk. Returns 0 or errno.
+    func close() -> Int32 {
+        guard let current = sink else { return error }
+        sink = nil
+        let result = current.close()
+        if error == 0 { error = result }
+        return error
+    }
+}
+
+/// Why an input table could not be read.
+struct InputError: Error { var detail: String }
+
+/// Memory the runner owns and lends to the connector: stable addresses until
+/// replaced or freed (Swift arrays give no such promise outside a closure).
+struct LentStrings: ~Copyable {
+    private var bytes = UnsafeMutableRawBufferPointer(start: nil, count: 0)
+    private(set) var strings = UnsafeMutableBufferPointer<patchbay_str>(start: nil, count: 0)
+    private(set) var count = 0
+
+    /// Replaces the contents: `spans` index into `source`.
+    mutating func replace(with source: [UInt8], spans: [(Int, Int)]) {
+        if bytes.count < source.count + 1 {
+            bytes.deallocate()
+            bytes = .allocate(byteCount: max(source.count + 1, 4096), alignment: 1)
+        }
+        if strings.count < spans.count {
+            strings.deallocate()
+            strings = .allocate(capacity: max(spans.count, 64))
+        }
+        source.withUnsafeBytes { raw in
+            if raw.count > 0 { bytes.baseAddress!.copyMemory(from: raw.baseAddress!, byteCount: raw.count) }
+        }
+        let base = bytes.baseAddress!.assumingMemoryBound(to: CChar.self)
+        for (i, (offset, length)) in spans.enumerated() {
+            strings[i] = patchbay_str(data: base + offset, length: length)
+        }
+        count = spans.count
+    }
+
+    var pointer: UnsafePointer<patchbay_str>? { UnsafePointer(strings.baseAddress) }
+
+    deinit {
+        bytes.deallocate()
+        strings.deallocate()
+    }
+}
+
+/// An input table, parsed from CSV a batch at a time.
+final class TableReader {
+    let columns: [String]
+    private let bytes: [UInt8]
+    private var position: Int
+    private let batchRows = 1024
+    private var scratch: [UInt8] = []
+    private var spans: [(Int, Int)] = []
+    private(set) var rowsRead = 0
+    /// The current batch, lent to the connector until the next batch or close.
+    private(set) var batch = LentStrings()
+    /// The column names, lent until close.
+    private(set) var columnNames = LentStrings()
+
+    init(path: String) throws(InputError) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw InputError(detail: "cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { Glibc.close(fd) }
+        var data: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw InputError(detail: "cannot read \(path): \(String(cString: strerror(errno)))") }
+            if n == 0 { break }
+            data.append(contentsOf: chunk[0..<n])
+        }
+        var start = 0
+        var header: [(Int, Int)] = []
+        var names: [UInt8] = []
+        guard try Self.parseRow(data, &start, into: &names, spans: &header) else {
+            throw InputError(detail: "\(path) is empty: a table needs a header row")
+        }
+        columns = header.map { String(decoding: names[$0.0..<($0.0 + $0.1)], as: UTF8.self) }
+        bytes = data
+        position = start
+        columnNames.replace(with: names, spans: header)
+    }
+
+    /// Parses the next batch into `batch`; returns the row count (0 at the end).
+    func nextBatch() throws(InputError) -> Int {
+        scratch.removeAll(keepingCapacity: true)
+        spans.removeAll(keepingCapacity: true)
+        var rows = 0
+        var rowSpans: [(Int, Int)] = []
+        while rows < batchRows {
+            rowSpans.removeAll(keepingCapacity: true)
+            guard try Self.parseRow(bytes, &position, into: &scratch, spans: &rowSpans) else { break }
+            if rowSpans.count == 1 && rowSpans[0].1 == 0 && columns.count != 1 { continue }  // blank line
+            guard rowSpans.count == columns.count else {
+                throw InputError(detail: "data row \(rowsRead + rows + 1) has \(rowSpans.count) fields; the header has \(columns.count)")
+            }
+            spans.append(contentsOf: rowSpans)
+            rows += 1
+        }
+        rowsRead += rows
+        batch.replace(with: scratch, spans: spans)
+        return rows
+    }
+
+    /// Parses one CSV record starting at `position`; false at end of input.
+    private static func parseRow(_ bytes: [UInt8], _ position: inout Int, into storage: inout [UInt8],
+                                 spans: inout [(Int, Int)]) throws(InputError) -> Bool {
+        guard position < bytes.count else { return false }
+        while true {
+            let start = storage.count
+            if position < bytes.count && bytes[position] == 0x22 {
+                position += 1
+                var closed = false
+                while position < bytes.count {
+                    let byte = bytes[position]
+                    position += 1
+                    if byte == 0x22 {
+                        if position < bytes.count && bytes[position] == 0x22 {
+                            storage.append(0x22)
+                            position += 1
+                        } else {
+                            closed = true
+                            break
+                        }
+                    } else {
+                        storage.append(byte)
+                    }
+                }
+                guard closed else { throw InputError(detail: "a quoted field is not closed before the end of the file") }
+            } else {
+                var end = position
+                while end < bytes.count && bytes[end] != 0x2C && bytes[end] != 0x0A && bytes[end] != 0x0D { end += 1 }
+                storage.append(contentsOf: bytes[position..<end])
+                position = end
+            }
+            spans.append((start, storage.count - start))
+            if position >= bytes.count { return true }
+            switch bytes[position] {
+            case 0x2C:
+                position += 1
+            case 0x0D:
+                position += 1
+                if position < bytes.count && bytes[position] == 0x0A { position += 1 }
+                return true
+            case 0x0A:
+                position += 1
+                return true
+            default:
+                throw InputError(detail: "unexpected character after a quoted field at byte \(position)")
+            }
+        }
+    }
+}

@@ -1,0 +1,35 @@
+import ArgumentParser
+import Foundation
+import PatchbayRegistry
+import PatchbayRunner
+
+struct DoctorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "doctor",
+        abstract: "Show how tasks are confined on this machine, and where Patchbay looks for things.")
+
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        let mode = ConfinementMode.current
+        let runner = TaskRunner.defaultRunnerPath
+        let runnerOK = FileManager.default.isExecutableFile(atPath: runner)
+        if global.output == .json {
+            printJSON(["confinement": mode.description, "runner": runner, "runner_found": runnerOK,
+                       "plugin_directories": global.directories.directories,
+                       "install_directory": global.directories.installDirectory,
+                       "workspace_root": TaskSpec.defaultWorkspaceRoot])
+            return
+        }
+        print("""
+            confinement        \(mode)
+            runner             \(runner)\(runnerOK ? "" : "  (NOT FOUND: build with scripts/build, or set PATCHBAY_RUNNER)")
+            plugin directories \(global.directories.directories.joined(separator: ", "))
+            install directory  \(global.directories.installDirectory)
+            workspaces         \(TaskSpec.defaultWorkspaceRoot)
+            every task         own process and session, empty environment, private working directory,
+                               no new privileges, parent-death signal, no core dumps
+            """)
+        if !runnerOK { throw ExitCode.pluginUnavailable }
+    }
+}

@@ -1,0 +1,51 @@
+import ArgumentParser
+import PatchbayRegistry
+import PatchbayRunner
+
+/// Every exit code the CLI uses, in one place.
+extension ExitCode {
+    /// The connector ran and reported a failure (config, transient or system error), or was cancelled.
+    static let taskFailed = ExitCode(1)
+    /// The connector crashed, timed out, ran out of memory or processes, or broke the protocol.
+    static let taskAborted = ExitCode(2)
+    /// The plugin could not be found, or refused to load (not ELF, ABI mismatch, missing symbol, ...).
+    static let pluginUnavailable = ExitCode(3)
+    /// A file the command needs is missing or malformed.
+    static let inputInvalid = ExitCode(4)
+    // 64: invalid command line (ArgumentParser's ValidationError).
+
+    static let documentation = """
+        Exit codes: 0 success · 1 the task failed or was cancelled · 2 the task crashed, timed out,
+        ran out of memory or processes, or broke the protocol · 3 unknown plugin, or it refused to load ·
+        4 an input file is missing or malformed · 64 invalid command line.
+        """
+
+    static func forTask(_ classification: ExitClassification) -> ExitCode {
+        switch classification {
+        case .succeeded, .pending: .success
+        case .failed, .cancelled: .taskFailed
+        case .crashed, .exited, .timedOut, .outOfMemory, .processLimit, .protocolViolation: .taskAborted
+        case .refusedToLoad, .runnerUnavailable: .pluginUnavailable
+        }
+    }
+}
+
+/// An error the CLI prints as one line and maps to an exit code.
+struct CLIError: Error, CustomStringConvertible {
+    let description: String
+    let exitCode: ExitCode
+
+    init(_ description: String, exitCode: ExitCode) {
+        self.description = description
+        self.exitCode = exitCode
+    }
+}
+
+extension CLIError {
+    init(_ error: RegistryError) {
+        switch error {
+        case .fileNotFound: self.init(error.description, exitCode: .inputInvalid)
+        default: self.init(error.description, exitCode: .pluginUnavailable)
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import PatchbayRegistry
+import PatchbayRunner
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json
+}
+
+/// Options every command shares.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .customLong("plugin-dir"),
+            help: ArgumentHelp("A directory to load plugins from; repeat for several. Replaces the defaults.",
+                               discussion: "Default: $PATCHBAY_PLUGIN_PATH (colon-separated), else the build's plugins directory and ~/.local/share/patchbay/plugins.",
+                               valueName: "dir"))
+    var pluginDirectories: [String] = []
+
+    @Option(help: "Output format: text for people, json for scripts.")
+    var output: OutputFormat = .text
+
+    var directories: PluginDirectories {
+        let standard = PluginDirectories.standard()
+        guard !pluginDirectories.isEmpty else { return standard }
+        let absolute = pluginDirectories.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+        return PluginDirectories(directories: absolute, installDirectory: absolute[0])
+    }
+
+    func registry() -> PluginRegistry { PluginRegistry(directories: directories) }
+}
+
+/// Writes JSON for scripts: sorted keys, one document.
+func printJSON(_ value: Any) {
+    guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
+          let text = String(data: data, encoding: .utf8) else { return }
+    print(text)
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data("error: \(text)\n".utf8))
+}
+
+extension CatalogEntry {
+    var json: [String: Any] {
+        var object: [String: Any] = ["path": path, "sha256": sha256, "size": size, "status": isReady ? "ready" : "quarantined"]
+        if case .quarantined(let reason) = status { object["reason"] = reason }
+        if let d = descriptor {
+            object["id"] = d.id
+            object["version"] = d.version
+            object["display_name"] = d.displayName
+            object["description"] = d.description
+            object["pattern"] = pattern?.name ?? "unknown"
+            object["abi"] = abiVersionText
+            object["descriptor_size"] = d.structSize
+            object["credentials"] = d.credentialNames
+            object["capabilities"] = d.capabilities
+            object["parameters_schema"] = (try? JSONSerialization.jsonObject(with: Data(d.parametersSchema.utf8), options: [.fragmentsAllowed])) ?? d.parametersSchema
+        }
+        return object
+    }
+}
+
+func formatDuration(_ duration: Duration) -> String {
+    let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    if seconds >= 1 { return String(format: "%.2f s", seconds) }
+    if seconds >= 0.001 { return String(format: "%.1f ms", seconds * 1000) }
+    return String(format: "%.0f µs", seconds * 1_000_000)
+}

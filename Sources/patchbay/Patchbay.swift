@@ -1,0 +1,25 @@
+// patchbay — the command line. Commands read like the manual; exit codes live
+// in ExitCodes.swift. Must never know: SQL, the wire protocol's bytes.
+import ArgumentParser
+
+@main
+struct Patchbay: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "patchbay",
+        abstract: "Run data-integration connectors, each isolated in a process of its own.",
+        discussion: """
+            Connectors are shared libraries built against the Patchbay C ABI (SDK/include/patchbay/connector.h).
+            Every task runs in a `patchbay-runner` process: a crash, hang or memory blow-up of a connector
+            becomes a clear task error and the host keeps going.
+
+            Start here:
+              patchbay doctor                                   what confinement this machine allows
+              patchbay plugins list                             connectors found in the plugin directories
+              patchbay task run dev.patchbay.sample-data --param rows=5
+
+            \(ExitCode.documentation)
+            """,
+        version: "0.1.0",
+        subcommands: [PluginsCommand.self, TaskCommand.self, DoctorCommand.self]
+    )
+}

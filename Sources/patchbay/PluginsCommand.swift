@@ -1,0 +1,192 @@
+import ArgumentParser
+import Foundation
+import PatchbayRegistry
+import PatchbayRunner
+
+struct PluginsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "plugins",
+        abstract: "List, inspect, install and watch connector plugins.",
+        discussion: """
+            Every plugin file is probed in a runner process, never in the host: its ABI version and descriptor
+            are checked, and a plugin that fails is quarantined with the reason. Several versions of one
+            connector may sit side by side; a task names `id@version` or gets the newest.
+            """,
+        subcommands: [List.self, Inspect.self, Install.self, Watch.self]
+    )
+}
+
+extension PluginsCommand {
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List every plugin in the plugin directories, ready or quarantined.")
+
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let registry = global.registry()
+            await registry.refresh()
+            let catalog = await registry.catalog
+            if global.output == .json {
+                printJSON(["directories": global.directories.directories, "plugins": catalog.map(\.json)])
+                return
+            }
+            print("Plugin directories: \(global.directories.directories.joined(separator: ", "))")
+            if catalog.isEmpty {
+                print("No plugins found. Build the first-party ones with `scripts/build`, or `patchbay plugins install FILE`.")
+                return
+            }
+            for entry in catalog {
+                if let d = entry.descriptor {
+                    let pattern = (entry.pattern?.name ?? "?").padding(toLength: 14, withPad: " ", startingAt: 0)
+                    print("  \(d.id)@\(d.version)".padding(toLength: 40, withPad: " ", startingAt: 0)
+                          + " \(pattern) ABI \(entry.abiVersionText)  \(d.displayName)")
+                    print("      \(entry.path)  sha256:\(entry.sha256.prefix(16))…")
+                } else if case .quarantined(let reason) = entry.status {
+                    print("  QUARANTINED \(entry.path)")
+                    print("      \(reason)")
+                }
+            }
+        }
+    }
+
+    struct Inspect: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show one plugin's descriptor, parameter schema, SHA-256 and ABI.")
+
+        @Argument(help: ArgumentHelp("An installed connector's id, id@version, or a path to a .so file.", valueName: "path|id"))
+        var plugin: String
+
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let registry = global.registry()
+            await registry.refresh()
+            let entry: CatalogEntry
+            do {
+                entry = try await registry.resolve(plugin)
+            } catch let error as RegistryError {
+                // A quarantined plugin is still worth showing, with its reason.
+                if case .quarantined(let path, _) = error {
+                    let probed = await PluginRegistry.probe(path: path)
+                    if global.output == .json { printJSON(probed.json) } else { printError(error.description) }
+                    throw ExitCode.pluginUnavailable
+                }
+                printError(error.description)
+                throw CLIError(error).exitCode
+            }
+            if global.output == .json {
+                printJSON(entry.json)
+                return
+            }
+            guard let d = entry.descriptor else { return }
+            print("""
+                \(d.displayName)
+                  id            \(d.id)
+                  version       \(d.version)
+                  pattern       \(entry.pattern?.name ?? "unknown (\(d.pattern))")
+                  ABI           \(entry.abiVersionText) (descriptor \(d.structSize) bytes)
+                  path          \(entry.path)
+                  sha256        \(entry.sha256)
+                  size          \(entry.size) bytes
+                  load time     \(formatDuration(entry.probeLoadTime)) (dlopen + entry + checks, in a runner)
+                  credentials   \(d.credentialNames.isEmpty ? "none" : d.credentialNames.joined(separator: ", "))
+                  capabilities  \(capabilityNames(d.capabilities))
+                  check()       \(d.hasCheck ? "yes" : "no")   cancel()  \(d.hasCancel ? "yes" : "no")
+                """)
+            if !d.description.isEmpty { print("  description   \(d.description)") }
+            print("  parameters schema:")
+            let schema = (try? JSONSerialization.jsonObject(with: Data(d.parametersSchema.utf8)))
+                .flatMap { try? JSONSerialization.data(withJSONObject: $0, options: [.prettyPrinted, .sortedKeys]) }
+                .flatMap { String(data: $0, encoding: .utf8) } ?? d.parametersSchema
+            for line in schema.split(separator: "\n") { print("    \(line)") }
+        }
+
+        func capabilityNames(_ bits: UInt64) -> String {
+            let names = [(1, "reads tables"), (2, "writes tables"), (4, "state"), (8, "cancel")]
+                .filter { bits & UInt64($0.0) != 0 }.map(\.1)
+            return names.isEmpty ? "none" : names.joined(separator: ", ")
+        }
+    }
+
+    struct Install: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Probe a plugin file and copy it into the plugin directory (temp file + rename).",
+            discussion: "The file is probed first; a plugin that fails the probe is not installed. A running watcher picks the new file up within a second.")
+
+        @Argument(help: ArgumentHelp("The connector's shared library.", valueName: "file"))
+        var file: String
+
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let registry = global.registry()
+            do {
+                let entry = try await registry.install(file: file)
+                if global.output == .json {
+                    printJSON(entry.json)
+                } else {
+                    print("installed \(entry.id ?? "?")@\(entry.version ?? "?") → \(entry.path)")
+                }
+            } catch let error as RegistryError {
+                printError(error.description)
+                throw CLIError(error).exitCode
+            }
+        }
+    }
+
+    struct Watch: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Watch the plugin directories and probe plugins as they appear (hot-add).",
+            discussion: "Prints one line per change (one JSON object per line with --output json) until interrupted. A plugin copied into a watched directory is probed and usable by the next task within a second.")
+
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let registry = global.registry()
+            let watcher = DirectoryWatcher(directories: global.directories.directories)
+            report(await registry.refresh(), initial: true)
+            if global.output == .text {
+                print("watching \(global.directories.directories.joined(separator: ", ")) (Ctrl-C to stop)")
+            }
+            while true {
+                if watcher.waitForChange(timeout: .seconds(1)) {
+                    report(await registry.refresh(), initial: false)
+                }
+            }
+        }
+
+        func report(_ changes: [CatalogChange], initial: Bool) {
+            for change in changes {
+                switch change {
+                case .added(let entry):
+                    if global.output == .json {
+                        var object = entry.json
+                        object["event"] = initial ? "present" : "added"
+                        printJSONLine(object)
+                    } else {
+                        print("\(initial ? "present" : "added")  \(entry.id ?? "?")@\(entry.version ?? "?")  \(entry.path)")
+                    }
+                case .quarantined(let entry):
+                    if global.output == .json {
+                        var object = entry.json
+                        object["event"] = "quarantined"
+                        printJSONLine(object)
+                    } else if case .quarantined(let reason) = entry.status {
+                        print("quarantined  \(entry.path): \(reason)")
+                    }
+                case .removed(let path):
+                    if global.output == .json { printJSONLine(["event": "removed", "path": path]) } else { print("removed  \(path)") }
+                }
+            }
+            fflush(nil)  // one line per change reaches a pipe at once
+        }
+
+        func printJSONLine(_ object: [String: Any]) {
+            if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
+               let text = String(data: data, encoding: .utf8) {
+                print(text)
+            }
+        }
+    }
+}

@@ -1,0 +1,245 @@
+import ArgumentParser
+import Foundation
+import PatchbayRegistry
+import PatchbayRunner
+import PatchbayWire
+
+struct TaskCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "task",
+        abstract: "Run one connector task in an isolated runner.",
+        subcommands: [Run.self]
+    )
+}
+
+extension TaskCommand {
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run one task and print its log, outputs, tables and final status.",
+            discussion: """
+                The task runs in a runner process of its own, under the limits below. Output tables are written
+                into the task's private workspace and moved into --tables-dir only if the task succeeds.
+
+                Examples:
+                  patchbay task run dev.patchbay.sample-data --param rows=1000
+                  patchbay task run dev.patchbay.file-extract@1.0.0 --param path=$PWD/orders.csv --param table=in.orders
+                  patchbay task run ./libmy_connector.so --config params.json --credential api_key=@key.txt
+                  patchbay task run dev.patchbay.table-diff --input primary=a.csv --input secondary=b.csv
+
+                \(ExitCode.documentation)
+                """)
+
+        @Argument(help: ArgumentHelp("An installed connector's id, id@version, or a path to a .so file.", valueName: "connector"))
+        var connector: String
+
+        @Option(name: .customLong("param"), help: ArgumentHelp(
+            "A parameter, key=value; repeatable. Values that parse as JSON (numbers, true, null, [..], {..}) are used as such; others are strings.",
+            valueName: "key=value"))
+        var parameters: [String] = []
+
+        @Option(help: ArgumentHelp("A JSON file with the parameters object; --param values override its keys.", valueName: "file"))
+        var config: String?
+
+        @Option(name: .customLong("credential"), help: ArgumentHelp(
+            "A credential the connector may ask for, NAME=VALUE, NAME=@FILE (read from a file) or NAME=- (read from stdin); repeatable.",
+            valueName: "name=value"))
+        var credentials: [String] = []
+
+        @Option(name: .customLong("input"), help: ArgumentHelp("An input table, NAME=FILE.csv; repeatable.", valueName: "name=file"))
+        var inputs: [String] = []
+
+        @Option(help: ArgumentHelp("Stop the task after this many seconds (cancel, then SIGTERM, then SIGKILL).", valueName: "seconds"))
+        var timeout: Double = 3600
+
+        @Option(help: ArgumentHelp("Memory limit in MB.", valueName: "MB"))
+        var memory: UInt64 = 2048
+
+        @Option(help: ArgumentHelp("Processes and threads the task may have at once.", valueName: "n"))
+        var processes: UInt64 = 64
+
+        @Option(help: ArgumentHelp("Where the task's output tables land on success.", valueName: "dir"))
+        var tablesDir: String = "tables"
+
+        @Flag(help: "Call the connector's check() instead of run().")
+        var check = false
+
+        @Flag(help: "Include debug log lines.")
+        var verbose = false
+
+        @OptionGroup var global: GlobalOptions
+
+        func validate() throws {
+            guard timeout > 0 else { throw ValidationError("--timeout must be more than 0 seconds") }
+            guard memory >= 16 else { throw ValidationError("--memory must be at least 16 MB") }
+            for item in parameters + credentials + inputs where !item.contains("=") {
+                throw ValidationError("'\(item)' is not of the form key=value")
+            }
+        }
+
+        func run() async throws {
+            let registry = global.registry()
+            await registry.refresh()
+            let entry: CatalogEntry
+            do { entry = try await registry.resolve(connector) } catch let error as RegistryError {
+                printError(error.description)
+                throw CLIError(error).exitCode
+            }
+            let parametersJSON: String
+            let secrets: [String: [UInt8]]
+            let inputTables: [InputTable]
+            do {
+                parametersJSON = try buildParameters()
+                secrets = try readCredentials()
+                inputTables = try inputs.map { item in
+                    let (name, file) = split(item)
+                    let path = URL(fileURLWithPath: file).standardizedFileURL.path
+                    guard FileManager.default.isReadableFile(atPath: path) else {
+                        throw CLIError("--input \(name): cannot read \(file)", exitCode: .inputInvalid)
+                    }
+                    return InputTable(name: name, path: path)
+                }
+            } catch let error as CLIError {
+                printError(error.description)
+                throw error.exitCode
+            }
+
+            let tablesDirectory = URL(fileURLWithPath: tablesDir).standardizedFileURL.path
+            let host = CLITaskHost(secrets: secrets, live: global.output == .text, tablesDirectory: tablesDirectory)
+            if global.output == .text, let d = entry.descriptor {
+                print("▶ \(d.id)@\(d.version) (\(entry.pattern?.name ?? "?")) \(entry.path)")
+            }
+            let spec = TaskSpec(
+                pluginPath: entry.path, mode: check ? .check : .run, parametersJSON: parametersJSON, inputs: inputTables,
+                limits: TaskLimits(timeout: .milliseconds(Int64(timeout * 1000)), memoryBytes: memory << 20, processes: processes),
+                minimumLogLevel: verbose ? 1 : 2)
+            let report = await TaskRunner().run(spec, host: host)
+            if global.output == .json {
+                printJSON(json(report, entry: entry, tablesDirectory: tablesDirectory))
+            } else {
+                printSummary(report, tablesDirectory: tablesDirectory)
+            }
+            let code = ExitCode.forTask(report.classification)
+            if code != .success { throw code }
+        }
+
+        // MARK: inputs
+
+        func split(_ item: String) -> (String, String) {
+            let index = item.firstIndex(of: "=")!
+            return (String(item[..<index]), String(item[item.index(after: index)...]))
+        }
+
+        func buildParameters() throws -> String {
+            var object: [String: Any] = [:]
+            if let config {
+                guard let data = FileManager.default.contents(atPath: config) else {
+                    throw CLIError("--config: cannot read \(config)", exitCode: .inputInvalid)
+                }
+                let parsed: Any
+                do { parsed = try JSONSerialization.jsonObject(with: data) } catch {
+                    throw CLIError("\(config): not valid JSON (\(JSONLocation.describe(data)))", exitCode: .inputInvalid)
+                }
+                guard let dictionary = parsed as? [String: Any] else {
+                    throw CLIError("\(config): the parameters must be a JSON object", exitCode: .inputInvalid)
+                }
+                object = (dictionary["parameters"] as? [String: Any]) ?? dictionary
+            }
+            for item in parameters {
+                let (key, raw) = split(item)
+                if let value = try? JSONSerialization.jsonObject(with: Data(raw.utf8), options: [.fragmentsAllowed]) {
+                    object[key] = value
+                } else {
+                    object[key] = raw
+                }
+            }
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+            return String(decoding: data, as: UTF8.self)
+        }
+
+        func readCredentials() throws -> [String: [UInt8]] {
+            var result: [String: [UInt8]] = [:]
+            for item in credentials {
+                let (name, value) = split(item)
+                if value == "-" {
+                    let data = FileHandle.standardInput.readDataToEndOfFile()
+                    var bytes = [UInt8](data)
+                    while bytes.last == 0x0A || bytes.last == 0x0D { bytes.removeLast() }
+                    result[name] = bytes
+                } else if value.hasPrefix("@") {
+                    guard let data = FileManager.default.contents(atPath: String(value.dropFirst())) else {
+                        throw CLIError("--credential \(name): cannot read \(value.dropFirst())", exitCode: .inputInvalid)
+                    }
+                    var bytes = [UInt8](data)
+                    while bytes.last == 0x0A || bytes.last == 0x0D { bytes.removeLast() }
+                    result[name] = bytes
+                } else {
+                    result[name] = Array(value.utf8)
+                }
+            }
+            return result
+        }
+
+        // MARK: outputs
+
+        func printSummary(_ report: TaskReport, tablesDirectory: String) {
+            if !report.outputs.isEmpty {
+                print("outputs:")
+                for output in report.outputs {
+                    print("  \(output.name) = \(output.isSecret ? "[hidden]" : String(decoding: output.value, as: UTF8.self))")
+                }
+            }
+            if !report.tables.isEmpty {
+                print("tables:")
+                for table in report.tables {
+                    print("  \(table.name)  \(table.rowCount) rows × \(table.columns.count) columns → \(tablesDirectory)/\(table.name).csv")
+                }
+            }
+            if let state = report.newStateJSON { print("state: \(state)") }
+            let mark = report.classification.isSuccess ? "✓" : "✗"
+            print("\(mark) \(report.classification.summary) in \(formatDuration(report.wallTime))")
+        }
+
+        func json(_ report: TaskReport, entry: CatalogEntry, tablesDirectory: String) -> [String: Any] {
+            var object: [String: Any] = [
+                "status": report.classification.kind,
+                "summary": report.classification.summary,
+                "connector": entry.json,
+                "wall_time_ms": Double(report.wallTime.components.attoseconds) / 1e15 + Double(report.wallTime.components.seconds) * 1000,
+                "peak_memory_bytes": report.peakMemoryBytes,
+                "leftover_processes_killed": report.leftoverProcessesKilled,
+                "confinement": report.confinement.description,
+                "logs": report.logs.map { ["time": ISO8601DateFormatter().string(from: $0.time), "level": $0.level.rawValue,
+                                           "source": $0.source.rawValue, "message": $0.message] },
+                "outputs": report.outputs.map { ["name": $0.name, "secret": $0.isSecret,
+                                                 "value": $0.isSecret ? "[hidden]" : String(decoding: $0.value, as: UTF8.self)] },
+                "tables": report.tables.map { ["name": $0.name, "columns": $0.columns, "rows": $0.rowCount,
+                                               "path": "\(tablesDirectory)/\($0.name).csv"] },
+            ]
+            if let failureClass = report.classification.failureClass { object["failure_class"] = failureClass.rawValue }
+            if !report.internalMessage.isEmpty { object["internal_message"] = report.internalMessage }
+            if let state = report.newStateJSON { object["state"] = state }
+            return object
+        }
+    }
+}
+
+/// Answers credentials from the command line, prints events live, lands tables in a directory.
+struct CLITaskHost: TaskHost {
+    let secrets: [String: [UInt8]]
+    let live: Bool
+    let tablesDirectory: String
+
+    func credential(named name: String, for descriptor: DescriptorInfo?) -> CredentialAnswer {
+        secrets[name].map { .value($0) } ?? .notFound
+    }
+
+    func handle(_ event: TaskEvent) {
+        guard live, case .log(let line) = event else { return }
+        let time = line.time.formatted(.dateTime.hour(.twoDigits(amPM: .omitted)).minute(.twoDigits).second(.twoDigits))
+        print("[\(time)] \(line.level.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) \(line.source.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(line.message)")
+    }
+
+    func commit(tables: [ProducedTableFile]) throws {
+        try DirectoryTableSink(directory: tablesDirectory).commit(tables)
+    }
+}

@@ -118,18 +118,20 @@ final class TaskCgroups {
         try Self.write("\(pid)", to: memoryPath + "/cgroup.procs")
     }
 
-    /// How often a fork failed at pids.max.
-    var processLimitHits: Int {
-        Self.counter(named: "max", in: Self.read(pidsPath + "/pids.events"))
+    /// What the kernel counted for the task; read before the groups are removed.
+    struct Counters {
+        /// How often a fork failed at pids.max.
+        var processLimitHits: Int
+        /// How often the OOM killer acted in the group.
+        var outOfMemoryKills: Int
+        var peakMemoryBytes: UInt64
     }
 
-    /// How often the OOM killer acted in this group.
-    var outOfMemoryKills: Int {
-        Self.counter(named: "oom_kill", in: Self.read(memoryPath + "/memory.oom_control"))
-    }
-
-    var peakMemoryBytes: UInt64 {
-        UInt64(Self.read(memoryPath + "/memory.max_usage_in_bytes").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    var counters: Counters {
+        Counters(
+            processLimitHits: Self.counter(named: "max", in: Self.read(pidsPath + "/pids.events")),
+            outOfMemoryKills: Self.counter(named: "oom_kill", in: Self.read(memoryPath + "/memory.oom_control")),
+            peakMemoryBytes: UInt64(Self.read(memoryPath + "/memory.max_usage_in_bytes").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0)
     }
 
     private static func counter(named name: String, in text: String) -> Int {

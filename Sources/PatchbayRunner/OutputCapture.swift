@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Splits a captured stream into log lines, within a byte and line budget
 /// shared by the task's stdout and stderr; keeps the stream's tail for crash reports.
@@ -13,15 +16,21 @@ struct OutputCapture {
 
     /// Feeds bytes; returns the complete lines among them.
     mutating func feed(_ bytes: UnsafeRawBufferPointer, budget: inout LogBudget) -> [String] {
-        tail.append(contentsOf: bytes.suffix(tailLimit))
-        if tail.count > tailLimit { tail.removeFirst(tail.count - tailLimit) }
+        keepTail(bytes)
+        if budget.isSpent {
+            // Past the budget only the count and the tail matter: no line splitting.
+            budget.dropped += bytes.count
+            return []
+        }
         var lines: [String] = []
         var start = 0
-        for (i, byte) in bytes.enumerated() where byte == 0x0A {
-            partial.append(contentsOf: bytes[start..<i])
+        while start < bytes.count {
+            guard let found = memchr(bytes.baseAddress! + start, 0x0A, bytes.count - start) else { break }
+            let end = bytes.baseAddress!.distance(to: UnsafeRawPointer(found))
+            partial.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start..<end]).prefix(max(0, lineLimit - partial.count)))
             if let line = budget.admit(partial) { lines.append(line) }
             partial.removeAll(keepingCapacity: true)
-            start = i + 1
+            start = end + 1
         }
         if start < bytes.count {
             let room = max(0, lineLimit - partial.count)
@@ -31,13 +40,22 @@ struct OutputCapture {
         return lines
     }
 
+    private mutating func keepTail(_ bytes: UnsafeRawBufferPointer) {
+        if bytes.count >= tailLimit {
+            tail = Array(bytes.suffix(tailLimit))
+        } else {
+            tail.append(contentsOf: bytes)
+            if tail.count > 2 * tailLimit { tail.removeFirst(tail.count - tailLimit) }
+        }
+    }
+
     /// The unterminated last line, if any.
     mutating func finish(budget: inout LogBudget) -> String? {
         defer { partial.removeAll() }
         return partial.isEmpty ? nil : budget.admit(partial)
     }
 
-    var tailText: String { String(decoding: tail, as: UTF8.self) }
+    var tailText: String { String(decoding: tail.suffix(tailLimit), as: UTF8.self) }
 }
 
 /// How much captured output a task may keep in its log.
@@ -50,6 +68,8 @@ struct LogBudget {
         bytesLeft = bytes
         linesLeft = lines
     }
+
+    var isSpent: Bool { linesLeft <= 0 || bytesLeft <= 0 }
 
     mutating func admit(_ line: [UInt8]) -> String? {
         guard linesLeft > 0, bytesLeft >= line.count else {

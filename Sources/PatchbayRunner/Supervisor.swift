@@ -255,6 +255,7 @@ struct Supervisor<Host: TaskHost> {
         var usage = rusage()
         while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
         var leftovers = killSession(pid)
+        let counters = cgroups?.counters
         if let cgroups { leftovers = max(leftovers, cgroups.killAllAndRemove()) }
         if socketOpen { _ = readSocket(socket, pid: pid, cancelWrite: cancelWrite) }
         drain(stdoutRead, stderrRead, stdoutOpen: stdoutOpen, stderrOpen: stderrOpen)
@@ -265,8 +266,8 @@ struct Supervisor<Host: TaskHost> {
             note(.warning, .host, "output truncated: \(budget.dropped) bytes of stdout/stderr beyond the log limit were dropped")
         }
 
-        let peak = max(UInt64(usage.ru_maxrss) * 1024, cgroups?.peakMemoryBytes ?? 0)
-        var classification = classify(status: status, peakBytes: peak, cgroups: cgroups)
+        let peak = max(UInt64(usage.ru_maxrss) * 1024, counters?.peakMemoryBytes ?? 0)
+        var classification = classify(status: status, peakBytes: peak, counters: counters)
 
         // Tables land only for a success, and only through the host.
         if classification.isSuccess, let result {
@@ -484,22 +485,27 @@ struct Supervisor<Host: TaskHost> {
 
     // MARK: - Classification
 
+    /// The connector's last words on stderr: Swift's "Fatal error" line if there is one, else the
+    /// last lines before the Swift runtime's crash report (which follows the connector's own text).
     private func crashDetail() -> String {
-        let lines = stderrCapture.tailText.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        var lines = stderrCapture.tailText.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
         if let fatal = lines.last(where: { $0.contains("Fatal error:") }) { return fatal }
+        if let report = lines.firstIndex(where: { $0.contains("Program crashed:") || $0.hasPrefix("*** Signal") }) {
+            lines = Array(lines[..<report])
+        }
         let meaningful = lines.filter { !$0.isEmpty && !$0.hasPrefix("Current stack trace") && !$0.hasPrefix("#") }
         return meaningful.suffix(3).joined(separator: " | ")
     }
 
-    private func classify(status: Int32, peakBytes: UInt64, cgroups: TaskCgroups?) -> ExitClassification {
+    private func classify(status: Int32, peakBytes: UInt64, counters: TaskCgroups.Counters?) -> ExitClassification {
         let signalled = (status & 0x7F) != 0 && (status & 0x7F) != 0x7F
         let signal = status & 0x7F
         let code = (status >> 8) & 0xFF
         let limits = spec.limits
 
         if let violation { return .protocolViolation(violation) }
-        if let cgroups, cgroups.outOfMemoryKills > 0 { return .outOfMemory(limitBytes: limits.memoryBytes) }
-        let processLimitHit = (cgroups?.processLimitHits ?? 0) > 0
+        if let counters, counters.outOfMemoryKills > 0 { return .outOfMemory(limitBytes: limits.memoryBytes) }
+        let processLimitHit = (counters?.processLimitHits ?? 0) > 0
 
         if let result {
             switch result.status {
@@ -529,7 +535,7 @@ struct Supervisor<Host: TaskHost> {
         }
         if processLimitHit { return .processLimit(limit: limits.processes, detail: crashDetail()) }
         // Without a memory cgroup, a task near its address-space limit that died ran out of memory.
-        if cgroups == nil, limits.memoryBytes > 0, peakBytes >= limits.memoryBytes * 9 / 10 {
+        if counters == nil, limits.memoryBytes > 0, peakBytes >= limits.memoryBytes * 9 / 10 {
             return .outOfMemory(limitBytes: limits.memoryBytes)
         }
         if signalled {

@@ -1,0 +1,115 @@
+// PatchbaySDK — the Swift face of the Patchbay connector ABI.
+//
+// A Swift connector is one type conforming to `Connector` plus one export line:
+//
+//     import PatchbaySDK
+//
+//     struct Hello: Connector {
+//         static let id = "com.example.hello"
+//         static let version = "1.0.0"
+//         static let displayName = "Hello"
+//         static let pattern = JobPattern.extraction
+//         func run(_ task: TaskContext) throws {
+//             let table = try task.openOutput("out.greetings", columns: ["greeting"])
+//             try table.write(["hello"])
+//         }
+//     }
+//
+//     @_cdecl("patchbay_connector_entry")
+//     public func entry(_ host: UnsafePointer<patchbay_host>?) -> UnsafePointer<patchbay_connector>? { export(Hello.self, host: host) }
+//
+// Owns: the descriptor built from the type, error mapping, safe wrappers for
+// every host callback. Must never know: the host's internals, its storage or
+// its transport. Depends on no package, and not on Foundation (the runner
+// starts in ~2 ms; Foundation would add far more to every Swift task).
+@_exported import PatchbayABI
+
+/// The job pattern: what the connector does, and so what the host does with it.
+public enum JobPattern: UInt32, Sendable {
+    case authentication = 1, initiation, statusCheck, extraction, preparation, egression, validation
+}
+
+/// What the connector can do, for the host and for `patchbay plugins inspect`.
+public struct Capabilities: OptionSet, Sendable {
+    public let rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+    public static let readsTables = Capabilities(rawValue: 1 << 0)
+    public static let writesTables = Capabilities(rawValue: 1 << 1)
+    public static let state = Capabilities(rawValue: 1 << 2)
+    public static let cancel = Capabilities(rawValue: 1 << 3)
+}
+
+/// A connector. Implement `run`; everything else has a sensible default.
+///
+/// Requirements: `id` is reverse-DNS (lowercase letters, digits, `.`, `-`, `_`),
+/// `version` is MAJOR.MINOR.PATCH. `run` and `check` are called on one thread;
+/// a thrown error fails the task (see `ConnectorError` for how it is classed).
+public protocol Connector {
+    static var id: String { get }
+    static var version: String { get }
+    static var displayName: String { get }
+    static var summary: String { get }
+    static var pattern: JobPattern { get }
+    /// JSON Schema of the parameters; mark secret fields with `"x-secret": true`.
+    static var parametersSchema: String { get }
+    /// Names of the credentials `run` may ask for with `task.credential(_:)`.
+    static var credentials: [String] { get }
+    static var capabilities: Capabilities { get }
+
+    init()
+    /// Checks parameters and credentials quickly. Default: nothing to check.
+    func check(_ task: TaskContext) throws
+    /// Does the work. Throw `NotReadyYet()` from a status-check connector that is not ready.
+    func run(_ task: TaskContext) throws
+}
+
+extension Connector {
+    public static var summary: String { "" }
+    public static var parametersSchema: String { "{}" }
+    public static var credentials: [String] { [] }
+    public static var capabilities: Capabilities { [] }
+    public func check(_ task: TaskContext) throws {}
+}
+
+/// How a failure is classed: what the user should do about it.
+public enum FailureClass: UInt32, Sendable {
+    /// The user must fix something: parameters, credentials, data.
+    case config = 1
+    /// Retrying later may succeed: timeouts, rate limits, 5xx.
+    case transient = 2
+    /// A bug in the connector or the host.
+    case system = 3
+}
+
+/// The error to throw for a failure the user should see. Any other error is
+/// reported as a `system` failure with its description.
+public struct ConnectorError: Error, Sendable, CustomStringConvertible {
+    public var failureClass: FailureClass
+    /// Shown to the user: say what to fix.
+    public var userMessage: String
+    /// For the connector's developers; may be empty.
+    public var internalMessage: String
+
+    public init(_ failureClass: FailureClass, _ userMessage: String, internal internalMessage: String = "") {
+        self.failureClass = failureClass
+        self.userMessage = userMessage
+        self.internalMessage = internalMessage
+    }
+
+    public static func config(_ message: String, internal internalMessage: String = "") -> ConnectorError { .init(.config, message, internal: internalMessage) }
+    public static func transient(_ message: String, internal internalMessage: String = "") -> ConnectorError { .init(.transient, message, internal: internalMessage) }
+    public static func system(_ message: String, internal internalMessage: String = "") -> ConnectorError { .init(.system, message, internal: internalMessage) }
+
+    public var description: String { "\(failureClass): \(userMessage)" }
+}
+
+/// Thrown by a status-check connector's `run` when the remote side is not ready yet:
+/// the host asks again after its polling interval.
+public struct NotReadyYet: Error, Sendable {
+    public init() {}
+}
+
+/// Thrown when the task was cancelled; `TaskContext.checkCancellation()` throws it.
+public struct TaskCancelled: Error, Sendable {
+    public init() {}
+}

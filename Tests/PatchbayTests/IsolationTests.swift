@@ -1,0 +1,130 @@
+import Foundation
+import PatchbayRunner
+import PatchbayWire
+import Testing
+
+/// One way a connector goes wrong, and how the host must describe it.
+struct Misbehaviour: Sendable, CustomTestStringConvertible {
+    let plugin: String
+    let kind: String
+    /// Every one of these must appear in the one-line summary.
+    let wording: [String]
+    var limits = TaskLimits(timeout: .seconds(20), memoryBytes: 256 << 20, processes: 32, killGrace: .milliseconds(300))
+    var testDescription: String { "\(plugin) → \(kind)" }
+}
+
+func runFixture(_ plugin: String, mode: RunnerMode = .run, limits: TaskLimits = TaskLimits(timeout: .seconds(20), killGrace: .milliseconds(300)),
+                host: RecordingHost = RecordingHost(), parameters: String = "{}") async throws -> TaskReport {
+    let spec = TaskSpec(pluginPath: try Fixtures.plugin(plugin), mode: mode, parametersJSON: parameters, limits: limits)
+    return await TaskRunner().run(spec, host: host)
+}
+
+@Suite("A misbehaving connector becomes a clear task error")
+struct IsolationTests {
+    static let cases: [Misbehaviour] = [
+        Misbehaviour(plugin: "segfault", kind: "crashed", wording: ["SIGSEGV", "in run()"]),
+        Misbehaviour(plugin: "abort", kind: "crashed", wording: ["SIGABRT", "the ledger does not balance"]),
+        Misbehaviour(plugin: "exit3", kind: "exited", wording: ["exited with status 3", "in run()", "without reporting a result"]),
+        Misbehaviour(plugin: "swift_fatal", kind: "crashed", wording: ["Fatal error", "the invariant of the test connector broke"]),
+        Misbehaviour(plugin: "loop", kind: "timed_out", wording: ["timed out after 1.0 s", "stopped with SIGTERM"],
+                     limits: TaskLimits(timeout: .seconds(1), killGrace: .milliseconds(300))),
+        Misbehaviour(plugin: "ignore_term", kind: "timed_out", wording: ["timed out after 1.0 s", "ignored SIGTERM", "SIGKILL"],
+                     limits: TaskLimits(timeout: .seconds(1), killGrace: .milliseconds(300))),
+        Misbehaviour(plugin: "cooperative", kind: "timed_out", wording: ["timed out after 1.0 s", "stopped when asked"],
+                     limits: TaskLimits(timeout: .seconds(1), killGrace: .seconds(5))),
+        Misbehaviour(plugin: "memory_bomb", kind: "out_of_memory", wording: ["ran out of memory", "limit 64 MB"],
+                     limits: TaskLimits(timeout: .seconds(30), memoryBytes: 64 << 20, killGrace: .milliseconds(300))),
+        Misbehaviour(plugin: "fork_bomb", kind: "process_limit", wording: ["process limit", "16 processes"],
+                     limits: TaskLimits(timeout: .seconds(30), processes: 16, killGrace: .milliseconds(300))),
+        Misbehaviour(plugin: "garbage_frames", kind: "protocol_violation", wording: ["broke the runner protocol", "exceeds"]),
+        Misbehaviour(plugin: "truncated_frame", kind: "protocol_violation", wording: ["closed inside a frame"]),
+        Misbehaviour(plugin: "lying_result", kind: "protocol_violation", wording: ["unknown message kind 0x7e"]),
+        Misbehaviour(plugin: "constructor_crash", kind: "crashed", wording: ["SIGSEGV", "while loading the plugin", "ELF constructors"]),
+        Misbehaviour(plugin: "abi_major", kind: "refused_to_load", wording: ["ABI major version mismatch", "built for connector ABI 2.0"]),
+        Misbehaviour(plugin: "small_descriptor", kind: "refused_to_load", wording: ["descriptor smaller than ABI v1", "8 bytes"]),
+        Misbehaviour(plugin: "missing_entry", kind: "refused_to_load", wording: ["missing symbol", "patchbay_connector_entry"]),
+        Misbehaviour(plugin: "not_elf", kind: "refused_to_load", wording: ["not an ELF shared library"]),
+        Misbehaviour(plugin: "truncated", kind: "refused_to_load", wording: ["truncated"]),
+        Misbehaviour(plugin: "missing_library", kind: "refused_to_load", wording: ["missing library", "libpbgone.so"]),
+    ]
+
+    @Test("each misbehaviour gets its own classification and wording", arguments: cases)
+    func classifies(_ behaviour: Misbehaviour) async throws {
+        let report = try await runFixture(behaviour.plugin, limits: behaviour.limits)
+        #expect(report.classification.kind == behaviour.kind, "\(report.classification.summary)")
+        for phrase in behaviour.wording {
+            #expect(report.classification.summary.contains(phrase), "'\(phrase)' missing from: \(report.classification.summary)")
+        }
+        #expect(report.tables.isEmpty, "a failed task hands back no table")
+    }
+
+    @Test("the host survives every misbehaviour in one run, and a good task right after succeeds")
+    func hostSurvives() async throws {
+        for behaviour in Self.cases where behaviour.plugin != "memory_bomb" && behaviour.plugin != "cooperative" {
+            let report = try await runFixture(behaviour.plugin, limits: behaviour.limits)
+            #expect(!report.classification.isSuccess, "\(behaviour.plugin) should not succeed")
+        }
+        let destination = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: destination) }
+        let host = RecordingHost(destination: destination)
+        let report = try await runFixture("good", host: host)
+        #expect(report.classification == .succeeded)
+        #expect(report.outputs.first { $0.name == "answer" }?.value == Array("42".utf8))
+        let table = try String(contentsOfFile: destination + "/out.good.csv", encoding: .utf8)
+        #expect(table == "id,name\n1,one\n2,\"two, with \"\"quotes\"\"\"\n")
+    }
+
+    @Test("no process a connector starts outlives its task, not even a daemon that left the session")
+    func leftoverProcessesAreKilled() async throws {
+        let report = try await runFixture("leave_children")
+        #expect(report.classification == .succeeded, "\(report.classification.summary)")
+        let pids = report.outputs.reduce(into: [String: Int32]()) { $0[$1.name] = Int32(String(decoding: $1.value, as: UTF8.self)) }
+        let child = try #require(pids["child_pid"]), daemon = try #require(pids["daemon_pid"])
+        #expect(report.leftoverProcessesKilled >= 1)
+        #expect(!isAlive(child), "the child in the task's session was left running")
+        if case .cgroupV1 = report.confinement {
+            #expect(!isAlive(daemon), "the daemon escaped its task's cgroup")
+        }
+        #expect(report.logs.contains { $0.source == .host && $0.message.contains("left running") })
+    }
+
+    @Test("100 MB on stdout does not flood the host: the log keeps a bounded part and says so")
+    func stdoutFlood() async throws {
+        let started = ContinuousClock.now
+        let report = try await runFixture("stdout_flood", limits: TaskLimits(timeout: .seconds(60)))
+        #expect(report.classification == .succeeded, "\(report.classification.summary)")
+        #expect(report.logs.count <= 20_010)
+        #expect(report.logs.contains { $0.source == .host && $0.message.contains("output truncated") })
+        #expect(ContinuousClock.now - started < .seconds(30))
+    }
+
+    @Test("a credential reaches the connector through the callback; an undeclared one is denied")
+    func credentials() async throws {
+        let report = try await runFixture("credential", host: RecordingHost(credentials: ["api_token": "s3cret"]))
+        #expect(report.classification == .succeeded, "\(report.classification.summary)")
+        let outputs = Dictionary(uniqueKeysWithValues: report.outputs.map { ($0.name, String(decoding: $0.value, as: UTF8.self)) })
+        #expect(outputs["credential_length"] == "6")
+        #expect(outputs["undeclared_status"] == "3")  // PATCHBAY_DENIED
+
+        let missing = try await runFixture("credential")
+        #expect(missing.classification == .failed(.config, message: "credential missing"))
+    }
+
+    @Test("cancelling a running task stops it and records how")
+    func cancel() async throws {
+        let control = TaskControl()
+        let spec = TaskSpec(pluginPath: try Fixtures.plugin("cooperative"), limits: TaskLimits(timeout: .seconds(30), killGrace: .seconds(5)))
+        async let report = TaskRunner().run(spec, host: RecordingHost(), control: control)
+        try await Task.sleep(for: .milliseconds(300))
+        control.cancel()
+        let finished = await report
+        #expect(finished.classification == .cancelled(how: .cancelRequested), "\(finished.classification.summary)")
+    }
+
+    func isAlive(_ pid: Int32) -> Bool {
+        guard kill(pid, 0) == 0 else { return false }
+        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+        guard let close = stat.lastIndex(of: ")") else { return false }
+        return !stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
+    }
+}

@@ -73,10 +73,13 @@ public enum ConfinementMode: Sendable, Equatable, CustomStringConvertible {
         return (pids, memory)
     }
 
-    /// Removes empty task groups a killed host left behind.
+    /// Removes the task groups of hosts that are gone (`task-<host pid>-<task>`). A live host's
+    /// groups are never touched: one may be empty only because its runner has not joined yet.
     private static func sweepStaleGroups(_ parent: String) {
         guard let children = try? FileManager.default.contentsOfDirectory(atPath: parent) else { return }
         for child in children where child.hasPrefix("task-") {
+            let parts = child.split(separator: "-")
+            guard parts.count == 3, let owner = Int32(parts[1]), kill(owner, 0) != 0, errno == ESRCH else { continue }
             rmdir(parent + "/" + child)  // fails harmlessly while a group still has processes
         }
     }
@@ -90,8 +93,8 @@ final class TaskCgroups {
 
     init(mode: ConfinementMode, taskID: String, limits: TaskLimits) throws {
         guard case .cgroupV1(let pids, let memory) = mode else { throw CgroupError("not in cgroup mode") }
-        pidsPath = pids + "/task-" + taskID
-        memoryPath = memory + "/task-" + taskID
+        pidsPath = pids + "/task-\(getpid())-" + taskID
+        memoryPath = memory + "/task-\(getpid())-" + taskID
         for path in [pidsPath, memoryPath] where mkdir(path, 0o755) != 0 {
             throw CgroupError("cannot create \(path): \(String(cString: strerror(errno)))")
         }

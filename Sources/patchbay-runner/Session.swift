@@ -343,3 +343,21 @@ func makeHostTable() -> UnsafePointer<patchbay_host> {
     pointer.initialize(to: table)
     return UnsafePointer(pointer)
 }
+
+/// Set once in main, before the watcher thread starts; never changed after.
+nonisolated(unsafe) var currentDescriptor: UnsafePointer<patchbay_connector>?
+
+/// Starts the thread that waits on the cancel pipe and calls the connector's cancel().
+/// It lives here, not in main.swift: closures in top-level code are main-actor
+/// isolated, and Swift traps when such a closure runs on another thread.
+func startCancelWatcher() {
+    var thread = pthread_t()
+    pthread_create(&thread, nil, { _ in
+        var byte: UInt8 = 0
+        while read(Wire.cancelDescriptor, &byte, 1) < 0 && errno == EINTR {}
+        let session = currentSession!
+        session.lock.withLock { session.markCancelled() }
+        currentDescriptor?.pointee.cancel?(session.taskHandle)
+        return nil
+    }, nil)
+}

@@ -68,8 +68,6 @@ func refuse(_ failure: LoadFailure) -> Never {
 }
 
 // 4. Load and describe.
-/// Set once, before the watcher thread starts; never changed after.
-nonisolated(unsafe) var currentDescriptor: UnsafePointer<patchbay_connector>?
 let session = TaskSession(channel: channel, hello: hello)
 currentSession = session
 let descriptor: UnsafePointer<patchbay_connector>
@@ -96,20 +94,9 @@ do throws(LoadFailure) {
 
 if hello.mode == .probe { finish(TaskResult(status: .succeeded)) }
 
-// 5. Cancellation: connectors with cancel() get it called from a watcher thread,
-//    which reads only the cancel pipe and the immutable descriptor.
+// 5. Cancellation: connectors with cancel() get it called from a watcher thread.
 currentDescriptor = descriptor
-if descriptor.pointee.cancel != nil {
-    var thread = pthread_t()
-    pthread_create(&thread, nil, { _ in
-        var byte: UInt8 = 0
-        while read(Wire.cancelDescriptor, &byte, 1) < 0 && errno == EINTR {}
-        let session = currentSession!
-        session.lock.withLock { session.markCancelled() }
-        currentDescriptor?.pointee.cancel?(session.taskHandle)
-        return nil
-    }, nil)
-}
+if descriptor.pointee.cancel != nil { startCancelWatcher() }
 
 // 6. Run.
 let function: (@convention(c) (OpaquePointer?, OpaquePointer?) -> patchbay_status)?

@@ -1,0 +1,158 @@
+import Foundation
+import Testing
+
+/// First-party connectors, built from source for the tests: C ones with the
+/// project's Makefile, the Swift one by SwiftPM (scripts/build runs before the tests).
+enum FirstParty {
+    static let directory: Result<String, Fixtures.FixtureError> = {
+        do {
+            let directory = try Fixtures.temporaryDirectory()
+            let make = try Fixtures.run("/usr/bin/env", ["make", "-s", "-C", Fixtures.repository + "/Plugins", "OUT=\(directory)"])
+            guard make.status == 0 else { return .failure(.init(message: "make: \(make.stderr)")) }
+            let swiftPlugin = Fixtures.binDirectory + "/libPatchbayTableDiff.so"
+            guard FileManager.default.fileExists(atPath: swiftPlugin) else {
+                return .failure(.init(message: "\(swiftPlugin) is missing: run scripts/build before the tests"))
+            }
+            try FileManager.default.copyItem(atPath: swiftPlugin, toPath: directory + "/libPatchbayTableDiff.so")
+            return .success(directory)
+        } catch {
+            return .failure(.init(message: "\(error)"))
+        }
+    }()
+
+    /// Runs the real CLI with the first-party plugins and the given arguments.
+    static func patchbay(_ arguments: [String], input: Data? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+        try Fixtures.run(Fixtures.patchbay, arguments + ["--plugin-dir", try directory.get()], input: input)
+    }
+}
+
+@Suite("The patchbay command line")
+struct CLITests {
+    @Test("help teaches: examples and every exit code")
+    func help() throws {
+        let root = try Fixtures.run(Fixtures.patchbay, ["--help"])
+        #expect(root.status == 0)
+        #expect(root.stdout.contains("Exit codes: 0 success"))
+        let run = try Fixtures.run(Fixtures.patchbay, ["task", "run", "--help"])
+        #expect(run.stdout.contains("patchbay task run dev.patchbay.sample-data --param rows=1000"))
+        #expect(run.stdout.contains("--credential <name=value>"))
+    }
+
+    @Test("a real task end to end: log, outputs, table landed, JSON for scripts")
+    func sampleData() throws {
+        let tables = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: tables) }
+        let result = try FirstParty.patchbay(["task", "run", "dev.patchbay.sample-data", "--param", "rows=250", "--tables-dir", tables, "--output", "json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        #expect(json["status"] as? String == "succeeded")
+        let table = try #require((json["tables"] as? [[String: Any]])?.first)
+        #expect(table["rows"] as? Int == 250)
+        let csv = try String(contentsOfFile: tables + "/in.sample.csv", encoding: .utf8)
+        #expect(csv.split(separator: "\n").count == 251)
+        #expect(csv.hasPrefix("id,customer,country,amount,created_at\n1,"))
+    }
+
+    @Test("exit codes: crash 2, unknown connector 3, refused plugin 3, malformed config 4 with line and column")
+    func exitCodes() throws {
+        let crash = try FirstParty.patchbay(["task", "run", try Fixtures.plugin("segfault")])
+        #expect(crash.status == 2)
+        #expect(crash.stdout.contains("crashed with SIGSEGV"))
+
+        let unknown = try FirstParty.patchbay(["task", "run", "com.example.nothing"])
+        #expect(unknown.status == 3)
+        #expect(unknown.stderr.contains("unknown connector 'com.example.nothing'"))
+        #expect(unknown.stderr.contains("dev.patchbay.sample-data"))
+
+        let notELF = try FirstParty.patchbay(["task", "run", try Fixtures.plugin("not_elf")])
+        #expect(notELF.status == 3)
+        #expect(notELF.stderr.contains("quarantined: refused to load (not an ELF shared library)"))
+
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "{\n  \"rows\": 5,\n  \"table\": in.sample\n}\n".write(toFile: directory + "/params.json", atomically: true, encoding: .utf8)
+        let malformed = try FirstParty.patchbay(["task", "run", "dev.patchbay.sample-data", "--config", directory + "/params.json"])
+        #expect(malformed.status == 4)
+        #expect(malformed.stderr.contains("params.json: not valid JSON (line 3, column 12: 'in.sample' is not a JSON value"))
+
+        let usage = try FirstParty.patchbay(["task", "run", "dev.patchbay.sample-data", "--param", "rows"])
+        #expect(usage.status == 64)
+    }
+
+    @Test("plugins list and inspect show id, pattern, ABI and SHA-256")
+    func pluginsList() throws {
+        let list = try FirstParty.patchbay(["plugins", "list"])
+        #expect(list.status == 0)
+        for id in ["dev.patchbay.file-extract@1.0.0", "dev.patchbay.sample-data@1.0.0", "dev.patchbay.table-diff@1.0.0"] {
+            #expect(list.stdout.contains(id))
+        }
+        let inspect = try FirstParty.patchbay(["plugins", "inspect", "dev.patchbay.table-diff", "--output", "json"])
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as? [String: Any])
+        #expect(json["pattern"] as? String == "validation")
+        #expect(json["abi"] as? String == "1.0")
+        #expect((json["sha256"] as? String)?.count == 64)
+        #expect((json["parameters_schema"] as? [String: Any])?["type"] as? String == "object")
+    }
+}
+
+@Suite("First-party connectors do real work")
+struct FirstPartyConnectorTests {
+    @Test("file-extract reads CSV with quoted fields and JSON lines into tables")
+    func fileExtract() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "id,note\n1,\"hello, world\"\n2,\"she said \"\"hi\"\"\"\n".write(toFile: directory + "/a.csv", atomically: true, encoding: .utf8)
+        try "{\"id\": 1, \"name\": \"Ann\", \"vip\": true}\n{\"id\": 2, \"name\": \"B\\u00e9la\"}\n".write(toFile: directory + "/b.jsonl", atomically: true, encoding: .utf8)
+        chmod(directory + "/a.csv", 0o644); chmod(directory + "/b.jsonl", 0o644)
+
+        let csv = try FirstParty.patchbay(["task", "run", "dev.patchbay.file-extract", "--param", "path=\(directory)/a.csv",
+                                           "--param", "table=in.notes", "--tables-dir", directory + "/tables"])
+        #expect(csv.status == 0, "\(csv.stdout)\(csv.stderr)")
+        #expect(try String(contentsOfFile: directory + "/tables/in.notes.csv", encoding: .utf8)
+                == "id,note\n1,\"hello, world\"\n2,\"she said \"\"hi\"\"\"\n")
+
+        let jsonl = try FirstParty.patchbay(["task", "run", "dev.patchbay.file-extract", "--param", "path=\(directory)/b.jsonl",
+                                             "--param", "table=in.people", "--tables-dir", directory + "/tables"])
+        #expect(jsonl.status == 0, "\(jsonl.stdout)\(jsonl.stderr)")
+        #expect(try String(contentsOfFile: directory + "/tables/in.people.csv", encoding: .utf8) == "id,name,vip\n1,Ann,true\n2,Béla,\n")
+    }
+
+    @Test("a malformed file fails with a config error naming the record, and lands no table")
+    func malformedFile() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "a,b\n1,2\n3\n".write(toFile: directory + "/bad.csv", atomically: true, encoding: .utf8)
+        chmod(directory + "/bad.csv", 0o644)
+        let result = try FirstParty.patchbay(["task", "run", "dev.patchbay.file-extract", "--param", "path=\(directory)/bad.csv",
+                                              "--tables-dir", directory + "/tables"])
+        #expect(result.status == 1)
+        #expect(result.stdout.contains("failed (config error): \(directory)/bad.csv: record 3 has 1 fields; the header has 2"))
+        #expect(!FileManager.default.fileExists(atPath: directory + "/tables"))
+    }
+
+    @Test("table-diff passes equal tables and fails the job when they disagree beyond the threshold")
+    func tableDiff() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "id,amount\n1,10\n2,20\n3,30\n".write(toFile: directory + "/a.csv", atomically: true, encoding: .utf8)
+        try "id,amount\n3,30\n1,10\n2,21\n".write(toFile: directory + "/b.csv", atomically: true, encoding: .utf8)
+        let same = try FirstParty.patchbay(["task", "run", "dev.patchbay.table-diff", "--param", "key=id",
+                                            "--input", "primary=\(directory)/a.csv", "--input", "secondary=\(directory)/a.csv",
+                                            "--tables-dir", directory + "/t1"])
+        #expect(same.status == 0, "\(same.stdout)\(same.stderr)")
+        #expect(same.stdout.contains("differing_rows = 0"))
+
+        let differ = try FirstParty.patchbay(["task", "run", "dev.patchbay.table-diff", "--param", "key=id",
+                                              "--input", "primary=\(directory)/a.csv", "--input", "secondary=\(directory)/b.csv",
+                                              "--tables-dir", directory + "/t2"])
+        #expect(differ.status == 1)
+        #expect(differ.stdout.contains("the tables disagree: 1 of 3 rows differ (33.3% > threshold 0.0%)"))
+
+        let tolerated = try FirstParty.patchbay(["task", "run", "dev.patchbay.table-diff", "--param", "key=id", "--param", "threshold=0.5",
+                                                 "--input", "primary=\(directory)/a.csv", "--input", "secondary=\(directory)/b.csv",
+                                                 "--tables-dir", directory + "/t3"])
+        #expect(tolerated.status == 0)
+        #expect(try String(contentsOfFile: directory + "/t3/validation.diff.csv", encoding: .utf8)
+                == "key,difference,primary,secondary\n2,differs in amount,20,21\n")
+    }
+}

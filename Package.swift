@@ -1,9 +1,10 @@
 // swift-tools-version: 6.0
 import PackageDescription
 
-/// The runner starts once per task, so it links neither Foundation nor the
-/// implicitly imported Concurrency/StringProcessing modules (~0.9 ms of startup).
-let leanExecutable: [SwiftSetting] = [
+/// The runner starts once per task, so it and every module it links leave out
+/// Foundation and the implicitly imported Concurrency/StringProcessing modules
+/// (~0.9 ms of startup, measured).
+let lean: [SwiftSetting] = [
     .unsafeFlags([
         "-Xfrontend", "-disable-implicit-string-processing-module-import",
         "-Xfrontend", "-disable-implicit-concurrency-module-import",
@@ -29,7 +30,7 @@ let package = Package(
         // System calls Swift cannot make directly (variadic prctl/syscall, posix_spawn with setsid).
         .target(name: "CPatchbaySys", path: "Sources/CPatchbaySys"),
         // The runner wire protocol: frames and messages. No Foundation: the runner links it.
-        .target(name: "PatchbayWire", path: "Sources/PatchbayWire"),
+        .target(name: "PatchbayWire", path: "Sources/PatchbayWire", swiftSettings: lean),
         // The runner process: loads one connector and serves the host callback table.
         .executableTarget(
             name: "patchbay-runner",
@@ -38,7 +39,7 @@ let package = Package(
                 .product(name: "PatchbayABI", package: "SDK"),
             ],
             path: "Sources/patchbay-runner",
-            swiftSettings: leanExecutable
+            swiftSettings: lean
         ),
         // Host side of isolation: spawning, limits, supervision, exit classification.
         .target(name: "PatchbayRunner", dependencies: ["PatchbayWire", "CPatchbaySys"], path: "Sources/PatchbayRunner"),

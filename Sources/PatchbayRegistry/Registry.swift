@@ -12,7 +12,7 @@ public enum CatalogChange: Sendable, Equatable {
 /// The catalog of plugins in the plugin directories. A file is probed again
 /// only when its size, modification time or inode changes.
 public actor PluginRegistry {
-    public let directories: PluginDirectories
+    public nonisolated let directories: PluginDirectories
     private let runner: TaskRunner
     private var entries: [String: CatalogEntry] = [:]
     private var fingerprints: [String: Fingerprint] = [:]

@@ -160,9 +160,9 @@ final class TaskCgroups {
             usleep(500)
         }
         for path in [pidsPath, memoryPath] {
-            for _ in 0..<200 {
+            for _ in 0..<2000 {
                 if rmdir(path) == 0 || errno == ENOENT { break }
-                usleep(1000)  // dying processes leave the group a moment after SIGKILL
+                usleep(100)  // a dying process leaves the group a moment after it is reaped
             }
         }
         return killed.count

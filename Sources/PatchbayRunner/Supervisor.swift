@@ -18,6 +18,32 @@ extension Duration {
     }
 }
 
+/// Deletes a directory tree without following symbolic links (a connector may leave anything in its workspace).
+func removeTree(_ path: String) {
+    let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+    if fd >= 0 {
+        removeContents(of: fd)
+        close(fd)
+    }
+    rmdir(path)
+}
+
+private func removeContents(of directory: Int32) {
+    guard let stream = fdopendir(dup(directory)) else { return }
+    defer { closedir(stream) }
+    while let entry = readdir(stream) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
+        if name == "." || name == ".." { continue }
+        if unlinkat(directory, name, 0) == 0 { continue }
+        let child = openat(directory, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        if child >= 0 {
+            removeContents(of: child)
+            close(child)
+        }
+        unlinkat(directory, name, AT_REMOVEDIR)
+    }
+}
+
 /// Runs connector tasks, each in a runner process of its own.
 public struct TaskRunner: Sendable {
     public let runnerExecutable: String
@@ -118,15 +144,13 @@ struct Supervisor<Host: TaskHost> {
         let workspace = spec.workspaceRoot + "/task-" + taskID
         var dropUser: (uid: UInt32, gid: UInt32)?
         if case .unprivilegedUser(let uid, let gid) = runner.confinement { dropUser = (uid, gid) }
-        do {
-            try fm.createDirectory(atPath: spec.workspaceRoot, withIntermediateDirectories: true,
-                                   attributes: [.posixPermissions: 0o711])
-            try fm.createDirectory(atPath: workspace + "/in/tables", withIntermediateDirectories: true,
-                                   attributes: [.posixPermissions: 0o700])
-        } catch {
-            return report(.runnerUnavailable("cannot create the task workspace under \(spec.workspaceRoot): \(error.localizedDescription)"), started: started)
+        if mkdir(spec.workspaceRoot, 0o711) != 0 && errno != EEXIST {
+            try? fm.createDirectory(atPath: spec.workspaceRoot, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
         }
-        defer { try? fm.removeItem(atPath: workspace) }
+        guard mkdir(workspace, 0o700) == 0, mkdir(workspace + "/in", 0o700) == 0, mkdir(workspace + "/in/tables", 0o700) == 0 else {
+            return report(.runnerUnavailable("cannot create the task workspace under \(spec.workspaceRoot): \(String(cString: strerror(errno)))"), started: started)
+        }
+        defer { removeTree(workspace) }
 
         // Inputs are linked (or copied) into the workspace so the runner reads only its own directory.
         var inputs: [InputTable] = []
@@ -254,9 +278,10 @@ struct Supervisor<Host: TaskHost> {
         var status: Int32 = 0
         var usage = rusage()
         while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
-        var leftovers = killSession(pid)
+        // Leftovers: the cgroup lists them all; without one, scan /proc for the runner's session.
         let counters = cgroups?.counters
-        if let cgroups { leftovers = max(leftovers, cgroups.killAllAndRemove()) }
+        let leftovers = cgroups?.killAllAndRemove() ?? killSession(pid)
+        kill(-pid, SIGKILL)
         if socketOpen { _ = readSocket(socket, pid: pid, cancelWrite: cancelWrite) }
         drain(stdoutRead, stderrRead, stdoutOpen: stdoutOpen, stderrOpen: stderrOpen)
         if leftovers > 0 {

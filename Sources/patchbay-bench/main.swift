@@ -1,1 +1,85 @@
-print("x")
+// patchbay-bench — reproducible performance figures. Run in release:
+//   swift run -c release patchbay-bench [probe|cold|records|all] [--runs N]
+// Prints medians (and p10/p90) because the machine is shared and noisy.
+// Needs the first-party plugins: scripts/build release.
+import Foundation
+import PatchbayRegistry
+import PatchbayRunner
+
+struct Quiet: TaskHost {}
+
+func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+func percentile(_ values: [Double], _ p: Double) -> Double {
+    let sorted = values.sorted()
+    return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+}
+func milliseconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
+}
+func line(_ name: String, _ values: [Double], unit: String, target: String) {
+    print(String(format: "%-46@ median %9.3f %@   p10 %9.3f   p90 %9.3f   (n=%d)  target %@",
+                 name as NSString, median(values), unit as NSString, percentile(values, 0.1), percentile(values, 0.9),
+                 values.count, target as NSString))
+}
+
+let arguments = CommandLine.arguments.dropFirst()
+let which = arguments.first { !$0.hasPrefix("--") && Int($0) == nil } ?? "all"
+let runs = arguments.firstIndex(of: "--runs").flatMap { Int(arguments[arguments.index(after: $0)]) } ?? 50
+
+let registry = PluginRegistry()
+await registry.refresh()
+guard let sample = try? await registry.resolve("dev.patchbay.sample-data") else {
+    print("error: dev.patchbay.sample-data not found in \(PluginDirectories.standard().directories); run scripts/build release first")
+    exit(3)
+}
+let swiftConnector = try? await registry.resolve("dev.patchbay.table-diff")
+let runner = TaskRunner()
+print("confinement: \(runner.confinement)")
+print("runner: \(runner.runnerExecutable)")
+
+let workspace = NSTemporaryDirectory() + "patchbay-bench-\(getpid())"
+defer { try? FileManager.default.removeItem(atPath: workspace) }
+
+// Warm the page cache and the spawner thread once.
+_ = runner.runBlocking(TaskSpec(pluginPath: sample.path, mode: .probe), host: Quiet())
+
+if which == "probe" || which == "all" {
+    for (name, entry) in [("C", sample), ("Swift", swiftConnector)] {
+        guard let entry else { continue }
+        var load: [Double] = [], whole: [Double] = []
+        for _ in 0..<runs {
+            let report = runner.runBlocking(TaskSpec(pluginPath: entry.path, mode: .probe), host: Quiet())
+            precondition(report.classification.isSuccess, report.classification.summary)
+            load.append(milliseconds(report.loadTime))
+            whole.append(milliseconds(report.wallTime))
+        }
+        line("probe \(name): dlopen + entry + checks", load, unit: "ms", target: "≤ 1 ms")
+        line("probe \(name): whole probe incl. runner spawn", whole, unit: "ms", target: "-")
+    }
+}
+
+if which == "cold" || which == "all" {
+    var wall: [Double] = []
+    let spec = TaskSpec(pluginPath: sample.path, parametersJSON: "{\"rows\":0}", workspaceRoot: workspace)
+    for _ in 0..<runs {
+        let started = ContinuousClock.now
+        let report = runner.runBlocking(spec, host: Quiet())
+        wall.append(milliseconds(ContinuousClock.now - started))
+        precondition(report.classification.isSuccess, report.classification.summary)
+    }
+    line("cold isolated no-op task (spawn→result→reap)", wall, unit: "ms", target: "≤ 5 ms")
+}
+
+if which == "records" || which == "all" {
+    var rates: [Double] = []
+    let rows = 1_000_000
+    let spec = TaskSpec(pluginPath: sample.path, parametersJSON: "{\"rows\":\(rows)}", workspaceRoot: workspace)
+    for _ in 0..<max(3, min(runs / 10, 7)) {
+        let started = ContinuousClock.now
+        let report = runner.runBlocking(spec, host: Quiet())
+        let seconds = milliseconds(ContinuousClock.now - started) / 1000
+        precondition(report.classification.isSuccess && report.tables.first?.rowCount == UInt64(rows), report.classification.summary)
+        rates.append(Double(rows) / seconds / 1_000_000)
+    }
+    line("records through the ABI (5 string columns, 1M rows)", rates, unit: "M/s", target: "≥ 1 M/s")
+}

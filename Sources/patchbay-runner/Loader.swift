@@ -74,15 +74,15 @@ func checkELF(at path: String) throws(LoadFailure) {
 func openLibrary(at path: String) throws(LoadFailure) -> UnsafeMutableRawPointer {
     if let handle = dlopen(path, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) { return handle }
     let message = dlerror().map { String(cString: $0) } ?? "unknown dynamic loader error"
-    if message.contains("cannot open shared object file") {
+    if message.includes("cannot open shared object file") {
         // The plugin itself was readable (checkELF), so this names a dependency.
         let name = message.split(separator: ":").first.map(String.init) ?? message
         throw LoadFailure(kind: .missingLibrary, detail: "it needs \(name), which is not installed or not on the library path (\(message))")
     }
-    if message.contains("undefined symbol") {
+    if message.includes("undefined symbol") {
         throw LoadFailure(kind: .missingSymbol, detail: message)
     }
-    if message.contains("file too short") || message.contains("unexpected") {
+    if message.includes("file too short") || message.includes("unexpected") {
         throw LoadFailure(kind: .truncated, detail: message)
     }
     throw LoadFailure(kind: .dynamicLoaderError, detail: message)
@@ -183,4 +183,17 @@ func readDescriptor(_ pointer: UnsafePointer<patchbay_connector>?) throws(LoadFa
         description: try text(d.description, "description", required: false),
         parametersSchema: schema, credentialNames: credentials, pattern: d.pattern,
         capabilities: d.capabilities, hasCheck: d.check != nil, hasCancel: d.cancel != nil)
+}
+
+extension String {
+    /// Substring search on UTF-8 bytes (String.contains(String) lives in _StringProcessing,
+    /// which the runner does not link).
+    func includes(_ needle: String) -> Bool {
+        let haystack = Array(utf8), pattern = Array(needle.utf8)
+        guard !pattern.isEmpty, haystack.count >= pattern.count else { return pattern.isEmpty }
+        for start in 0...(haystack.count - pattern.count) where haystack[start] == pattern[0] {
+            if Array(haystack[start..<(start + pattern.count)]) == pattern { return true }
+        }
+        return false
+    }
 }

@@ -15,126 +15,133 @@ import CPatchbaySys
 import PatchbayABI
 import PatchbayWire
 
-// 1. Never outlive the host. The death signal is tied to the host thread that
-//    spawned us; if the host died before this line, getppid() no longer matches.
-_ = pb_set_parent_death_signal(SIGKILL)
-let arguments = CommandLine.arguments
-guard arguments.count == 2, let parent = Int32(arguments[1]), getppid() == parent else {
-    fail("must be started by the patchbay host (usage: patchbay-runner PARENT_PID)")
-}
+/// The whole life of a runner process, as one function: its state lives in locals
+/// (top-level globals would need an actor this executable does not link).
+func runnerMain() -> Never {
+    // 1. Never outlive the host. The death signal is tied to the host thread that
+    //    spawned us; if the host died before this line, getppid() no longer matches.
+    _ = pb_set_parent_death_signal(SIGKILL)
+    let arguments = CommandLine.arguments
+    guard arguments.count == 2, let parent = Int32(arguments[1]), getppid() == parent else {
+        fail("must be started by the patchbay host (usage: patchbay-runner PARENT_PID)")
+    }
 
-let channel = Channel(descriptor: Wire.socketDescriptor)
+    let channel = Channel(descriptor: Wire.socketDescriptor)
 
-// 2. The handshake.
-guard case .hello(let hello) = channel.receive() else { fail("the host's first message was not hello") }
-guard hello.protocolVersion == Wire.protocolVersion else {
+    // 2. The handshake.
+    guard case .hello(let hello) = channel.receive() else { fail("the host's first message was not hello") }
+    guard hello.protocolVersion == Wire.protocolVersion else {
+        channel.send(.ready(protocolVersion: Wire.protocolVersion, nonce: hello.nonce, runnerPID: getpid()))
+        fail("host speaks protocol \(hello.protocolVersion); this runner speaks \(Wire.protocolVersion)")
+    }
+
+    // 3. Confinement, before any connector code exists in this process.
+    channel.send(.phase(.confining))
+    func confine(_ c: Confinement, workspace: String) {
+        func check(_ result: Int32, _ what: String) {
+            if result != 0 { fail("\(what): \(String(cString: strerror(result)))") }
+        }
+        check(pb_set_limit(Int32(PB_LIMIT_CORE_SIZE), 0), "setting RLIMIT_CORE")
+        if c.addressSpaceBytes > 0 { check(pb_set_limit(Int32(PB_LIMIT_ADDRESS_SPACE), c.addressSpaceBytes), "setting RLIMIT_AS") }
+        if c.cpuSeconds > 0 { check(pb_set_limit(Int32(PB_LIMIT_CPU_SECONDS), c.cpuSeconds), "setting RLIMIT_CPU") }
+        if c.openFiles > 0 { check(pb_set_limit(Int32(PB_LIMIT_OPEN_FILES), c.openFiles), "setting RLIMIT_NOFILE") }
+        if c.processes > 0 { check(pb_set_limit(Int32(PB_LIMIT_PROCESSES), c.processes), "setting RLIMIT_NPROC") }
+        if c.userID != .max {
+            check(setgroups(0, nil) == 0 ? 0 : errno, "dropping supplementary groups")
+            check(setgid(c.groupID) == 0 ? 0 : errno, "switching to gid \(c.groupID)")
+            check(setuid(c.userID) == 0 ? 0 : errno, "switching to uid \(c.userID)")
+        }
+        check(pb_set_no_new_privileges(), "setting PR_SET_NO_NEW_PRIVS")
+        check(chdir(workspace) == 0 ? 0 : errno, "entering the workspace \(workspace)")
+        umask(0o077)
+        if mkdir("out", 0o700) != 0 && errno != EEXIST { fail("creating out/: \(String(cString: strerror(errno)))") }
+        if mkdir("out/tables", 0o700) != 0 && errno != EEXIST { fail("creating out/tables/: \(String(cString: strerror(errno)))") }
+    }
+    confine(hello.confinement, workspace: hello.workspace)
     channel.send(.ready(protocolVersion: Wire.protocolVersion, nonce: hello.nonce, runnerPID: getpid()))
-    fail("host speaks protocol \(hello.protocolVersion); this runner speaks \(Wire.protocolVersion)")
-}
 
-// 3. Confinement, before any connector code exists in this process.
-channel.send(.phase(.confining))
-func confine(_ c: Confinement, workspace: String) {
-    func check(_ result: Int32, _ what: String) {
-        if result != 0 { fail("\(what): \(String(cString: strerror(result)))") }
+    func finish(_ result: TaskResult) -> Never {
+        fflush(nil)  // the connector's buffered stdout reaches the host before the result does
+        channel.send(.result(result))
+        _exit(0)
     }
-    check(pb_set_limit(Int32(PB_LIMIT_CORE_SIZE), 0), "setting RLIMIT_CORE")
-    if c.addressSpaceBytes > 0 { check(pb_set_limit(Int32(PB_LIMIT_ADDRESS_SPACE), c.addressSpaceBytes), "setting RLIMIT_AS") }
-    if c.cpuSeconds > 0 { check(pb_set_limit(Int32(PB_LIMIT_CPU_SECONDS), c.cpuSeconds), "setting RLIMIT_CPU") }
-    if c.openFiles > 0 { check(pb_set_limit(Int32(PB_LIMIT_OPEN_FILES), c.openFiles), "setting RLIMIT_NOFILE") }
-    if c.processes > 0 { check(pb_set_limit(Int32(PB_LIMIT_PROCESSES), c.processes), "setting RLIMIT_NPROC") }
-    if c.userID != .max {
-        check(setgroups(0, nil) == 0 ? 0 : errno, "dropping supplementary groups")
-        check(setgid(c.groupID) == 0 ? 0 : errno, "switching to gid \(c.groupID)")
-        check(setuid(c.userID) == 0 ? 0 : errno, "switching to uid \(c.userID)")
+
+    func refuse(_ failure: LoadFailure) -> Never {
+        finish(TaskResult(status: .loadRefused, failureClass: UInt32(failure.kind.rawValue), userMessage: failure.detail))
     }
-    check(pb_set_no_new_privileges(), "setting PR_SET_NO_NEW_PRIVS")
-    check(chdir(workspace) == 0 ? 0 : errno, "entering the workspace \(workspace)")
-    umask(0o077)
-    if mkdir("out", 0o700) != 0 && errno != EEXIST { fail("creating out/: \(String(cString: strerror(errno)))") }
-    if mkdir("out/tables", 0o700) != 0 && errno != EEXIST { fail("creating out/tables/: \(String(cString: strerror(errno)))") }
-}
-confine(hello.confinement, workspace: hello.workspace)
-channel.send(.ready(protocolVersion: Wire.protocolVersion, nonce: hello.nonce, runnerPID: getpid()))
 
-func finish(_ result: TaskResult) -> Never {
-    fflush(nil)  // the connector's buffered stdout reaches the host before the result does
-    channel.send(.result(result))
-    _exit(0)
-}
-
-func refuse(_ failure: LoadFailure) -> Never {
-    finish(TaskResult(status: .loadRefused, failureClass: UInt32(failure.kind.rawValue), userMessage: failure.detail))
-}
-
-// 4. Load and describe.
-let session = TaskSession(channel: channel, hello: hello)
-currentSession = session
-let descriptor: UnsafePointer<patchbay_connector>
-do throws(LoadFailure) {
-    channel.send(.phase(.loading))
-    let loadStarted = monotonicNanoseconds()
-    try checkELF(at: hello.pluginPath)
-    let handle = try openLibrary(at: hello.pluginPath)
-    channel.send(.phase(.entry))
-    let version = try symbol(handle, "patchbay_abi_version", as: VersionFunction.self)
-    try checkABIVersion(version())
-    let entry = try symbol(handle, "patchbay_connector_entry", as: EntryFunction.self)
-    guard let pointer = entry(makeHostTable()) else {
-        throw LoadFailure(kind: .invalidDescriptor, detail: "patchbay_connector_entry() returned NULL")
-    }
-    let info = try readDescriptor(pointer)
-    let loadTime = monotonicNanoseconds() - loadStarted
-    channel.send(.descriptor(info))
-    channel.send(.loaded(nanoseconds: loadTime))
-    descriptor = pointer
-} catch {
-    refuse(error)
-}
-
-if hello.mode == .probe { finish(TaskResult(status: .succeeded)) }
-
-// 5. Cancellation: connectors with cancel() get it called from a watcher thread.
-currentDescriptor = descriptor
-if descriptor.pointee.cancel != nil { startCancelWatcher() }
-
-// 6. Run.
-let function: (@convention(c) (OpaquePointer?, OpaquePointer?) -> patchbay_status)?
-if hello.mode == .check {
-    channel.send(.phase(.checking))
-    function = descriptor.pointee.check
-} else {
-    channel.send(.phase(.running))
-    function = descriptor.pointee.run
-}
-let status = function?(session.taskHandle, session.errorHandle) ?? patchbay_status(PATCHBAY_OK)
-
-session.lock.withLock {
-    channel.send(.phase(.finishing))
-    func failed(_ failureClass: Int, _ user: String, _ internalMessage: String = "") -> TaskResult {
-        TaskResult(status: .failed, failureClass: UInt32(failureClass), userMessage: user, internalMessage: internalMessage)
-    }
-    let result: TaskResult
-    switch Int32(status) {
-    case Int32(PATCHBAY_OK):
-        if let tables = session.finishTables() {
-            result = TaskResult(status: .succeeded, tables: tables)
-        } else {
-            result = failed(PATCHBAY_FAILURE_SYSTEM, session.writeFailure ?? "could not finish the output tables")
+    // 4. Load and describe.
+    let session = TaskSession(channel: channel, hello: hello)
+    currentSession = session
+    let descriptor: UnsafePointer<patchbay_connector>
+    do throws(LoadFailure) {
+        channel.send(.phase(.loading))
+        let loadStarted = monotonicNanoseconds()
+        try checkELF(at: hello.pluginPath)
+        let handle = try openLibrary(at: hello.pluginPath)
+        channel.send(.phase(.entry))
+        let version = try symbol(handle, "patchbay_abi_version", as: VersionFunction.self)
+        try checkABIVersion(version())
+        let entry = try symbol(handle, "patchbay_connector_entry", as: EntryFunction.self)
+        guard let pointer = entry(makeHostTable()) else {
+            throw LoadFailure(kind: .invalidDescriptor, detail: "patchbay_connector_entry() returned NULL")
         }
-    case Int32(PATCHBAY_ERROR):
-        if let failure = session.failure {
-            result = TaskResult(status: .failed, failureClass: failure.failureClass, userMessage: failure.user,
-                                internalMessage: failure.internal)
-        } else {
-            result = failed(PATCHBAY_FAILURE_SYSTEM, "the connector failed without saying why (it returned PATCHBAY_ERROR without calling set_error)")
-        }
-    case Int32(PATCHBAY_CANCELLED):
-        result = TaskResult(status: .cancelled, userMessage: "the connector stopped on request")
-    case Int32(PATCHBAY_PENDING) where descriptor.pointee.pattern == patchbay_pattern(PATCHBAY_PATTERN_STATUS_CHECK):
-        result = TaskResult(status: .pending, userMessage: "not ready yet")
-    default:
-        result = failed(PATCHBAY_FAILURE_SYSTEM, "the connector returned status \(status), which its job pattern does not allow")
+        let info = try readDescriptor(pointer)
+        let loadTime = monotonicNanoseconds() - loadStarted
+        channel.send(.descriptor(info))
+        channel.send(.loaded(nanoseconds: loadTime))
+        descriptor = pointer
+    } catch {
+        refuse(error)
     }
-    finish(result)
+
+    if hello.mode == .probe { finish(TaskResult(status: .succeeded)) }
+
+    // 5. Cancellation: connectors with cancel() get it called from a watcher thread.
+    currentDescriptor = descriptor
+    if descriptor.pointee.cancel != nil { startCancelWatcher() }
+
+    // 6. Run.
+    let function: (@convention(c) (OpaquePointer?, OpaquePointer?) -> patchbay_status)?
+    if hello.mode == .check {
+        channel.send(.phase(.checking))
+        function = descriptor.pointee.check
+    } else {
+        channel.send(.phase(.running))
+        function = descriptor.pointee.run
+    }
+    let status = function?(session.taskHandle, session.errorHandle) ?? patchbay_status(PATCHBAY_OK)
+
+    session.lock.withLock {
+        channel.send(.phase(.finishing))
+        func failed(_ failureClass: Int, _ user: String, _ internalMessage: String = "") -> TaskResult {
+            TaskResult(status: .failed, failureClass: UInt32(failureClass), userMessage: user, internalMessage: internalMessage)
+        }
+        let result: TaskResult
+        switch Int32(status) {
+        case Int32(PATCHBAY_OK):
+            if let tables = session.finishTables() {
+                result = TaskResult(status: .succeeded, tables: tables)
+            } else {
+                result = failed(PATCHBAY_FAILURE_SYSTEM, session.writeFailure ?? "could not finish the output tables")
+            }
+        case Int32(PATCHBAY_ERROR):
+            if let failure = session.failure {
+                result = TaskResult(status: .failed, failureClass: failure.failureClass, userMessage: failure.user,
+                                    internalMessage: failure.internal)
+            } else {
+                result = failed(PATCHBAY_FAILURE_SYSTEM, "the connector failed without saying why (it returned PATCHBAY_ERROR without calling set_error)")
+            }
+        case Int32(PATCHBAY_CANCELLED):
+            result = TaskResult(status: .cancelled, userMessage: "the connector stopped on request")
+        case Int32(PATCHBAY_PENDING) where descriptor.pointee.pattern == patchbay_pattern(PATCHBAY_PATTERN_STATUS_CHECK):
+            result = TaskResult(status: .pending, userMessage: "not ready yet")
+        default:
+            result = failed(PATCHBAY_FAILURE_SYSTEM, "the connector returned status \(status), which its job pattern does not allow")
+        }
+        finish(result)
+    }
+    fail("unreachable: the task ended without a result")
 }
+
+runnerMain()

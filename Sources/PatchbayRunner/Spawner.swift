@@ -52,12 +52,15 @@ final class Spawner: Sendable {
         return result!
     }
 
-    /// posix_spawn in a new session with exactly `mappings` as descriptors and an empty environment.
+    /// posix_spawn in a new session with exactly `mappings` as descriptors and a one-variable environment.
     func spawn(executable: String, arguments: [String], mappings: [pb_fd_mapping]) -> Result<pid_t, SpawnError> {
         perform {
             var argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
             defer { for pointer in argv { free(pointer) } }
-            var envp: [UnsafeMutablePointer<CChar>?] = [nil]
+            // The environment is empty but for the Swift runtime's crash-report style: a connector
+            // that crashes gets a short backtrace in its log, not pages of registers.
+            var envp: [UnsafeMutablePointer<CChar>?] = [strdup("SWIFT_BACKTRACE=preset=friendly,interactive=no,color=no"), nil]
+            defer { free(envp[0]) }
             var pid: pid_t = 0
             let error = mappings.withUnsafeBufferPointer { maps in
                 pb_spawn(executable, &argv, &envp, maps.baseAddress, maps.count, &pid)

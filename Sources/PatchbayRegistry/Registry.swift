@@ -16,6 +16,8 @@ public actor PluginRegistry {
     private let runner: TaskRunner
     private var entries: [String: CatalogEntry] = [:]
     private var fingerprints: [String: Fingerprint] = [:]
+    /// Files looked up by path outside the plugin directories: cached, but never part of the catalog.
+    private var probedByPath: [String: (Fingerprint, CatalogEntry)] = [:]
 
     struct Fingerprint: Equatable {
         var size: UInt64
@@ -106,17 +108,23 @@ public actor PluginRegistry {
                             probeLoadTime: report.loadTime)
     }
 
+    /// The entry for one file, ready or quarantined: probed once, then served from the
+    /// catalog until the file's size, modification time or inode changes.
+    public func entry(at path: String) async -> CatalogEntry {
+        let print = Self.fingerprint(path)
+        if let known = entries[path], print != nil, fingerprints[path] == print { return known }
+        if let (known, entry) = probedByPath[path], known == print { return entry }
+        let entry = await Self.probe(path: path, runner: runner)
+        if let print { probedByPath[path] = (print, entry) }
+        return entry
+    }
+
     /// Finds a runnable connector: `ID` (newest version), `ID@VERSION`, or a path to a `.so`.
     public func resolve(_ reference: String) async throws -> CatalogEntry {
         if reference.contains("/") || reference.hasSuffix(".so") {
             let path = URL(fileURLWithPath: reference).standardizedFileURL.path
             guard FileManager.default.fileExists(atPath: path) else { throw RegistryError.fileNotFound(reference) }
-            let entry: CatalogEntry
-            if let known = entries[path], fingerprints[path] == Self.fingerprint(path) {
-                entry = known
-            } else {
-                entry = await Self.probe(path: path, runner: runner)
-            }
+            let entry = await entry(at: path)
             if case .quarantined(let reason) = entry.status { throw RegistryError.quarantined(path: path, reason: reason) }
             return entry
         }

@@ -109,6 +109,9 @@ struct Supervisor<Host: TaskHost> {
     private var stderrCapture = OutputCapture(source: .stderr)
     private var budget = LogBudget()
     private var stop: StopSequence
+    /// One read buffer for the socket and both pipes, reused on every wake-up;
+    /// allocated in init, freed when run() returns (a Supervisor runs once).
+    private let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
 
     init(runner: TaskRunner, spec: TaskSpec, host: Host, control: TaskControl) {
         self.runner = runner
@@ -136,6 +139,7 @@ struct Supervisor<Host: TaskHost> {
 
     mutating func run() -> TaskReport {
         _ = ignoreSIGPIPE
+        defer { readBuffer.deallocate() }
         let started = monotonicNow()
         let taskID = String(UInt64.random(in: 0...UInt64.max), radix: 16)
         let fm = FileManager.default
@@ -362,9 +366,8 @@ struct Supervisor<Host: TaskHost> {
 
     /// Reads what the socket has; false once it is closed.
     private mutating func readSocket(_ socket: Int32, pid: pid_t, cancelWrite: Int32) -> Bool {
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let n = buffer.withUnsafeMutableBytes { recv(socket, $0.baseAddress, $0.count, 0) }
+            let n = recv(socket, readBuffer.baseAddress, readBuffer.count, 0)
             if n < 0 {
                 if errno == EINTR { continue }
                 return errno == EAGAIN || errno == EWOULDBLOCK
@@ -376,7 +379,7 @@ struct Supervisor<Host: TaskHost> {
                 return false
             }
             if violation != nil { continue }  // discard everything after a violation
-            buffer.withUnsafeBytes { frames.append(UnsafeRawBufferPointer(rebasing: $0[0..<n])) }
+            frames.append(UnsafeRawBufferPointer(rebasing: readBuffer[0..<n]))
             do {
                 while let body = try frames.nextFrame() {
                     let message = try RunnerMessage.decode(body)
@@ -478,19 +481,16 @@ struct Supervisor<Host: TaskHost> {
 
     /// Reads a captured stream; false at EOF.
     private mutating func readStream(_ fd: Int32, stdout: Bool) -> Bool {
-        var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            let n = read(fd, readBuffer.baseAddress, readBuffer.count)
             if n < 0 { return errno == EAGAIN || errno == EINTR }
             if n == 0 {
                 let last = stdout ? stdoutCapture.finish(budget: &budget) : stderrCapture.finish(budget: &budget)
                 if let last { note(stdout ? .info : .warning, stdout ? .stdout : .stderr, last) }
                 return false
             }
-            let lines = buffer.withUnsafeBytes { raw in
-                stdout ? stdoutCapture.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]), budget: &budget)
-                    : stderrCapture.feed(UnsafeRawBufferPointer(rebasing: raw[0..<n]), budget: &budget)
-            }
+            let chunk = UnsafeRawBufferPointer(rebasing: readBuffer[0..<n])
+            let lines = stdout ? stdoutCapture.feed(chunk, budget: &budget) : stderrCapture.feed(chunk, budget: &budget)
             for line in lines { note(stdout ? .info : .warning, stdout ? .stdout : .stderr, line) }
         }
     }

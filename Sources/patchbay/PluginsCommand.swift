@@ -68,8 +68,8 @@ extension PluginsCommand {
             } catch let error as RegistryError {
                 // A quarantined plugin is still worth showing, with its reason.
                 if case .quarantined(let path, _) = error {
-                    let probed = await PluginRegistry.probe(path: path)
-                    if global.output == .json { printJSON(probed.json) } else { printError(error.description) }
+                    let quarantined = await registry.entry(at: path)  // probed by resolve already: no second probe
+                    if global.output == .json { printJSON(quarantined.json) } else { printError(error.description) }
                     throw ExitCode.pluginUnavailable
                 }
                 printError(error.description)

@@ -160,18 +160,19 @@ extension TaskCommand {
             var result: [String: [UInt8]] = [:]
             for item in credentials {
                 let (name, value) = split(item)
-                if value == "-" {
-                    let data = FileHandle.standardInput.readDataToEndOfFile()
+                // A value read from stdin or a file loses its trailing line break, as `echo` adds one.
+                func withoutLineBreak(_ data: Data) -> [UInt8] {
                     var bytes = [UInt8](data)
                     while bytes.last == 0x0A || bytes.last == 0x0D { bytes.removeLast() }
-                    result[name] = bytes
+                    return bytes
+                }
+                if value == "-" {
+                    result[name] = withoutLineBreak(FileHandle.standardInput.readDataToEndOfFile())
                 } else if value.hasPrefix("@") {
                     guard let data = FileManager.default.contents(atPath: String(value.dropFirst())) else {
                         throw CLIError("--credential \(name): cannot read \(value.dropFirst())", exitCode: .inputInvalid)
                     }
-                    var bytes = [UInt8](data)
-                    while bytes.last == 0x0A || bytes.last == 0x0D { bytes.removeLast() }
-                    result[name] = bytes
+                    result[name] = withoutLineBreak(data)
                 } else {
                     result[name] = Array(value.utf8)
                 }
@@ -200,6 +201,7 @@ extension TaskCommand {
         }
 
         func json(_ report: TaskReport, entry: CatalogEntry, tablesDirectory: String) -> [String: Any] {
+            let timestamps = ISO8601DateFormatter()
             var object: [String: Any] = [
                 "status": report.classification.kind,
                 "summary": report.classification.summary,
@@ -208,7 +210,7 @@ extension TaskCommand {
                 "peak_memory_bytes": report.peakMemoryBytes,
                 "leftover_processes_killed": report.leftoverProcessesKilled,
                 "confinement": report.confinement.description,
-                "logs": report.logs.map { ["time": ISO8601DateFormatter().string(from: $0.time), "level": $0.level.rawValue,
+                "logs": report.logs.map { ["time": timestamps.string(from: $0.time), "level": $0.level.rawValue,
                                            "source": $0.source.rawValue, "message": $0.message] },
                 "outputs": report.outputs.map { ["name": $0.name, "secret": $0.isSecret,
                                                  "value": $0.isSecret ? "[hidden]" : String(decoding: $0.value, as: UTF8.self)] },

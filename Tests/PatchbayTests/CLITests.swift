@@ -68,9 +68,8 @@ struct CLITests {
         #expect(notELF.status == 3)
         #expect(notELF.stderr.contains("quarantined: refused to load (not an ELF shared library)"))
 
-        let directory = try Fixtures.temporaryDirectory()
+        let directory = try Fixtures.directory(with: ["params.json": "{\n  \"rows\": 5,\n  \"table\": in.sample\n}\n"])
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try "{\n  \"rows\": 5,\n  \"table\": in.sample\n}\n".write(toFile: directory + "/params.json", atomically: true, encoding: .utf8)
         let malformed = try FirstParty.patchbay(["task", "run", "dev.patchbay.sample-data", "--config", directory + "/params.json"])
         #expect(malformed.status == 4)
         #expect(malformed.stderr.contains("params.json: not valid JSON (line 3, column 12: 'in.sample' is not a JSON value"))
@@ -99,11 +98,11 @@ struct CLITests {
 struct FirstPartyConnectorTests {
     @Test("file-extract reads CSV with quoted fields and JSON lines into tables")
     func fileExtract() throws {
-        let directory = try Fixtures.temporaryDirectory()
+        let directory = try Fixtures.directory(with: [
+            "a.csv": "id,note\n1,\"hello, world\"\n2,\"she said \"\"hi\"\"\"\n",
+            "b.jsonl": "{\"id\": 1, \"name\": \"Ann\", \"vip\": true}\n{\"id\": 2, \"name\": \"B\\u00e9la\"}\n",
+        ])
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try "id,note\n1,\"hello, world\"\n2,\"she said \"\"hi\"\"\"\n".write(toFile: directory + "/a.csv", atomically: true, encoding: .utf8)
-        try "{\"id\": 1, \"name\": \"Ann\", \"vip\": true}\n{\"id\": 2, \"name\": \"B\\u00e9la\"}\n".write(toFile: directory + "/b.jsonl", atomically: true, encoding: .utf8)
-        chmod(directory + "/a.csv", 0o644); chmod(directory + "/b.jsonl", 0o644)
 
         let csv = try FirstParty.patchbay(["task", "run", "dev.patchbay.file-extract", "--param", "path=\(directory)/a.csv",
                                            "--param", "table=in.notes", "--tables-dir", directory + "/tables"])
@@ -119,10 +118,8 @@ struct FirstPartyConnectorTests {
 
     @Test("a malformed file fails with a config error naming the record, and lands no table")
     func malformedFile() throws {
-        let directory = try Fixtures.temporaryDirectory()
+        let directory = try Fixtures.directory(with: ["bad.csv": "a,b\n1,2\n3\n"])
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try "a,b\n1,2\n3\n".write(toFile: directory + "/bad.csv", atomically: true, encoding: .utf8)
-        chmod(directory + "/bad.csv", 0o644)
         let result = try FirstParty.patchbay(["task", "run", "dev.patchbay.file-extract", "--param", "path=\(directory)/bad.csv",
                                               "--tables-dir", directory + "/tables"])
         #expect(result.status == 1)
@@ -132,10 +129,8 @@ struct FirstPartyConnectorTests {
 
     @Test("table-diff passes equal tables and fails the job when they disagree beyond the threshold")
     func tableDiff() throws {
-        let directory = try Fixtures.temporaryDirectory()
+        let directory = try Fixtures.directory(with: ["a.csv": "id,amount\n1,10\n2,20\n3,30\n", "b.csv": "id,amount\n3,30\n1,10\n2,21\n"])
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try "id,amount\n1,10\n2,20\n3,30\n".write(toFile: directory + "/a.csv", atomically: true, encoding: .utf8)
-        try "id,amount\n3,30\n1,10\n2,21\n".write(toFile: directory + "/b.csv", atomically: true, encoding: .utf8)
         let same = try FirstParty.patchbay(["task", "run", "dev.patchbay.table-diff", "--param", "key=id",
                                             "--input", "primary=\(directory)/a.csv", "--input", "secondary=\(directory)/a.csv",
                                             "--tables-dir", directory + "/t1"])

@@ -36,6 +36,17 @@ enum Fixtures {
         return path
     }
 
+    /// A private directory holding `files` (name → contents), each readable by a runner
+    /// that may run as an unprivileged user. Removed by the caller.
+    static func directory(with files: [String: String]) throws -> String {
+        let directory = try temporaryDirectory()
+        for (name, contents) in files {
+            try contents.write(toFile: directory + "/" + name, atomically: true, encoding: .utf8)
+            chmod(directory + "/" + name, 0o644)
+        }
+        return directory
+    }
+
     struct FixtureError: Error, CustomStringConvertible {
         let message: String
         var description: String { message }

@@ -13,7 +13,7 @@ let lean: [SwiftSetting] = [
 
 let package = Package(
     name: "Patchbay",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "patchbay", targets: ["patchbay"]),
         .executable(name: "patchbay-runner", targets: ["patchbay-runner"]),
@@ -25,6 +25,8 @@ let package = Package(
         .package(path: "SDK"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         // System calls Swift cannot make directly (variadic prctl/syscall, posix_spawn with setsid).
@@ -49,17 +51,31 @@ let package = Package(
             dependencies: ["PatchbayRunner", .product(name: "Crypto", package: "swift-crypto")],
             path: "Sources/PatchbayRegistry"
         ),
+        // Flows: the model, YAML and Keboola JSON parsing, validation with locations. No processes, no SQL.
+        .target(name: "PatchbayModel", dependencies: ["Yams"], path: "Sources/PatchbayModel"),
+        // SQLite: schema, migrations, queries. Knows no connectors and no processes.
+        .target(
+            name: "PatchbayStore",
+            dependencies: ["PatchbayModel", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Sources/PatchbayStore"
+        ),
+        // The phase runner: runs, jobs, states, locks, retries, output hand-off, pattern semantics.
+        .target(
+            name: "PatchbayEngine",
+            dependencies: ["PatchbayModel", "PatchbayStore", "PatchbayRegistry", "PatchbayRunner", "PatchbayWire"],
+            path: "Sources/PatchbayEngine"
+        ),
         .executableTarget(
             name: "patchbay",
             dependencies: [
-                "PatchbayRegistry", "PatchbayRunner",
+                "PatchbayEngine", "PatchbayModel", "PatchbayStore", "PatchbayRegistry", "PatchbayRunner",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/patchbay"
         ),
         .executableTarget(
             name: "patchbay-bench",
-            dependencies: ["PatchbayRegistry", "PatchbayRunner"],
+            dependencies: ["PatchbayEngine", "PatchbayModel", "PatchbayStore", "PatchbayRegistry", "PatchbayRunner"],
             path: "Sources/patchbay-bench"
         ),
         .target(
@@ -70,7 +86,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PatchbayTests",
-            dependencies: ["PatchbayRegistry", "PatchbayRunner", "PatchbayWire"],
+            dependencies: ["PatchbayEngine", "PatchbayModel", "PatchbayStore", "PatchbayRegistry", "PatchbayRunner", "PatchbayWire"],
             path: "Tests/PatchbayTests"
         ),
     ],

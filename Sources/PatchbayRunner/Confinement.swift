@@ -73,14 +73,22 @@ public enum ConfinementMode: Sendable, Equatable, CustomStringConvertible {
         return (pids, memory)
     }
 
-    /// Removes the task groups of hosts that are gone (`task-<host pid>-<task>`). A live host's
+    /// Kills what is left in the task groups of hosts that are gone (`task-<host pid>-<task>`): a host
+    /// killed with SIGKILL leaves its connectors' daemons there. Then removes the groups. A live host's
     /// groups are never touched: one may be empty only because its runner has not joined yet.
     private static func sweepStaleGroups(_ parent: String) {
         guard let children = try? FileManager.default.contentsOfDirectory(atPath: parent) else { return }
         for child in children where child.hasPrefix("task-") {
             let parts = child.split(separator: "-")
             guard parts.count == 3, let owner = Int32(parts[1]), kill(owner, 0) != 0, errno == ESRCH else { continue }
-            rmdir(parent + "/" + child)  // fails harmlessly while a group still has processes
+            let path = parent + "/" + child
+            for _ in 0..<100 {
+                let pids = ((try? String(contentsOfFile: path + "/cgroup.procs", encoding: .utf8)) ?? "").split(separator: "\n").compactMap { Int32($0) }
+                if pids.isEmpty { break }
+                for pid in pids { kill(pid, SIGKILL) }
+                usleep(1000)
+            }
+            for _ in 0..<200 where rmdir(path) != 0 && errno == EBUSY { usleep(500) }
         }
     }
 }

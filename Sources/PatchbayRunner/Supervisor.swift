@@ -324,28 +324,7 @@ struct Supervisor<Host: TaskHost> {
     }
 
     /// SIGKILLs every process still in the runner's session; returns how many there were.
-    private func killSession(_ sid: pid_t) -> Int {
-        var count = 0
-        for _ in 0..<50 {
-            var found = 0
-            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-            for entry in entries {
-                guard let pid = Int32(entry), pid != sid,
-                      let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                      let close = stat.lastIndex(of: ")") else { continue }
-                // Fields after "comm)": state ppid pgrp session ...
-                let fields = stat[stat.index(after: close)...].split(separator: " ")
-                guard fields.count > 3, fields[0] != "Z", Int32(fields[3]) == sid else { continue }
-                kill(pid, SIGKILL)
-                found += 1
-            }
-            if found == 0 { break }
-            count = max(count, found)
-            usleep(1000)
-        }
-        kill(-sid, SIGKILL)
-        return count
-    }
+    private func killSession(_ sid: pid_t) -> Int { ProcessIdentity.killSession(sid) }
 
     // MARK: - Reading
 

@@ -7,13 +7,20 @@ import Glibc
 /// reader sees the old file or the whole new one, never half of one.
 public struct DirectoryTableSink: Sendable {
     public let directory: String
+    /// fsync each file before its rename and the directory after, so a committed table survives a power loss.
+    public let durable: Bool
 
-    public init(directory: String) { self.directory = directory }
+    public init(directory: String, durable: Bool = false) {
+        self.directory = directory
+        self.durable = durable
+    }
 
     public func commit(_ tables: [ProducedTableFile]) throws {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { if durable, !tables.isEmpty { Self.sync(directory) } }
         for table in tables {
             let target = directory + "/" + table.name + ".csv"
+            if durable { Self.sync(table.path) }
             if rename(table.path, target) == 0 { continue }
             guard errno == EXDEV else {
                 throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: target, NSLocalizedDescriptionKey: "cannot move \(table.name) into \(directory): \(String(cString: strerror(errno)))"])
@@ -26,5 +33,13 @@ public struct DirectoryTableSink: Sendable {
                 throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: target])
             }
         }
+    }
+
+    /// Flushes a file or directory to disk (best effort: a failure here is not a lost table).
+    public static func sync(_ path: String) {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return }
+        fsync(descriptor)
+        close(descriptor)
     }
 }

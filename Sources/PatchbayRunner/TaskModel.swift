@@ -71,6 +71,13 @@ public struct LogLine: Sendable, Codable, Equatable {
     public var level: LogLevel
     public var source: LogSource
     public var message: String
+
+    public init(time: Date, level: LogLevel, source: LogSource, message: String) {
+        self.time = time
+        self.level = level
+        self.source = source
+        self.message = message
+    }
 }
 
 public struct TaskOutput: Sendable, Equatable {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import PatchbayRegistry
 import PatchbayRunner
+import PatchbayStore
 
 /// Every exit code the CLI uses, in one place.
 extension ExitCode {
@@ -12,6 +13,10 @@ extension ExitCode {
     static let pluginUnavailable = ExitCode(3)
     /// A file the command needs is missing or malformed.
     static let inputInvalid = ExitCode(4)
+    /// A run ended in `warning`: a task with continueOnFailure failed, the others went on.
+    static let runWarning = ExitCode(5)
+    /// A run was terminated on request (or its host died), or cancelled before it started.
+    static let runTerminated = ExitCode(6)
     // 64: invalid command line (ArgumentParser's ValidationError).
 
     static let documentation = """
@@ -19,6 +24,21 @@ extension ExitCode {
         ran out of memory or processes, or broke the protocol · 3 unknown plugin, or it refused to load ·
         4 an input file is missing or malformed · 64 invalid command line.
         """
+
+    static let runDocumentation = """
+        Exit codes: 0 the run ended in success · 1 error (a task failed; later phases were cancelled) ·
+        4 the flow or a file is invalid, or no such run · 5 warning (a task with continueOnFailure failed) ·
+        6 terminated (on request, or its host died) or cancelled · 64 invalid command line.
+        """
+
+    static func forRun(_ status: JobStatus) -> ExitCode {
+        switch status {
+        case .success: .success
+        case .warning: .runWarning
+        case .terminated, .terminating, .cancelled: .runTerminated
+        default: .taskFailed
+        }
+    }
 
     static func forTask(_ classification: ExitClassification) -> ExitCode {
         switch classification {

@@ -13,6 +13,7 @@ struct Patchbay: AsyncParsableCommand {
             becomes a clear task error and the host keeps going.
 
             Start here:
+              patchbay init demo && cd demo && patchbay run orders
               patchbay doctor                                   what confinement this machine allows
               patchbay plugins list                             connectors found in the plugin directories
               patchbay task run dev.patchbay.sample-data --param rows=5
@@ -20,6 +21,7 @@ struct Patchbay: AsyncParsableCommand {
             \(ExitCode.documentation)
             """,
         version: "0.1.0",
-        subcommands: [PluginsCommand.self, TaskCommand.self, DoctorCommand.self]
+        subcommands: [InitCommand.self, RunCommand.self, ValidateCommand.self, JobsCommand.self, TablesCommand.self,
+                      PluginsCommand.self, TaskCommand.self, DoctorCommand.self]
     )
 }

@@ -1,0 +1,86 @@
+/* dev.patchbay.noop — does nothing, or exactly what its parameters ask: for flow skeletons,
+ * benchmarks (the engine's per-task overhead) and tests of the orchestration rules.
+ *
+ * Parameters (all optional):
+ *   sleep_ms      wait this long (in 10 ms steps, stopping early when cancelled)
+ *   message       log this line at info level
+ *   output_name   set this output ...
+ *   output_value  ... to this value (default "done")
+ *   fail          "config" | "transient" | "system": fail with that class ...
+ *   fail_message  ... and this message
+ *   count         true: increment {"runs": N} in the component state
+ *
+ * Built with: cc -shared -fPIC -O2 -I../../SDK/include noop.c -o libnoop.so
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "patchbay/connector.h"
+#include "../common/pb_params.h"
+
+static const patchbay_host *host;
+
+static patchbay_status run(patchbay_task *task, patchbay_error *error) {
+    char text[512], value[512];
+    patchbay_str params = host->parameters(task);
+    if (pbp_get(params, "sleep_ms", text, sizeof text) == 1) {
+        long long remaining = atoll(text);
+        while (remaining > 0) {
+            if (host->is_cancelled(task)) return PATCHBAY_CANCELLED;
+            long long step = remaining < 10 ? remaining : 10;
+            struct timespec pause = { 0, (long)step * 1000000L };
+            nanosleep(&pause, NULL);
+            remaining -= step;
+        }
+    }
+    if (pbp_get(params, "message", text, sizeof text) == 1) host->log(task, PATCHBAY_LOG_INFO, pbp_str(text));
+    if (pbp_get(params, "count", text, sizeof text) == 1 && strcmp(text, "true") == 0) {
+        patchbay_str state = { 0 };
+        long long runs = 0;
+        if (host->state_get(task, &state) == PATCHBAY_OK && pbp_get(state, "runs", value, sizeof value) == 1) runs = atoll(value);
+        snprintf(value, sizeof value, "{\"runs\":%lld}", runs + 1);
+        host->state_set(task, pbp_str(value));
+    }
+    if (pbp_get(params, "output_name", text, sizeof text) == 1) {
+        if (pbp_get(params, "output_value", value, sizeof value) != 1) strcpy(value, "done");
+        host->set_output(task, pbp_str(text), pbp_str(value), 0);
+    }
+    if (pbp_get(params, "fail", text, sizeof text) == 1) {
+        patchbay_failure_class failure = strcmp(text, "config") == 0 ? PATCHBAY_FAILURE_CONFIG
+                                       : strcmp(text, "transient") == 0 ? PATCHBAY_FAILURE_TRANSIENT : PATCHBAY_FAILURE_SYSTEM;
+        if (pbp_get(params, "fail_message", value, sizeof value) != 1) strcpy(value, "failed on request");
+        host->set_error(error, failure, pbp_str(value), pbp_str(""));
+        return PATCHBAY_ERROR;
+    }
+    return PATCHBAY_OK;
+}
+
+static const patchbay_connector descriptor = {
+    .struct_size = sizeof(patchbay_connector),
+    .abi_version = PATCHBAY_ABI_VERSION,
+    .id = "dev.patchbay.noop",
+    .version = "1.0.0",
+    .display_name = "No-op",
+    .description = "Does nothing, or what its parameters ask: sleep, log, set an output, count runs in its state, fail.",
+    .parameters_schema =
+        "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
+        "\"sleep_ms\":{\"type\":\"integer\",\"minimum\":0},"
+        "\"message\":{\"type\":\"string\"},"
+        "\"output_name\":{\"type\":\"string\"},"
+        "\"output_value\":{\"type\":\"string\"},"
+        "\"fail\":{\"type\":\"string\",\"enum\":[\"config\",\"transient\",\"system\"]},"
+        "\"fail_message\":{\"type\":\"string\"},"
+        "\"count\":{\"type\":\"boolean\"}}}",
+    .pattern = PATCHBAY_PATTERN_INITIATION,
+    .capabilities = 0,
+    .run = run,
+};
+
+uint32_t patchbay_abi_version(void) { return PATCHBAY_ABI_VERSION; }
+
+const patchbay_connector *patchbay_connector_entry(const patchbay_host *h) {
+    host = h;
+    return &descriptor;
+}

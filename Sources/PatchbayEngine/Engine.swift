@@ -1,0 +1,191 @@
+import Foundation
+import PatchbayModel
+import PatchbayRegistry
+import PatchbayRunner
+import PatchbayStore
+import Synchronization
+
+/// Something that happened in a run, for a live view. Each is already in the store when it is sent.
+public enum RunEvent: Sendable {
+    case run(RunRecord)
+    case job(JobRecord)
+    case progress(jobID: Int64, fraction: Double, message: String)
+    case log(JobRecord, LogRecord)
+}
+
+public struct RunOptions: Sendable {
+    /// Task ids to run; the others are `skipped`. nil runs every enabled task.
+    public var only: [String]?
+    /// Tasks of one phase running at once.
+    public var parallelism: Int
+    /// Lowest connector log level kept (1 debug … 4 error).
+    public var minimumLogLevel: UInt32
+
+    public static let defaultParallelism = max(4, 2 * ProcessInfo.processInfo.activeProcessorCount)
+
+    public init(only: [String]? = nil, parallelism: Int = RunOptions.defaultParallelism, minimumLogLevel: UInt32 = 2) {
+        self.only = only
+        self.parallelism = parallelism
+        self.minimumLogLevel = minimumLogLevel
+    }
+}
+
+public enum EngineError: Error, CustomStringConvertible, Sendable {
+    case invalidFlow(FlowError)
+    case noSuchRun(Int64)
+    case cannotRetry(String)
+    case store(String)
+
+    public var description: String {
+        switch self {
+        case .invalidFlow(let error): error.description
+        case .noSuchRun(let id): "there is no run \(id) (patchbay jobs list shows the runs)"
+        case .cannotRetry(let reason): reason
+        case .store(let reason): reason
+        }
+    }
+}
+
+/// The phase runner. One engine per project and process; any number of runs at once.
+public final class Engine: Sendable {
+    public let project: Project
+    public let store: Store
+    public let registry: PluginRegistry
+    let runner: TaskRunner
+    let locks: LockManager
+    /// Store polls for a termination request from another process (the only timing in the engine,
+    /// and nothing's outcome depends on it).
+    let terminationPollInterval: Duration
+
+    public init(project: Project, store: Store, registry: PluginRegistry, runner: TaskRunner = TaskRunner(),
+                terminationPollInterval: Duration = .milliseconds(100)) throws {
+        try project.prepareDirectories()
+        self.project = project
+        self.store = store
+        self.registry = registry
+        self.runner = runner
+        self.locks = LockManager(directory: project.locksDirectory)
+        self.terminationPollInterval = terminationPollInterval
+    }
+
+    // MARK: loading and validating
+
+    /// Reads a flow file and checks it completely: structure, references, connectors, parameter schemas.
+    public func load(flowFile: String) async throws -> Flow {
+        let flow: Flow
+        do { flow = try FlowLoader(configurationDirectory: project.configurationDirectory).load(file: flowFile) } catch let error as FlowError {
+            throw EngineError.invalidFlow(error)
+        }
+        await registry.refresh()
+        var facts: [ConnectorReference: ConnectorFacts] = [:]
+        for reference in Set(flow.tasks.map(\.connector)) {
+            do {
+                let entry = try await registry.resolve(reference.description)
+                facts[reference] = .available(id: entry.id ?? reference.id, version: entry.version ?? "?",
+                                              parametersSchema: entry.descriptor?.parametersSchema ?? "")
+            } catch let error as RegistryError {
+                facts[reference] = .unavailable(error.description)
+            } catch {
+                facts[reference] = .unavailable("\(error)")
+            }
+        }
+        let issues = FlowValidator.check(flow, connectors: facts)
+        if !issues.isEmpty { throw EngineError.invalidFlow(FlowError(issues)) }
+        return flow
+    }
+
+    // MARK: submitting
+
+    /// Records a new run and its jobs (`created`; disabled and unselected tasks `skipped`).
+    public func submit(_ flow: Flow, options: RunOptions = RunOptions()) throws -> RunRecord {
+        if let only = options.only {
+            var issues: [FlowIssue] = []
+            for id in only where flow.task(id) == nil {
+                issues.append(FlowIssue(nil, "--only", "the flow '\(flow.name)' has no task '\(id)' (tasks: \(flow.tasks.map(\.id).joined(separator: ", ")))"))
+            }
+            // A selected task may use outputs of an unselected one: they come from its last successful job.
+            for task in flow.tasks where only.contains(task.id) {
+                for (_, reference) in (try? Template.references(in: task.parameters)) ?? [] where !only.contains(reference.task) {
+                    if (try? store.latestOutputs(flow: flow.name, task: reference.task)) == nil {
+                        issues.append(FlowIssue(task.location, "tasks.\(task.id).parameters",
+                            "uses outputs of '\(reference.task)', which is not selected and has never succeeded; add it to --only"))
+                    }
+                }
+            }
+            if !issues.isEmpty { throw EngineError.invalidFlow(FlowError(issues)) }
+        }
+        let now = Date()
+        let jobs = flow.tasks.map { task in
+            let selected = options.only?.contains(task.id) ?? true
+            var job = JobRecord(runID: 0, taskID: task.id, taskName: task.name, phaseID: task.phase,
+                                phaseIndex: flow.phases.firstIndex { $0.id == task.phase } ?? 0, attempt: 1,
+                                connectorID: task.connector.id, configurationID: task.configurationID,
+                                configurationKey: flow.configurationKey(for: task), continueOnFailure: task.continueOnFailure,
+                                status: task.enabled && selected ? .created : .skipped, createdAt: now)
+            if !task.enabled { job.message = "disabled in the flow" } else if !selected { job.message = "not selected (--only)" }
+            return job
+        }
+        return try record(flow: flow, trigger: "manual", retryOf: nil, only: options.only, parallelism: options.parallelism, jobs: jobs)
+    }
+
+    /// A new run that re-runs the failed tasks and the failed or never-run phases of `runID`,
+    /// reusing the jobs (and outputs) that succeeded. It runs the flow as it was, not as the file is now.
+    public func submitRetry(of runID: Int64, parallelism: Int? = nil) throws -> RunRecord {
+        guard let original = try store.run(runID) else { throw EngineError.noSuchRun(runID) }
+        guard original.status.isFinished else {
+            throw EngineError.cannotRetry("run \(runID) is still \(original.status.rawValue); terminate it first or wait")
+        }
+        guard original.status != .success else { throw EngineError.cannotRetry("run \(runID) succeeded: there is nothing to retry") }
+        let flow = try JSONDecoder().decode(Flow.self, from: Data(original.flowJSON.utf8))
+        let previous = Dictionary(try store.jobs(run: runID).map { ($0.taskID, $0) }, uniquingKeysWith: { _, last in last })
+        let now = Date()
+        var reuse: [String: JobRecord] = [:]
+        let jobs = flow.tasks.map { task -> JobRecord in
+            let old = previous[task.id]
+            var job = JobRecord(runID: 0, taskID: task.id, taskName: task.name, phaseID: task.phase,
+                                phaseIndex: flow.phases.firstIndex { $0.id == task.phase } ?? 0,
+                                attempt: (old?.attempt ?? 0) + (old?.startedAt == nil || old?.reusedJobID != nil ? 0 : 1),
+                                connectorID: task.connector.id, configurationID: task.configurationID,
+                                configurationKey: flow.configurationKey(for: task), continueOnFailure: task.continueOnFailure,
+                                status: .created, createdAt: now)
+            job.attempt = max(job.attempt, 1)
+            switch old?.status {
+            case .success?: reuse[task.id] = old
+            case .skipped?: job.status = .skipped; job.message = old?.message
+            default: break
+            }
+            return job
+        }
+        var run = try record(flow: flow, trigger: "retry", retryOf: runID,
+                             only: original.onlyTasks.flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) },
+                             parallelism: parallelism ?? original.parallelism, jobs: jobs)
+        for job in try store.jobs(run: run.id!) {
+            if let old = reuse[job.taskID] { _ = try store.reuse(job: job, from: old) }
+        }
+        run = try store.run(run.id!) ?? run
+        return run
+    }
+
+    private func record(flow: Flow, trigger: String, retryOf: Int64?, only: [String]?, parallelism: Int,
+                        jobs: [JobRecord]) throws -> RunRecord {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let flowJSON = String(decoding: try encoder.encode(flow), as: UTF8.self)
+        let onlyJSON = try only.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        let host = ProcessIdentity.current
+        let run = RunRecord(flowName: flow.name, flowFile: flow.file, flowJSON: flowJSON, status: .created, trigger: trigger,
+                            retryOf: retryOf, onlyTasks: onlyJSON, parallelism: max(1, parallelism), hostPID: host.pid,
+                            hostStart: host.startTicks, createdAt: Date())
+        return try store.insert(run: run, jobs: jobs).0
+    }
+
+    // MARK: terminating
+
+    /// Asks whoever runs `runID` to stop it (cancel → SIGTERM → SIGKILL for running jobs). If its host is
+    /// gone, recovery records the end at once. Returns the status the run had.
+    public func requestTermination(of runID: Int64) throws -> JobStatus {
+        guard let status = try store.requestTermination(run: runID) else { throw EngineError.noSuchRun(runID) }
+        _ = recover()
+        return status
+    }
+}

@@ -1,0 +1,174 @@
+import Foundation
+import PatchbayModel
+import PatchbayRegistry
+import PatchbayRunner
+import PatchbayStore
+import Synchronization
+
+/// What one executing run shares between its jobs: whether termination was asked, and the
+/// controls of the jobs running now (to cancel them).
+final class RunContext: Sendable {
+    let runID: Int64
+    private let state = Mutex<(terminating: Bool, controls: [Int64: TaskControl])>((false, [:]))
+
+    init(runID: Int64) { self.runID = runID }
+
+    var isTerminating: Bool { state.withLock { $0.terminating } }
+
+    /// Marks the run terminating and cancels every running job; true the first time.
+    func terminate() -> Bool {
+        let controls: [TaskControl]? = state.withLock { value in
+            if value.terminating { return nil }
+            value.terminating = true
+            return Array(value.controls.values)
+        }
+        controls?.forEach { $0.cancel() }
+        return controls != nil
+    }
+
+    /// Registers a running job's control; false (and nothing registered) if the run is terminating.
+    func register(_ control: TaskControl, job: Int64) -> Bool {
+        state.withLock { value in
+            if value.terminating { return false }
+            value.controls[job] = control
+            return true
+        }
+    }
+
+    func unregister(job: Int64) { _ = state.withLock { $0.controls.removeValue(forKey: job) } }
+}
+
+/// An output value as later tasks see it.
+struct OutputValue: Sendable {
+    let value: String?
+    let isSecret: Bool
+}
+
+extension Engine {
+    /// Runs a submitted run to its end and returns its final record. Waits (`waiting`) while another
+    /// run of the same flow is unfinished; jobs wait while another job of their configuration runs.
+    public func execute(_ submitted: RunRecord, events: @escaping @Sendable (RunEvent) -> Void = { _ in }) async -> RunRecord {
+        let runID = submitted.id!
+        let context = RunContext(runID: runID)
+        let flow: Flow
+        do { flow = try JSONDecoder().decode(Flow.self, from: Data(submitted.flowJSON.utf8)) } catch {
+            return finish(runID, .error, "the stored flow cannot be read: \(error)", events: events)
+        }
+        // Another process may ask to terminate this run through the store.
+        let monitor = Task.detached { [store, locks, terminationPollInterval] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: terminationPollInterval)
+                if (try? store.runStatus(runID)) == .terminating, context.terminate() {
+                    await locks.abandon(owner: runID)
+                }
+            }
+        }
+        defer { monitor.cancel() }
+
+        // One run of a flow at a time: a second one waits for the first.
+        let flowLock = await locks.acquire("flow:" + flow.name, owner: runID) { [store] in
+            try? store.update(run: runID, to: .waiting, message: "another run of '\(flow.name)' is in progress")
+            if let run = try? store.run(runID) { events(.run(run)) }
+        }
+        guard let flowLock else {
+            cancelRemaining(runID, from: 0, reason: "the run was terminated before it started", events: events)
+            return finish(runID, .terminated, "terminated before it started", events: events)
+        }
+        defer { Task { await locks.release(flowLock) } }
+        // A run that waited may have waited on a host that died: record that before going on.
+        _ = recover()
+        if (try? store.runStatus(runID)) == .terminating {
+            cancelRemaining(runID, from: 0, reason: "the run was terminated before it started", events: events)
+            return finish(runID, .terminated, "terminated before it started", events: events)
+        }
+        try? store.update(run: runID, to: .processing)
+        if let run = try? store.run(runID) { events(.run(run)) }
+
+        var outputs: [String: [String: OutputValue]] = [:]
+        var failedPhase: Phase?
+        var warnings = 0
+        var catalog: [ConnectorReference: CatalogEntry] = [:]
+        for (index, phase) in flow.phases.enumerated() {
+            let jobs = ((try? store.jobs(run: runID)) ?? []).filter { $0.phaseIndex == index }
+            for job in jobs where job.status == .success {
+                outputs[job.taskID] = Dictionary(((try? store.outputs(job: job.id!)) ?? []).map { ($0.name, OutputValue(value: $0.value, isSecret: $0.isSecret)) },
+                                                 uniquingKeysWith: { _, last in last })
+            }
+            let pending = jobs.filter { $0.status == .created }
+            if pending.isEmpty { continue }
+            if context.isTerminating { break }
+            for reference in Set(pending.compactMap { flow.task($0.taskID)?.connector }) where catalog[reference] == nil {
+                catalog[reference] = try? await registry.resolve(reference.description)
+            }
+            let snapshot = outputs
+            let finished = await runPhase(pending, flow: flow, context: context, catalog: catalog, outputs: snapshot,
+                                          parallelism: submitted.parallelism, events: events)
+            for job in finished where job.status == .success {
+                outputs[job.taskID] = Dictionary(((try? store.outputs(job: job.id!)) ?? []).map { ($0.name, OutputValue(value: $0.value, isSecret: $0.isSecret)) },
+                                                 uniquingKeysWith: { _, last in last })
+            }
+            let failures = finished.filter { $0.status == .error || $0.status == .terminated }
+            if failures.contains(where: { !$0.continueOnFailure || $0.status == .terminated }) {
+                failedPhase = phase
+                break
+            }
+            warnings += failures.count
+        }
+
+        let remainingFrom = failedPhase.flatMap { phase in flow.phases.firstIndex { $0.id == phase.id }.map { $0 + 1 } } ?? 0
+        if context.isTerminating {
+            cancelRemaining(runID, from: 0, reason: "the run was terminated before this job started", events: events)
+            return finish(runID, .terminated, "terminated on request", events: events)
+        }
+        if let failedPhase {
+            cancelRemaining(runID, from: remainingFrom, reason: "not run: phase '\(failedPhase.id)' failed", events: events)
+            let failed = ((try? store.jobs(run: runID)) ?? []).filter { $0.status == .error && $0.phaseID == failedPhase.id }
+            let names = failed.map(\.taskID).joined(separator: ", ")
+            return finish(runID, .error, "phase '\(failedPhase.id)' failed (\(names))", events: events)
+        }
+        if warnings > 0 {
+            return finish(runID, .warning, "\(warnings) task\(warnings == 1 ? "" : "s") failed with continueOnFailure", events: events)
+        }
+        return finish(runID, .success, nil, events: events)
+    }
+
+    /// Runs one phase's jobs, at most `parallelism` at once. Every job of the phase runs even when
+    /// one fails, so the outcome never depends on which finished first.
+    func runPhase(_ jobs: [JobRecord], flow: Flow, context: RunContext, catalog: [ConnectorReference: CatalogEntry],
+                  outputs: [String: [String: OutputValue]], parallelism: Int,
+                  events: @escaping @Sendable (RunEvent) -> Void) async -> [JobRecord] {
+        await withTaskGroup(of: JobRecord.self) { group in
+            var queue = jobs[...]
+            var finished: [JobRecord] = []
+            func startNext() {
+                guard let job = queue.popFirst() else { return }
+                let task = flow.task(job.taskID)!
+                group.addTask {
+                    await self.runJob(job, task: task, flow: flow, context: context, entry: catalog[task.connector],
+                                      outputs: outputs, events: events)
+                }
+            }
+            for _ in 0..<max(1, parallelism) { startNext() }
+            for await job in group {
+                finished.append(job)
+                startNext()
+            }
+            return finished
+        }
+    }
+
+    private func finish(_ runID: Int64, _ status: JobStatus, _ message: String?,
+                        events: @Sendable (RunEvent) -> Void) -> RunRecord {
+        try? store.update(run: runID, to: status, message: message)
+        let run = (try? store.run(runID))!
+        events(.run(run))
+        return run
+    }
+
+    /// Jobs that never started become `cancelled`.
+    private func cancelRemaining(_ runID: Int64, from phaseIndex: Int, reason: String, events: @Sendable (RunEvent) -> Void) {
+        for job in (try? store.jobs(run: runID)) ?? [] where job.phaseIndex >= phaseIndex && (job.status == .created || job.status == .waiting) {
+            if let updated = try? store.update(job: job, to: .cancelled, message: reason) { events(.job(updated)) }
+        }
+    }
+}

@@ -1,0 +1,205 @@
+import Foundation
+import PatchbayModel
+import PatchbayRegistry
+import PatchbayRunner
+import PatchbayStore
+import PatchbayWire
+
+/// The host side of one job's runner: every log line goes to the store before anyone sees it,
+/// finished tables go to the job's staging directory, never straight into the catalog.
+struct JobHost: TaskHost {
+    let job: JobRecord
+    let store: Store
+    let stagingDirectory: String
+    let connectorVersion: String?
+    let sha256: String
+    let parametersJSON: String
+    let events: @Sendable (RunEvent) -> Void
+
+    func credential(named name: String, for descriptor: DescriptorInfo?) -> CredentialAnswer {
+        .denied(reason: "this flow grants no credentials; named credentials arrive with tokens")
+    }
+
+    func handle(_ event: TaskEvent) {
+        switch event {
+        case .started(let pid):
+            try? store.record(job: job.id!, runnerPID: pid, runnerStart: ProcessIdentity(pid: pid)?.startTicks,
+                              connectorVersion: connectorVersion, sha256: sha256, parametersJSON: parametersJSON)
+        case .log(let line):
+            let record = LogRecord(jobID: job.id!, time: line.time, level: line.level.rawValue, source: line.source.rawValue,
+                                   message: line.message)
+            try? store.append(logs: [record])
+            events(.log(job, record))
+        case .progress(let fraction, let message):
+            events(.progress(jobID: job.id!, fraction: fraction, message: message))
+        default:
+            break
+        }
+    }
+
+    func commit(tables: [ProducedTableFile]) throws {
+        try DirectoryTableSink(directory: stagingDirectory, durable: true).commit(tables)
+    }
+}
+
+struct JobFailure: Error {
+    let message: String
+}
+
+extension Engine {
+    func stagingDirectory(job id: Int64) -> String { project.stagingDirectory + "/job-\(id)" }
+
+    /// Runs one job to its end: parameters rendered, inputs found, configuration lock held, runner
+    /// spawned (and, for a status check, re-spawned until ready), then everything recorded at once.
+    func runJob(_ job: JobRecord, task: FlowTask, flow: Flow, context: RunContext, entry: CatalogEntry?,
+                outputs: [String: [String: OutputValue]], events: @escaping @Sendable (RunEvent) -> Void) async -> JobRecord {
+        let runID = context.runID
+        func end(_ job: JobRecord, _ completion: JobCompletion) -> JobRecord {
+            let finished = (try? store.complete(job: job, with: completion)) ?? job
+            events(.job(finished))
+            return finished
+        }
+        guard let entry, entry.isReady, let descriptor = entry.descriptor else {
+            return end(job, JobCompletion(status: .error, failureClass: "config",
+                                          message: "connector '\(task.connector)' is not available any more (patchbay plugins list)"))
+        }
+
+        // Parameters: outputs of earlier phases filled in, then checked against the schema again.
+        let schema = try? JSONValue(parsing: descriptor.parametersSchema)
+        let parameters: JSONValue
+        do {
+            parameters = try Template.render(task.parameters, schema: schema) { reference in
+                var value = outputs[reference.task]?[reference.output]
+                if outputs[reference.task] == nil, let (_, stored) = try store.latestOutputs(flow: flow.name, task: reference.task),
+                   let found = stored.first(where: { $0.name == reference.output }) {
+                    value = OutputValue(value: found.value, isSecret: found.isSecret)
+                }
+                guard let value else {
+                    throw JobFailure(message: "\(reference): task '\(reference.task)' did not set the output '\(reference.output)'")
+                }
+                guard !value.isSecret, let text = value.value else {
+                    throw JobFailure(message: "\(reference) is a secret output; secrets are never rendered into parameters")
+                }
+                return text
+            }
+        } catch let failure as JobFailure {
+            return end(job, JobCompletion(status: .error, failureClass: "config", message: failure.message))
+        } catch {
+            return end(job, JobCompletion(status: .error, failureClass: "config", message: "\(error)"))
+        }
+        if let schema {
+            let violations = JSONSchema.validate(parameters, against: schema)
+            if !violations.isEmpty {
+                let text = violations.map { "parameters\($0.pointer.isEmpty ? "" : $0.pointer): \($0.message)" }.joined(separator: "; ")
+                return end(job, JobCompletion(status: .error, failureClass: "config", message: "after filling outputs: \(text)"))
+            }
+        }
+
+        // Inputs: tables of the catalog (or project files, for names with a '/').
+        var inputs: [InputTable] = []
+        for (name, table) in task.inputs.sorted(by: { $0.key < $1.key }) {
+            let path = table.contains("/") ? (table.hasPrefix("/") ? table : project.root + "/" + table) : project.tableFile(table)
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                let why = table.contains("/") ? "the file \(path) cannot be read"
+                    : "the table '\(table)' does not exist yet (no job has produced it; patchbay tables list)"
+                return end(job, JobCompletion(status: .error, failureClass: "config", message: "input '\(name)': \(why)"))
+            }
+            inputs.append(InputTable(name: name, path: path))
+        }
+
+        // One job per configuration at a time, across every run and process.
+        let lock = await locks.acquire("config:" + job.configurationKey, owner: runID) { [store] in
+            let message = "waiting: another job of configuration '\(job.configurationKey)' is running"
+            if let waiting = try? store.update(job: job, to: .waiting, message: message) { events(.job(waiting)) }
+        }
+        guard let lock else {
+            return end((try? store.job(job.id!)) ?? job,
+                       JobCompletion(status: .cancelled, message: "the run was terminated before this job started"))
+        }
+        defer { Task { await locks.release(lock) } }
+        var current = (try? store.job(job.id!)) ?? job
+        let control = TaskControl()
+        guard context.register(control, job: job.id!) else {
+            return end(current, JobCompletion(status: .cancelled, message: "the run was terminated before this job started"))
+        }
+        defer { context.unregister(job: job.id!) }
+        current.message = nil
+        current = (try? store.update(job: current, to: .processing)) ?? current
+        events(.job(current))
+
+        let stateJSON = (try? store.state(configurationKey: job.configurationKey))?.stateJSON ?? "{}"
+        let staging = stagingDirectory(job: job.id!)
+        let host = JobHost(job: current, store: store, stagingDirectory: staging, connectorVersion: entry.version,
+                           sha256: entry.sha256, parametersJSON: parameters.jsonText, events: events)
+        let spec = TaskSpec(pluginPath: entry.path, parametersJSON: parameters.jsonText, stateJSON: stateJSON, inputs: inputs,
+                            limits: TaskLimits(timeout: task.timeout ?? .seconds(3600)), workspaceRoot: project.workDirectory,
+                            minimumLogLevel: 2)
+        var report = await runner.run(spec, host: host, control: control)
+
+        // status_check: the host asks again every interval until ready, failed or out of time.
+        var checks = 1
+        if entry.pattern == .statusCheck {
+            let policy = task.poll ?? PollPolicy()
+            let deadline = ContinuousClock.now + policy.timeout
+            while report.classification == .pending, ContinuousClock.now + policy.interval <= deadline, !context.isTerminating {
+                host.handle(.log(LogLine(time: Date(), level: .info, source: .host,
+                                         message: "not ready yet (check \(checks)); checking again in \(policy.interval)")))
+                await sleep(policy.interval, unless: context)
+                if context.isTerminating { break }
+                report = await runner.run(spec, host: host, control: control)
+                checks += 1
+            }
+        }
+
+        var completion: JobCompletion
+        switch report.classification {
+        case .succeeded:
+            let now = Date()
+            completion = JobCompletion(
+                status: .success, exitKind: report.classification.kind, exitSummary: report.classification.summary,
+                rowsOut: Int64(report.tables.reduce(0) { $0 + $1.rowCount }),
+                outputs: report.outputs.map { OutputRecord(jobID: job.id!, name: $0.name, value: $0.isSecret ? nil : String(decoding: $0.value, as: UTF8.self), isSecret: $0.isSecret) },
+                state: report.newStateJSON,
+                tables: report.tables.map { TableRecord(name: $0.name, columns: $0.columns, rowCount: Int64($0.rowCount), lastImportAt: now, jobID: job.id!, file: $0.name + ".csv") })
+            if checks > 1 { completion.message = "ready after \(checks) checks" }
+        case .pending:
+            completion = JobCompletion(status: context.isTerminating ? .terminated : .error, failureClass: "transient",
+                                       message: "status check: still not ready after \(checks) checks (poll timeout \((task.poll ?? PollPolicy()).timeout))",
+                                       exitKind: report.classification.kind, exitSummary: report.classification.summary)
+        case .cancelled where context.isTerminating:
+            completion = JobCompletion(status: .terminated, failureClass: "transient", message: "terminated on request (\(report.classification.summary))",
+                                       exitKind: report.classification.kind, exitSummary: report.classification.summary)
+        default:
+            completion = JobCompletion(status: context.isTerminating ? .terminated : .error,
+                                       failureClass: report.classification.failureClass?.rawValue,
+                                       message: report.classification.summary, exitKind: report.classification.kind,
+                                       exitSummary: report.classification.summary)
+        }
+        let finished = end(current, completion)
+        if finished.status == .success { publishStagedTables(job: job.id!) } else { removeTree(staging) }
+        return finished
+    }
+
+    /// Moves a succeeded job's staged tables into tables/ (after the store has recorded them).
+    func publishStagedTables(job id: Int64) {
+        let staging = stagingDirectory(job: id)
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: staging) else { return }
+        for name in names where name.hasSuffix(".csv") {
+            rename(staging + "/" + name, project.tablesDirectory + "/" + name)
+        }
+        DirectoryTableSink.sync(project.tablesDirectory)
+        removeTree(staging)
+    }
+
+    func removeTree(_ path: String) {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+
+    /// Sleeps, waking early if the run is being terminated.
+    private func sleep(_ duration: Duration, unless context: RunContext) async {
+        let deadline = ContinuousClock.now + duration
+        while ContinuousClock.now < deadline, !context.isTerminating {
+            try? await Task.sleep(for: min(.milliseconds(50), deadline - ContinuousClock.now))
+        }
+    }
+}

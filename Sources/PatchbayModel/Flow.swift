@@ -1,0 +1,84 @@
+import Foundation
+
+/// A connector named by id, optionally pinned to one version.
+public struct ConnectorReference: Sendable, Codable, Equatable, Hashable, CustomStringConvertible {
+    public var id: String
+    public var version: String?
+
+    public init(id: String, version: String? = nil) {
+        self.id = id
+        self.version = version
+    }
+
+    /// `id` or `id@version`, as the registry resolves it.
+    public var description: String { version.map { "\(id)@\($0)" } ?? id }
+}
+
+/// A group of tasks that run in parallel; phases run one after another.
+public struct Phase: Sendable, Codable, Equatable {
+    public var id: String
+    public var name: String
+    /// Phases that must finish before this one (explicit order; otherwise file order).
+    public var dependsOn: [String]
+    public var location: SourceLocation?
+}
+
+/// How the host re-invokes a status_check connector until it says ready.
+public struct PollPolicy: Sendable, Codable, Equatable {
+    public var interval: Duration
+    public var timeout: Duration
+
+    public init(interval: Duration = .seconds(5), timeout: Duration = .seconds(600)) {
+        self.interval = interval
+        self.timeout = timeout
+    }
+}
+
+/// One connector invocation in a flow.
+public struct FlowTask: Sendable, Codable, Equatable {
+    public var id: String
+    public var name: String
+    public var phase: String
+    public var connector: ConnectorReference
+    /// The shared configuration this task uses (project or flow `configurations`); nil for inline parameters.
+    public var configurationID: String?
+    /// The configuration's parameters with the task's own on top.
+    public var parameters: JSONValue
+    /// Input name the connector asks for → table (`bucket.table`) in the project's table catalog.
+    public var inputs: [String: String]
+    public var enabled: Bool
+    public var continueOnFailure: Bool
+    public var timeout: Duration?
+    public var poll: PollPolicy?
+    public var location: SourceLocation?
+    /// Where each parameter was written, by JSON pointer ("/rows"), for schema errors.
+    public var parameterLocations: [String: SourceLocation]
+}
+
+/// An orchestration: phases in execution order and their tasks.
+public struct Flow: Sendable, Codable, Equatable {
+    public var name: String
+    public var file: String
+    /// Execution order: `dependsOn` respected, file order otherwise.
+    public var phases: [Phase]
+    /// File order.
+    public var tasks: [FlowTask]
+    /// `native` (Patchbay YAML/JSON) or `keboola` (Keboola orchestration JSON).
+    public var format: String
+
+    public func tasks(in phase: String) -> [FlowTask] { tasks.filter { $0.phase == phase } }
+
+    public func task(_ id: String) -> FlowTask? { tasks.first { $0.id == id } }
+
+    public func phaseIndex(of taskID: String) -> Int? {
+        guard let task = task(taskID) else { return nil }
+        return phases.firstIndex { $0.id == task.phase }
+    }
+
+    /// Jobs with the same key are never run at once, anywhere: connector + shared configuration,
+    /// or for inline parameters the flow's own task.
+    public func configurationKey(for task: FlowTask) -> String {
+        if let configuration = task.configurationID { return "\(task.connector.id)/\(configuration)" }
+        return "\(task.connector.id)/flow:\(name)/\(task.id)"
+    }
+}

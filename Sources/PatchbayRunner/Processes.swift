@@ -1,0 +1,54 @@
+import Foundation
+
+/// A process named so that a reused pid is not mistaken for it: pid plus its start time
+/// (clock ticks since boot, field 22 of /proc/PID/stat).
+public struct ProcessIdentity: Sendable, Equatable, Hashable {
+    public let pid: Int32
+    public let startTicks: Int64
+
+    public init(pid: Int32, startTicks: Int64) {
+        self.pid = pid
+        self.startTicks = startTicks
+    }
+
+    /// Reads the identity of a live process; nil if there is none (or it is a zombie).
+    public init?(pid: Int32) {
+        guard let fields = Self.statFields(pid), fields.count > 19, fields[0] != "Z", let start = Int64(fields[19]) else { return nil }
+        self.pid = pid
+        self.startTicks = start
+    }
+
+    public static let current = ProcessIdentity(pid: getpid())!
+
+    /// Is this very process still running?
+    public var isAlive: Bool { ProcessIdentity(pid: pid) == self }
+
+    /// Fields after "(comm)": state is [0], ppid [1], pgrp [2], session [3], starttime [19].
+    static func statFields(_ pid: Int32) -> [Substring]? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        return stat[stat.index(after: close)...].split(separator: " ")
+    }
+
+    /// SIGKILLs every process of a session (a runner and whatever its connector started);
+    /// returns how many there were besides the leader.
+    @discardableResult
+    public static func killSession(_ sid: Int32) -> Int {
+        var count = 0
+        for _ in 0..<50 {
+            var found = 0
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+            for entry in entries {
+                guard let pid = Int32(entry), pid != sid, let fields = statFields(pid),
+                      fields.count > 3, fields[0] != "Z", Int32(fields[3]) == sid else { continue }
+                kill(pid, SIGKILL)
+                found += 1
+            }
+            if found == 0 { break }
+            count = max(count, found)
+            usleep(1000)
+        }
+        kill(-sid, SIGKILL)
+        return count
+    }
+}

@@ -1,0 +1,561 @@
+// PatchbayStore — the embedded SQLite store (GRDB, WAL): runs, jobs, job events, log lines, component
+// state, task outputs and the table catalog. It owns the schema, its migrations and every query.
+// It must never know connectors, processes, the CLI or HTTP: it stores what the engine tells it.
+//
+// Durability: WAL with synchronous=NORMAL. A committed transaction survives a crash or kill -9 of any
+// process (it is in the WAL); only a power loss may lose the last transactions. Migrations, once shipped,
+// are never edited: a change is a new migration.
+import Foundation
+import GRDB
+
+/// Status of a run or a job. `cancelled` never started; `terminated` was stopped while it ran;
+/// `skipped` (jobs only) was disabled in the flow or not selected.
+public enum JobStatus: String, Sendable, Codable, CaseIterable, DatabaseValueConvertible {
+    case created, waiting, processing, success, warning, error, terminating, terminated, cancelled, skipped
+
+    public var isFinished: Bool {
+        switch self {
+        case .success, .warning, .error, .terminated, .cancelled, .skipped: true
+        case .created, .waiting, .processing, .terminating: false
+        }
+    }
+}
+
+public struct RunRecord: Sendable, Codable, Equatable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "runs"
+    public var id: Int64?
+    public var flowName: String
+    public var flowFile: String
+    /// The validated flow as it ran (retries run this, not the file as it is now).
+    public var flowJSON: String
+    public var status: JobStatus
+    /// manual | retry
+    public var trigger: String
+    public var retryOf: Int64?
+    /// JSON array of the task ids selected with --only, or nil for all.
+    public var onlyTasks: String?
+    public var parallelism: Int
+    /// The host process that runs it: pid and its start time (from /proc), to tell a live host from a reused pid.
+    public var hostPID: Int32?
+    public var hostStart: Int64?
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    public var message: String?
+
+    public init(flowName: String, flowFile: String, flowJSON: String, status: JobStatus, trigger: String, retryOf: Int64?,
+                onlyTasks: String?, parallelism: Int, hostPID: Int32?, hostStart: Int64?, createdAt: Date) {
+        self.flowName = flowName
+        self.flowFile = flowFile
+        self.flowJSON = flowJSON
+        self.status = status
+        self.trigger = trigger
+        self.retryOf = retryOf
+        self.onlyTasks = onlyTasks
+        self.parallelism = parallelism
+        self.hostPID = hostPID
+        self.hostStart = hostStart
+        self.createdAt = createdAt
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+public struct JobRecord: Sendable, Codable, Equatable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "jobs"
+    public var id: Int64?
+    public var runID: Int64
+    public var taskID: String
+    public var taskName: String
+    public var phaseID: String
+    public var phaseIndex: Int
+    public var attempt: Int
+    public var connectorID: String
+    public var connectorVersion: String?
+    public var connectorSHA256: String?
+    public var configurationID: String?
+    public var configurationKey: String
+    public var continueOnFailure: Bool
+    /// The parameters as the connector received them (output references filled).
+    public var parametersJSON: String?
+    public var status: JobStatus
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    /// config | transient | system
+    public var failureClass: String?
+    public var message: String?
+    /// How the runner process ended (ExitClassification.kind) and its one-line summary.
+    public var exitKind: String?
+    public var exitSummary: String?
+    public var runnerPID: Int32?
+    public var runnerStart: Int64?
+    public var rowsOut: Int64
+    /// A retry reuses a succeeded job instead of running it again.
+    public var reusedJobID: Int64?
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    public init(runID: Int64, taskID: String, taskName: String, phaseID: String, phaseIndex: Int, attempt: Int,
+                connectorID: String, configurationID: String?, configurationKey: String, continueOnFailure: Bool,
+                status: JobStatus, createdAt: Date) {
+        self.runID = runID
+        self.taskID = taskID
+        self.taskName = taskName
+        self.phaseID = phaseID
+        self.phaseIndex = phaseIndex
+        self.attempt = attempt
+        self.connectorID = connectorID
+        self.configurationID = configurationID
+        self.configurationKey = configurationKey
+        self.continueOnFailure = continueOnFailure
+        self.status = status
+        self.createdAt = createdAt
+        self.rowsOut = 0
+    }
+}
+
+public struct EventRecord: Sendable, Codable, Equatable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "events"
+    public var id: Int64?
+    public var runID: Int64
+    public var jobID: Int64?
+    public var time: Date
+    public var status: JobStatus
+    public var detail: String?
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    static func note(_ db: Database, runID: Int64, jobID: Int64? = nil, time: Date, status: JobStatus, detail: String?) throws {
+        var event = EventRecord(runID: runID, jobID: jobID, time: time, status: status, detail: detail)
+        try event.insert(db)
+    }
+}
+
+public struct LogRecord: Sendable, Codable, Equatable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "logs"
+    public var id: Int64?
+    public var jobID: Int64
+    public var time: Date
+    /// debug | info | warning | error
+    public var level: String
+    /// connector | stdout | stderr | host
+    public var source: String
+    public var message: String
+
+    public init(jobID: Int64, time: Date, level: String, source: String, message: String) {
+        self.jobID = jobID
+        self.time = time
+        self.level = level
+        self.source = source
+        self.message = message
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+public struct OutputRecord: Sendable, Codable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "outputs"
+    public var jobID: Int64
+    public var name: String
+    /// nil for secret outputs: their values are never written here.
+    public var value: String?
+    public var isSecret: Bool
+
+    public init(jobID: Int64, name: String, value: String?, isSecret: Bool) {
+        self.jobID = jobID
+        self.name = name
+        self.value = value
+        self.isSecret = isSecret
+    }
+}
+
+public struct TableRecord: Sendable, Codable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "tables"
+    /// bucket.table
+    public var name: String
+    public var columnsJSON: String
+    public var rowCount: Int64
+    public var lastImportAt: Date
+    public var jobID: Int64
+    /// The CSV file, relative to the project's tables directory.
+    public var file: String
+
+    public init(name: String, columns: [String], rowCount: Int64, lastImportAt: Date, jobID: Int64, file: String) {
+        self.name = name
+        self.columnsJSON = String(decoding: (try? JSONEncoder().encode(columns)) ?? Data("[]".utf8), as: UTF8.self)
+        self.rowCount = rowCount
+        self.lastImportAt = lastImportAt
+        self.jobID = jobID
+        self.file = file
+    }
+
+    public var columns: [String] { (try? JSONDecoder().decode([String].self, from: Data(columnsJSON.utf8))) ?? [] }
+}
+
+public struct StateRecord: Sendable, Codable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "componentState"
+    public var configurationKey: String
+    public var stateJSON: String
+    public var jobID: Int64
+    public var updatedAt: Date
+}
+
+/// What a finished job leaves behind, written in one transaction with its final status.
+public struct JobCompletion: Sendable {
+    public var status: JobStatus
+    public var failureClass: String?
+    public var message: String?
+    public var exitKind: String?
+    public var exitSummary: String?
+    public var rowsOut: Int64
+    public var outputs: [OutputRecord]
+    /// The component state to commit (only on success).
+    public var state: String?
+    public var tables: [TableRecord]
+
+    public init(status: JobStatus, failureClass: String? = nil, message: String? = nil, exitKind: String? = nil,
+                exitSummary: String? = nil, rowsOut: Int64 = 0, outputs: [OutputRecord] = [], state: String? = nil,
+                tables: [TableRecord] = []) {
+        self.status = status
+        self.failureClass = failureClass
+        self.message = message
+        self.exitKind = exitKind
+        self.exitSummary = exitSummary
+        self.rowsOut = rowsOut
+        self.outputs = outputs
+        self.state = state
+        self.tables = tables
+    }
+}
+
+/// The store of one project. Safe to use from many tasks and many processes at once.
+public final class Store: Sendable {
+    let pool: DatabasePool
+    public let path: String
+
+    public init(path: String) throws {
+        self.path = path
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(60)
+        configuration.label = "patchbay"
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        try Self.migrator.migrate(pool)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: runs, jobs, events, logs, state, outputs, tables") { db in
+            try db.execute(sql: """
+                CREATE TABLE runs (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    flowName TEXT NOT NULL,
+                    flowFile TEXT NOT NULL,
+                    flowJSON TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    trigger TEXT NOT NULL,
+                    retryOf INTEGER REFERENCES runs(id),
+                    onlyTasks TEXT,
+                    parallelism INTEGER NOT NULL,
+                    hostPID INTEGER,
+                    hostStart INTEGER,
+                    createdAt DATETIME NOT NULL,
+                    startedAt DATETIME,
+                    finishedAt DATETIME,
+                    message TEXT
+                );
+                CREATE INDEX runsByFlow ON runs(flowName, status);
+                CREATE INDEX runsByStatus ON runs(status);
+                CREATE TABLE jobs (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    runID INTEGER NOT NULL REFERENCES runs(id),
+                    taskID TEXT NOT NULL,
+                    taskName TEXT NOT NULL,
+                    phaseID TEXT NOT NULL,
+                    phaseIndex INTEGER NOT NULL,
+                    attempt INTEGER NOT NULL,
+                    connectorID TEXT NOT NULL,
+                    connectorVersion TEXT,
+                    connectorSHA256 TEXT,
+                    configurationID TEXT,
+                    configurationKey TEXT NOT NULL,
+                    continueOnFailure BOOLEAN NOT NULL,
+                    parametersJSON TEXT,
+                    status TEXT NOT NULL,
+                    createdAt DATETIME NOT NULL,
+                    startedAt DATETIME,
+                    finishedAt DATETIME,
+                    failureClass TEXT,
+                    message TEXT,
+                    exitKind TEXT,
+                    exitSummary TEXT,
+                    runnerPID INTEGER,
+                    runnerStart INTEGER,
+                    rowsOut INTEGER NOT NULL DEFAULT 0,
+                    reusedJobID INTEGER REFERENCES jobs(id)
+                );
+                CREATE INDEX jobsByRun ON jobs(runID);
+                CREATE INDEX jobsByConfiguration ON jobs(configurationKey, startedAt);
+                CREATE TABLE events (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    runID INTEGER NOT NULL REFERENCES runs(id),
+                    jobID INTEGER REFERENCES jobs(id),
+                    time DATETIME NOT NULL,
+                    status TEXT NOT NULL,
+                    detail TEXT
+                );
+                CREATE INDEX eventsByRun ON events(runID);
+                CREATE TABLE logs (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    jobID INTEGER NOT NULL REFERENCES jobs(id),
+                    time DATETIME NOT NULL,
+                    level TEXT NOT NULL,
+                    source TEXT NOT NULL,
+                    message TEXT NOT NULL
+                );
+                CREATE INDEX logsByJob ON logs(jobID);
+                CREATE TABLE outputs (
+                    jobID INTEGER NOT NULL REFERENCES jobs(id),
+                    name TEXT NOT NULL,
+                    value TEXT,
+                    isSecret BOOLEAN NOT NULL,
+                    PRIMARY KEY (jobID, name)
+                );
+                CREATE TABLE componentState (
+                    configurationKey TEXT PRIMARY KEY,
+                    stateJSON TEXT NOT NULL,
+                    jobID INTEGER NOT NULL REFERENCES jobs(id),
+                    updatedAt DATETIME NOT NULL
+                );
+                CREATE TABLE tables (
+                    name TEXT PRIMARY KEY,
+                    columnsJSON TEXT NOT NULL,
+                    rowCount INTEGER NOT NULL,
+                    lastImportAt DATETIME NOT NULL,
+                    jobID INTEGER NOT NULL REFERENCES jobs(id),
+                    file TEXT NOT NULL
+                );
+                """)
+        }
+        return migrator
+    }
+
+    // MARK: runs
+
+    public func insert(run: RunRecord, jobs: [JobRecord]) throws -> (RunRecord, [JobRecord]) {
+        try pool.write { db in
+            var run = run
+            try run.insert(db)
+            try EventRecord.note(db, runID: run.id!, time: run.createdAt, status: run.status, detail: "run created")
+            let inserted = try jobs.map { job -> JobRecord in
+                var job = job
+                job.runID = run.id!
+                try job.insert(db)
+                return job
+            }
+            return (run, inserted)
+        }
+    }
+
+    /// Moves a run to a status, with an event; `finished` also stamps the end time.
+    public func update(run id: Int64, to status: JobStatus, message: String? = nil, at time: Date = Date()) throws {
+        try pool.write { db in
+            var assignments = ["status = ?"]
+            var arguments: [any DatabaseValueConvertible] = [status]
+            if status == .processing { assignments.append("startedAt = COALESCE(startedAt, ?)"); arguments.append(time) }
+            if status.isFinished { assignments.append("finishedAt = ?"); arguments.append(time) }
+            if let message { assignments.append("message = ?"); arguments.append(message) }
+            arguments.append(id)
+            try db.execute(sql: "UPDATE runs SET \(assignments.joined(separator: ", ")) WHERE id = ?",
+                           arguments: StatementArguments(arguments))
+            try EventRecord.note(db, runID: id, time: time, status: status, detail: message)
+        }
+    }
+
+    /// Asks the host running this run to stop it. Returns the run's status before the request.
+    public func requestTermination(run id: Int64) throws -> JobStatus? {
+        try pool.write { db in
+            guard let run = try RunRecord.fetchOne(db, key: id) else { return nil }
+            if !run.status.isFinished, run.status != .terminating {
+                try db.execute(sql: "UPDATE runs SET status = ? WHERE id = ?", arguments: [JobStatus.terminating, id])
+                try EventRecord.note(db, runID: id, time: Date(), status: .terminating, detail: "termination requested")
+            }
+            return run.status
+        }
+    }
+
+    public func run(_ id: Int64) throws -> RunRecord? {
+        try pool.read { db in try RunRecord.fetchOne(db, key: id) }
+    }
+
+    public func runStatus(_ id: Int64) throws -> JobStatus? {
+        try pool.read { db in try JobStatus.fetchOne(db, sql: "SELECT status FROM runs WHERE id = ?", arguments: [id]) }
+    }
+
+    public func runs(flow: String? = nil, limit: Int = 50) throws -> [RunRecord] {
+        try pool.read { db in
+            var request = RunRecord.order(Column("id").desc).limit(limit)
+            if let flow { request = request.filter(Column("flowName") == flow) }
+            return try request.fetchAll(db)
+        }
+    }
+
+    /// Runs that have not finished: the recovery pass checks whether their hosts still live.
+    public func unfinishedRuns() throws -> [RunRecord] {
+        try pool.read { db in
+            try RunRecord.filter([JobStatus.created, .waiting, .processing, .terminating].contains(Column("status")))
+                .order(Column("id")).fetchAll(db)
+        }
+    }
+
+    /// Is another run of this flow ahead of `id` (older, not finished)? Used for the one-at-a-time rule.
+    public func olderUnfinishedRun(flow: String, before id: Int64) throws -> RunRecord? {
+        try pool.read { db in
+            try RunRecord.filter(Column("flowName") == flow && Column("id") < id
+                                 && [JobStatus.created, .waiting, .processing, .terminating].contains(Column("status")))
+                .order(Column("id")).fetchOne(db)
+        }
+    }
+
+    // MARK: jobs
+
+    public func jobs(run id: Int64) throws -> [JobRecord] {
+        try pool.read { db in try JobRecord.filter(Column("runID") == id).order(Column("phaseIndex"), Column("id")).fetchAll(db) }
+    }
+
+    public func job(_ id: Int64) throws -> JobRecord? {
+        try pool.read { db in try JobRecord.fetchOne(db, key: id) }
+    }
+
+    public func jobs(configurationKey: String) throws -> [JobRecord] {
+        try pool.read { db in
+            try JobRecord.filter(Column("configurationKey") == configurationKey).order(Column("startedAt")).fetchAll(db)
+        }
+    }
+
+    /// Moves a job to a status with an event. `processing` stamps the start; finished statuses the end.
+    /// Fields other than status, times and message are taken from the stored row, not from `job`.
+    public func update(job: JobRecord, to status: JobStatus, message: String? = nil, at time: Date = Date()) throws -> JobRecord {
+        try pool.write { db in
+            var job = try JobRecord.fetchOne(db, key: job.id) ?? job
+            job.status = status
+            if status == .processing, job.startedAt == nil { job.startedAt = time }
+            if status.isFinished { job.finishedAt = time }
+            job.message = message
+            try job.update(db)
+            try EventRecord.note(db, runID: job.runID, jobID: job.id, time: time, status: status, detail: message)
+            return job
+        }
+    }
+
+    /// Records the runner process that serves the job (recovery kills it if the host died).
+    public func record(job id: Int64, runnerPID: Int32, runnerStart: Int64?, connectorVersion: String?, sha256: String?,
+                       parametersJSON: String?) throws {
+        try pool.write { db in
+            try db.execute(sql: """
+                UPDATE jobs SET runnerPID = ?, runnerStart = ?, connectorVersion = COALESCE(?, connectorVersion),
+                connectorSHA256 = COALESCE(?, connectorSHA256), parametersJSON = COALESCE(?, parametersJSON) WHERE id = ?
+                """, arguments: [runnerPID, runnerStart, connectorVersion, sha256, parametersJSON, id])
+        }
+    }
+
+    /// The final status, outputs, state and catalog rows of a job, all or nothing.
+    public func complete(job: JobRecord, with completion: JobCompletion, at time: Date = Date()) throws -> JobRecord {
+        try pool.write { db in
+            var job = try JobRecord.fetchOne(db, key: job.id) ?? job
+            job.status = completion.status
+            job.finishedAt = time
+            job.failureClass = completion.failureClass
+            job.message = completion.message
+            job.exitKind = completion.exitKind
+            job.exitSummary = completion.exitSummary
+            job.rowsOut = completion.rowsOut
+            try job.update(db)
+            for output in completion.outputs { try output.upsert(db) }
+            if let state = completion.state {
+                try StateRecord(configurationKey: job.configurationKey, stateJSON: state, jobID: job.id!, updatedAt: time).upsert(db)
+            }
+            for table in completion.tables { try table.upsert(db) }
+            try EventRecord.note(db, runID: job.runID, jobID: job.id, time: time, status: completion.status, detail: completion.message)
+            return job
+        }
+    }
+
+    /// A retry's reused job: success, pointing at the original, with the original's outputs copied.
+    public func reuse(job: JobRecord, from original: JobRecord) throws -> JobRecord {
+        try pool.write { db in
+            var job = job
+            job.status = .success
+            job.reusedJobID = original.reusedJobID ?? original.id
+            job.startedAt = original.startedAt
+            job.finishedAt = original.finishedAt
+            job.connectorVersion = original.connectorVersion
+            job.connectorSHA256 = original.connectorSHA256
+            job.parametersJSON = original.parametersJSON
+            job.rowsOut = original.rowsOut
+            job.attempt = original.attempt
+            job.message = "reused from job \(job.reusedJobID!) (run \(original.runID))"
+            try job.update(db)
+            try db.execute(sql: "INSERT INTO outputs (jobID, name, value, isSecret) SELECT ?, name, value, isSecret FROM outputs WHERE jobID = ?",
+                           arguments: [job.id, original.id])
+            try EventRecord.note(db, runID: job.runID, jobID: job.id, time: Date(), status: .success, detail: job.message)
+            return job
+        }
+    }
+
+    // MARK: logs, events, outputs
+
+    public func append(logs: [LogRecord]) throws {
+        guard !logs.isEmpty else { return }
+        try pool.write { db in
+            for var log in logs { try log.insert(db) }
+        }
+    }
+
+    public func logs(job id: Int64) throws -> [LogRecord] {
+        try pool.read { db in try LogRecord.filter(Column("jobID") == id).order(Column("id")).fetchAll(db) }
+    }
+
+    public func logs(run id: Int64) throws -> [LogRecord] {
+        try pool.read { db in
+            try LogRecord.fetchAll(db, sql: "SELECT logs.* FROM logs JOIN jobs ON jobs.id = logs.jobID WHERE jobs.runID = ? ORDER BY logs.id",
+                                   arguments: [id])
+        }
+    }
+
+    public func events(run id: Int64) throws -> [EventRecord] {
+        try pool.read { db in try EventRecord.filter(Column("runID") == id).order(Column("id")).fetchAll(db) }
+    }
+
+    public func outputs(job id: Int64) throws -> [OutputRecord] {
+        try pool.read { db in try OutputRecord.filter(Column("jobID") == id).order(Column("name")).fetchAll(db) }
+    }
+
+    /// The outputs of the newest succeeded job of a task in a flow (for `--only` runs that skip it).
+    public func latestOutputs(flow: String, task: String) throws -> (JobRecord, [OutputRecord])? {
+        try pool.read { db in
+            guard let job = try JobRecord.fetchOne(db, sql: """
+                SELECT jobs.* FROM jobs JOIN runs ON runs.id = jobs.runID
+                WHERE runs.flowName = ? AND jobs.taskID = ? AND jobs.status = 'success' ORDER BY jobs.id DESC LIMIT 1
+                """, arguments: [flow, task]) else { return nil }
+            return (job, try OutputRecord.filter(Column("jobID") == (job.reusedJobID ?? job.id)).fetchAll(db))
+        }
+    }
+
+    // MARK: state and tables
+
+    public func state(configurationKey: String) throws -> StateRecord? {
+        try pool.read { db in try StateRecord.fetchOne(db, key: configurationKey) }
+    }
+
+    public func tables() throws -> [TableRecord] {
+        try pool.read { db in try TableRecord.order(Column("name")).fetchAll(db) }
+    }
+
+    public func table(_ name: String) throws -> TableRecord? {
+        try pool.read { db in try TableRecord.fetchOne(db, key: name) }
+    }
+}

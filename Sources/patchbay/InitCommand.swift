@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import PatchbayEngine
+import PatchbayStore
+
+struct InitCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "init",
+        abstract: "Create a project: an example flow, a shared configuration and the job store.",
+        discussion: """
+            Existing files are left as they are, so running it again is safe.
+
+            Then:
+              cd DIR && patchbay run orders      run the example flow
+              patchbay jobs show                 what each job did
+              patchbay tables list               the tables it committed
+            """)
+
+    @Argument(help: ArgumentHelp("Where to create the project.", valueName: "dir")) var directory: String = "."
+    @Option(help: "The project's name (default: the directory's name).") var name: String?
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let absolute = URL(fileURLWithPath: directory).standardizedFileURL
+            let (project, created) = try Project.create(at: absolute.path, name: name ?? absolute.lastPathComponent)
+            _ = try Store(path: project.storePath)
+            if global.output == .json {
+                printJSON(["project": project.root, "created": created, "store": project.storePath])
+                return
+            }
+            print("project \(project.root)")
+            for file in created { print("  created \(file)") }
+            if created.isEmpty { print("  (every file existed already; nothing was overwritten)") }
+            print("  store   .patchbay/patchbay.sqlite")
+            print("next: cd \(directory) && patchbay run orders")
+        }
+    }
+}
+
+struct ValidateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validate",
+        abstract: "Check a flow without running it: structure, references, connectors and parameters.",
+        discussion: "Every problem is printed as FILE:LINE:COLUMN: FIELD: WHAT. Exit code 0 valid, 4 not valid.")
+
+    @Argument(help: ArgumentHelp("The flow file, or its name in flows/.", valueName: "flow")) var flow: String
+    @OptionGroup var project: ProjectOptions
+    @OptionGroup var global: GlobalOptions
+
+    func run() async throws {
+        try await reportingErrors {
+            let engine = try project.engine(global)
+            let loaded = try await engine.load(flowFile: engine.project.flowFile(flow))
+            if global.output == .json {
+                printJSON(["valid": true, "flow": loaded.name, "format": loaded.format, "phases": loaded.phases.map(\.id),
+                           "tasks": loaded.tasks.map(\.id)])
+                return
+            }
+            print("✓ \(loaded.name) (\(loaded.format)): \(loaded.phases.count) phases, \(loaded.tasks.count) tasks, valid")
+            for phase in loaded.phases {
+                let tasks = loaded.tasks(in: phase.id).map { $0.enabled ? $0.id : "\($0.id) (disabled)" }
+                print("  \(phase.id): \(tasks.joined(separator: ", "))")
+            }
+        }
+    }
+}

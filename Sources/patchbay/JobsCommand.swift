@@ -1,0 +1,213 @@
+import ArgumentParser
+import Foundation
+import PatchbayEngine
+import PatchbayStore
+
+struct JobsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "jobs",
+        abstract: "See runs and their jobs, read their logs, retry or terminate them.",
+        discussion: """
+            A run is one execution of a flow; it has one job per task. Statuses: created, waiting,
+            processing, success, warning, error, terminating, terminated, cancelled (never started),
+            skipped (disabled or not selected).
+            """,
+        subcommands: [List.self, Show.self, Logs.self, Retry.self, Terminate.self],
+        defaultSubcommand: List.self
+    )
+}
+
+func iso(_ date: Date?) -> Any { date.map { $0.ISO8601Format(.iso8601.time(includingFractionalSeconds: true).year().month().day()) } ?? NSNull() }
+
+func jobJSON(_ job: JobRecord, outputs: [OutputRecord]) -> [String: Any] {
+    var object: [String: Any] = [
+        "id": job.id!, "task": job.taskID, "name": job.taskName, "phase": job.phaseID, "attempt": job.attempt,
+        "connector": ["id": job.connectorID, "version": job.connectorVersion as Any, "sha256": job.connectorSHA256 as Any],
+        "configuration": job.configurationID as Any, "configuration_key": job.configurationKey,
+        "continue_on_failure": job.continueOnFailure, "status": job.status.rawValue,
+        "created_at": iso(job.createdAt), "started_at": iso(job.startedAt), "finished_at": iso(job.finishedAt),
+        "failure_class": job.failureClass as Any, "message": job.message as Any, "exit": job.exitKind as Any,
+        "exit_summary": job.exitSummary as Any, "runner_pid": job.runnerPID as Any, "rows_out": job.rowsOut,
+        "reused_job": job.reusedJobID as Any,
+        "outputs": outputs.map { ["name": $0.name, "secret": $0.isSecret, "value": $0.isSecret ? "[hidden]" : ($0.value ?? "")] },
+    ]
+    if let parameters = job.parametersJSON, let value = try? JSONSerialization.jsonObject(with: Data(parameters.utf8)) {
+        object["parameters"] = value
+    }
+    return object
+}
+
+func runJSON(_ run: RunRecord, jobs: [JobRecord], store: Store) -> [String: Any] {
+    [
+        "id": run.id!, "flow": run.flowName, "file": run.flowFile, "status": run.status.rawValue, "trigger": run.trigger,
+        "retry_of": run.retryOf as Any, "parallelism": run.parallelism, "message": run.message as Any,
+        "created_at": iso(run.createdAt), "started_at": iso(run.startedAt), "finished_at": iso(run.finishedAt),
+        "host_pid": run.hostPID as Any,
+        "jobs": jobs.map { jobJSON($0, outputs: (try? store.outputs(job: $0.id!)) ?? []) },
+    ]
+}
+
+extension JobsCommand {
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List recent runs, newest first.")
+
+        @Option(help: "Only runs of this flow.") var flow: String?
+        @Option(help: "How many runs.") var limit: Int = 20
+        @OptionGroup var project: ProjectOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                let engine = try project.engine(global)
+                let runs = try engine.store.runs(flow: flow, limit: limit)
+                if global.output == .json {
+                    printJSON(runs.map { runJSON($0, jobs: (try? engine.store.jobs(run: $0.id!)) ?? [], store: engine.store) })
+                    return
+                }
+                if runs.isEmpty { print("no runs yet — start one with: patchbay run FLOW"); return }
+                print("RUN   FLOW                 STATUS       TRIGGER   STARTED               DURATION  MESSAGE")
+                for run in runs {
+                    let started = (run.startedAt ?? run.createdAt).formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false).timeSeparator(.colon))
+                    let duration = run.finishedAt.map { String(format: "%.2f s", $0.timeIntervalSince(run.startedAt ?? run.createdAt)) } ?? "-"
+                    print("\(String(run.id!).padding(toLength: 5, withPad: " ", startingAt: 0)) \(run.flowName.padding(toLength: 20, withPad: " ", startingAt: 0)) \(run.status.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)) \(run.trigger.padding(toLength: 9, withPad: " ", startingAt: 0)) \(started.padding(toLength: 21, withPad: " ", startingAt: 0)) \(duration.padding(toLength: 9, withPad: " ", startingAt: 0)) \(run.message ?? "")")
+                }
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a run and each of its jobs (default: the newest run).")
+
+        @Argument(help: ArgumentHelp("The run id.", valueName: "run")) var runID: Int64?
+        @OptionGroup var project: ProjectOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                let engine = try project.engine(global)
+                let run = try resolveRun(runID, engine.store)
+                let jobs = try engine.store.jobs(run: run.id!)
+                if global.output == .json { printJSON(runJSON(run, jobs: jobs, store: engine.store)); return }
+                print("run \(run.id!) · flow \(run.flowName) (\(run.flowFile)) · \(run.status.rawValue)\(run.retryOf.map { " · retry of run \($0)" } ?? "")")
+                if let message = run.message { print("  \(message)") }
+                var phase: String?
+                for job in jobs {
+                    if job.phaseID != phase { print("phase \(job.phaseID)"); phase = job.phaseID }
+                    let time = job.startedAt.flatMap { start in job.finishedAt.map { String(format: "%.2f s", $0.timeIntervalSince(start)) } } ?? "-"
+                    print("  \(RunView.mark(job.status, "…")) \(job.taskID)  job \(job.id!) · attempt \(job.attempt) · \(job.status.rawValue) · \(time)"
+                          + " · \(job.connectorID)\(job.connectorVersion.map { "@\($0)" } ?? "")" + (job.rowsOut > 0 ? " · \(job.rowsOut) rows" : ""))
+                    if let message = job.message { print("      \(job.failureClass.map { "[\($0)] " } ?? "")\(message)") }
+                    for output in try engine.store.outputs(job: job.id!) {
+                        print("      output \(output.name) = \(output.isSecret ? "[hidden]" : output.value ?? "")")
+                    }
+                }
+            }
+        }
+    }
+
+    struct Logs: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print the log lines of a run's jobs (default: the newest run).")
+
+        @Argument(help: ArgumentHelp("The run id.", valueName: "run")) var runID: Int64?
+        @Option(help: "Only this task's job.") var task: String?
+        @Option(help: "Lowest level: debug, info, warning or error.") var level: String = "debug"
+        @OptionGroup var project: ProjectOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                let levels = ["debug", "info", "warning", "error"]
+                guard let minimum = levels.firstIndex(of: level) else {
+                    throw CLIError("--level must be one of \(levels.joined(separator: ", "))", exitCode: .inputInvalid)
+                }
+                let engine = try project.engine(global)
+                let run = try resolveRun(runID, engine.store)
+                let jobs = Dictionary(uniqueKeysWithValues: try engine.store.jobs(run: run.id!).map { ($0.id!, $0) })
+                let logs = try engine.store.logs(run: run.id!).filter { log in
+                    (levels.firstIndex(of: log.level) ?? 0) >= minimum && (task == nil || jobs[log.jobID]?.taskID == task)
+                }
+                if global.output == .json {
+                    printJSON(logs.map { ["job": $0.jobID, "task": jobs[$0.jobID]?.taskID ?? "", "time": iso($0.time),
+                                          "level": $0.level, "source": $0.source, "message": $0.message] })
+                    return
+                }
+                for log in logs {
+                    let time = log.time.formatted(.iso8601.time(includingFractionalSeconds: true))
+                    print("\(time) \((jobs[log.jobID]?.taskID ?? "?").padding(toLength: 16, withPad: " ", startingAt: 0)) \(log.level.padding(toLength: 7, withPad: " ", startingAt: 0)) \(log.source.padding(toLength: 9, withPad: " ", startingAt: 0)) \(log.message)")
+                }
+            }
+        }
+    }
+
+    struct Retry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Re-run the failed tasks and the failed or not-executed phases of a run.",
+            discussion: """
+                Tasks that succeeded are not run again: their jobs and outputs are reused, so later tasks
+                get the same values. The retry runs the flow as it was when the run started.
+
+                \(ExitCode.runDocumentation)
+                """)
+
+        @Argument(help: ArgumentHelp("The run to retry.", valueName: "run")) var runID: Int64
+        @Option(help: "Tasks of one phase at once (default: as the original run).") var parallelism: Int?
+        @OptionGroup var project: ProjectOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                let engine = try project.engine(global)
+                let run = try engine.submitRetry(of: runID, parallelism: parallelism)
+                let final = await execute(run, on: engine, output: global.output)
+                let code = ExitCode.forRun(final.status)
+                if code != .success { throw code }
+            }
+        }
+    }
+
+    struct Terminate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Stop a run: running jobs get cancel, then SIGTERM, then SIGKILL; queued jobs are cancelled.",
+            discussion: "Waits until the run is recorded as terminated (or --wait seconds pass).")
+
+        @Argument(help: ArgumentHelp("The run to stop.", valueName: "run")) var runID: Int64
+        @Option(help: "Seconds to wait for the run to end.") var wait: Double = 60
+        @OptionGroup var project: ProjectOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                let engine = try project.engine(global)
+                let before = try engine.requestTermination(of: runID)
+                if before.isFinished {
+                    throw CLIError("run \(runID) already ended: \(before.rawValue)", exitCode: .inputInvalid)
+                }
+                let deadline = ContinuousClock.now + .milliseconds(Int64(wait * 1000))
+                var run = try engine.store.run(runID)!
+                while !run.status.isFinished, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(50))
+                    run = try engine.store.run(runID)!
+                }
+                if global.output == .json {
+                    printJSON(runJSON(run, jobs: try engine.store.jobs(run: runID), store: engine.store))
+                } else if run.status.isFinished {
+                    print("run \(runID): \(run.status.rawValue)\(run.message.map { " — \($0)" } ?? "")")
+                } else {
+                    print("run \(runID): still \(run.status.rawValue) after \(wait) s; its host has been asked to stop it")
+                }
+                if !run.status.isFinished { throw ExitCode.failure }
+            }
+        }
+    }
+}
+
+func resolveRun(_ id: Int64?, _ store: Store) throws -> RunRecord {
+    if let id {
+        guard let run = try store.run(id) else { throw EngineError.noSuchRun(id) }
+        return run
+    }
+    guard let newest = try store.runs(limit: 1).first else {
+        throw CLIError("there are no runs yet; start one with: patchbay run FLOW", exitCode: .inputInvalid)
+    }
+    return newest
+}

@@ -1,0 +1,92 @@
+import ArgumentParser
+import Foundation
+import PatchbayEngine
+import PatchbayModel
+import PatchbayStore
+import Synchronization
+
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a flow: phases one after another, the tasks of a phase in parallel.",
+        discussion: """
+            FLOW is a file (YAML, or Keboola orchestration JSON) or the name of one in the project's flows/.
+            The whole flow is checked before anything runs: ids, phase order, configurations, output
+            references, connectors and their parameter schemas. Every job, log line, state and output is
+            kept in the project's store; output tables land in tables/ only when their job succeeds.
+
+            A run of a flow waits (status `waiting`) while another run of the same flow is unfinished,
+            and a job waits while another job of its configuration runs, in any flow or process.
+
+            Examples:
+              patchbay run orders
+              patchbay run flows/orders.yaml --parallelism 2
+              patchbay run orders --only compare,sample        tasks not selected are skipped
+              patchbay run keboola-orchestration.json --output json
+
+            \(ExitCode.runDocumentation)
+            """)
+
+    @Argument(help: ArgumentHelp("The flow file, or its name in flows/.", valueName: "flow"))
+    var flow: String
+
+    @Option(help: ArgumentHelp("Run only these tasks (comma-separated ids); the others are skipped.", valueName: "task,…"))
+    var only: String?
+
+    @Option(help: ArgumentHelp("Tasks of one phase that run at once (default \(RunOptions.defaultParallelism): twice the cores, at least 4).",
+                               valueName: "n"))
+    var parallelism: Int = RunOptions.defaultParallelism
+
+    @OptionGroup var project: ProjectOptions
+    @OptionGroup var global: GlobalOptions
+
+    func validate() throws {
+        guard parallelism >= 1 else { throw ValidationError("--parallelism must be 1 or more") }
+        if let only, only.split(separator: ",").isEmpty { throw ValidationError("--only needs at least one task id") }
+    }
+
+    func run() async throws {
+        try await reportingErrors {
+            let engine = try project.engine(global)
+            let flow = try await engine.load(flowFile: engine.project.flowFile(self.flow))
+            let selected = only.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            let run = try engine.submit(flow, options: RunOptions(only: selected, parallelism: parallelism))
+            let final = await execute(run, on: engine, output: global.output)
+            let code = ExitCode.forRun(final.status)
+            if code != .success { throw code }
+        }
+    }
+}
+
+/// Executes a submitted run with the live view, then prints the summary (or the JSON record).
+func execute(_ run: RunRecord, on engine: Engine, output: OutputFormat) async -> RunRecord {
+    let flow = try? JSONDecoder().decode(Flow.self, from: Data(run.flowJSON.utf8))
+    let view = RunView(phases: flow?.phases.map(\.id) ?? [], quiet: output == .json)
+    view.show(run, jobs: (try? engine.store.jobs(run: run.id!)) ?? [])
+    let done = Mutex(false)
+    async let animation: Void = view.animate { done.withLock { $0 } }
+    let final = await engine.execute(run) { view.handle($0) }
+    done.withLock { $0 = true }
+    await animation
+    let jobs = (try? engine.store.jobs(run: final.id!)) ?? []
+    if output == .json {
+        printJSON(runJSON(final, jobs: jobs, store: engine.store))
+    } else {
+        printRunSummary(final, jobs: jobs)
+    }
+    return final
+}
+
+func printRunSummary(_ run: RunRecord, jobs: [JobRecord]) {
+    let counts = Dictionary(grouping: jobs, by: \.status).mapValues(\.count)
+    let parts = JobStatus.allCases.compactMap { status in counts[status].map { "\($0) \(status.rawValue)" } }
+    let elapsed = run.finishedAt.map { String(format: " in %.2f s", $0.timeIntervalSince(run.startedAt ?? run.createdAt)) } ?? ""
+    print("\(RunView.mark(run.status, "·")) run \(run.id!) (\(run.flowName)) \(run.status.rawValue)\(elapsed): \(parts.joined(separator: ", "))")
+    if let message = run.message { print("  \(message)") }
+    for job in jobs where job.status == .error || job.status == .terminated {
+        print("  \(job.taskID): \(job.message ?? job.status.rawValue)")
+    }
+    if run.status != .success {
+        print("  details: patchbay jobs show \(run.id!) · logs: patchbay jobs logs \(run.id!)\(run.status == .error || run.status == .terminated ? " · retry: patchbay jobs retry \(run.id!)" : "")")
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import PatchbayEngine
+import PatchbayStore
+import Synchronization
+
+/// Shows a run as it happens. On a terminal: a board of phases and tasks (status, elapsed time, rows),
+/// redrawn in place ten times a second. Elsewhere: one plain line per change, for logs and CI.
+final class RunView: Sendable {
+    private struct State {
+        var run: RunRecord?
+        var jobs: [Int64: JobRecord] = [:]
+        var progress: [Int64: Double] = [:]
+        var drawnLines = 0
+    }
+
+    private let state = Mutex(State())
+    let live: Bool
+    let quiet: Bool
+    private let phaseNames: [String]
+
+    /// `quiet` prints nothing (JSON output); `live` redraws a board (a terminal).
+    init(phases: [String], quiet: Bool, live: Bool = isatty(STDOUT_FILENO) == 1) {
+        self.phaseNames = phases
+        self.quiet = quiet
+        self.live = live && !quiet
+    }
+
+    func handle(_ event: RunEvent) {
+        guard !quiet else { return }
+        switch event {
+        case .run(let run):
+            state.withLock { $0.run = run }
+            if !live { line("run \(run.id!) (\(run.flowName)): \(run.status.rawValue)\(run.message.map { " — \($0)" } ?? "")") }
+        case .job(let job):
+            let previous = state.withLock { value -> JobStatus? in
+                let old = value.jobs[job.id!]?.status
+                value.jobs[job.id!] = job
+                return old
+            }
+            if !live, previous != job.status {
+                var text = "  \(job.phaseID) / \(job.taskID): \(job.status.rawValue)"
+                if job.status.isFinished, let started = job.startedAt, let finished = job.finishedAt {
+                    text += String(format: " in %.2f s", finished.timeIntervalSince(started))
+                }
+                if job.rowsOut > 0 { text += " · \(job.rowsOut) rows" }
+                if let message = job.message, job.status != .success || job.reusedJobID != nil { text += " — \(message)" }
+                line(text)
+            }
+        case .progress(let jobID, let fraction, _):
+            state.withLock { $0.progress[jobID] = fraction }
+        case .log(let job, let log):
+            if !live, log.level == "warning" || log.level == "error" {
+                line("    [\(job.taskID)] \(log.level): \(log.message)")
+            }
+        }
+    }
+
+    private func line(_ text: String) {
+        let time = Date().formatted(.dateTime.hour(.twoDigits(amPM: .omitted)).minute(.twoDigits).second(.twoDigits))
+        FileHandle.standardOutput.write(Data("\(time) \(text)\n".utf8))
+    }
+
+    /// Seeds the board with the run's jobs, so tasks that have not started yet show too.
+    func show(_ run: RunRecord, jobs: [JobRecord]) {
+        state.withLock { value in
+            value.run = run
+            for job in jobs { value.jobs[job.id!] = job }
+        }
+        if !live && !quiet { line("run \(run.id!) (\(run.flowName)): \(run.status.rawValue), \(jobs.count) tasks") }
+    }
+
+    /// Redraws until `done` says so; then draws the final board once more.
+    func animate(until done: @escaping @Sendable () -> Bool) async {
+        guard live else { return }
+        var frame = 0
+        while !done() {
+            draw(frame: frame)
+            frame += 1
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        draw(frame: frame)
+    }
+
+    private func draw(frame: Int) {
+        let spinner = Array("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")
+        let text: String = state.withLock { value in
+            var lines: [String] = []
+            guard let run = value.run else { return "" }
+            let elapsed = (run.finishedAt ?? Date()).timeIntervalSince(run.startedAt ?? run.createdAt)
+            lines.append("run \(run.id!) · \(run.flowName) · \(Self.mark(run.status, spinner[frame % spinner.count])) \(run.status.rawValue) · \(String(format: "%.1f s", elapsed))")
+            let jobs = value.jobs.values.sorted { ($0.phaseIndex, $0.id!) < ($1.phaseIndex, $1.id!) }
+            var lastPhase: String?
+            for job in jobs {
+                let phase = job.phaseID == lastPhase ? "" : job.phaseID
+                lastPhase = job.phaseID
+                var time = ""
+                if let started = job.startedAt {
+                    time = String(format: "%6.2f s", (job.finishedAt ?? Date()).timeIntervalSince(started))
+                }
+                var detail = job.rowsOut > 0 ? "\(job.rowsOut) rows" : ""
+                if job.status == .processing, let fraction = value.progress[job.id!] { detail = String(format: "%3.0f%%", fraction * 100) }
+                if job.status != .success, job.status != .processing, let message = job.message { detail = message }
+                if job.reusedJobID != nil { detail = "reused" }
+                let row = "  \(phase.padding(toLength: 12, withPad: " ", startingAt: 0)) \(Self.mark(job.status, spinner[frame % spinner.count])) "
+                    + "\(job.taskID.padding(toLength: 20, withPad: " ", startingAt: 0)) \(job.status.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0)) "
+                    + "\(time.padding(toLength: 9, withPad: " ", startingAt: 0)) \(detail)"
+                lines.append(String(row.prefix(160)))
+            }
+            var output = value.drawnLines > 0 ? "\u{1B}[\(value.drawnLines)F" : ""
+            output += lines.map { "\u{1B}[2K" + $0 }.joined(separator: "\n") + "\n"
+            value.drawnLines = lines.count
+            return output
+        }
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+
+    static func mark(_ status: JobStatus, _ spin: Character) -> String {
+        switch status {
+        case .success: "✓"
+        case .warning: "!"
+        case .error: "✗"
+        case .terminated, .terminating: "■"
+        case .cancelled: "-"
+        case .skipped: "○"
+        case .processing: String(spin)
+        case .waiting: "…"
+        case .created: "·"
+        }
+    }
+}

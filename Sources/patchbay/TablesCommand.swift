@@ -1,0 +1,116 @@
+import ArgumentParser
+import Foundation
+import PatchbayEngine
+import PatchbayStore
+
+struct TablesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tables",
+        abstract: "The table catalog: tables committed by succeeded jobs (bucket.table).",
+        subcommands: [List.self, Show.self, Export.self],
+        defaultSubcommand: List.self
+    )
+}
+
+extension TablesCommand {
+    static func table(_ name: String, _ engine: Engine) throws -> TableRecord {
+        guard let table = try engine.store.table(name) else {
+            let known = (try? engine.store.tables().map(\.name)) ?? []
+            throw CLIError("no table '\(name)' in the catalog\(known.isEmpty ? " (it is empty)" : "; tables: \(known.joined(separator: ", "))")",
+                           exitCode: .inputInvalid)
+        }
+        return table
+    }
+
+    static func json(_ table: TableRecord, _ engine: Engine) -> [String: Any] {
+        ["name": table.name, "columns": table.columns, "rows": table.rowCount, "last_import_at": iso(table.lastImportAt),
+         "job": table.jobID, "file": engine.project.tablesDirectory + "/" + table.file]
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the tables with their columns, rows and last import.")
+        @OptionGroup var project: ProjectOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                let engine = try project.engine(global)
+                let tables = try engine.store.tables()
+                if global.output == .json { printJSON(tables.map { TablesCommand.json($0, engine) }); return }
+                if tables.isEmpty { print("no tables yet: a succeeded job that writes tables adds them"); return }
+                print("TABLE                          ROWS        COLUMNS  LAST IMPORT           JOB")
+                for table in tables {
+                    let time = table.lastImportAt.formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false).timeSeparator(.colon))
+                    print("\(table.name.padding(toLength: 30, withPad: " ", startingAt: 0)) \(String(table.rowCount).padding(toLength: 11, withPad: " ", startingAt: 0)) \(String(table.columns.count).padding(toLength: 8, withPad: " ", startingAt: 0)) \(time.padding(toLength: 21, withPad: " ", startingAt: 0)) \(table.jobID)")
+                }
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show a table's columns, counts and first rows.")
+        @Argument(help: ArgumentHelp("bucket.table", valueName: "table")) var name: String
+        @Option(help: "How many rows to print.") var rows: Int = 10
+        @OptionGroup var project: ProjectOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                let engine = try project.engine(global)
+                let table = try TablesCommand.table(name, engine)
+                let path = engine.project.tablesDirectory + "/" + table.file
+                var preview: [String] = []
+                if let handle = FileHandle(forReadingAtPath: path) {
+                    let data = handle.readData(ofLength: 1 << 20)
+                    preview = Array(String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
+                        .dropFirst().prefix(rows).map(String.init)).filter { !$0.isEmpty }
+                }
+                if global.output == .json {
+                    var object = TablesCommand.json(table, engine)
+                    object["preview"] = preview
+                    printJSON(object)
+                    return
+                }
+                print("\(table.name): \(table.rowCount) rows, committed by job \(table.jobID) at \(iso(table.lastImportAt))")
+                print("file: \(path)")
+                print("columns: \(table.columns.joined(separator: ", "))")
+                if !preview.isEmpty {
+                    print("first \(preview.count) rows:")
+                    for line in preview { print("  \(line)") }
+                }
+            }
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Write a table as CSV to a file or standard output.")
+        @Argument(help: ArgumentHelp("bucket.table", valueName: "table")) var name: String
+        @Option(help: ArgumentHelp("The file to write (written to a temporary file, then renamed); default: standard output.", valueName: "file"))
+        var to: String?
+        @OptionGroup var project: ProjectOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                let engine = try project.engine(global)
+                let table = try TablesCommand.table(name, engine)
+                let path = engine.project.tablesDirectory + "/" + table.file
+                guard let input = FileHandle(forReadingAtPath: path) else {
+                    throw CLIError("the catalog lists \(name) but its file \(path) cannot be read", exitCode: .inputInvalid)
+                }
+                if let to {
+                    let temporary = to + ".patchbay-tmp"
+                    guard FileManager.default.createFile(atPath: temporary, contents: nil), let output = FileHandle(forWritingAtPath: temporary) else {
+                        throw CLIError("cannot write \(to)", exitCode: .inputInvalid)
+                    }
+                    while case let chunk = input.readData(ofLength: 1 << 20), !chunk.isEmpty { output.write(chunk) }
+                    try output.close()
+                    guard rename(temporary, to) == 0 else { throw CLIError("cannot write \(to)", exitCode: .inputInvalid) }
+                    FileHandle.standardError.write(Data("exported \(name) (\(table.rowCount) rows) to \(to)\n".utf8))
+                } else {
+                    while case let chunk = input.readData(ofLength: 1 << 20), !chunk.isEmpty { FileHandle.standardOutput.write(chunk) }
+                }
+            }
+        }
+    }
+}

@@ -89,7 +89,9 @@ public final class Engine: Sendable {
                 facts[reference] = .unavailable("\(error)")
             }
         }
-        let issues = FlowValidator.check(flow, connectors: facts)
+        let issues = FlowValidator.check(flow, connectors: facts).sorted {
+            ($0.location?.line ?? 0, $0.location?.column ?? 0) < ($1.location?.line ?? 0, $1.location?.column ?? 0)
+        }
         if !issues.isEmpty { throw EngineError.invalidFlow(FlowError(issues)) }
         return flow
     }

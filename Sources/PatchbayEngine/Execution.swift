@@ -88,6 +88,7 @@ extension Engine {
         var failedPhase: Phase?
         var warnings = 0
         var catalog: [ConnectorReference: CatalogEntry] = [:]
+        await registry.refresh()  // a plugin added since the flow was checked is usable now
         for (index, phase) in flow.phases.enumerated() {
             let jobs = ((try? store.jobs(run: runID)) ?? []).filter { $0.phaseIndex == index }
             for job in jobs where job.status == .success {

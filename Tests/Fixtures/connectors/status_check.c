@@ -1,0 +1,90 @@
+/* test.status-check — a status_check connector: counts its checks in a file and answers
+ * PENDING until the count reaches `ready_after` (then OK), or fails when `fail_at` is reached.
+ * Parameters: {"counter_file": "/abs/path", "ready_after": 3, "fail_at": 0} */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "patchbay/connector.h"
+
+static const patchbay_host *host;
+
+static long long number(patchbay_str json, const char *key) {
+    char pattern[64];
+    snprintf(pattern, sizeof pattern, "\"%s\":", key);
+    char buffer[1024];
+    size_t n = json.length < sizeof buffer - 1 ? json.length : sizeof buffer - 1;
+    memcpy(buffer, json.data, n);
+    buffer[n] = 0;
+    const char *found = strstr(buffer, pattern);
+    return found ? atoll(found + strlen(pattern)) : 0;
+}
+
+static void text(patchbay_str json, const char *key, char *out, size_t cap) {
+    char pattern[64], buffer[1024];
+    snprintf(pattern, sizeof pattern, "\"%s\":\"", key);
+    size_t n = json.length < sizeof buffer - 1 ? json.length : sizeof buffer - 1;
+    memcpy(buffer, json.data, n);
+    buffer[n] = 0;
+    out[0] = 0;
+    const char *found = strstr(buffer, pattern);
+    if (!found) return;
+    found += strlen(pattern);
+    size_t i = 0;
+    while (found[i] && found[i] != '"' && i + 1 < cap) { out[i] = found[i]; i++; }
+    out[i] = 0;
+}
+
+static patchbay_status run(patchbay_task *task, patchbay_error *error) {
+    patchbay_str params = host->parameters(task);
+    char path[512];
+    text(params, "counter_file", path, sizeof path);
+    long long count = 0;
+    FILE *file = fopen(path, "r");
+    if (file) { if (fscanf(file, "%lld", &count) != 1) count = 0; fclose(file); }
+    count++;
+    file = fopen(path, "w");
+    if (!file) {
+        patchbay_str message = { "cannot write counter_file", 25 };
+        host->set_error(error, PATCHBAY_FAILURE_CONFIG, message, message);
+        return PATCHBAY_ERROR;
+    }
+    fprintf(file, "%lld\n", count);
+    fclose(file);
+    long long fail_at = number(params, "fail_at");
+    if (fail_at > 0 && count >= fail_at) {
+        patchbay_str message = { "the remote job failed", 21 };
+        host->set_error(error, PATCHBAY_FAILURE_TRANSIENT, message, message);
+        return PATCHBAY_ERROR;
+    }
+    if (count >= number(params, "ready_after")) {
+        patchbay_str name = { "checks", 6 };
+        char value[32];
+        int length = snprintf(value, sizeof value, "%lld", count);
+        patchbay_str v = { value, (size_t)length };
+        host->set_output(task, name, v, 0);
+        return PATCHBAY_OK;
+    }
+    return PATCHBAY_PENDING;
+}
+
+static const patchbay_connector descriptor = {
+    .struct_size = sizeof(patchbay_connector),
+    .abi_version = PATCHBAY_ABI_VERSION,
+    .id = "test.status-check",
+    .version = "1.0.0",
+    .display_name = "Status check (test)",
+    .description = "Pending until the counter file reaches ready_after.",
+    .parameters_schema = "{\"type\":\"object\",\"required\":[\"counter_file\"],\"properties\":{"
+        "\"counter_file\":{\"type\":\"string\"},\"ready_after\":{\"type\":\"integer\"},\"fail_at\":{\"type\":\"integer\"}}}",
+    .pattern = PATCHBAY_PATTERN_STATUS_CHECK,
+    .capabilities = 0,
+    .run = run,
+};
+
+uint32_t patchbay_abi_version(void) { return PATCHBAY_ABI_VERSION; }
+
+const patchbay_connector *patchbay_connector_entry(const patchbay_host *h) {
+    host = h;
+    return &descriptor;
+}

@@ -1,9 +1,13 @@
 // patchbay-bench — reproducible performance figures. Run in release:
-//   swift run -c release patchbay-bench [probe|cold|records|all] [--runs N]
+//   swift run -c release patchbay-bench [probe|cold|records|flow|all] [--runs N]
+//   swift run -c release patchbay-bench flow --runs 7 [--phases 3 --tasks 100 --parallelism 8]
 // Prints medians (and p10/p90) because the machine is shared and noisy.
 // Needs the first-party plugins: scripts/build release.
 import Foundation
+import PatchbayEngine
+import PatchbayModel
 import PatchbayRegistry
+import PatchbayStore
 import PatchbayRunner
 
 struct Quiet: TaskHost {}
@@ -24,7 +28,10 @@ func line(_ name: String, _ values: [Double], unit: String, target: String) {
 
 let arguments = CommandLine.arguments.dropFirst()
 let which = arguments.first { !$0.hasPrefix("--") && Int($0) == nil } ?? "all"
-let runs = arguments.firstIndex(of: "--runs").flatMap { Int(arguments[arguments.index(after: $0)]) } ?? 50
+func option(_ name: String, _ fallback: Int) -> Int {
+    arguments.firstIndex(of: name).flatMap { Int(arguments[arguments.index(after: $0)]) } ?? fallback
+}
+let runs = option("--runs", which == "flow" ? 7 : 50)
 
 let registry = PluginRegistry()
 await registry.refresh()
@@ -82,4 +89,35 @@ if which == "records" || which == "all" {
         rates.append(Double(rows) / seconds / 1_000_000)
     }
     line("records through the ABI (5 string columns, 1M rows)", rates, unit: "M/s", target: "≥ 1 M/s")
+}
+
+if which == "flow" || which == "all" {
+    // An orchestration of no-op tasks, each in its own runner process, every job, event and state
+    // change persisted in SQLite (WAL) — the shape the issue compares with Luigi, Dagster, Prefect, Airflow.
+    let phases = option("--phases", 3), tasks = option("--tasks", 100), parallelism = option("--parallelism", 8)
+    let root = NSTemporaryDirectory() + "patchbay-bench-flow-\(getpid())"
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    var yaml = "name: bench\nphases:\n"
+    for phase in 0..<phases {
+        yaml += "  - id: p\(phase)\n    tasks:\n"
+        for task in 0..<tasks { yaml += "      - {id: t\(phase)_\(task), connector: dev.patchbay.noop}\n" }
+    }
+    let project = try Project.create(at: root, name: "bench").0
+    try yaml.write(toFile: project.flowsDirectory + "/bench.yaml", atomically: true, encoding: .utf8)
+    let engine = try Engine(project: project, store: try Store(path: project.storePath), registry: registry)
+    let flow = try await engine.load(flowFile: project.flowFile("bench"))
+    var walls: [Double] = [], perTask: [Double] = []
+    for _ in 0..<runs {
+        let started = ContinuousClock.now
+        let run = try engine.submit(flow, options: RunOptions(parallelism: parallelism))
+        let final = await engine.execute(run)
+        let wall = milliseconds(ContinuousClock.now - started)
+        precondition(final.status == .success, "bench run ended \(final.status): \(final.message ?? "")")
+        walls.append(wall / 1000)
+        perTask.append(wall / Double(phases * tasks))
+    }
+    let jobs = try engine.store.jobs(run: try engine.store.runs(limit: 1).first!.id!)
+    precondition(jobs.count == phases * tasks && jobs.allSatisfy { $0.status == .success && $0.runnerPID != nil })
+    line("flow \(phases)×\(tasks) no-op tasks, parallelism \(parallelism), persisted", walls, unit: "s", target: "≤ 0.6 s")
+    line("  wall time per task", perTask, unit: "ms", target: "-")
 }

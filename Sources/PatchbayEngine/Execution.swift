@@ -91,10 +91,7 @@ extension Engine {
         await registry.refresh()  // a plugin added since the flow was checked is usable now
         for (index, phase) in flow.phases.enumerated() {
             let jobs = ((try? store.jobs(run: runID)) ?? []).filter { $0.phaseIndex == index }
-            for job in jobs where job.status == .success {
-                outputs[job.taskID] = Dictionary(((try? store.outputs(job: job.id!)) ?? []).map { ($0.name, OutputValue(value: $0.value, isSecret: $0.isSecret)) },
-                                                 uniquingKeysWith: { _, last in last })
-            }
+            for job in jobs where job.status == .success { outputs[job.taskID] = outputValues(of: job) }
             let pending = jobs.filter { $0.status == .created }
             if pending.isEmpty { continue }
             if context.isTerminating { break }
@@ -104,10 +101,7 @@ extension Engine {
             let snapshot = outputs
             let finished = await runPhase(pending, flow: flow, context: context, catalog: catalog, outputs: snapshot,
                                           parallelism: submitted.parallelism, events: events)
-            for job in finished where job.status == .success {
-                outputs[job.taskID] = Dictionary(((try? store.outputs(job: job.id!)) ?? []).map { ($0.name, OutputValue(value: $0.value, isSecret: $0.isSecret)) },
-                                                 uniquingKeysWith: { _, last in last })
-            }
+            for job in finished where job.status == .success { outputs[job.taskID] = outputValues(of: job) }
             let failures = finished.filter { $0.status == .error || $0.status == .terminated }
             if failures.contains(where: { !$0.continueOnFailure || $0.status == .terminated }) {
                 failedPhase = phase
@@ -156,6 +150,12 @@ extension Engine {
             }
             return finished
         }
+    }
+
+    /// A succeeded (or reused) job's outputs, as later tasks see them.
+    private func outputValues(of job: JobRecord) -> [String: OutputValue] {
+        Dictionary(((try? store.outputs(job: job.id!)) ?? []).map { ($0.name, OutputValue(value: $0.value, isSecret: $0.isSecret)) },
+                   uniquingKeysWith: { _, last in last })
     }
 
     private func finish(_ runID: Int64, _ status: JobStatus, _ message: String?,

@@ -113,17 +113,16 @@ extension Engine {
             if let waiting = try? store.update(job: job, to: .waiting, message: message) { events(.job(waiting)) }
         }
         guard let lock else {
-            return end((try? store.job(job.id!)) ?? job,
-                       JobCompletion(status: .cancelled, message: "the run was terminated before this job started"))
+            return end(job, JobCompletion(status: .cancelled, message: "the run was terminated before this job started"))
         }
         defer { Task { await locks.release(lock) } }
-        var current = (try? store.job(job.id!)) ?? job
+        // The store's updates start from the stored row, so `job` need not be fetched again after waiting.
+        var current = job
         let control = TaskControl()
         guard context.register(control, job: job.id!) else {
             return end(current, JobCompletion(status: .cancelled, message: "the run was terminated before this job started"))
         }
         defer { context.unregister(job: job.id!) }
-        current.message = nil
         current = (try? store.update(job: current, to: .processing)) ?? current
         events(.job(current))
 

@@ -181,14 +181,14 @@ enum DocumentParser {
 }
 
 /// A JSON parser that keeps the line and column of every value (Foundation's says only "invalid").
-struct LocatedJSONParser {
+public struct LocatedJSONParser {
     let bytes: [UInt8]
     let file: String
     var index = 0
     var line = 1
     var lineStart = 0
 
-    init(bytes: [UInt8], file: String) {
+    public init(bytes: [UInt8], file: String) {
         self.bytes = bytes
         self.file = file
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { index = 3; lineStart = 3 }
@@ -196,8 +196,25 @@ struct LocatedJSONParser {
 
     var location: SourceLocation { SourceLocation(file: file, line: line, column: index - lineStart + 1) }
 
+    static let prefix = "not valid JSON: "
+
     func error(_ message: String) -> FlowError {
-        FlowError([FlowIssue(location, "", "not valid JSON: \(message)")])
+        FlowError([FlowIssue(location, "", Self.prefix + message)])
+    }
+
+    /// Where JSON text first goes wrong, as "line L, column C: what"; nil if it is valid JSON.
+    public static func firstError(in text: String) -> String? {
+        var parser = LocatedJSONParser(bytes: Array(text.utf8), file: "")
+        do {
+            _ = try parser.parseDocument()
+            return nil
+        } catch let error as FlowError {
+            guard let issue = error.issues.first, let location = issue.location else { return "\(error)" }
+            let message = issue.message.hasPrefix(prefix) ? String(issue.message.dropFirst(prefix.count)) : issue.message
+            return "line \(location.line), column \(location.column): \(message)"
+        } catch {
+            return "\(error)"
+        }
     }
 
     mutating func parseDocument() throws -> Node {
@@ -263,22 +280,21 @@ struct LocatedJSONParser {
             }
         case UInt8(ascii: "\""):
             return Node(kind: .scalar(.string(try string())), location: start)
-        case UInt8(ascii: "t"): try literal("true"); return Node(kind: .scalar(.bool(true)), location: start)
-        case UInt8(ascii: "f"): try literal("false"); return Node(kind: .scalar(.bool(false)), location: start)
-        case UInt8(ascii: "n"): try literal("null"); return Node(kind: .scalar(.null), location: start)
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             return Node(kind: .scalar(try number()), location: start)
         default:
-            throw error("unexpected character '\(Character(UnicodeScalar(bytes[index])))'")
+            // A bare word: true, false, null — or a string someone forgot to quote.
+            var end = index
+            while end < bytes.count, ![0x2C, 0x7D, 0x5D, 0x3A, 0x20, 0x0A, 0x0D, 0x09].contains(bytes[end]) { end += 1 }
+            let word = String(decoding: bytes[index..<end], as: UTF8.self)
+            let literals: [String: JSONValue] = ["true": .bool(true), "false": .bool(false), "null": .null]
+            guard let value = literals[word] else {
+                throw error(word.isEmpty ? "unexpected character '\(Character(UnicodeScalar(bytes[index])))'"
+                                         : "'\(word)' is not a JSON value (strings need double quotes)")
+            }
+            index = end
+            return Node(kind: .scalar(value), location: start)
         }
-    }
-
-    mutating func literal(_ word: String) throws {
-        let expected = Array(word.utf8)
-        guard bytes.count - index >= expected.count, Array(bytes[index..<index + expected.count]) == expected else {
-            throw error("expected '\(word)'")
-        }
-        index += expected.count
     }
 
     mutating func number() throws -> JSONValue {

@@ -189,20 +189,27 @@ struct FlowReader {
         }
         for (index, node) in (sequence(phasesNode, "phases") ?? []).enumerated() {
             let path = "phases[\(index)]"
-            guard let fields = mapping(node, path) else { continue }
-            checkKeys(fields, path, allowed: ["id", "name", "dependsOn", "tasks"])
-            guard let id = identifier(node["id"], join(path, "id")) else {
-                if node["id"] == nil { fail(node, path, "a phase needs an 'id'") }
-                continue
-            }
-            let dependsOn = (node["dependsOn"].flatMap { sequence($0, join(path, "dependsOn")) } ?? [])
-                .enumerated().compactMap { identifier($1, "\(join(path, "dependsOn"))[\($0)]") }
-            phases.append(Phase(id: id, name: text(node["name"], join(path, "name")) ?? id, dependsOn: dependsOn, location: node.location))
+            guard let phase = readPhase(node, path: path, allowed: ["id", "name", "dependsOn", "tasks"]) else { continue }
+            phases.append(phase)
+            let id = phase.id
             for (taskIndex, taskNode) in (node["tasks"].flatMap { sequence($0, join(path, "tasks")) } ?? []).enumerated() {
                 if let task = readNativeTask(taskNode, phase: id, path: "\(path).tasks[\(taskIndex)]") { tasks.append(task) }
             }
         }
         return finish(Flow(name: name, file: file, phases: phases, tasks: tasks, format: "native"))
+    }
+
+    /// A phase's id, name and dependsOn. `allowed` lists the known fields (nil: Keboola's, which has more).
+    mutating func readPhase(_ node: Node, path: String, allowed: [String]?) -> Phase? {
+        guard let fields = mapping(node, path) else { return nil }
+        if let allowed { checkKeys(fields, path, allowed: allowed) }
+        guard let id = identifier(node["id"], join(path, "id")) else {
+            if node["id"] == nil { fail(node, path, "a phase needs an 'id'") }
+            return nil
+        }
+        let dependsOn = (node["dependsOn"].flatMap { sequence($0, join(path, "dependsOn")) } ?? [])
+            .enumerated().compactMap { identifier($1, "\(join(path, "dependsOn"))[\($0)]") }
+        return Phase(id: id, name: text(node["name"], join(path, "name")) ?? id, dependsOn: dependsOn, location: node.location)
     }
 
     mutating func readNativeTask(_ node: Node, phase: String, path: String) -> FlowTask? {
@@ -237,15 +244,7 @@ struct FlowReader {
         var phases: [Phase] = []
         var tasks: [FlowTask] = []
         for (index, node) in (sequence(root["phases"]!, "phases") ?? []).enumerated() {
-            let path = "phases[\(index)]"
-            guard mapping(node, path) != nil else { continue }
-            guard let id = identifier(node["id"], join(path, "id")) else {
-                if node["id"] == nil { fail(node, path, "a phase needs an 'id'") }
-                continue
-            }
-            let dependsOn = (node["dependsOn"].flatMap { sequence($0, join(path, "dependsOn")) } ?? [])
-                .enumerated().compactMap { identifier($1, "\(join(path, "dependsOn"))[\($0)]") }
-            phases.append(Phase(id: id, name: text(node["name"], join(path, "name")) ?? id, dependsOn: dependsOn, location: node.location))
+            if let phase = readPhase(node, path: "phases[\(index)]", allowed: nil) { phases.append(phase) }
         }
         for (index, node) in (sequence(root["tasks"]!, "tasks") ?? []).enumerated() {
             let path = "tasks[\(index)]"

@@ -67,9 +67,9 @@ extension JobsCommand {
                 if runs.isEmpty { print("no runs yet — start one with: patchbay run FLOW"); return }
                 print("RUN   FLOW                 STATUS       TRIGGER   STARTED               DURATION  MESSAGE")
                 for run in runs {
-                    let started = (run.startedAt ?? run.createdAt).formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false).timeSeparator(.colon))
+                    let started = (run.startedAt ?? run.createdAt).shortTimestamp
                     let duration = run.finishedAt.map { String(format: "%.2f s", $0.timeIntervalSince(run.startedAt ?? run.createdAt)) } ?? "-"
-                    print("\(String(run.id!).padding(toLength: 5, withPad: " ", startingAt: 0)) \(run.flowName.padding(toLength: 20, withPad: " ", startingAt: 0)) \(run.status.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0)) \(run.trigger.padding(toLength: 9, withPad: " ", startingAt: 0)) \(started.padding(toLength: 21, withPad: " ", startingAt: 0)) \(duration.padding(toLength: 9, withPad: " ", startingAt: 0)) \(run.message ?? "")")
+                    print("\(String(run.id!).padded(5)) \(run.flowName.padded(20)) \(run.status.rawValue.padded(12)) \(run.trigger.padded(9)) \(started.padded(21)) \(duration.padded(9)) \(run.message ?? "")")
                 }
             }
         }
@@ -133,7 +133,7 @@ extension JobsCommand {
                 }
                 for log in logs {
                     let time = log.time.formatted(.iso8601.time(includingFractionalSeconds: true))
-                    print("\(time) \((jobs[log.jobID]?.taskID ?? "?").padding(toLength: 16, withPad: " ", startingAt: 0)) \(log.level.padding(toLength: 7, withPad: " ", startingAt: 0)) \(log.source.padding(toLength: 9, withPad: " ", startingAt: 0)) \(log.message)")
+                    print("\(time) \((jobs[log.jobID]?.taskID ?? "?").padded(16)) \(log.level.padded(7)) \(log.source.padded(9)) \(log.message)")
                 }
             }
         }

@@ -65,3 +65,15 @@ func formatDuration(_ duration: Duration) -> String {
     if seconds >= 0.001 { return String(format: "%.1f ms", seconds * 1000) }
     return String(format: "%.0f µs", seconds * 1_000_000)
 }
+
+extension String {
+    /// Left-aligned in a column of `width` characters (cut if longer), for tables in text output.
+    func padded(_ width: Int) -> String { padding(toLength: width, withPad: " ", startingAt: 0) }
+}
+
+extension Date {
+    /// 2026-11-21T08:14:08, for listings.
+    var shortTimestamp: String {
+        formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false).timeSeparator(.colon))
+    }
+}

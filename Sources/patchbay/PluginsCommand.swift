@@ -38,8 +38,8 @@ extension PluginsCommand {
             }
             for entry in catalog {
                 if let d = entry.descriptor {
-                    let pattern = (entry.pattern?.name ?? "?").padding(toLength: 14, withPad: " ", startingAt: 0)
-                    print("  \(d.id)@\(d.version)".padding(toLength: 40, withPad: " ", startingAt: 0)
+                    let pattern = (entry.pattern?.name ?? "?").padded(14)
+                    print("  \(d.id)@\(d.version)".padded(40)
                           + " \(pattern) ABI \(entry.abiVersionText)  \(d.displayName)")
                     print("      \(entry.path)  sha256:\(entry.sha256.prefix(16))…")
                 } else if case .quarantined(let reason) = entry.status {

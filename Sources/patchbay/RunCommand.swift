@@ -60,8 +60,7 @@ struct RunCommand: AsyncParsableCommand {
 
 /// Executes a submitted run with the live view, then prints the summary (or the JSON record).
 func execute(_ run: RunRecord, on engine: Engine, output: OutputFormat) async -> RunRecord {
-    let flow = try? JSONDecoder().decode(Flow.self, from: Data(run.flowJSON.utf8))
-    let view = RunView(phases: flow?.phases.map(\.id) ?? [], quiet: output == .json)
+    let view = RunView(quiet: output == .json)
     view.show(run, jobs: (try? engine.store.jobs(run: run.id!)) ?? [])
     let done = Mutex(false)
     async let animation: Void = view.animate { done.withLock { $0 } }

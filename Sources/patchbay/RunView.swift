@@ -16,11 +16,9 @@ final class RunView: Sendable {
     private let state = Mutex(State())
     let live: Bool
     let quiet: Bool
-    private let phaseNames: [String]
 
     /// `quiet` prints nothing (JSON output); `live` redraws a board (a terminal).
-    init(phases: [String], quiet: Bool, live: Bool = isatty(STDOUT_FILENO) == 1) {
-        self.phaseNames = phases
+    init(quiet: Bool, live: Bool = isatty(STDOUT_FILENO) == 1) {
         self.quiet = quiet
         self.live = live && !quiet
     }
@@ -101,9 +99,9 @@ final class RunView: Sendable {
                 if job.status == .processing, let fraction = value.progress[job.id!] { detail = String(format: "%3.0f%%", fraction * 100) }
                 if job.status != .success, job.status != .processing, let message = job.message { detail = message }
                 if job.reusedJobID != nil { detail = "reused" }
-                let row = "  \(phase.padding(toLength: 12, withPad: " ", startingAt: 0)) \(Self.mark(job.status, spinner[frame % spinner.count])) "
-                    + "\(job.taskID.padding(toLength: 20, withPad: " ", startingAt: 0)) \(job.status.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0)) "
-                    + "\(time.padding(toLength: 9, withPad: " ", startingAt: 0)) \(detail)"
+                let row = "  \(phase.padded(12)) \(Self.mark(job.status, spinner[frame % spinner.count])) "
+                    + "\(job.taskID.padded(20)) \(job.status.rawValue.padded(11)) "
+                    + "\(time.padded(9)) \(detail)"
                 lines.append(String(row.prefix(160)))
             }
             var output = value.drawnLines > 0 ? "\u{1B}[\(value.drawnLines)F" : ""

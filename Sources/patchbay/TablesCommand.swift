@@ -40,8 +40,8 @@ extension TablesCommand {
                 if tables.isEmpty { print("no tables yet: a succeeded job that writes tables adds them"); return }
                 print("TABLE                          ROWS        COLUMNS  LAST IMPORT           JOB")
                 for table in tables {
-                    let time = table.lastImportAt.formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false).timeSeparator(.colon))
-                    print("\(table.name.padding(toLength: 30, withPad: " ", startingAt: 0)) \(String(table.rowCount).padding(toLength: 11, withPad: " ", startingAt: 0)) \(String(table.columns.count).padding(toLength: 8, withPad: " ", startingAt: 0)) \(time.padding(toLength: 21, withPad: " ", startingAt: 0)) \(table.jobID)")
+                    let time = table.lastImportAt.shortTimestamp
+                    print("\(table.name.padded(30)) \(String(table.rowCount).padded(11)) \(String(table.columns.count).padded(8)) \(time.padded(21)) \(table.jobID)")
                 }
             }
         }

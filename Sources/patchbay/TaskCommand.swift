@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PatchbayModel
 import PatchbayRegistry
 import PatchbayRunner
 import PatchbayWire
@@ -137,7 +138,8 @@ extension TaskCommand {
                 }
                 let parsed: Any
                 do { parsed = try JSONSerialization.jsonObject(with: data) } catch {
-                    throw CLIError("\(config): not valid JSON (\(JSONLocation.describe(data)))", exitCode: .inputInvalid)
+                    let fault = LocatedJSONParser.firstError(in: String(decoding: data, as: UTF8.self)) ?? "\(error)"
+                    throw CLIError("\(config): not valid JSON (\(fault))", exitCode: .inputInvalid)
                 }
                 guard let dictionary = parsed as? [String: Any] else {
                     throw CLIError("\(config): the parameters must be a JSON object", exitCode: .inputInvalid)
@@ -238,7 +240,7 @@ struct CLITaskHost: TaskHost {
     func handle(_ event: TaskEvent) {
         guard live, case .log(let line) = event else { return }
         let time = line.time.formatted(.dateTime.hour(.twoDigits(amPM: .omitted)).minute(.twoDigits).second(.twoDigits))
-        print("[\(time)] \(line.level.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)) \(line.source.rawValue.padding(toLength: 9, withPad: " ", startingAt: 0)) \(line.message)")
+        print("[\(time)] \(line.level.rawValue.padded(7)) \(line.source.rawValue.padded(9)) \(line.message)")
     }
 
     func commit(tables: [ProducedTableFile]) throws {

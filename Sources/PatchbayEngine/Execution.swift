@@ -44,6 +44,12 @@ struct OutputValue: Sendable {
     let isSecret: Bool
 }
 
+/// A job as it ended, with the outputs it set (so later phases need not read them back).
+struct JobOutcome: Sendable {
+    let job: JobRecord
+    var outputs: [String: OutputValue] = [:]
+}
+
 extension Engine {
     /// Runs a submitted run to its end and returns its final record. Waits (`waiting`) while another
     /// run of the same flow is unfinished; jobs wait while another job of their configuration runs.
@@ -101,8 +107,8 @@ extension Engine {
             let snapshot = outputs
             let finished = await runPhase(pending, flow: flow, context: context, catalog: catalog, outputs: snapshot,
                                           parallelism: submitted.parallelism, events: events)
-            for job in finished where job.status == .success { outputs[job.taskID] = outputValues(of: job) }
-            let failures = finished.filter { $0.status == .error || $0.status == .terminated }
+            for outcome in finished where outcome.job.status == .success { outputs[outcome.job.taskID] = outcome.outputs }
+            let failures = finished.map(\.job).filter { $0.status == .error || $0.status == .terminated }
             if failures.contains(where: { !$0.continueOnFailure || $0.status == .terminated }) {
                 failedPhase = phase
                 break
@@ -131,10 +137,10 @@ extension Engine {
     /// one fails, so the outcome never depends on which finished first.
     func runPhase(_ jobs: [JobRecord], flow: Flow, context: RunContext, catalog: [ConnectorReference: CatalogEntry],
                   outputs: [String: [String: OutputValue]], parallelism: Int,
-                  events: @escaping @Sendable (RunEvent) -> Void) async -> [JobRecord] {
-        await withTaskGroup(of: JobRecord.self) { group in
+                  events: @escaping @Sendable (RunEvent) -> Void) async -> [JobOutcome] {
+        await withTaskGroup(of: JobOutcome.self) { group in
             var queue = jobs[...]
-            var finished: [JobRecord] = []
+            var finished: [JobOutcome] = []
             func startNext() {
                 guard let job = queue.popFirst() else { return }
                 let task = flow.task(job.taskID)!

@@ -23,8 +23,9 @@ struct JobHost: TaskHost {
     func handle(_ event: TaskEvent) {
         switch event {
         case .started(let pid):
-            try? store.record(job: job.id!, runnerPID: pid, runnerStart: ProcessIdentity(pid: pid)?.startTicks,
-                              connectorVersion: connectorVersion, sha256: sha256, parametersJSON: parametersJSON)
+            let started = try? store.start(job: job, runnerPID: pid, runnerStart: ProcessIdentity(pid: pid)?.startTicks,
+                                           connectorVersion: connectorVersion, sha256: sha256, parametersJSON: parametersJSON)
+            if let started = started ?? nil { events(.job(started)) }
         case .log(let line):
             let record = LogRecord(jobID: job.id!, time: line.time, level: line.level.rawValue, source: line.source.rawValue,
                                    message: line.message)
@@ -52,12 +53,13 @@ extension Engine {
     /// Runs one job to its end: parameters rendered, inputs found, configuration lock held, runner
     /// spawned (and, for a status check, re-spawned until ready), then everything recorded at once.
     func runJob(_ job: JobRecord, task: FlowTask, flow: Flow, context: RunContext, entry: CatalogEntry?,
-                outputs: [String: [String: OutputValue]], events: @escaping @Sendable (RunEvent) -> Void) async -> JobRecord {
+                outputs: [String: [String: OutputValue]], events: @escaping @Sendable (RunEvent) -> Void) async -> JobOutcome {
         let runID = context.runID
-        func end(_ job: JobRecord, _ completion: JobCompletion) -> JobRecord {
+        func end(_ job: JobRecord, _ completion: JobCompletion) -> JobOutcome {
             let finished = (try? store.complete(job: job, with: completion)) ?? job
             events(.job(finished))
-            return finished
+            let values = completion.outputs.map { ($0.name, OutputValue(value: $0.value, isSecret: $0.isSecret)) }
+            return JobOutcome(job: finished, outputs: Dictionary(values, uniquingKeysWith: { _, last in last }))
         }
         guard let entry, entry.isReady, let descriptor = entry.descriptor else {
             return end(job, JobCompletion(status: .error, failureClass: "config",
@@ -107,24 +109,28 @@ extension Engine {
             inputs.append(InputTable(name: name, path: path))
         }
 
-        // One job per configuration at a time, across every run and process.
-        let lock = await locks.acquire("config:" + job.configurationKey, owner: runID) { [store] in
-            let message = "waiting: another job of configuration '\(job.configurationKey)' is running"
-            if let waiting = try? store.update(job: job, to: .waiting, message: message) { events(.job(waiting)) }
+        // One job per configuration at a time, across every run and process. A task with inline
+        // parameters has a configuration of its own (`connector/flow:NAME/TASK`), already covered by the
+        // flow lock this run holds, so only shared configurations take a lock of their own.
+        var lock: LockManager.Handle?
+        if task.configurationID != nil {
+            lock = await locks.acquire("config:" + job.configurationKey, owner: runID) { [store] in
+                let message = "waiting: another job of configuration '\(job.configurationKey)' is running"
+                if let waiting = try? store.update(job: job, to: .waiting, message: message) { events(.job(waiting)) }
+            }
+            guard lock != nil else {
+                return end(job, JobCompletion(status: .cancelled, message: "the run was terminated before this job started"))
+            }
         }
-        guard let lock else {
-            return end(job, JobCompletion(status: .cancelled, message: "the run was terminated before this job started"))
-        }
-        defer { Task { await locks.release(lock) } }
+        defer { if let lock { Task { await locks.release(lock) } } }
         // The store's updates start from the stored row, so `job` need not be fetched again after waiting.
-        var current = job
+        // It becomes `processing` when its runner has started (JobHost records both in one transaction).
+        let current = job
         let control = TaskControl()
         guard context.register(control, job: job.id!) else {
             return end(current, JobCompletion(status: .cancelled, message: "the run was terminated before this job started"))
         }
         defer { context.unregister(job: job.id!) }
-        current = (try? store.update(job: current, to: .processing)) ?? current
-        events(.job(current))
 
         let stateJSON = (try? store.state(configurationKey: job.configurationKey))?.stateJSON ?? "{}"
         let staging = stagingDirectory(job: job.id!)
@@ -175,7 +181,7 @@ extension Engine {
                                        exitSummary: report.classification.summary)
         }
         let finished = end(current, completion)
-        if finished.status == .success { publishStagedTables(job: job.id!) } else { removeTree(staging) }
+        if finished.job.status == .success { publishStagedTables(job: job.id!) } else { removeTree(staging) }
         return finished
     }
 

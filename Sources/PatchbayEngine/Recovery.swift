@@ -38,6 +38,7 @@ extension Engine {
             notes.append("run \(run.id!) (\(run.flowName)): \(status.rawValue) — \(message)")
         }
         recoverStaging()
+        WorkspacePool.sweepAbandoned(root: project.workDirectory)
         return notes
     }
 

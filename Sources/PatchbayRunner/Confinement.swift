@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -93,22 +94,53 @@ public enum ConfinementMode: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// One task's cgroups (v1): created before spawn, joined by the host before
-/// hello, swept and removed after the runner exits.
+/// One task's cgroups (v1): taken before spawn, joined by the host before hello, swept after the
+/// runner exits and then given back.
+///
+/// Creating a memory cgroup populates dozens of control files and removing it tears them down again
+/// (measured: ~8% of the host's CPU in a 300-task flow), so an emptied pair of groups with little
+/// memory still charged is kept in a `CgroupPool` and reused: its peak is reset, and the kernel's
+/// cumulative event counters (pids.max hits, OOM kills) are read as the next task's baseline.
 final class TaskCgroups {
     let pidsPath: String
     let memoryPath: String
+    let pool: CgroupPool
+    private var limits: (processes: UInt64, memoryBytes: UInt64) = (0, 0)
+    private var baseline: (processLimitHits: Int, outOfMemoryKills: Int) = (0, 0)
 
-    init(mode: ConfinementMode, taskID: String, limits: TaskLimits) throws {
+    /// Groups for a task with these limits: an idle pair if the host has one, else a new pair.
+    init(mode: ConfinementMode, taskID: String, limits: TaskLimits, pool: CgroupPool = .shared) throws {
         guard case .cgroupV1(let pids, let memory) = mode else { throw CgroupError("not in cgroup mode") }
-        pidsPath = pids + "/task-\(getpid())-" + taskID
-        memoryPath = memory + "/task-\(getpid())-" + taskID
-        for path in [pidsPath, memoryPath] where mkdir(path, 0o755) != 0 {
-            throw CgroupError("cannot create \(path): \(String(cString: strerror(errno)))")
+        self.pool = pool
+        if let reused = pool.idle.withLock({ $0.popLast() }) {
+            pidsPath = reused.pidsPath
+            memoryPath = reused.memoryPath
+            self.limits = reused.limits
+            baseline = reused.baseline
+        } else {
+            pidsPath = pids + "/task-\(getpid())-" + taskID
+            memoryPath = memory + "/task-\(getpid())-" + taskID
+            for path in [pidsPath, memoryPath] where mkdir(path, 0o755) != 0 {
+                throw CgroupError("cannot create \(path): \(String(cString: strerror(errno)))")
+            }
         }
-        if limits.processes > 0 { try Self.write("\(limits.processes)", to: pidsPath + "/pids.max") }
-        if limits.memoryBytes > 0 {
-            try Self.write("\(limits.memoryBytes)", to: memoryPath + "/memory.limit_in_bytes")
+        do {
+            try apply(processes: limits.processes, memoryBytes: limits.memoryBytes)
+        } catch {
+            remove()
+            throw error
+        }
+    }
+
+    /// Writes the limits that differ from the groups' current ones (0 means no limit).
+    private func apply(processes: UInt64, memoryBytes: UInt64) throws {
+        if processes != limits.processes {
+            try Self.write(processes > 0 ? "\(processes)" : "max", to: pidsPath + "/pids.max")
+            limits.processes = processes
+        }
+        if memoryBytes != limits.memoryBytes {
+            try Self.write(memoryBytes > 0 ? "\(memoryBytes)" : "-1", to: memoryPath + "/memory.limit_in_bytes")
+            limits.memoryBytes = memoryBytes
         }
     }
 
@@ -120,16 +152,14 @@ final class TaskCgroups {
         if !ok { throw CgroupError("cannot write \(value) to \(path): \(String(cString: strerror(errno)))") }
     }
 
-    private static func read(_ path: String) -> String {
-        (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
-    }
+    private static func read(_ path: String) -> String { readSmallFile(path) ?? "" }
 
     func join(_ pid: pid_t) throws {
         try Self.write("\(pid)", to: pidsPath + "/cgroup.procs")
         try Self.write("\(pid)", to: memoryPath + "/cgroup.procs")
     }
 
-    /// What the kernel counted for the task; read before the groups are removed.
+    /// What the kernel counted for the task; read before the groups are given back.
     struct Counters {
         /// How often a fork failed at pids.max.
         var processLimitHits: Int
@@ -138,10 +168,17 @@ final class TaskCgroups {
         var peakMemoryBytes: UInt64
     }
 
+    /// The kernel's counters since the groups were created (not since this task began).
+    private var cumulative: (processLimitHits: Int, outOfMemoryKills: Int) {
+        (Self.counter(named: "max", in: Self.read(pidsPath + "/pids.events")),
+         Self.counter(named: "oom_kill", in: Self.read(memoryPath + "/memory.oom_control")))
+    }
+
     var counters: Counters {
-        Counters(
-            processLimitHits: Self.counter(named: "max", in: Self.read(pidsPath + "/pids.events")),
-            outOfMemoryKills: Self.counter(named: "oom_kill", in: Self.read(memoryPath + "/memory.oom_control")),
+        let total = cumulative
+        return Counters(
+            processLimitHits: total.processLimitHits - baseline.processLimitHits,
+            outOfMemoryKills: total.outOfMemoryKills - baseline.outOfMemoryKills,
             peakMemoryBytes: UInt64(Self.read(memoryPath + "/memory.max_usage_in_bytes").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0)
     }
 
@@ -153,27 +190,103 @@ final class TaskCgroups {
         return 0
     }
 
-    /// SIGKILLs every process still in the group (forks included, until none are left)
-    /// and removes both groups. Returns how many processes it killed.
+    private func processes() -> [Int32] {
+        Self.read(pidsPath + "/cgroup.procs").split(separator: "\n").compactMap { Int32($0) }
+    }
+
+    /// SIGKILLs every process still in the group (forks included, until none are left), then gives
+    /// the groups back to the pool, or removes them if they cannot be emptied or the pool is full.
+    /// Returns how many processes it killed.
     @discardableResult
-    func killAllAndRemove() -> Int {
+    func killAllAndRelease() -> Int {
         var killed = Set<Int32>()
+        var empty = false
         for _ in 0..<200 {
-            let pids = Self.read(pidsPath + "/cgroup.procs").split(separator: "\n").compactMap { Int32($0) }
-            if pids.isEmpty { break }
+            let pids = processes()
+            if pids.isEmpty {
+                empty = true
+                break
+            }
             for pid in pids {
                 kill(pid, SIGKILL)
                 killed.insert(pid)
             }
             usleep(500)
         }
-        for path in [pidsPath, memoryPath] {
+        if empty, reset() {
+            let entry = CgroupPool.Idle(pidsPath: pidsPath, memoryPath: memoryPath, limits: limits, baseline: cumulative)
+            let kept = pool.idle.withLock { idle in
+                guard idle.count < pool.capacity else { return false }
+                idle.append(entry)
+                return true
+            }
+            if kept { return killed.count }
+        }
+        remove()
+        return killed.count
+    }
+
+    /// Resets the memory group's peak for the next task. A group that still has more than 1 MiB charged
+    /// (page cache the task left) is not reused: the next task would inherit the charge, and reclaiming it
+    /// (`memory.force_empty`) costs more than a new group (measured).
+    private func reset() -> Bool {
+        let usage = UInt64(Self.read(memoryPath + "/memory.usage_in_bytes").trimmingCharacters(in: .whitespacesAndNewlines)) ?? .max
+        guard usage <= 1 << 20 else { return false }
+        return (try? Self.write("0", to: memoryPath + "/memory.max_usage_in_bytes")) != nil
+    }
+
+    private func remove() { CgroupPool.remove([pidsPath, memoryPath]) }
+}
+
+/// The emptied task cgroups a host keeps for its next tasks (see `TaskCgroups`). They are named
+/// `task-<host pid>-<id>`, so those a host leaves at exit are removed by the next host's sweep.
+final class CgroupPool: Sendable {
+    static let shared = CgroupPool()
+
+    /// A pair of groups with no process in it, ready for the next task.
+    struct Idle: Sendable {
+        let pidsPath: String
+        let memoryPath: String
+        var limits: (processes: UInt64, memoryBytes: UInt64)
+        var baseline: (processLimitHits: Int, outOfMemoryKills: Int)
+    }
+
+    let idle = Mutex<[Idle]>([])
+    let capacity: Int
+
+    init(capacity: Int = 32) { self.capacity = capacity }
+
+    /// Removes every idle group (tests; a host that wants to leave nothing behind).
+    func removeAll() {
+        for group in idle.withLock({ idle in defer { idle = [] }; return idle }) {
+            Self.remove([group.pidsPath, group.memoryPath])
+        }
+    }
+
+    static func remove(_ paths: [String]) {
+        for path in paths {
             for _ in 0..<2000 {
                 if rmdir(path) == 0 || errno == ENOENT { break }
                 usleep(100)  // a dying process leaves the group a moment after it is reaped
             }
         }
-        return killed.count
+    }
+}
+
+/// A small kernel file's text (/proc, cgroupfs; at most 4 KiB), read without Foundation: these are
+/// read several times per task.
+func readSmallFile(_ path: String) -> String? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buffer in
+        var used = 0
+        while used < buffer.count {
+            let n = Glibc.read(fd, buffer.baseAddress! + used, buffer.count - used)
+            if n <= 0 { break }
+            used += n
+        }
+        return String(decoding: UnsafeBufferPointer(rebasing: buffer[..<used]), as: UTF8.self)
     }
 }
 

@@ -25,7 +25,7 @@ public struct ProcessIdentity: Sendable, Equatable, Hashable {
 
     /// Fields after "(comm)": state is [0], ppid [1], pgrp [2], session [3], starttime [19].
     static func statFields(_ pid: Int32) -> [Substring]? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        guard let stat = readSmallFile("/proc/\(pid)/stat"),
               let close = stat.lastIndex(of: ")") else { return nil }
         return stat[stat.index(after: close)...].split(separator: " ")
     }

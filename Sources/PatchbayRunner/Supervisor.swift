@@ -18,32 +18,6 @@ extension Duration {
     }
 }
 
-/// Deletes a directory tree without following symbolic links (a connector may leave anything in its workspace).
-func removeTree(_ path: String) {
-    let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-    if fd >= 0 {
-        removeContents(of: fd)
-        close(fd)
-    }
-    rmdir(path)
-}
-
-private func removeContents(of directory: Int32) {
-    guard let stream = fdopendir(dup(directory)) else { return }
-    defer { closedir(stream) }
-    while let entry = readdir(stream) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
-        if name == "." || name == ".." { continue }
-        if unlinkat(directory, name, 0) == 0 { continue }
-        let child = openat(directory, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        if child >= 0 {
-            removeContents(of: child)
-            close(child)
-        }
-        unlinkat(directory, name, AT_REMOVEDIR)
-    }
-}
-
 /// Runs connector tasks, each in a runner process of its own.
 public struct TaskRunner: Sendable {
     public let runnerExecutable: String
@@ -103,7 +77,8 @@ struct Supervisor<Host: TaskHost> {
     private var phase: RunnerPhase?
     private var ready = false
     private var violation: String?
-    private var nonce: [UInt8] = (0..<16).map { _ in UInt8.random(in: 0...255) }
+    /// 16 random bytes from two draws (one system call each), not sixteen.
+    private var nonce: [UInt8] = withUnsafeBytes(of: (UInt64.random(in: 0...UInt64.max), UInt64.random(in: 0...UInt64.max))) { Array($0) }
     private var frames = FrameAccumulator()
     private var stdoutCapture = OutputCapture(source: .stdout)
     private var stderrCapture = OutputCapture(source: .stderr)
@@ -144,17 +119,15 @@ struct Supervisor<Host: TaskHost> {
         let taskID = String(UInt64.random(in: 0...UInt64.max), radix: 16)
         let fm = FileManager.default
 
-        // The workspace: private, empty, deleted afterwards.
-        let workspace = spec.workspaceRoot + "/task-" + taskID
+        // The workspace: private and empty; handed back to the pool afterwards (kept only if still pristine).
         var dropUser: (uid: UInt32, gid: UInt32)?
         if case .unprivilegedUser(let uid, let gid) = runner.confinement { dropUser = (uid, gid) }
-        if mkdir(spec.workspaceRoot, 0o711) != 0 && errno != EEXIST {
-            try? fm.createDirectory(atPath: spec.workspaceRoot, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o711])
+        let workspace: String
+        do { workspace = try WorkspacePool.shared.take(root: spec.workspaceRoot, reusable: dropUser == nil) } catch {
+            return report(.runnerUnavailable("\(error)"), started: started)
         }
-        guard mkdir(workspace, 0o700) == 0, mkdir(workspace + "/in", 0o700) == 0, mkdir(workspace + "/in/tables", 0o700) == 0 else {
-            return report(.runnerUnavailable("cannot create the task workspace under \(spec.workspaceRoot): \(String(cString: strerror(errno)))"), started: started)
-        }
-        defer { removeTree(workspace) }
+        var placedInputs: [String] = []
+        defer { WorkspacePool.shared.giveBack(workspace, root: spec.workspaceRoot, removing: placedInputs) }
 
         // Inputs are linked (or copied) into the workspace so the runner reads only its own directory.
         var inputs: [InputTable] = []
@@ -165,10 +138,11 @@ struct Supervisor<Host: TaskHost> {
                     return report(.failed(.config, message: "input table '\(input.name)': cannot read \(input.path): \(error.localizedDescription)"), started: started)
                 }
             }
+            placedInputs.append(target)
             inputs.append(InputTable(name: input.name, path: target))
         }
         if let dropUser {
-            for path in [workspace, workspace + "/in", workspace + "/in/tables"] + inputs.map(\.path) {
+            for path in [workspace, workspace + "/in", workspace + "/in/tables", workspace + "/out", workspace + "/out/tables"] + inputs.map(\.path) {
                 chown(path, dropUser.uid, dropUser.gid)
             }
         }
@@ -187,7 +161,7 @@ struct Supervisor<Host: TaskHost> {
               pb_pipe_cloexec(&cancelPipe) == 0, pb_pipe_cloexec(&outPipe) == 0, pb_pipe_cloexec(&errPipe) == 0 else {
             let reason = String(cString: strerror(errno))
             for fd in pair + cancelPipe + outPipe + errPipe where fd >= 0 { close(fd) }
-            cgroups?.killAllAndRemove()
+            cgroups?.killAllAndRelease()
             return report(.runnerUnavailable("cannot create descriptors: \(reason)"), started: started)
         }
         let socket = pair[0]
@@ -205,7 +179,7 @@ struct Supervisor<Host: TaskHost> {
         switch spawned {
         case .success(let value): pid = value
         case .failure(let error):
-            cgroups?.killAllAndRemove()
+            cgroups?.killAllAndRelease()
             return report(.runnerUnavailable(error.description), started: started)
         }
         host.handle(.started(runnerPID: pid))
@@ -214,7 +188,7 @@ struct Supervisor<Host: TaskHost> {
             kill(pid, SIGKILL)
             var status: Int32 = 0
             waitpid(pid, &status, 0)
-            cgroups?.killAllAndRemove()
+            cgroups?.killAllAndRelease()
             return report(.runnerUnavailable("cannot confine the runner: \(error)"), started: started, pid: pid)
         }
 
@@ -284,7 +258,7 @@ struct Supervisor<Host: TaskHost> {
         while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
         // Leftovers: the cgroup lists them all; without one, scan /proc for the runner's session.
         let counters = cgroups?.counters
-        let leftovers = cgroups?.killAllAndRemove() ?? killSession(pid)
+        let leftovers = cgroups?.killAllAndRelease() ?? killSession(pid)
         kill(-pid, SIGKILL)
         if socketOpen { _ = readSocket(socket, pid: pid, cancelWrite: cancelWrite) }
         drain(stdoutRead, stderrRead, stdoutOpen: stdoutOpen, stderrOpen: stderrOpen)

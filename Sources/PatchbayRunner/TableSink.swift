@@ -16,8 +16,9 @@ public struct DirectoryTableSink: Sendable {
     }
 
     public func commit(_ tables: [ProducedTableFile]) throws {
+        guard !tables.isEmpty else { return }  // no directory for nothing: mkdir is not free (see WorkspacePool)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        defer { if durable, !tables.isEmpty { Self.sync(directory) } }
+        defer { if durable { Self.sync(directory) } }
         for table in tables {
             let target = directory + "/" + table.name + ".csv"
             if durable { Self.sync(table.path) }

@@ -127,8 +127,8 @@ public struct EventRecord: Sendable, Codable, Equatable, FetchableRecord, Mutabl
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 
     static func note(_ db: Database, runID: Int64, jobID: Int64? = nil, time: Date, status: JobStatus, detail: String?) throws {
-        var event = EventRecord(runID: runID, jobID: jobID, time: time, status: status, detail: detail)
-        try event.insert(db)
+        try db.cachedStatement(sql: "INSERT INTO events (runID, jobID, time, status, detail) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [runID, jobID, StoredTime.text(time), status, detail])
     }
 }
 
@@ -226,6 +226,32 @@ public struct JobCompletion: Sendable {
         self.outputs = outputs
         self.state = state
         self.tables = tables
+    }
+}
+
+/// Times as GRDB stores a `Date` ("yyyy-MM-dd HH:mm:ss.SSS", UTC, milliseconds truncated), written
+/// without a DateFormatter: the hot statements bind several per job, and ICU formatting cost ~1% of a
+/// 300-task flow. Rows written either way read back the same.
+enum StoredTime {
+    static func text(_ date: Date) -> String {
+        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        var seconds = time_t(milliseconds.dividingFloor(by: 1000))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func digits(_ value: Int32, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return digits(parts.tm_year + 1900, 4) + "-" + digits(parts.tm_mon + 1, 2) + "-" + digits(parts.tm_mday, 2) + " "
+            + digits(parts.tm_hour, 2) + ":" + digits(parts.tm_min, 2) + ":" + digits(parts.tm_sec, 2) + "."
+            + digits(Int32(milliseconds - Int64(seconds) * 1000), 3)
+    }
+}
+
+private extension Int64 {
+    func dividingFloor(by divisor: Int64) -> Int64 {
+        let (quotient, remainder) = quotientAndRemainder(dividingBy: divisor)
+        return remainder < 0 ? quotient - 1 : quotient
     }
 }
 
@@ -437,50 +463,73 @@ public final class Store: Sendable {
     }
 
     /// Moves a job to a status with an event. `processing` stamps the start; finished statuses the end.
-    /// Fields other than status, times and message are taken from the stored row, not from `job`.
+    /// Only status, times and message are written; the record returned is the stored row, so fields
+    /// recorded meanwhile (the runner pid, the connector version) are never overwritten with stale ones.
     public func update(job: JobRecord, to status: JobStatus, message: String? = nil, at time: Date = Date()) throws -> JobRecord {
         try pool.write { db in
-            var job = try JobRecord.fetchOne(db, key: job.id) ?? job
-            job.status = status
-            if status == .processing, job.startedAt == nil { job.startedAt = time }
-            if status.isFinished { job.finishedAt = time }
-            job.message = message
-            try job.update(db)
+            let statement = try db.cachedStatement(sql: """
+                UPDATE jobs SET status = ?, message = ?,
+                    startedAt = CASE WHEN ? AND startedAt IS NULL THEN ? ELSE startedAt END,
+                    finishedAt = CASE WHEN ? THEN ? ELSE finishedAt END
+                WHERE id = ? RETURNING *
+                """)
+            let updated = try JobRecord.fetchOne(statement, arguments: [
+                status, message, status == .processing, StoredTime.text(time), status.isFinished, StoredTime.text(time), job.id])
             try EventRecord.note(db, runID: job.runID, jobID: job.id, time: time, status: status, detail: message)
-            return job
+            return updated ?? job
         }
     }
 
-    /// Records the runner process that serves the job (recovery kills it if the host died).
-    public func record(job id: Int64, runnerPID: Int32, runnerStart: Int64?, connectorVersion: String?, sha256: String?,
-                       parametersJSON: String?) throws {
-        try pool.write { db in
-            try db.execute(sql: """
+    /// Records the runner process that serves the job (recovery kills it if the host died) and, the first
+    /// time, moves the job from `created`/`waiting` to `processing` with its start time and an event: one
+    /// transaction per spawn. Returns the job as it became `processing`, or nil for a status check's
+    /// later spawns, which only update the runner.
+    public func start(job: JobRecord, runnerPID: Int32, runnerStart: Int64?, connectorVersion: String?, sha256: String?,
+                      parametersJSON: String?, at time: Date = Date()) throws -> JobRecord? {
+        let stamp = StoredTime.text(time)
+        return try pool.write { db in
+            try db.cachedStatement(sql: """
+                UPDATE jobs SET status = 'processing', message = NULL, startedAt = COALESCE(startedAt, ?)
+                WHERE id = ? AND status IN ('created', 'waiting')
+                """).execute(arguments: [stamp, job.id])
+            let becameProcessing = db.changesCount > 0
+            try db.cachedStatement(sql: """
                 UPDATE jobs SET runnerPID = ?, runnerStart = ?, connectorVersion = COALESCE(?, connectorVersion),
                 connectorSHA256 = COALESCE(?, connectorSHA256), parametersJSON = COALESCE(?, parametersJSON) WHERE id = ?
-                """, arguments: [runnerPID, runnerStart, connectorVersion, sha256, parametersJSON, id])
+                """).execute(arguments: [runnerPID, runnerStart, connectorVersion, sha256, parametersJSON, job.id])
+            guard becameProcessing else { return nil }
+            try EventRecord.note(db, runID: job.runID, jobID: job.id, time: time, status: .processing, detail: nil)
+            var started = job
+            started.status = .processing
+            started.message = nil
+            started.startedAt = started.startedAt ?? time
+            started.runnerPID = runnerPID
+            started.runnerStart = runnerStart
+            started.connectorVersion = connectorVersion ?? job.connectorVersion
+            started.connectorSHA256 = sha256 ?? job.connectorSHA256
+            started.parametersJSON = parametersJSON ?? job.parametersJSON
+            return started
         }
     }
 
     /// The final status, outputs, state and catalog rows of a job, all or nothing.
     public func complete(job: JobRecord, with completion: JobCompletion, at time: Date = Date()) throws -> JobRecord {
         try pool.write { db in
-            var job = try JobRecord.fetchOne(db, key: job.id) ?? job
-            job.status = completion.status
-            job.finishedAt = time
-            job.failureClass = completion.failureClass
-            job.message = completion.message
-            job.exitKind = completion.exitKind
-            job.exitSummary = completion.exitSummary
-            job.rowsOut = completion.rowsOut
-            try job.update(db)
+            let statement = try db.cachedStatement(sql: """
+                UPDATE jobs SET status = ?, finishedAt = ?, failureClass = ?, message = ?, exitKind = ?,
+                    exitSummary = ?, rowsOut = ?
+                WHERE id = ? RETURNING *
+                """)
+            let finished = try JobRecord.fetchOne(statement, arguments: [
+                completion.status, StoredTime.text(time), completion.failureClass, completion.message, completion.exitKind,
+                completion.exitSummary, completion.rowsOut, job.id]) ?? job
             for output in completion.outputs { try output.upsert(db) }
             if let state = completion.state {
-                try StateRecord(configurationKey: job.configurationKey, stateJSON: state, jobID: job.id!, updatedAt: time).upsert(db)
+                try StateRecord(configurationKey: finished.configurationKey, stateJSON: state, jobID: job.id!, updatedAt: time).upsert(db)
             }
             for table in completion.tables { try table.upsert(db) }
             try EventRecord.note(db, runID: job.runID, jobID: job.id, time: time, status: completion.status, detail: completion.message)
-            return job
+            return finished
         }
     }
 
@@ -511,7 +560,8 @@ public final class Store: Sendable {
     public func append(logs: [LogRecord]) throws {
         guard !logs.isEmpty else { return }
         try pool.write { db in
-            for var log in logs { try log.insert(db) }
+            let statement = try db.cachedStatement(sql: "INSERT INTO logs (jobID, time, level, source, message) VALUES (?, ?, ?, ?, ?)")
+            for log in logs { try statement.execute(arguments: [log.jobID, StoredTime.text(log.time), log.level, log.source, log.message]) }
         }
     }
 
@@ -548,7 +598,10 @@ public final class Store: Sendable {
     // MARK: state and tables
 
     public func state(configurationKey: String) throws -> StateRecord? {
-        try pool.read { db in try StateRecord.fetchOne(db, key: configurationKey) }
+        try pool.read { db in
+            try StateRecord.fetchOne(db.cachedStatement(sql: "SELECT * FROM componentState WHERE configurationKey = ?"),
+                                     arguments: [configurationKey])
+        }
     }
 
     public func tables() throws -> [TableRecord] {

@@ -20,6 +20,15 @@ func percentile(_ values: [Double], _ p: Double) -> Double {
 func milliseconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
 }
+/// CPU seconds used so far by this process (the host) and by its reaped children (the runners).
+func cpuSeconds() -> (host: Double, runners: Double) {
+    func seconds(_ who: Int32) -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(who), &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+    return (seconds(RUSAGE_SELF.rawValue), seconds(RUSAGE_CHILDREN.rawValue))
+}
 func line(_ name: String, _ values: [Double], unit: String, target: String) {
     print(String(format: "%-46@ median %9.3f %@   p10 %9.3f   p90 %9.3f   (n=%d)  target %@",
                  name as NSString, median(values), unit as NSString, percentile(values, 0.1), percentile(values, 0.9),
@@ -106,8 +115,9 @@ if which == "flow" || which == "all" {
     try yaml.write(toFile: project.flowsDirectory + "/bench.yaml", atomically: true, encoding: .utf8)
     let engine = try Engine(project: project, store: try Store(path: project.storePath), registry: registry)
     let flow = try await engine.load(flowFile: project.flowFile("bench"))
-    var walls: [Double] = [], perTask: [Double] = []
+    var walls: [Double] = [], perTask: [Double] = [], hostCPU: [Double] = [], runnerCPU: [Double] = []
     for _ in 0..<runs {
+        let cpuBefore = cpuSeconds()
         let started = ContinuousClock.now
         let run = try engine.submit(flow, options: RunOptions(parallelism: parallelism))
         let final = await engine.execute(run)
@@ -115,9 +125,14 @@ if which == "flow" || which == "all" {
         precondition(final.status == .success, "bench run ended \(final.status): \(final.message ?? "")")
         walls.append(wall / 1000)
         perTask.append(wall / Double(phases * tasks))
+        let cpuAfter = cpuSeconds()
+        hostCPU.append((cpuAfter.host - cpuBefore.host) * 1000 / Double(phases * tasks))
+        runnerCPU.append((cpuAfter.runners - cpuBefore.runners) * 1000 / Double(phases * tasks))
     }
     let jobs = try engine.store.jobs(run: try engine.store.runs(limit: 1).first!.id!)
     precondition(jobs.count == phases * tasks && jobs.allSatisfy { $0.status == .success && $0.runnerPID != nil })
     line("flow \(phases)×\(tasks) no-op tasks, parallelism \(parallelism), persisted", walls, unit: "s", target: "≤ 0.6 s")
     line("  wall time per task", perTask, unit: "ms", target: "-")
+    line("  CPU per task: host (engine, store, supervisor)", hostCPU, unit: "ms", target: "-")
+    line("  CPU per task: runner process", runnerCPU, unit: "ms", target: "-")
 }

@@ -1,0 +1,95 @@
+import Foundation
+@testable import PatchbayRunner
+import Testing
+
+/// Workspaces and cgroups are reused between tasks for speed; these prove reuse never leaks anything
+/// from one task to the next.
+@Suite("Reused workspaces and cgroups start clean")
+struct ReuseTests {
+    @Test("a workspace comes back to the pool only as the empty skeleton; anything a task left deletes it")
+    func workspaceReuse() throws {
+        let root = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let pool = WorkspacePool()
+
+        let first = try pool.take(root: root, reusable: true)
+        for directory in ["in/tables", "out/tables"] {
+            #expect(FileManager.default.fileExists(atPath: first + "/" + directory))
+        }
+        let input = first + "/in/tables/orders.csv"
+        try "id\n1\n".write(toFile: input, atomically: false, encoding: .utf8)
+        pool.giveBack(first, root: root, removing: [input])
+        #expect(try pool.take(root: root, reusable: true) == first, "a clean workspace (inputs unlinked) is reused")
+
+        try "secret".write(toFile: first + "/out/tables/leftover.csv", atomically: false, encoding: .utf8)
+        pool.giveBack(first, root: root, removing: [])
+        #expect(!FileManager.default.fileExists(atPath: first), "a workspace with a leftover file is deleted")
+        let second = try pool.take(root: root, reusable: true)
+        #expect(second != first)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: second + "/out/tables").isEmpty)
+
+        try FileManager.default.removeItem(atPath: second + "/in/tables")
+        try FileManager.default.createSymbolicLink(atPath: second + "/in/tables", withDestinationPath: "/etc")
+        pool.giveBack(second, root: root, removing: [])
+        #expect(!FileManager.default.fileExists(atPath: second), "a workspace whose directory became a link is deleted")
+        #expect(FileManager.default.fileExists(atPath: "/etc/passwd"), "deleting it never follows the link")
+
+        let third = try pool.take(root: root, reusable: true)
+        chmod(third, 0o777)
+        pool.giveBack(third, root: root, removing: [])
+        let again = try pool.take(root: root, reusable: true)
+        var info = stat()
+        stat(again, &info)
+        #expect(info.st_mode & 0o777 == 0o700, "a reused workspace is private again")
+
+        let unshared = try pool.take(root: root, reusable: false)
+        #expect(unshared != again, "a runner that changes user always gets a fresh tree")
+    }
+
+    @Test("workspaces of hosts that are gone are swept; this host's are kept")
+    func abandonedWorkspacesAreSwept() throws {
+        let root = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        // A pid far above pid_max cannot be alive.
+        let dead = root + "/task-99999999-feed", mine = root + "/task-\(getpid())-beef", other = root + "/notes"
+        for path in [dead + "/out/tables", mine + "/in", other] {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        }
+        WorkspacePool.sweepAbandoned(root: root)
+        #expect(!FileManager.default.fileExists(atPath: dead))
+        #expect(FileManager.default.fileExists(atPath: mine))
+        #expect(FileManager.default.fileExists(atPath: other))
+    }
+}
+
+@Suite("Reused cgroups")
+struct CgroupReuseTests {
+    @Test("a reused cgroup reports only its new task's process-limit hits, not the last task's")
+    func countersStartAtZero() async throws {
+        guard case .cgroupV1 = ConfinementMode.current else { return }  // nothing is pooled without cgroups
+        let pool = CgroupPool()
+        defer { pool.removeAll() }
+        let first = try TaskCgroups(mode: .current, taskID: "reuse-\(UInt32.random(in: 0...UInt32.max))",
+                                    limits: TaskLimits(processes: 2), pool: pool)
+        // A shell that waits until it is inside the group, then forks past pids.max (dash does not retry).
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/sh")
+        shell.arguments = ["-c", "read go; for i in 1 2 3 4 5; do sleep 0.2 & done; wait"]
+        let go = Pipe()
+        shell.standardInput = go
+        shell.standardError = FileHandle.nullDevice
+        try shell.run()
+        try first.join(shell.processIdentifier)
+        go.fileHandleForWriting.write(Data("go\n".utf8))
+        shell.waitUntilExit()
+        #expect(first.counters.processLimitHits > 0, "the shell should have hit pids.max = 2")
+        first.killAllAndRelease()
+
+        let second = try TaskCgroups(mode: .current, taskID: "unused", limits: TaskLimits(processes: 64), pool: pool)
+        #expect(second.pidsPath == first.pidsPath, "the emptied group is reused")
+        #expect(second.counters.processLimitHits == 0)
+        #expect(second.counters.outOfMemoryKills == 0)
+        #expect(readSmallFile(second.pidsPath + "/pids.max")?.hasPrefix("64") == true, "the new task's limit is applied")
+        second.killAllAndRelease()
+    }
+}

@@ -44,11 +44,9 @@ public struct TaskRunner: Sendable {
     /// Runs one task and waits for it, off the cooperative thread pool.
     public func run(_ spec: TaskSpec, host: some TaskHost, control: TaskControl = TaskControl()) async -> TaskReport {
         await withCheckedContinuation { continuation in
-            let thread = Thread {
+            BlockingThreads.shared.run {
                 continuation.resume(returning: self.runBlocking(spec, host: host, control: control))
             }
-            thread.name = "patchbay-task"
-            thread.start()
         }
     }
 

@@ -75,7 +75,8 @@ public final class WorkspacePool: Sendable {
             guard fd >= 0 else { return false }
             defer { close(fd) }
             var info = stat()
-            guard fstat(fd, &info) == 0, info.st_uid == geteuid(), fchmod(fd, 0o700) == 0 else { return false }
+            guard fstat(fd, &info) == 0, info.st_uid == geteuid(),
+                  info.st_mode & 0o7777 == 0o700 || fchmod(fd, 0o700) == 0 else { return false }
             return directoryEntries(fd)?.sorted() == children
         }
     }

@@ -57,6 +57,8 @@ let package = Package(
         ),
         // Flows: the model, YAML and Keboola JSON parsing, validation with locations. No processes, no SQL.
         .target(name: "PatchbayModel", dependencies: ["Yams"], path: "Sources/PatchbayModel"),
+        // Secrets: master key, connector-bound AES-GCM values, token hashes and scopes, masking. No SQL, no processes.
+        .target(name: "PatchbaySecurity", dependencies: [.product(name: "Crypto", package: "swift-crypto")], path: "Sources/PatchbaySecurity"),
         // SQLite: schema, migrations, queries. Knows no connectors and no processes.
         .target(
             name: "PatchbayStore",
@@ -66,13 +68,13 @@ let package = Package(
         // The phase runner: runs, jobs, states, locks, retries, output hand-off, pattern semantics.
         .target(
             name: "PatchbayEngine",
-            dependencies: ["PatchbayModel", "PatchbayStore", "PatchbayRegistry", "PatchbayRunner", "PatchbayWire"],
+            dependencies: ["PatchbayModel", "PatchbayStore", "PatchbayRegistry", "PatchbayRunner", "PatchbayWire", "PatchbaySecurity"],
             path: "Sources/PatchbayEngine"
         ),
         .executableTarget(
             name: "patchbay",
             dependencies: [
-                "PatchbayEngine", "PatchbayModel", "PatchbayStore", "PatchbayRegistry", "PatchbayRunner",
+                "PatchbayEngine", "PatchbayModel", "PatchbayStore", "PatchbayRegistry", "PatchbayRunner", "PatchbaySecurity",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/patchbay"
@@ -90,7 +92,8 @@ let package = Package(
         ),
         .testTarget(
             name: "PatchbayTests",
-            dependencies: ["PatchbayEngine", "PatchbayModel", "PatchbayStore", "PatchbayRegistry", "PatchbayRunner", "PatchbayWire"],
+            dependencies: ["PatchbayEngine", "PatchbayModel", "PatchbayStore", "PatchbayRegistry", "PatchbayRunner", "PatchbayWire",
+                           "PatchbaySecurity"],
             path: "Tests/PatchbayTests"
         ),
     ],

@@ -72,7 +72,7 @@ public final class Engine: Sendable {
 
     /// Reads a flow file and checks it completely: structure, references, connectors, parameter schemas.
     public func load(flowFile: String) async throws -> Flow {
-        let flow: Flow
+        var flow: Flow
         do { flow = try FlowLoader(configurationDirectory: project.configurationDirectory).load(file: flowFile) } catch let error as FlowError {
             throw EngineError.invalidFlow(error)
         }
@@ -93,6 +93,7 @@ public final class Engine: Sendable {
             ($0.location?.line ?? 0, $0.location?.column ?? 0) < ($1.location?.line ?? 0, $1.location?.column ?? 0)
         }
         if !issues.isEmpty { throw EngineError.invalidFlow(FlowError(issues)) }
+        try sealSecrets(in: &flow)
         return flow
     }
 
@@ -175,9 +176,11 @@ public final class Engine: Sendable {
         let flowJSON = String(decoding: try encoder.encode(flow), as: UTF8.self)
         let onlyJSON = try only.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
         let host = ProcessIdentity.current
-        let run = RunRecord(flowName: flow.name, flowFile: flow.file, flowJSON: flowJSON, status: .created, trigger: trigger,
+        var run = RunRecord(flowName: flow.name, flowFile: flow.file, flowJSON: flowJSON, status: .created, trigger: trigger,
                             retryOf: retryOf, onlyTasks: onlyJSON, parallelism: max(1, parallelism), hostPID: host.pid,
                             hostStart: host.startTicks, createdAt: Date())
+        // Every job of an orchestration acts as the orchestration's own token, whoever started the run.
+        run.tokenID = try orchestrationToken(for: flow).id
         return try store.insert(run: run, jobs: jobs).0
     }
 

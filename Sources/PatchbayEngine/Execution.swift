@@ -2,6 +2,7 @@ import Foundation
 import PatchbayModel
 import PatchbayRegistry
 import PatchbayRunner
+import PatchbaySecurity
 import PatchbayStore
 import Synchronization
 
@@ -9,9 +10,29 @@ import Synchronization
 /// controls of the jobs running now (to cancel them).
 final class RunContext: Sendable {
     let runID: Int64
+    /// What the run's token allows its tasks (credentials of which connectors, which buckets).
+    let scopes: TokenScopes
+    let tokenName: String
+    /// Named credentials (connector → name → ciphertext), read once per run.
+    private let storedCredentials: [String: [String: String]]
+    /// Secret outputs of the run's authentication tasks, for its later tasks only.
+    let restricted = RestrictedOutputs()
     private let state = Mutex<(terminating: Bool, controls: [Int64: TaskControl])>((false, [:]))
 
-    init(runID: Int64) { self.runID = runID }
+    init(runID: Int64, scopes: TokenScopes = TokenScopes(), tokenName: String = "none", credentials: [CredentialRecord] = []) {
+        self.runID = runID
+        self.scopes = scopes
+        self.tokenName = tokenName
+        storedCredentials = Dictionary(grouping: credentials, by: \.connectorID)
+            .mapValues { Dictionary($0.map { ($0.name, $0.ciphertext) }, uniquingKeysWith: { _, last in last }) }
+    }
+
+    /// The named credentials of a connector, decrypted (only when it has some).
+    func credentials(for connector: String, box: () throws -> SecretBox) throws -> [String: String] {
+        guard let stored = storedCredentials[connector], !stored.isEmpty else { return [:] }
+        let box = try box()
+        return try stored.mapValues { try box.open($0, connector: connector) }
+    }
 
     var isTerminating: Bool { state.withLock { $0.terminating } }
 
@@ -55,7 +76,9 @@ extension Engine {
     /// run of the same flow is unfinished; jobs wait while another job of their configuration runs.
     public func execute(_ submitted: RunRecord, events: @escaping @Sendable (RunEvent) -> Void = { _ in }) async -> RunRecord {
         let runID = submitted.id!
-        let context = RunContext(runID: runID)
+        let token = submitted.tokenID.flatMap { try? store.token($0) }
+        let context = RunContext(runID: runID, scopes: scopes(ofRun: submitted), tokenName: token?.name ?? "none",
+                                 credentials: (try? store.credentials()) ?? [])
         let flow: Flow
         do { flow = try JSONDecoder().decode(Flow.self, from: Data(submitted.flowJSON.utf8)) } catch {
             return finish(runID, .error, "the stored flow cannot be read: \(error)", events: events)

@@ -2,11 +2,14 @@ import Foundation
 import PatchbayModel
 import PatchbayRegistry
 import PatchbayRunner
+import PatchbaySecurity
 import PatchbayStore
 import PatchbayWire
+import Synchronization
 
-/// The host side of one job's runner: every log line goes to the store before anyone sees it,
-/// finished tables go to the job's staging directory, never straight into the catalog.
+/// The host side of one job's runner: every log line goes to the store (masked) before anyone sees it,
+/// credentials are answered only within the run's token, finished tables go to the job's staging
+/// directory, never straight into the catalog.
 struct JobHost: TaskHost {
     let job: JobRecord
     let store: Store
@@ -14,10 +17,11 @@ struct JobHost: TaskHost {
     let connectorVersion: String?
     let sha256: String
     let parametersJSON: String
+    let access: CredentialAccess
     let events: @Sendable (RunEvent) -> Void
 
     func credential(named name: String, for descriptor: DescriptorInfo?) -> CredentialAnswer {
-        .denied(reason: "this flow grants no credentials; named credentials arrive with tokens")
+        access.answer(name)
     }
 
     func handle(_ event: TaskEvent) {
@@ -28,11 +32,13 @@ struct JobHost: TaskHost {
             if let started = started ?? nil { events(.job(started)) }
         case .log(let line):
             let record = LogRecord(jobID: job.id!, time: line.time, level: line.level.rawValue, source: line.source.rawValue,
-                                   message: line.message)
+                                   message: access.masker.mask(line.message))
             try? store.append(logs: [record])
             events(.log(job, record))
         case .progress(let fraction, let message):
-            events(.progress(jobID: job.id!, fraction: fraction, message: message))
+            events(.progress(jobID: job.id!, fraction: fraction, message: access.masker.mask(message)))
+        case .output(let output) where output.isSecret:
+            access.hide(String(decoding: output.value, as: UTF8.self))
         default:
             break
         }
@@ -41,6 +47,90 @@ struct JobHost: TaskHost {
     func commit(tables: [ProducedTableFile]) throws {
         try DirectoryTableSink(directory: stagingDirectory, durable: true).commit(tables)
     }
+}
+
+/// What one job may be told when its connector asks for a credential: its own `#` values, the named
+/// credentials of its connector and the unexpired secret outputs of earlier authentication tasks of
+/// the run — all only if the run's token grants the connector. Denials are remembered: they fail the
+/// job with the `config` class even if the connector carries on.
+final class CredentialAccess: Sendable {
+    let connector: String
+    let tokenName: String
+    let granted: Bool
+    private let values: [String: String]
+    private let earlier: RestrictedOutputs?
+    private let denied = Mutex<[String]>([])
+    /// Every secret this job could see or make; grows when the connector sets a secret output.
+    private let secrets: Mutex<(values: [String], masker: Masker)>
+
+    init(connector: String, tokenName: String, granted: Bool, values: [String: String], earlier: RestrictedOutputs?,
+         alsoHide: [String]) {
+        self.connector = connector
+        self.tokenName = tokenName
+        self.granted = granted
+        self.values = values
+        self.earlier = earlier
+        let all = Array(values.values) + alsoHide + (earlier?.values ?? [])
+        secrets = Mutex((all, Masker(secrets: all)))
+    }
+
+    var masker: Masker { secrets.withLock { $0.masker } }
+
+    func hide(_ value: String) {
+        secrets.withLock { secrets in
+            guard !secrets.values.contains(value) else { return }
+            secrets.values.append(value)
+            secrets.masker = Masker(secrets: secrets.values)
+        }
+    }
+
+    func answer(_ name: String) -> CredentialAnswer {
+        guard granted else {
+            let reason = "the run's token '\(tokenName)' does not grant connector '\(connector)' its credentials"
+            denied.withLock { $0.append(name) }
+            return .denied(reason: reason)
+        }
+        if let value = values[name] ?? earlier?.value(name) { return .value(Array(value.utf8)) }
+        return .notFound
+    }
+
+    /// The first denial, as the job's failure message.
+    var denial: String? {
+        denied.withLock { $0.first }.map {
+            "credential '\($0)' denied: the run's token '\(tokenName)' does not grant connector '\(connector)' (give it --component \(connector))"
+        }
+    }
+}
+
+/// Secret outputs of authentication tasks, kept in memory for the later tasks of the same run only
+/// (never in the store), each until its TTL: the output `<name>_ttl` in seconds, else one hour.
+final class RestrictedOutputs: Sendable {
+    static let defaultTTL: TimeInterval = 3600
+    private let entries = Mutex<[String: (value: String, expires: Date)]>([:])
+
+    func add(_ outputs: [TaskOutput], now: Date = Date()) {
+        let ttls = Dictionary(outputs.filter { !$0.isSecret }.map { ($0.name, String(decoding: $0.value, as: UTF8.self)) },
+                              uniquingKeysWith: { _, last in last })
+        entries.withLock { entries in
+            for output in outputs where output.isSecret {
+                let ttl = ttls[output.name + "_ttl"].flatMap(TimeInterval.init) ?? Self.defaultTTL
+                entries[output.name] = (String(decoding: output.value, as: UTF8.self), now.addingTimeInterval(ttl))
+            }
+        }
+    }
+
+    func value(_ name: String, now: Date = Date()) -> String? {
+        entries.withLock { entries in
+            guard let entry = entries[name] else { return nil }
+            if entry.expires <= now {
+                entries[name] = nil
+                return nil
+            }
+            return entry.value
+        }
+    }
+
+    var values: [String] { entries.withLock { $0.values.map(\.value) } }
 }
 
 struct JobFailure: Error {
@@ -55,7 +145,16 @@ extension Engine {
     func runJob(_ job: JobRecord, task: FlowTask, flow: Flow, context: RunContext, entry: CatalogEntry?,
                 outputs: [String: [String: OutputValue]], events: @escaping @Sendable (RunEvent) -> Void) async -> JobOutcome {
         let runID = context.runID
+        var masker = Masker(secrets: [])
         func end(_ job: JobRecord, _ completion: JobCompletion) -> JobOutcome {
+            var completion = completion
+            completion.message = masker.mask(completion.message)
+            completion.exitSummary = masker.mask(completion.exitSummary)
+            completion.outputs = completion.outputs.map { output in
+                var output = output
+                output.value = masker.mask(output.value)
+                return output
+            }
             let finished = (try? store.complete(job: job, with: completion)) ?? job
             events(.job(finished))
             let values = completion.outputs.map { ($0.name, OutputValue(value: $0.value, isSecret: $0.isSecret)) }
@@ -97,9 +196,29 @@ extension Engine {
             }
         }
 
-        // Inputs: tables of the catalog (or project files, for names with a '/').
+        // `#` values leave the parameters: the connector asks for them by name (credential callback).
+        let secretValues: [String: String]
+        let connectorParameters: JSONValue
+        let access: CredentialAccess
+        do {
+            (connectorParameters, secretValues) = try separateSecrets(parameters, connector: task.connector.id)
+            let named = try context.credentials(for: task.connector.id, box: { try self.secretBox() })
+            let values = named.merging(secretValues) { _, own in own }
+            access = CredentialAccess(connector: task.connector.id, tokenName: context.tokenName,
+                                      granted: context.scopes.allows(component: task.connector.id), values: values,
+                                      earlier: context.restricted, alsoHide: [])
+            masker = access.masker
+        } catch {
+            return end(job, JobCompletion(status: .error, failureClass: "config", message: "secrets of task '\(task.id)': \(error)"))
+        }
+
+        // Inputs: tables of the catalog (or project files, for names with a '/'), if the token may read them.
         var inputs: [InputTable] = []
         for (name, table) in task.inputs.sorted(by: { $0.key < $1.key }) {
+            if !table.contains("/"), !context.scopes.allows(table: table, .read) {
+                return end(job, JobCompletion(status: .error, failureClass: "config",
+                                              message: "input '\(name)': the run's token '\(context.tokenName)' may not read the bucket of '\(table)'"))
+            }
             let path = table.contains("/") ? (table.hasPrefix("/") ? table : project.root + "/" + table) : project.tableFile(table)
             guard FileManager.default.isReadableFile(atPath: path) else {
                 let why = table.contains("/") ? "the file \(path) cannot be read"
@@ -135,8 +254,8 @@ extension Engine {
         let stateJSON = (try? store.state(configurationKey: job.configurationKey))?.stateJSON ?? "{}"
         let staging = stagingDirectory(job: job.id!)
         let host = JobHost(job: current, store: store, stagingDirectory: staging, connectorVersion: entry.version,
-                           sha256: entry.sha256, parametersJSON: parameters.jsonText, events: events)
-        let spec = TaskSpec(pluginPath: entry.path, parametersJSON: parameters.jsonText, stateJSON: stateJSON, inputs: inputs,
+                           sha256: entry.sha256, parametersJSON: parameters.jsonText, access: access, events: events)
+        let spec = TaskSpec(pluginPath: entry.path, parametersJSON: connectorParameters.jsonText, stateJSON: stateJSON, inputs: inputs,
                             limits: TaskLimits(timeout: task.timeout ?? .seconds(3600)), workspaceRoot: project.workDirectory,
                             minimumLogLevel: 2)
         var report = await runner.run(spec, host: host, control: control)
@@ -167,6 +286,13 @@ extension Engine {
                 state: report.newStateJSON,
                 tables: report.tables.map { TableRecord(name: $0.name, columns: $0.columns, rowCount: Int64($0.rowCount), lastImportAt: now, jobID: job.id!, file: $0.name + ".csv") })
             if checks > 1 { completion.message = "ready after \(checks) checks" }
+            if let table = report.tables.first(where: { !context.scopes.allows(table: $0.name, .write) }) {
+                completion = JobCompletion(status: .error, failureClass: "config",
+                                           message: "the run's token '\(context.tokenName)' may not write the bucket of '\(table.name)'; nothing was stored",
+                                           exitKind: report.classification.kind, exitSummary: report.classification.summary)
+            } else if entry.pattern == .authentication {
+                context.restricted.add(report.outputs)
+            }
         case .pending:
             completion = JobCompletion(status: context.isTerminating ? .terminated : .error, failureClass: "transient",
                                        message: "status check: still not ready after \(checks) checks (poll timeout \((task.poll ?? PollPolicy()).timeout))",
@@ -180,6 +306,11 @@ extension Engine {
                                        message: report.classification.summary, exitKind: report.classification.kind,
                                        exitSummary: report.classification.summary)
         }
+        if let denial = access.denial {
+            completion = JobCompletion(status: .error, failureClass: "config", message: denial,
+                                       exitKind: report.classification.kind, exitSummary: report.classification.summary)
+        }
+        masker = access.masker  // with the secret outputs the connector set
         let finished = end(current, completion)
         if finished.job.status == .success { publishStagedTables(job: job.id!) } else { removeTree(staging) }
         return finished

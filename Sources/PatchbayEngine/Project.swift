@@ -28,6 +28,10 @@ public struct Project: Sendable {
     public var locksDirectory: String { stateDirectory + "/locks" }
     public var stagingDirectory: String { stateDirectory + "/staging" }
     public var workDirectory: String { stateDirectory + "/work" }
+    /// The host's master key (0600): encrypts `#` values and named credentials.
+    public var masterKeyPath: String { stateDirectory + "/master.key" }
+    /// The master token's secret, for the local CLI only (0600).
+    public var masterTokenPath: String { stateDirectory + "/master-token" }
 
     /// The project that contains `directory` (it or the nearest parent with a patchbay.yaml).
     public static func locate(from directory: String) -> Project? {

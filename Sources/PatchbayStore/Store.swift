@@ -38,6 +38,8 @@ public struct RunRecord: Sendable, Codable, Equatable, FetchableRecord, MutableP
     /// The host process that runs it: pid and its start time (from /proc), to tell a live host from a reused pid.
     public var hostPID: Int32?
     public var hostStart: Int64?
+    /// The token the run acts as (v2): its scopes decide which credentials and buckets its tasks get.
+    public var tokenID: Int64?
     public var createdAt: Date
     public var startedAt: Date?
     public var finishedAt: Date?
@@ -255,6 +257,46 @@ private extension Int64 {
     }
 }
 
+/// A token: only the hash of its secret is kept. `orchestration` names the flow whose own token it is.
+public struct TokenRecord: Sendable, Codable, Equatable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "tokens"
+    public var id: Int64?
+    public var name: String
+    public var secretHash: String
+    public var scopesJSON: String
+    public var orchestration: String?
+    public var createdAt: Date
+    public var expiresAt: Date?
+    public var revokedAt: Date?
+
+    public init(name: String, scopesJSON: String, orchestration: String? = nil, createdAt: Date = Date(), expiresAt: Date? = nil) {
+        self.name = name
+        self.secretHash = ""
+        self.scopesJSON = scopesJSON
+        self.orchestration = orchestration
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// A named credential of one connector, as ciphertext bound to that connector.
+public struct CredentialRecord: Sendable, Codable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "credentials"
+    public var name: String
+    public var connectorID: String
+    public var ciphertext: String
+    public var updatedAt: Date
+
+    public init(name: String, connectorID: String, ciphertext: String, updatedAt: Date = Date()) {
+        self.name = name
+        self.connectorID = connectorID
+        self.ciphertext = ciphertext
+        self.updatedAt = updatedAt
+    }
+}
+
 /// The store of one project. Safe to use from many tasks and many processes at once.
 public final class Store: Sendable {
     let pool: DatabasePool
@@ -364,6 +406,29 @@ public final class Store: Sendable {
                     jobID INTEGER NOT NULL REFERENCES jobs(id),
                     file TEXT NOT NULL
                 );
+                """)
+        }
+        migrator.registerMigration("v2: tokens, credentials, the token of each run") { db in
+            try db.execute(sql: """
+                CREATE TABLE tokens (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    name TEXT NOT NULL,
+                    secretHash TEXT NOT NULL,
+                    scopesJSON TEXT NOT NULL,
+                    orchestration TEXT,
+                    createdAt TEXT NOT NULL,
+                    expiresAt TEXT,
+                    revokedAt TEXT
+                );
+                CREATE UNIQUE INDEX tokensByOrchestration ON tokens(orchestration) WHERE orchestration IS NOT NULL AND revokedAt IS NULL;
+                CREATE TABLE credentials (
+                    name TEXT NOT NULL,
+                    connectorID TEXT NOT NULL,
+                    ciphertext TEXT NOT NULL,
+                    updatedAt TEXT NOT NULL,
+                    PRIMARY KEY (name, connectorID)
+                );
+                ALTER TABLE runs ADD COLUMN tokenID INTEGER REFERENCES tokens(id);
                 """)
         }
         return migrator
@@ -610,5 +675,61 @@ public final class Store: Sendable {
 
     public func table(_ name: String) throws -> TableRecord? {
         try pool.read { db in try TableRecord.fetchOne(db, key: name) }
+    }
+
+    // MARK: tokens and credentials (hashes and ciphertexts only; PatchbaySecurity makes them)
+
+    /// Inserts a token; `hash` gets the new id (token secrets name their id) and returns the secret's hash.
+    public func createToken(_ token: TokenRecord, hash: (Int64) throws -> String) throws -> TokenRecord {
+        try pool.write { db in
+            var token = token
+            try token.insert(db)
+            token.secretHash = try hash(token.id!)
+            try token.update(db)
+            return token
+        }
+    }
+
+    public func token(_ id: Int64) throws -> TokenRecord? {
+        try pool.read { db in try TokenRecord.fetchOne(db, key: id) }
+    }
+
+    public func tokens() throws -> [TokenRecord] {
+        try pool.read { db in try TokenRecord.order(Column("id")).fetchAll(db) }
+    }
+
+    /// The live (not revoked) own token of an orchestration, if it has one.
+    public func orchestrationToken(_ flow: String) throws -> TokenRecord? {
+        try pool.read { db in
+            try TokenRecord.filter(Column("orchestration") == flow && Column("revokedAt") == nil).fetchOne(db)
+        }
+    }
+
+    public func revokeToken(_ id: Int64, at time: Date = Date()) throws -> Bool {
+        try pool.write { db in
+            try db.execute(sql: "UPDATE tokens SET revokedAt = ? WHERE id = ? AND revokedAt IS NULL", arguments: [time, id])
+            return db.changesCount > 0
+        }
+    }
+
+    /// Replaces a token's secret (the old one stops working at once).
+    public func replaceTokenSecret(_ id: Int64, hash: String) throws {
+        try pool.write { db in try db.execute(sql: "UPDATE tokens SET secretHash = ? WHERE id = ?", arguments: [hash, id]) }
+    }
+
+    public func setCredential(_ credential: CredentialRecord) throws {
+        try pool.write { db in try credential.upsert(db) }
+    }
+
+    public func credentials(connector: String) throws -> [CredentialRecord] {
+        try pool.read { db in try CredentialRecord.filter(Column("connectorID") == connector).fetchAll(db) }
+    }
+
+    public func credentials() throws -> [CredentialRecord] {
+        try pool.read { db in try CredentialRecord.order(Column("connectorID"), Column("name")).fetchAll(db) }
+    }
+
+    public func setToken(run id: Int64, token: Int64) throws {
+        try pool.write { db in try db.execute(sql: "UPDATE runs SET tokenID = ? WHERE id = ?", arguments: [token, id]) }
     }
 }

@@ -17,6 +17,8 @@ extension ExitCode {
     static let runWarning = ExitCode(5)
     /// A run was terminated on request (or its host died), or cancelled before it started.
     static let runTerminated = ExitCode(6)
+    /// The token is missing, unknown, revoked or expired, or may not do this; or a key file is not private.
+    static let accessDenied = ExitCode(7)
     // 64: invalid command line (ArgumentParser's ValidationError).
 
     static let documentation = """
@@ -28,7 +30,8 @@ extension ExitCode {
     static let runDocumentation = """
         Exit codes: 0 the run ended in success · 1 error (a task failed; later phases were cancelled) ·
         4 the flow or a file is invalid, or no such run · 5 warning (a task with continueOnFailure failed) ·
-        6 terminated (on request, or its host died) or cancelled · 64 invalid command line.
+        6 terminated (on request, or its host died) or cancelled · 7 the token was refused ·
+        64 invalid command line.
         """
 
     static func forRun(_ status: JobStatus) -> ExitCode {

@@ -24,15 +24,20 @@ struct InitCommand: AsyncParsableCommand {
         try await reportingErrors {
             let absolute = URL(fileURLWithPath: directory).standardizedFileURL
             let (project, created) = try Project.create(at: absolute.path, name: name ?? absolute.lastPathComponent)
-            _ = try Store(path: project.storePath)
+            try project.prepareDirectories()
+            let store = try Store(path: project.storePath)
+            let madeToken = try Engine.bootstrapSecurity(project, store: store) != nil
             if global.output == .json {
-                printJSON(["project": project.root, "created": created, "store": project.storePath])
+                printJSON(["project": project.root, "created": created, "store": project.storePath,
+                           "masterToken": project.masterTokenPath])
                 return
             }
             print("project \(project.root)")
             for file in created { print("  created \(file)") }
             if created.isEmpty { print("  (every file existed already; nothing was overwritten)") }
             print("  store   .patchbay/patchbay.sqlite")
+            print("  keys    .patchbay/master.key (encrypts # values), .patchbay/master-token (the CLI's token)\(madeToken ? "" : " — kept")")
+            print("          both mode 0600, readable by you only; never commit .patchbay/")
             print("next: cd \(directory) && patchbay run orders")
         }
     }

@@ -156,7 +156,7 @@ extension JobsCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let engine = try project.engine(global)
+                let engine = try project.engine(global, needs: .runOrchestrations)
                 let run = try engine.submitRetry(of: runID, parallelism: parallelism)
                 let final = await execute(run, on: engine, output: global.output)
                 let code = ExitCode.forRun(final.status)
@@ -177,7 +177,7 @@ extension JobsCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let engine = try project.engine(global)
+                let engine = try project.engine(global, needs: .runOrchestrations)
                 let before = try engine.requestTermination(of: runID)
                 if before.isFinished {
                     throw CLIError("run \(runID) already ended: \(before.rawValue)", exitCode: .inputInvalid)

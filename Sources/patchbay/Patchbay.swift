@@ -22,6 +22,7 @@ struct Patchbay: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [InitCommand.self, RunCommand.self, ValidateCommand.self, JobsCommand.self, TablesCommand.self,
+                      TokensCommand.self, CredentialsCommand.self, EncryptCommand.self,
                       PluginsCommand.self, TaskCommand.self, DoctorCommand.self]
     )
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PatchbayEngine
 import PatchbayRegistry
+import PatchbaySecurity
 import PatchbayStore
 
 /// Finds the project a command works on and opens its store. Every command that opens a project
@@ -11,6 +12,11 @@ struct ProjectOptions: ParsableArguments {
         "The project directory. Default: $PATCHBAY_PROJECT, else the nearest directory upwards with a patchbay.yaml.",
         valueName: "dir"))
     var directory: String?
+
+    @Option(help: ArgumentHelp(
+        "The token to act as. Default: $PATCHBAY_TOKEN, else the project's master token (.patchbay/master-token, made by init).",
+        valueName: "secret"))
+    var token: String?
 
     func project() throws -> Project {
         if let directory = directory ?? ProcessInfo.processInfo.environment["PATCHBAY_PROJECT"] {
@@ -28,8 +34,43 @@ struct ProjectOptions: ParsableArguments {
         return project
     }
 
+    /// What a command needs its token to allow.
+    enum Need {
+        case read, runOrchestrations, manageTokens
+
+        var wording: String {
+            switch self {
+            case .read: "read this project"
+            case .runOrchestrations: "run orchestrations (create it with --can-run-orchestrations)"
+            case .manageTokens: "manage tokens and credentials (create it with --can-manage-tokens)"
+            }
+        }
+    }
+
+    /// Opens the project's engine as a token that may do what the command needs.
+    func engine(_ global: GlobalOptions, needs: Need = .read) throws -> Engine { try session(global, needs: needs).engine }
+
+    /// The engine, and the token the command acts as (refused with a clear message if revoked,
+    /// expired, unknown, or lacking the scope).
+    func session(_ global: GlobalOptions, needs: Need) throws -> (engine: Engine, caller: Caller) {
+        let engine = try openEngine(global)
+        let project = engine.project
+        var secret = token ?? ProcessInfo.processInfo.environment["PATCHBAY_TOKEN"]
+        if secret == nil, FileManager.default.fileExists(atPath: project.masterTokenPath) {
+            secret = String(decoding: try readPrivateFile(project.masterTokenPath, what: "master token"), as: UTF8.self)
+        }
+        let caller = try engine.authenticate(secret)
+        let allowed = switch needs {
+        case .read: true
+        case .runOrchestrations: caller.scopes.isMaster || caller.scopes.canRunOrchestrations
+        case .manageTokens: caller.scopes.isMaster || caller.scopes.canManageTokens
+        }
+        guard allowed else { throw AccessError.lacks(caller.token.name, needs.wording) }
+        return (engine, caller)
+    }
+
     /// Opens the project's engine, after crash recovery. Notes about recovered runs go to stderr.
-    func engine(_ global: GlobalOptions) throws -> Engine {
+    private func openEngine(_ global: GlobalOptions) throws -> Engine {
         let project = try project()
         let store: Store
         do {
@@ -53,6 +94,12 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
     } catch let error as CLIError {
         printError(error.description)
         throw error.exitCode
+    } catch let error as AccessError {
+        printError(error.description)
+        throw ExitCode.accessDenied
+    } catch let error as SecurityError {
+        printError(error.description)
+        throw ExitCode.accessDenied
     } catch let error as EngineError {
         switch error {
         case .invalidFlow(let flowError):

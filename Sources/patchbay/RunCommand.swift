@@ -47,7 +47,7 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let engine = try project.engine(global)
+            let engine = try project.engine(global, needs: .runOrchestrations)
             let flow = try await engine.load(flowFile: engine.project.flowFile(self.flow))
             let selected = only.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
             let run = try engine.submit(flow, options: RunOptions(only: selected, parallelism: parallelism))

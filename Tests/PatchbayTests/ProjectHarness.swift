@@ -6,14 +6,21 @@ import PatchbayRunner
 import PatchbayStore
 import Testing
 
-/// Test-only connectors for flows (a status_check connector), built once per test run.
+/// Test-only connectors for flows (status_check, secret-echo, auth), built once per test run.
 enum FlowFixtures {
     static let directory: Result<String, Fixtures.FixtureError> = {
         do {
             let directory = try Fixtures.temporaryDirectory()
-            let result = try Fixtures.run("/usr/bin/env", ["cc", "-shared", "-fPIC", "-O1", "-std=c99", "-I", Fixtures.sdkInclude,
-                                                           Fixtures.connectorSources + "/status_check.c", "-o", directory + "/libstatus_check.so"])
-            guard result.status == 0 else { return .failure(.init(message: "cc status_check.c: \(result.stderr)")) }
+            let builds: [(source: String, library: String, defines: [String])] = [
+                ("status_check.c", "libstatus_check.so", []),
+                ("secret_echo.c", "libsecret_echo.so", []),
+                ("secret_echo.c", "libauth.so", ["-DAUTH"]),
+            ]
+            for build in builds {
+                let result = try Fixtures.run("/usr/bin/env", ["cc", "-shared", "-fPIC", "-O1", "-std=c99", "-I", Fixtures.sdkInclude]
+                                              + build.defines + [Fixtures.connectorSources + "/" + build.source, "-o", directory + "/" + build.library])
+                guard result.status == 0 else { return .failure(.init(message: "cc \(build.source): \(result.stderr)")) }
+            }
             return .success(directory)
         } catch {
             return .failure(.init(message: "\(error)"))
@@ -43,8 +50,9 @@ struct TestProject {
         try project.prepareDirectories()
         let directories = try FlowFixtures.pluginDirectories
         let registry = PluginRegistry(directories: PluginDirectories(directories: directories, installDirectory: directories[0]))
-        engine = try Engine(project: project, store: try Store(path: project.storePath), registry: registry,
-                            terminationPollInterval: .milliseconds(20))
+        let store = try Store(path: project.storePath)
+        try Engine.bootstrapSecurity(project, store: store)
+        engine = try Engine(project: project, store: store, registry: registry, terminationPollInterval: .milliseconds(20))
     }
 
     var store: Store { engine.store }

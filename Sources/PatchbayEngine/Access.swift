@@ -1,0 +1,200 @@
+import Foundation
+import PatchbayModel
+import PatchbaySecurity
+import PatchbayStore
+
+/// Who is calling: a token that was found, is live, and whose scopes were read.
+public struct Caller: Sendable {
+    public let token: TokenRecord
+    public let scopes: TokenScopes
+}
+
+/// Why a token was refused. Every message says what to do next.
+public enum AccessError: Error, CustomStringConvertible, Sendable {
+    case noToken
+    case unknownToken
+    case revoked(String, Date)
+    case expired(String, Date)
+    case lacks(String, String)
+    case noSuchToken(Int64)
+
+    public var description: String {
+        switch self {
+        case .noToken:
+            "no token: pass --token, set PATCHBAY_TOKEN, or run inside a project made by `patchbay init` (it keeps the master token in .patchbay/master-token)"
+        case .unknownToken: "the token is not valid for this project (mistyped, refreshed, or from another project)"
+        case .revoked(let name, let time): "the token '\(name)' was revoked at \(time.formatted(.iso8601)); ask for a new one (patchbay tokens create)"
+        case .expired(let name, let time): "the token '\(name)' expired at \(time.formatted(.iso8601)); refresh it (patchbay tokens refresh) or create a new one"
+        case .lacks(let name, let scope): "the token '\(name)' may not \(scope)"
+        case .noSuchToken(let id): "there is no token \(id) (patchbay tokens list)"
+        }
+    }
+}
+
+extension Engine {
+    /// Master key and master token of a project, made once: the key file and the token file are
+    /// created 0600 and never overwritten. Returns the master token's secret when it was just made.
+    @discardableResult
+    public static func bootstrapSecurity(_ project: Project, store: Store) throws -> String? {
+        _ = try MasterKey.load(at: project.masterKeyPath, create: true)
+        guard !FileManager.default.fileExists(atPath: project.masterTokenPath) else { return nil }
+        var secret = ""
+        let scopes = String(decoding: try JSONEncoder().encode(TokenScopes.master), as: UTF8.self)
+        _ = try store.createToken(TokenRecord(name: "master", scopesJSON: scopes)) { id in
+            secret = TokenSecret.generate(id: id)
+            return TokenSecret.hash(secret)
+        }
+        try writePrivateFile(project.masterTokenPath, contents: Data((secret + "\n").utf8))
+        return secret
+    }
+
+    /// The project's connector-bound encryption (its master key).
+    public func secretBox() throws -> SecretBox {
+        SecretBox(master: try MasterKey.load(at: project.masterKeyPath))
+    }
+
+    /// The token a secret names, if it is live. Comparison of the secret is constant-time.
+    public func authenticate(_ secret: String?, at time: Date = Date()) throws -> Caller {
+        guard let secret = secret?.trimmingCharacters(in: .whitespacesAndNewlines), !secret.isEmpty else { throw AccessError.noToken }
+        guard let id = TokenSecret.id(of: secret), let token = try store.token(id),
+              TokenSecret.matches(secret, storedHash: token.secretHash) else { throw AccessError.unknownToken }
+        if let revoked = token.revokedAt { throw AccessError.revoked(token.name, revoked) }
+        if let expires = token.expiresAt, expires <= time { throw AccessError.expired(token.name, expires) }
+        let scopes = try JSONDecoder().decode(TokenScopes.self, from: Data(token.scopesJSON.utf8))
+        return Caller(token: token, scopes: scopes)
+    }
+
+    /// Creates a token; its secret is returned once and stored only as a hash.
+    public func createToken(name: String, scopes: TokenScopes, expiresIn: TimeInterval? = nil,
+                            orchestration: String? = nil) throws -> (TokenRecord, secret: String) {
+        var secret = ""
+        let record = TokenRecord(name: name, scopesJSON: String(decoding: try JSONEncoder().encode(scopes), as: UTF8.self),
+                                 orchestration: orchestration, expiresAt: expiresIn.map { Date().addingTimeInterval($0) })
+        let token = try store.createToken(record) { id in
+            secret = TokenSecret.generate(id: id)
+            return TokenSecret.hash(secret)
+        }
+        return (token, secret)
+    }
+
+    /// A new secret for a token; the old one stops working at once.
+    public func refreshToken(_ id: Int64) throws -> String {
+        guard try store.token(id) != nil else { throw AccessError.noSuchToken(id) }
+        let secret = TokenSecret.generate(id: id)
+        try store.replaceTokenSecret(id, hash: TokenSecret.hash(secret))
+        return secret
+    }
+
+    public func revokeToken(_ id: Int64) throws {
+        guard try store.token(id) != nil else { throw AccessError.noSuchToken(id) }
+        _ = try store.revokeToken(id)
+    }
+
+    /// The orchestration's own token, made the first time it runs: it may use the credentials of the
+    /// flow's connectors and read and write every bucket. A narrower one can be made beforehand with
+    /// `patchbay tokens create --orchestration FLOW`.
+    func orchestrationToken(for flow: Flow) throws -> TokenRecord {
+        if let token = try store.orchestrationToken(flow.name) { return token }
+        let scopes = TokenScopes(components: Array(Set(flow.tasks.map(\.connector.id))).sorted(), buckets: ["*": .write])
+        return try createToken(name: "orchestration \(flow.name)", scopes: scopes, orchestration: flow.name).0
+    }
+
+    /// The scopes a run's tasks act with (its orchestration token's), or none if the token is gone.
+    func scopes(ofRun run: RunRecord) -> TokenScopes {
+        guard let id = run.tokenID, let token = try? store.token(id), token.revokedAt == nil,
+              token.expiresAt.map({ $0 > Date() }) ?? true,
+              let scopes = try? JSONDecoder().decode(TokenScopes.self, from: Data(token.scopesJSON.utf8)) else {
+            return TokenScopes()
+        }
+        return scopes
+    }
+}
+
+// MARK: - `#` values: encrypted at rest, handed to connectors only through the credential callback
+
+extension Engine {
+    /// Encrypts every plain `#` value of the flow for its task's connector, and checks that the
+    /// ciphertexts there are bound to that connector. Called on load, so a run's stored snapshot never
+    /// holds a plain secret.
+    func sealSecrets(in flow: inout Flow) throws {
+        var issues: [FlowIssue] = []
+        let hasSecrets = flow.tasks.contains { Self.containsSecretKey($0.parameters) }
+        guard hasSecrets else { return }
+        let box = try secretBox()
+        for index in flow.tasks.indices {
+            let task = flow.tasks[index]
+            flow.tasks[index].parameters = Self.mapSecrets(task.parameters, pointer: "") { pointer, value in
+                let location = task.parameterLocations[pointer] ?? task.location
+                let path = "tasks.\(task.id).parameters" + pointer.replacingOccurrences(of: "/", with: ".")
+                guard case .string(let text) = value else {
+                    issues.append(FlowIssue(location, path, "a '#' value must be a string (it is encrypted)"))
+                    return value
+                }
+                if SecretBox.isCiphertext(text) {
+                    do { _ = try box.open(text, connector: task.connector.id) } catch {
+                        issues.append(FlowIssue(location, path, "\(error)"))
+                    }
+                    return value
+                }
+                do { return .string(try box.seal(text, connector: task.connector.id)) } catch {
+                    issues.append(FlowIssue(location, path, "cannot encrypt: \(error)"))
+                    return value
+                }
+            }
+        }
+        if !issues.isEmpty { throw EngineError.invalidFlow(FlowError(issues)) }
+    }
+
+    /// Takes the `#` values out of a task's parameters and decrypts them for its connector: the
+    /// connector gets the rest as parameters and these only by name through the credential callback.
+    func separateSecrets(_ parameters: JSONValue, connector: String) throws -> (JSONValue, [String: String]) {
+        guard Self.containsSecretKey(parameters) else { return (parameters, [:]) }
+        let box = try secretBox()
+        var secrets: [String: String] = [:]
+        var failure: Error?
+        func strip(_ value: JSONValue) -> JSONValue {
+            switch value {
+            case .object(let members):
+                var kept: [String: JSONValue] = [:]
+                for (key, member) in members {
+                    if key.hasPrefix("#"), case .string(let text) = member {
+                        do { secrets[key] = try box.open(text, connector: connector) } catch { failure = error }
+                    } else {
+                        kept[key] = strip(member)
+                    }
+                }
+                return .object(kept)
+            case .array(let items): return .array(items.map(strip))
+            default: return value
+            }
+        }
+        let rest = strip(parameters)
+        if let failure { throw failure }
+        return (rest, secrets)
+    }
+
+    static func containsSecretKey(_ value: JSONValue) -> Bool {
+        switch value {
+        case .object(let members): members.contains { $0.key.hasPrefix("#") || containsSecretKey($0.value) }
+        case .array(let items): items.contains(where: containsSecretKey)
+        default: false
+        }
+    }
+
+    /// Rewrites every value under a `#` key (JSON pointer given), leaving the rest as it is.
+    static func mapSecrets(_ value: JSONValue, pointer: String, _ transform: (String, JSONValue) -> JSONValue) -> JSONValue {
+        switch value {
+        case .object(let members):
+            var result: [String: JSONValue] = [:]
+            for (key, member) in members {
+                let path = pointer + "/" + key
+                result[key] = key.hasPrefix("#") ? transform(path, member) : mapSecrets(member, pointer: path, transform)
+            }
+            return .object(result)
+        case .array(let items):
+            return .array(items.enumerated().map { mapSecrets($1, pointer: pointer + "/\($0)", transform) })
+        default:
+            return value
+        }
+    }
+}

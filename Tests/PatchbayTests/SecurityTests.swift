@@ -1,0 +1,268 @@
+import Foundation
+import PatchbayEngine
+import PatchbaySecurity
+import PatchbayStore
+import Testing
+
+/// Secrets a connector must never be able to leak: distinct, with characters that every encoding changes.
+enum Secrets {
+    static let password = "pa55/w0rd+\"quoted\" &more"
+    static let apiKey = "key-8f1c/9e+2b==tail"
+    static let accessToken = "at.eyJhbGciOi/Jz+x\"y"
+    static let all = [password, apiKey, accessToken]
+
+    /// Every form the secret-echo connector logs a secret in (see secret_echo.c).
+    static func forms(of secret: String) -> [String] {
+        var json = ""
+        for character in secret {
+            if character == "\"" || character == "\\" || character == "/" { json.append("\\") }
+            json.append(character)
+        }
+        let url = secret.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(CharacterSet(charactersIn: "-._~")))!
+        return [secret, Data(secret.utf8).base64EncodedString(), json, url]
+    }
+
+    /// Files under `directory` (recursively) whose bytes contain any form of any secret.
+    static func filesLeaking(under directory: String) -> [String] {
+        var leaks: [String] = []
+        let enumerator = FileManager.default.enumerator(atPath: directory)
+        while let relative = enumerator?.nextObject() as? String {
+            let path = directory + "/" + relative
+            guard let data = FileManager.default.contents(atPath: path) else { continue }
+            for secret in all {
+                for form in forms(of: secret) where data.range(of: Data(form.utf8)) != nil {
+                    leaks.append("\(relative) contains \(form)")
+                }
+            }
+        }
+        return leaks
+    }
+}
+
+@Suite("Encrypted values")
+struct SecretBoxTests {
+    @Test("a ciphertext opens only for its connector, only with its key; the key file is private")
+    func bindingAndKeyFile() throws {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let path = directory + "/master.key"
+        let box = SecretBox(master: try MasterKey.load(at: path, create: true))
+        var info = stat()
+        stat(path, &info)
+        #expect(info.st_mode & 0o777 == 0o600)
+
+        let sealed = try box.seal(Secrets.password, connector: "dev.example.a")
+        #expect(!sealed.contains(Secrets.password))
+        #expect(try box.open(sealed, connector: "dev.example.a") == Secrets.password)
+        #expect(throws: SecurityError.wrongConnector(expected: "dev.example.b", found: "dev.example.a")) {
+            try box.open(sealed, connector: "dev.example.b")
+        }
+        // Relabelled for another connector: the authenticated binding no longer matches.
+        let relabelled = sealed.replacingOccurrences(of: "dev.example.a:", with: "dev.example.b:")
+        #expect(throws: SecurityError.tampered) { try box.open(relabelled, connector: "dev.example.b") }
+        let other = SecretBox(master: try MasterKey.load(at: directory + "/other.key", create: true))
+        #expect(throws: SecurityError.tampered) { try other.open(sealed, connector: "dev.example.a") }
+
+        chmod(path, 0o644)
+        #expect(throws: SecurityError.self) { try MasterKey.load(at: path) }
+    }
+
+    @Test("masking hides a secret raw, in base64, JSON-escaped and URL-encoded, and leaves other text alone")
+    func masking() {
+        let masker = Masker(secrets: [Secrets.password, "ab"])
+        for form in Secrets.forms(of: Secrets.password) {
+            #expect(masker.mask("before \(form) after") == "before [hidden] after", "\(form)")
+        }
+        #expect(masker.mask("ab stays: too short to mask") == "ab stays: too short to mask")
+    }
+}
+
+@Suite("Tokens, credentials and masking through real runs")
+struct TokenTests {
+    static let noopFlow = """
+        name: nightly
+        phases:
+          - id: only
+            tasks:
+              - {id: ping, connector: dev.patchbay.noop}
+        """
+
+    @Test("a token's secret is shown once and stored as a hash; scope, revocation and expiry are enforced")
+    func tokenLifecycle() throws {
+        let test = try TestProject(files: ["flows/nightly.yaml": Self.noopFlow])
+        defer { test.remove() }
+        var info = stat()
+        stat(test.project.masterTokenPath, &info)
+        #expect(info.st_mode & 0o777 == 0o600, "the master token file is private")
+
+        func create(_ arguments: [String]) throws -> (id: Int64, secret: String) {
+            let result = try test.patchbay(["tokens", "create", "--output", "json"] + arguments)
+            #expect(result.status == 0, "\(result.stderr)")
+            let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+            return (try #require(object["id"] as? Int64), try #require(object["secret"] as? String))
+        }
+        let runner = try create(["--name", "runner", "--can-run-orchestrations"])
+        let reader = try create(["--name", "reader"])
+        let short = try create(["--name", "short", "--expires-in", "1s"])
+
+        let listed = try test.patchbay(["tokens", "list", "--output", "json"])
+        #expect(listed.status == 0)
+        for secret in [runner.secret, reader.secret, short.secret] {
+            #expect(!listed.stdout.contains(secret), "listings never show a secret")
+            let store = try Data(contentsOf: URL(fileURLWithPath: test.project.storePath))
+            #expect(store.range(of: Data(secret.utf8)) == nil, "the store keeps only a hash")
+        }
+
+        // A token that may only run orchestrations can trigger a run, and the run works.
+        let ran = try test.patchbay(["run", "nightly", "--token", runner.secret])
+        #expect(ran.status == 0, "\(ran.stderr)")
+        let refused = try test.patchbay(["run", "nightly", "--token", reader.secret])
+        #expect(refused.status == 7)
+        #expect(refused.stderr.contains("the token 'reader' may not run orchestrations"), "\(refused.stderr)")
+        #expect(try test.patchbay(["jobs", "list", "--token", reader.secret]).status == 0, "reading needs no extra scope")
+        let tokenAdmin = try test.patchbay(["tokens", "list", "--token", runner.secret])
+        #expect(tokenAdmin.status == 7 && tokenAdmin.stderr.contains("may not manage tokens"))
+
+        #expect(try test.patchbay(["tokens", "revoke", "\(runner.id)"]).status == 0)
+        let revoked = try test.patchbay(["jobs", "list", "--token", runner.secret])
+        #expect(revoked.status == 7)
+        #expect(revoked.stderr.contains("the token 'runner' was revoked"), "\(revoked.stderr)")
+
+        let refreshed = try test.patchbay(["tokens", "refresh", "\(reader.id)", "--output", "json"])
+        let newSecret = try #require((try JSONSerialization.jsonObject(with: Data(refreshed.stdout.utf8)) as? [String: Any])?["secret"] as? String)
+        #expect(try test.patchbay(["jobs", "list", "--token", reader.secret]).status == 7, "the old secret stops working")
+        #expect(try test.patchbay(["jobs", "list", "--token", newSecret]).status == 0)
+
+        usleep(1_200_000)
+        let expired = try test.patchbay(["jobs", "list", "--token", short.secret])
+        #expect(expired.status == 7)
+        #expect(expired.stderr.contains("the token 'short' expired"), "\(expired.stderr)")
+
+        let bogus = try test.patchbay(["jobs", "list", "--token", "pbt_1_not-the-secret"])
+        #expect(bogus.status == 7 && bogus.stderr.contains("not valid for this project"))
+    }
+
+    @Test("a connector asking for a credential its run's token does not grant is denied, and its job fails with class config")
+    func credentialOutsideScope() async throws {
+        let test = try TestProject(files: ["flows/leaky.yaml": """
+            name: leaky
+            phases:
+              - id: only
+                tasks:
+                  - id: echo
+                    connector: test.secret-echo
+                    parameters: {"#password": "\(Secrets.password.replacingOccurrences(of: "\"", with: "\\\""))"}
+            """])
+        defer { test.remove() }
+        // The orchestration's own token, made narrower than the default before its first run: no components.
+        _ = try test.engine.createToken(name: "leaky, no components", scopes: TokenScopes(buckets: ["*": .write]), orchestration: "leaky")
+        let (run, jobs) = try await test.run("leaky")
+        let job = try #require(jobs["echo"])
+        #expect(run.status == .error)
+        #expect(job.status == .error)
+        #expect(job.failureClass == "config")
+        #expect(job.message?.contains("credential '#password' denied") == true, "\(job.message ?? "")")
+        let logs = try test.store.logs(job: job.id!).map(\.message)
+        #expect(logs.contains("denied #password; going on anyway"))
+        #expect(Secrets.filesLeaking(under: test.project.root).isEmpty)
+    }
+
+    @Test("bucket permissions: no table is produced in a bucket the token may not write, nor read from one it may not read")
+    func bucketPermissions() async throws {
+        let test = try TestProject(files: [
+            "flows/load.yaml": """
+                name: load
+                phases:
+                  - id: only
+                    tasks:
+                      - {id: write_out, connector: test.secret-echo, parameters: {table: out.secrets}}
+                      - {id: write_in, connector: test.secret-echo, parameters: {table: in.allowed}}
+                """,
+            "flows/read.yaml": """
+                name: read
+                phases:
+                  - id: only
+                    tasks:
+                      - {id: reader, connector: test.secret-echo, inputs: {source: in.allowed}}
+                """,
+        ])
+        defer { test.remove() }
+        _ = try test.engine.createToken(name: "in only", scopes: TokenScopes(components: ["test.secret-echo"], buckets: ["in": .write]),
+                                        orchestration: "load")
+        let (_, jobs) = try await test.run("load")
+        #expect(jobs["write_in"]?.status == .success)
+        let denied = try #require(jobs["write_out"])
+        #expect(denied.status == .error && denied.failureClass == "config")
+        #expect(denied.message?.contains("may not write the bucket of 'out.secrets'") == true, "\(denied.message ?? "")")
+        #expect(!FileManager.default.fileExists(atPath: test.project.tableFile("out.secrets")))
+        #expect(try test.store.table("out.secrets") == nil)
+        #expect(FileManager.default.fileExists(atPath: test.project.tableFile("in.allowed")))
+
+        _ = try test.engine.createToken(name: "no buckets", scopes: TokenScopes(components: ["test.secret-echo"]), orchestration: "read")
+        let (_, readJobs) = try await test.run("read")
+        let reader = try #require(readJobs["reader"])
+        #expect(reader.status == .error && reader.failureClass == "config")
+        #expect(reader.message?.contains("may not read the bucket of 'in.allowed'") == true, "\(reader.message ?? "")")
+    }
+
+    @Test("after a full run with secrets no file holds one in any form, and every leaked form reads [hidden]")
+    func noPlaintextAnywhere() throws {
+        let test = try TestProject(files: ["flows/secrets.yaml": """
+            name: secrets
+            phases:
+              - id: login
+                tasks:
+                  - {id: auth, connector: test.auth, parameters: {"#token": "\(Secrets.accessToken.replacingOccurrences(of: "\"", with: "\\\""))", ttl: "600"}}
+              - id: use
+                dependsOn: [login]
+                tasks:
+                  - id: echo
+                    connector: test.secret-echo
+                    parameters: {"#password": "\(Secrets.password.replacingOccurrences(of: "\"", with: "\\\""))", table: out.result}
+            """])
+        defer { test.remove() }
+        let stored = try Fixtures.run(Fixtures.patchbay, ["credentials", "set", "api_key", "--connector", "test.secret-echo"] + test.cliOptions,
+                                      input: Data(Secrets.apiKey.utf8))
+        #expect(stored.status == 0, "\(stored.stderr)")
+        let names = try test.patchbay(["credentials", "list"])
+        #expect(names.stdout.contains("api_key") && !names.stdout.contains(Secrets.apiKey))
+
+        let run = try test.patchbay(["run", "secrets"])
+        #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
+        let logs = try test.patchbay(["jobs", "logs"])
+        #expect(logs.status == 0, "\(logs.stderr)")
+        let shown = logs.stdout + run.stdout + run.stderr
+        // The connector leaked each secret in five ways; each reads [hidden].
+        for name in ["#password", "api_key", "access_token"] {
+            for line in ["\(name) raw: [hidden]", "\(name) base64: [hidden]", "{\"\(name)\": \"[hidden]\"}",
+                         "GET /login?\(name)=[hidden]", "stdout \(name)=[hidden]"] {
+                #expect(shown.contains(line), "'\(line)' missing from the logs")
+            }
+        }
+        for secret in Secrets.all {
+            for form in Secrets.forms(of: secret) { #expect(!shown.contains(form), "the CLI showed \(form)") }
+        }
+        // The store (database, WAL, shared memory), staging, workspaces and tables: no secret in any form.
+        #expect(Secrets.filesLeaking(under: test.project.root) == [])
+    }
+
+    @Test("an authentication task's secret output reaches later tasks of its run only until its TTL")
+    func authenticationOutputExpires() async throws {
+        let test = try TestProject(files: ["flows/expiring.yaml": """
+            name: expiring
+            phases:
+              - id: login
+                tasks:
+                  - {id: auth, connector: test.auth, parameters: {"#token": "\(Secrets.accessToken.replacingOccurrences(of: "\"", with: "\\\""))", ttl: "0"}}
+              - id: use
+                tasks:
+                  - {id: echo, connector: test.secret-echo}
+            """])
+        defer { test.remove() }
+        let (run, jobs) = try await test.run("expiring")
+        #expect(run.status == .success)
+        let logs = try test.store.logs(job: jobs["echo"]!.id!).map(\.message)
+        #expect(logs.contains("missing access_token"), "an expired access token is not handed out: \(logs)")
+        #expect(try test.store.outputs(job: jobs["auth"]!.id!).allSatisfy { !$0.isSecret || $0.value == nil })
+    }
+}

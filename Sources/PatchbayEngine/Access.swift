@@ -116,10 +116,15 @@ extension Engine {
     /// Encrypts every plain `#` value of the flow for its task's connector, and checks that the
     /// ciphertexts there are bound to that connector. Called on load, so a run's stored snapshot never
     /// holds a plain secret.
-    func sealSecrets(in flow: inout Flow) throws {
+    /// With `rewriteFiles`, the ciphertexts are also written over the plain values in the flow and
+    /// configuration files (everything else in them kept), so the files never hold them in the clear.
+    /// Returns what it wrote back, one line per file.
+    @discardableResult
+    func sealSecrets(in flow: inout Flow, rewriteFiles: Bool = false) throws -> [String] {
         var issues: [FlowIssue] = []
+        var sealed: [SourceLocation: String] = [:]
         let hasSecrets = flow.tasks.contains { Self.containsSecretKey($0.parameters) }
-        guard hasSecrets else { return }
+        guard hasSecrets else { return [] }
         let box = try secretBox()
         for index in flow.tasks.indices {
             let task = flow.tasks[index]
@@ -136,13 +141,45 @@ extension Engine {
                     }
                     return value
                 }
-                do { return .string(try box.seal(text, connector: task.connector.id)) } catch {
+                do {
+                    let ciphertext = try box.seal(text, connector: task.connector.id)
+                    if let location = task.parameterLocations[pointer] { sealed[location] = ciphertext }
+                    return .string(ciphertext)
+                } catch {
                     issues.append(FlowIssue(location, path, "cannot encrypt: \(error)"))
                     return value
                 }
             }
         }
         if !issues.isEmpty { throw EngineError.invalidFlow(FlowError(issues)) }
+        guard rewriteFiles else { return [] }
+        var notes: [String] = []
+        for (file, values) in Dictionary(grouping: sealed, by: { $0.key.file }) {
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
+            let (rewritten, skipped) = ScalarRewriter.rewrite(text, Dictionary(uniqueKeysWithValues: values.map { ($0.key, $0.value) }))
+            let written = values.count - skipped.count
+            if written > 0 {
+                try Self.replaceFile(file, with: rewritten)
+                notes.append("\(file): encrypted \(written) plain '#' value\(written == 1 ? "" : "s") in place")
+            }
+            for location in skipped {
+                notes.append("\(location): a plain '#' value this command cannot rewrite (multi-line); replace it with `patchbay encrypt` output")
+            }
+        }
+        return notes.sorted()
+    }
+
+    /// Writes a file by temporary file and rename, keeping its mode.
+    static func replaceFile(_ path: String, with text: String) throws {
+        var info = stat()
+        let mode = stat(path, &info) == 0 ? info.st_mode & 0o7777 : 0o644
+        let temporary = path + ".patchbay-\(getpid()).tmp"
+        try text.write(toFile: temporary, atomically: false, encoding: .utf8)
+        chmod(temporary, mode)
+        guard rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw EngineError.store("cannot replace \(path): \(String(cString: strerror(errno)))")
+        }
     }
 
     /// Takes the `#` values out of a task's parameters and decrypts them for its connector: the

@@ -71,7 +71,9 @@ public final class Engine: Sendable {
     // MARK: loading and validating
 
     /// Reads a flow file and checks it completely: structure, references, connectors, parameter schemas.
-    public func load(flowFile: String) async throws -> Flow {
+    /// Plain `#` values are encrypted for their connector; with `sealFiles`, also in the files they
+    /// came from (one note per file goes to `notes`).
+    public func load(flowFile: String, sealFiles: Bool = false, notes: (@Sendable (String) -> Void)? = nil) async throws -> Flow {
         var flow: Flow
         do { flow = try FlowLoader(configurationDirectory: project.configurationDirectory).load(file: flowFile) } catch let error as FlowError {
             throw EngineError.invalidFlow(error)
@@ -93,7 +95,7 @@ public final class Engine: Sendable {
             ($0.location?.line ?? 0, $0.location?.column ?? 0) < ($1.location?.line ?? 0, $1.location?.column ?? 0)
         }
         if !issues.isEmpty { throw EngineError.invalidFlow(FlowError(issues)) }
-        try sealSecrets(in: &flow)
+        for note in try sealSecrets(in: &flow, rewriteFiles: sealFiles) { notes?(note) }
         return flow
     }
 

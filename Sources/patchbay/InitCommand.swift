@@ -56,7 +56,7 @@ struct ValidateCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let engine = try project.engine(global)
-            let loaded = try await engine.load(flowFile: engine.project.flowFile(flow))
+            let loaded = try await engine.load(flowFile: engine.project.flowFile(flow), sealFiles: true, notes: printNote)
             if global.output == .json {
                 printJSON(["valid": true, "flow": loaded.name, "format": loaded.format, "phases": loaded.phases.map(\.id),
                            "tasks": loaded.tasks.map(\.id)])

@@ -77,3 +77,8 @@ extension Date {
         formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false).timeSeparator(.colon))
     }
 }
+
+/// A line for people that is not the command's result (stderr, so stdout stays parseable).
+@Sendable func printNote(_ text: String) {
+    FileHandle.standardError.write(Data("note: \(text)\n".utf8))
+}

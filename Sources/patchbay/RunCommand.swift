@@ -48,7 +48,7 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let engine = try project.engine(global, needs: .runOrchestrations)
-            let flow = try await engine.load(flowFile: engine.project.flowFile(self.flow))
+            let flow = try await engine.load(flowFile: engine.project.flowFile(self.flow), sealFiles: true, notes: printNote)
             let selected = only.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
             let run = try engine.submit(flow, options: RunOptions(only: selected, parallelism: parallelism))
             let final = await execute(run, on: engine, output: global.output)

@@ -266,3 +266,45 @@ struct TokenTests {
         #expect(try test.store.outputs(job: jobs["auth"]!.id!).allSatisfy { !$0.isSecret || $0.value == nil })
     }
 }
+
+@Suite("Plain secrets in flow files")
+struct FileSealingTests {
+    @Test("plain '#' values are encrypted in the flow and configuration files, comments and layout kept; a run still gets them")
+    func plainValuesAreEncryptedInPlace() throws {
+        let password = Secrets.password.replacingOccurrences(of: "\"", with: "\\\"")
+        let test = try TestProject(files: [
+            "flows/login.yaml": """
+                # how we log in
+                name: login
+                phases:
+                  - id: only
+                    tasks:
+                      - id: echo
+                        connector: test.secret-echo
+                        parameters:
+                          "#password": "\(password)"   # plain for now
+                          note: keep me
+                      - {id: token, connector: test.auth, configuration: auth}
+                """,
+            "configurations/auth.yaml": "connector: test.auth\nparameters:\n  '#token': plain-token-value\n  ttl: \"60\"\n",
+        ])
+        defer { test.remove() }
+        let run = try test.patchbay(["run", "login"])
+        #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
+        #expect(run.stderr.contains("encrypted 1 plain '#' value in place"), "\(run.stderr)")
+
+        let flow = try String(contentsOfFile: test.project.root + "/flows/login.yaml", encoding: .utf8)
+        let configuration = try String(contentsOfFile: test.project.root + "/configurations/auth.yaml", encoding: .utf8)
+        #expect(!flow.contains(Secrets.password.replacingOccurrences(of: "\"", with: "\\\"")) && !flow.contains("pa55"))
+        #expect(flow.contains("\"#password\": \"PBENC:1:test.secret-echo:"))
+        #expect(flow.contains("# how we log in") && flow.contains("# plain for now") && flow.contains("note: keep me"))
+        #expect(!configuration.contains("plain-token-value") && configuration.contains("'#token': \"PBENC:1:test.auth:"))
+        let logs = try test.patchbay(["jobs", "logs"]).stdout
+        #expect(logs.contains("#password raw: [hidden]"), "the connector still got the value: \(logs)")
+
+        // A second run reads the ciphertexts and writes nothing.
+        let again = try test.patchbay(["run", "login"])
+        #expect(again.status == 0 && !again.stderr.contains("encrypted"), "\(again.stderr)")
+        #expect(Secrets.filesLeaking(under: test.project.root) == [])
+    }
+}

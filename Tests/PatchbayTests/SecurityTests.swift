@@ -11,6 +11,9 @@ enum Secrets {
     static let accessToken = "at.eyJhbGciOi/Jz+x\"y"
     static let all = [password, apiKey, accessToken]
 
+    /// A secret as a double-quoted YAML/JSON scalar.
+    static func quoted(_ secret: String) -> String { "\"" + secret.replacingOccurrences(of: "\"", with: "\\\"") + "\"" }
+
     /// Every form the secret-echo connector logs a secret in (see secret_echo.c).
     static func forms(of secret: String) -> [String] {
         var json = ""
@@ -151,7 +154,7 @@ struct TokenTests {
                 tasks:
                   - id: echo
                     connector: test.secret-echo
-                    parameters: {"#password": "\(Secrets.password.replacingOccurrences(of: "\"", with: "\\\""))"}
+                    parameters: {"#password": \(Secrets.quoted(Secrets.password))}
             """])
         defer { test.remove() }
         // The orchestration's own token, made narrower than the default before its first run: no components.
@@ -212,13 +215,13 @@ struct TokenTests {
             phases:
               - id: login
                 tasks:
-                  - {id: auth, connector: test.auth, parameters: {"#token": "\(Secrets.accessToken.replacingOccurrences(of: "\"", with: "\\\""))", ttl: "600"}}
+                  - {id: auth, connector: test.auth, parameters: {"#token": \(Secrets.quoted(Secrets.accessToken)), ttl: "600"}}
               - id: use
                 dependsOn: [login]
                 tasks:
                   - id: echo
                     connector: test.secret-echo
-                    parameters: {"#password": "\(Secrets.password.replacingOccurrences(of: "\"", with: "\\\""))", table: out.result}
+                    parameters: {"#password": \(Secrets.quoted(Secrets.password)), table: out.result}
             """])
         defer { test.remove() }
         let stored = try Fixtures.run(Fixtures.patchbay, ["credentials", "set", "api_key", "--connector", "test.secret-echo"] + test.cliOptions,
@@ -253,7 +256,7 @@ struct TokenTests {
             phases:
               - id: login
                 tasks:
-                  - {id: auth, connector: test.auth, parameters: {"#token": "\(Secrets.accessToken.replacingOccurrences(of: "\"", with: "\\\""))", ttl: "0"}}
+                  - {id: auth, connector: test.auth, parameters: {"#token": \(Secrets.quoted(Secrets.accessToken)), ttl: "0"}}
               - id: use
                 tasks:
                   - {id: echo, connector: test.secret-echo}
@@ -271,7 +274,6 @@ struct TokenTests {
 struct FileSealingTests {
     @Test("plain '#' values are encrypted in the flow and configuration files, comments and layout kept; a run still gets them")
     func plainValuesAreEncryptedInPlace() throws {
-        let password = Secrets.password.replacingOccurrences(of: "\"", with: "\\\"")
         let test = try TestProject(files: [
             "flows/login.yaml": """
                 # how we log in
@@ -282,7 +284,7 @@ struct FileSealingTests {
                       - id: echo
                         connector: test.secret-echo
                         parameters:
-                          "#password": "\(password)"   # plain for now
+                          "#password": \(Secrets.quoted(Secrets.password))   # plain for now
                           note: keep me
                       - {id: token, connector: test.auth, configuration: auth}
                 """,
@@ -295,7 +297,7 @@ struct FileSealingTests {
 
         let flow = try String(contentsOfFile: test.project.root + "/flows/login.yaml", encoding: .utf8)
         let configuration = try String(contentsOfFile: test.project.root + "/configurations/auth.yaml", encoding: .utf8)
-        #expect(!flow.contains(Secrets.password.replacingOccurrences(of: "\"", with: "\\\"")) && !flow.contains("pa55"))
+        #expect(!flow.contains(Secrets.quoted(Secrets.password)) && !flow.contains("pa55"))
         #expect(flow.contains("\"#password\": \"PBENC:1:test.secret-echo:"))
         #expect(flow.contains("# how we log in") && flow.contains("# plain for now") && flow.contains("note: keep me"))
         #expect(!configuration.contains("plain-token-value") && configuration.contains("'#token': \"PBENC:1:test.auth:"))

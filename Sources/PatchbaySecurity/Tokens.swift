@@ -29,6 +29,21 @@ public struct TokenScopes: Sendable, Codable, Equatable {
 
     public func allows(component: String) -> Bool { isMaster || components.contains(component) }
 
+    /// What `other` grants that these scopes do not: a token may only hand out what it has itself.
+    public func missing(toGrant other: TokenScopes) -> [String] {
+        if isMaster { return [] }
+        var missing: [String] = []
+        if other.isMaster { missing.append("master") }
+        if other.canRunOrchestrations && !canRunOrchestrations { missing.append("--can-run-orchestrations") }
+        if other.canManageTokens && !canManageTokens { missing.append("--can-manage-tokens") }
+        missing += other.components.filter { !components.contains($0) }.map { "--component \($0)" }
+        for (bucket, access) in other.buckets.sorted(by: { $0.key < $1.key }) {
+            let held = buckets[bucket] ?? (bucket == "*" ? nil : buckets["*"])
+            if held.map({ $0 < access }) ?? true { missing.append("--bucket \(bucket):\(access.rawValue)") }
+        }
+        return missing
+    }
+
     /// Whether a table may be read (`.read`) or written (`.write`); write access includes read.
     public func allows(table: String, _ access: Access) -> Bool {
         if isMaster { return true }

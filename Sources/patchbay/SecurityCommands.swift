@@ -72,12 +72,16 @@ struct TokensCommand: AsyncParsableCommand {
                     }
                     lifetime = seconds
                 }
-                let engine = try project.engine(global, needs: .manageTokens)
+                let (engine, caller) = try project.session(global, needs: .manageTokens)
                 if let orchestration, try engine.store.orchestrationToken(orchestration) != nil {
                     throw CLIError("the orchestration '\(orchestration)' has a token already; revoke it first (patchbay tokens list)", exitCode: .inputInvalid)
                 }
                 let scopes = TokenScopes(components: components, buckets: grants, canRunOrchestrations: canRunOrchestrations,
                                          canManageTokens: canManageTokens)
+                let beyond = caller.scopes.missing(toGrant: scopes)
+                guard beyond.isEmpty else {
+                    throw AccessError.lacks(caller.token.name, "grant what it does not have itself: " + beyond.joined(separator: ", "))
+                }
                 let (token, secret) = try engine.createToken(name: name, scopes: scopes, expiresIn: lifetime, orchestration: orchestration)
                 if global.output == .json {
                     printJSON(["id": token.id!, "name": token.name, "secret": secret, "scopes": scopes.summary,

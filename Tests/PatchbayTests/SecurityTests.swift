@@ -141,6 +141,14 @@ struct TokenTests {
         #expect(expired.status == 7)
         #expect(expired.stderr.contains("the token 'short' expired"), "\(expired.stderr)")
 
+        // A token manager cannot hand out more than it has.
+        let manager = try create(["--name", "manager", "--can-manage-tokens", "--component", "dev.patchbay.noop"])
+        let escalation = try test.patchbay(["tokens", "create", "--name", "more", "--can-run-orchestrations", "--bucket", "out:write",
+                                            "--token", manager.secret])
+        #expect(escalation.status == 7)
+        #expect(escalation.stderr.contains("--can-run-orchestrations, --bucket out:write"), "\(escalation.stderr)")
+        #expect(try test.patchbay(["tokens", "create", "--name", "same", "--component", "dev.patchbay.noop", "--token", manager.secret]).status == 0)
+
         let bogus = try test.patchbay(["jobs", "list", "--token", "pbt_1_not-the-secret"])
         #expect(bogus.status == 7 && bogus.stderr.contains("not valid for this project"))
     }

@@ -58,10 +58,15 @@ extension Engine {
         guard let secret = secret?.trimmingCharacters(in: .whitespacesAndNewlines), !secret.isEmpty else { throw AccessError.noToken }
         guard let id = TokenSecret.id(of: secret), let token = try store.token(id),
               TokenSecret.matches(secret, storedHash: token.secretHash) else { throw AccessError.unknownToken }
+        return Caller(token: token, scopes: try liveScopes(of: token, at: time))
+    }
+
+    /// What a token allows, if it is neither revoked nor expired.
+    func liveScopes(of token: TokenRecord, at time: Date = Date()) throws -> TokenScopes {
         if let revoked = token.revokedAt { throw AccessError.revoked(token.name, revoked) }
         if let expires = token.expiresAt, expires <= time { throw AccessError.expired(token.name, expires) }
-        let scopes = try JSONDecoder().decode(TokenScopes.self, from: Data(token.scopesJSON.utf8))
-        return Caller(token: token, scopes: scopes)
+        guard let scopes = token.scopes else { throw AccessError.unknownToken }
+        return scopes
     }
 
     /// Creates a token; its secret is returned once and stored only as a hash.
@@ -99,15 +104,11 @@ extension Engine {
         return try createToken(name: "orchestration \(flow.name)", scopes: scopes, orchestration: flow.name).0
     }
 
-    /// The scopes a run's tasks act with (its orchestration token's), or none if the token is gone.
-    func scopes(ofRun run: RunRecord) -> TokenScopes {
-        guard let id = run.tokenID, let token = try? store.token(id), token.revokedAt == nil,
-              token.expiresAt.map({ $0 > Date() }) ?? true,
-              let scopes = try? JSONDecoder().decode(TokenScopes.self, from: Data(token.scopesJSON.utf8)) else {
-            return TokenScopes()
-        }
-        return scopes
-    }
+}
+
+extension TokenRecord {
+    /// The grants stored with the token (nil if the row is damaged).
+    public var scopes: TokenScopes? { try? JSONDecoder().decode(TokenScopes.self, from: Data(scopesJSON.utf8)) }
 }
 
 // MARK: - `#` values: encrypted at rest, handed to connectors only through the credential callback

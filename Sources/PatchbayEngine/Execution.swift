@@ -77,8 +77,9 @@ extension Engine {
     public func execute(_ submitted: RunRecord, events: @escaping @Sendable (RunEvent) -> Void = { _ in }) async -> RunRecord {
         let runID = submitted.id!
         let token = submitted.tokenID.flatMap { try? store.token($0) }
-        let context = RunContext(runID: runID, scopes: scopes(ofRun: submitted), tokenName: token?.name ?? "none",
-                                 credentials: (try? store.credentials()) ?? [])
+        // A token revoked or expired since the run was submitted grants nothing.
+        let context = RunContext(runID: runID, scopes: token.flatMap { try? liveScopes(of: $0) } ?? TokenScopes(),
+                                 tokenName: token?.name ?? "none", credentials: (try? store.credentials()) ?? [])
         let flow: Flow
         do { flow = try JSONDecoder().decode(Flow.self, from: Data(submitted.flowJSON.utf8)) } catch {
             return finish(runID, .error, "the stored flow cannot be read: \(error)", events: events)

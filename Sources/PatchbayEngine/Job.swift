@@ -63,14 +63,13 @@ final class CredentialAccess: Sendable {
     /// Every secret this job could see or make; grows when the connector sets a secret output.
     private let secrets: Mutex<(values: [String], masker: Masker)>
 
-    init(connector: String, tokenName: String, granted: Bool, values: [String: String], earlier: RestrictedOutputs?,
-         alsoHide: [String]) {
+    init(connector: String, tokenName: String, granted: Bool, values: [String: String], earlier: RestrictedOutputs?) {
         self.connector = connector
         self.tokenName = tokenName
         self.granted = granted
         self.values = values
         self.earlier = earlier
-        let all = Array(values.values) + alsoHide + (earlier?.values ?? [])
+        let all = Array(values.values) + (earlier?.values ?? [])
         secrets = Mutex((all, Masker(secrets: all)))
     }
 
@@ -86,20 +85,19 @@ final class CredentialAccess: Sendable {
 
     func answer(_ name: String) -> CredentialAnswer {
         guard granted else {
-            let reason = "the run's token '\(tokenName)' does not grant connector '\(connector)' its credentials"
             denied.withLock { $0.append(name) }
-            return .denied(reason: reason)
+            return .denied(reason: refusal)
         }
         if let value = values[name] ?? earlier?.value(name) { return .value(Array(value.utf8)) }
         return .notFound
     }
 
-    /// The first denial, as the job's failure message.
-    var denial: String? {
-        denied.withLock { $0.first }.map {
-            "credential '\($0)' denied: the run's token '\(tokenName)' does not grant connector '\(connector)' (give it --component \(connector))"
-        }
+    private var refusal: String {
+        "the run's token '\(tokenName)' does not grant connector '\(connector)' (give it --component \(connector))"
     }
+
+    /// The first denial, as the job's failure message.
+    var denial: String? { denied.withLock { $0.first }.map { "credential '\($0)' denied: \(refusal)" } }
 }
 
 /// Secret outputs of authentication tasks, kept in memory for the later tasks of the same run only
@@ -206,7 +204,7 @@ extension Engine {
             let values = named.merging(secretValues) { _, own in own }
             access = CredentialAccess(connector: task.connector.id, tokenName: context.tokenName,
                                       granted: context.scopes.allows(component: task.connector.id), values: values,
-                                      earlier: context.restricted, alsoHide: [])
+                                      earlier: context.restricted)
             masker = access.masker
         } catch {
             return end(job, JobCompletion(status: .error, failureClass: "config", message: "secrets of task '\(task.id)': \(error)"))

@@ -79,12 +79,10 @@ public enum ConfinementMode: Sendable, Equatable, CustomStringConvertible {
     /// groups are never touched: one may be empty only because its runner has not joined yet.
     private static func sweepStaleGroups(_ parent: String) {
         guard let children = try? FileManager.default.contentsOfDirectory(atPath: parent) else { return }
-        for child in children where child.hasPrefix("task-") {
-            let parts = child.split(separator: "-")
-            guard parts.count == 3, let owner = Int32(parts[1]), kill(owner, 0) != 0, errno == ESRCH else { continue }
+        for child in children where ProcessIdentity.taskOwnerIsGone(child) {
             let path = parent + "/" + child
             for _ in 0..<100 {
-                let pids = ((try? String(contentsOfFile: path + "/cgroup.procs", encoding: .utf8)) ?? "").split(separator: "\n").compactMap { Int32($0) }
+                let pids = (readSmallFile(path + "/cgroup.procs") ?? "").split(separator: "\n").compactMap { Int32($0) }
                 if pids.isEmpty { break }
                 for pid in pids { kill(pid, SIGKILL) }
                 usleep(1000)
@@ -273,21 +271,22 @@ final class CgroupPool: Sendable {
     }
 }
 
-/// A small kernel file's text (/proc, cgroupfs; at most 4 KiB), read without Foundation: these are
-/// read several times per task.
+/// A kernel file's text (/proc, cgroupfs), read whole without Foundation: these are read several
+/// times per task. Read to the end, so a long `cgroup.procs` is never cut inside a pid.
 func readSmallFile(_ path: String) -> String? {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
-    return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buffer in
-        var used = 0
-        while used < buffer.count {
-            let n = Glibc.read(fd, buffer.baseAddress! + used, buffer.count - used)
+    var bytes: [UInt8] = []
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buffer in
+        while true {
+            let n = Glibc.read(fd, buffer.baseAddress!, buffer.count)
+            if n < 0 && errno == EINTR { continue }
             if n <= 0 { break }
-            used += n
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[..<n]))
         }
-        return String(decoding: UnsafeBufferPointer(rebasing: buffer[..<used]), as: UTF8.self)
     }
+    return String(decoding: bytes, as: UTF8.self)
 }
 
 struct CgroupError: Error, CustomStringConvertible {

@@ -23,6 +23,14 @@ public struct ProcessIdentity: Sendable, Equatable, Hashable {
     /// Is this very process still running?
     public var isAlive: Bool { ProcessIdentity(pid: pid) == self }
 
+    /// Whether a `task-<host pid>-<id>` name (a workspace, a cgroup) belongs to a host that is gone.
+    /// Other names, and this host's, never are.
+    static func taskOwnerIsGone(_ name: String) -> Bool {
+        let parts = name.split(separator: "-")
+        guard parts.count == 3, parts[0] == "task", let owner = pid_t(parts[1]), owner != getpid() else { return false }
+        return kill(owner, 0) != 0 && errno == ESRCH
+    }
+
     /// Fields after "(comm)": state is [0], ppid [1], pgrp [2], session [3], starttime [19].
     static func statFields(_ pid: Int32) -> [Substring]? {
         guard let stat = readSmallFile("/proc/\(pid)/stat"),

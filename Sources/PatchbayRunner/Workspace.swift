@@ -58,11 +58,7 @@ public final class WorkspacePool: Sendable {
     /// Deletes the workspaces under `root` whose host process is gone (killed hosts, or pools left at exit).
     public static func sweepAbandoned(root: String) {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: root) else { return }
-        for name in names where name.hasPrefix("task-") {
-            let parts = name.split(separator: "-")
-            guard parts.count == 3, let pid = pid_t(parts[1]), pid != getpid() else { continue }
-            if kill(pid, 0) != 0 && errno == ESRCH { removeTree(root + "/" + name) }
-        }
+        for name in names where ProcessIdentity.taskOwnerIsGone(name) { removeTree(root + "/" + name) }
     }
 
     /// The skeleton and nothing else: `in/tables` and `out/tables`, all empty, no links, owned by this

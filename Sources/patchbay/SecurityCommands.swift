@@ -109,9 +109,7 @@ struct TokensCommand: AsyncParsableCommand {
                     if let expires = token.expiresAt, expires <= now { return "expired" }
                     return "active"
                 }
-                func scopes(_ token: TokenRecord) -> String {
-                    ((try? JSONDecoder().decode(TokenScopes.self, from: Data(token.scopesJSON.utf8)))?.summary) ?? "?"
-                }
+                func scopes(_ token: TokenRecord) -> String { token.scopes?.summary ?? "?" }
                 if global.output == .json {
                     printJSON(tokens.map { token -> [String: Any] in
                         ["id": token.id!, "name": token.name, "state": state(token), "scopes": scopes(token),

@@ -58,7 +58,7 @@ let package = Package(
         // Flows: the model, YAML and Keboola JSON parsing, validation with locations. No processes, no SQL.
         .target(name: "PatchbayModel", dependencies: ["Yams"], path: "Sources/PatchbayModel"),
         // Secrets: master key, connector-bound AES-GCM values, token hashes and scopes, masking. No SQL, no processes.
-        .target(name: "PatchbaySecurity", dependencies: [.product(name: "Crypto", package: "swift-crypto")], path: "Sources/PatchbaySecurity"),
+        .target(name: "PatchbaySecurity", dependencies: ["PatchbayModel", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/PatchbaySecurity"),
         // SQLite: schema, migrations, queries. Knows no connectors and no processes.
         .target(
             name: "PatchbayStore",
@@ -90,6 +90,10 @@ let package = Package(
             path: "Plugins/table-diff",
             exclude: ["README.md"]
         ),
+        // Unit tests, one target per module (the end-to-end suite through real processes is PatchbayTests).
+        .testTarget(name: "PatchbayModelTests", dependencies: ["PatchbayModel"], path: "Tests/PatchbayModelTests"),
+        .testTarget(name: "PatchbaySecurityTests", dependencies: ["PatchbaySecurity", "PatchbayModel"], path: "Tests/PatchbaySecurityTests"),
+        .testTarget(name: "PatchbaySDKTests", dependencies: [.product(name: "PatchbaySDK", package: "SDK")], path: "Tests/PatchbaySDKTests"),
         .testTarget(
             name: "PatchbayTests",
             dependencies: ["PatchbayEngine", "PatchbayModel", "PatchbayStore", "PatchbayRegistry", "PatchbayRunner", "PatchbayWire",

@@ -124,12 +124,12 @@ extension Engine {
     func sealSecrets(in flow: inout Flow, rewriteFiles: Bool = false) throws -> [String] {
         var issues: [FlowIssue] = []
         var sealed: [SourceLocation: String] = [:]
-        let hasSecrets = flow.tasks.contains { Self.containsSecretKey($0.parameters) }
+        let hasSecrets = flow.tasks.contains { SecretParameters.containsSecret($0.parameters) }
         guard hasSecrets else { return [] }
         let box = try secretBox()
         for index in flow.tasks.indices {
             let task = flow.tasks[index]
-            flow.tasks[index].parameters = Self.mapSecrets(task.parameters, pointer: "") { pointer, value in
+            flow.tasks[index].parameters = SecretParameters.mapSecrets(task.parameters) { pointer, value in
                 let location = task.parameterLocations[pointer] ?? task.location
                 let path = "tasks.\(task.id).parameters" + pointer.replacingOccurrences(of: "/", with: ".")
                 guard case .string(let text) = value else {
@@ -153,8 +153,13 @@ extension Engine {
             }
         }
         if !issues.isEmpty { throw EngineError.invalidFlow(FlowError(issues)) }
-        guard rewriteFiles else { return [] }
         var notes: [String] = []
+        guard rewriteFiles else {
+            for (file, values) in Dictionary(grouping: sealed, by: { $0.key.file }) {
+                notes.append("\(file): \(values.count) plain '#' value\(values.count == 1 ? "" : "s"), encrypted in place when the flow runs (or now: patchbay seal)")
+            }
+            return notes.sorted()
+        }
         for (file, values) in Dictionary(grouping: sealed, by: { $0.key.file }) {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { continue }
             let (rewritten, skipped) = ScalarRewriter.rewrite(text, Dictionary(uniqueKeysWithValues: values.map { ($0.key, $0.value) }))
@@ -186,53 +191,8 @@ extension Engine {
     /// Takes the `#` values out of a task's parameters and decrypts them for its connector: the
     /// connector gets the rest as parameters and these only by name through the credential callback.
     func separateSecrets(_ parameters: JSONValue, connector: String) throws -> (JSONValue, [String: String]) {
-        guard Self.containsSecretKey(parameters) else { return (parameters, [:]) }
+        guard SecretParameters.containsSecret(parameters) else { return (parameters, [:]) }
         let box = try secretBox()
-        var secrets: [String: String] = [:]
-        var failure: Error?
-        func strip(_ value: JSONValue) -> JSONValue {
-            switch value {
-            case .object(let members):
-                var kept: [String: JSONValue] = [:]
-                for (key, member) in members {
-                    if key.hasPrefix("#"), case .string(let text) = member {
-                        do { secrets[key] = try box.open(text, connector: connector) } catch { failure = error }
-                    } else {
-                        kept[key] = strip(member)
-                    }
-                }
-                return .object(kept)
-            case .array(let items): return .array(items.map(strip))
-            default: return value
-            }
-        }
-        let rest = strip(parameters)
-        if let failure { throw failure }
-        return (rest, secrets)
-    }
-
-    static func containsSecretKey(_ value: JSONValue) -> Bool {
-        switch value {
-        case .object(let members): members.contains { $0.key.hasPrefix("#") || containsSecretKey($0.value) }
-        case .array(let items): items.contains(where: containsSecretKey)
-        default: false
-        }
-    }
-
-    /// Rewrites every value under a `#` key (JSON pointer given), leaving the rest as it is.
-    static func mapSecrets(_ value: JSONValue, pointer: String, _ transform: (String, JSONValue) -> JSONValue) -> JSONValue {
-        switch value {
-        case .object(let members):
-            var result: [String: JSONValue] = [:]
-            for (key, member) in members {
-                let path = pointer + "/" + key
-                result[key] = key.hasPrefix("#") ? transform(path, member) : mapSecrets(member, pointer: path, transform)
-            }
-            return .object(result)
-        case .array(let items):
-            return .array(items.enumerated().map { mapSecrets($1, pointer: pointer + "/\($0)", transform) })
-        default:
-            return value
-        }
+        return try SecretParameters.separate(parameters) { try box.open($0, connector: connector) }
     }
 }

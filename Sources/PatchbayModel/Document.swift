@@ -194,7 +194,17 @@ public struct LocatedJSONParser {
         if bytes.starts(with: [0xEF, 0xBB, 0xBF]) { index = 3; lineStart = 3 }
     }
 
-    var location: SourceLocation { SourceLocation(file: file, line: line, column: index - lineStart + 1) }
+    /// Columns count Unicode scalars, as libyaml's marks and `ScalarRewriter` do: a UTF-8 byte count would
+    /// point past the value on any line with non-ASCII text before it.
+    var location: SourceLocation {
+        var column = 1
+        var i = lineStart
+        while i < index {
+            if bytes[i] & 0xC0 != 0x80 { column += 1 }  // a leading byte (not a continuation byte) starts a scalar
+            i += 1
+        }
+        return SourceLocation(file: file, line: line, column: column)
+    }
 
     static let prefix = "not valid JSON: "
 
@@ -340,14 +350,8 @@ public struct LocatedJSONParser {
                 case UInt8(ascii: "f"): out.append(0x0C)
                 case UInt8(ascii: "/"), UInt8(ascii: "\\"), UInt8(ascii: "\""): out.append(escaped)
                 case UInt8(ascii: "u"):
-                    var scalar = try hex4()
-                    if (0xD800..<0xDC00).contains(scalar), bytes.count - index >= 6,
-                       bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") {
-                        index += 2
-                        let low = try hex4()
-                        scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
-                    }
-                    out.append(contentsOf: Array(String(UnicodeScalar(scalar).map(Character.init) ?? "\u{FFFD}").utf8))
+                    let scalar = try hex4()
+                    out.append(contentsOf: Array(String(Character(try surrogatePair(completing: scalar))).utf8))
                 default:
                     index -= 1
                     throw error("unknown escape '\\\(Character(UnicodeScalar(escaped)))'")
@@ -360,6 +364,23 @@ public struct LocatedJSONParser {
             }
         }
         throw error("unterminated string")
+    }
+
+    /// A high surrogate followed by `\\u` and a low one makes one scalar; anything else unpaired becomes
+    /// U+FFFD, and the escape after a lone high surrogate is read again on its own.
+    mutating func surrogatePair(completing scalar: UInt32) throws -> Unicode.Scalar {
+        if (0xD800..<0xDC00).contains(scalar), bytes.count - index >= 6,
+           bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") {
+            let resume = index
+            index += 2
+            let low = try hex4()
+            guard (0xDC00..<0xE000).contains(low) else {
+                index = resume
+                return "\u{FFFD}"
+            }
+            return Unicode.Scalar(0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)) ?? "\u{FFFD}"
+        }
+        return Unicode.Scalar(scalar) ?? "\u{FFFD}"
     }
 
     mutating func hex4() throws -> UInt32 {

@@ -55,6 +55,20 @@ public enum ExitClassification: Sendable, Equatable {
 
     public var isSuccess: Bool { self == .succeeded }
 
+    /// The same classification with every free-text part passed through `transform` (to mask secrets).
+    public func mapMessages(_ transform: (String) -> String) -> ExitClassification {
+        switch self {
+        case .failed(let failureClass, let message): .failed(failureClass, message: transform(message))
+        case .crashed(let signal, let phase, let detail): .crashed(signal: signal, phase: phase, detail: transform(detail))
+        case .exited(let code, let phase, let detail): .exited(code: code, phase: phase, detail: transform(detail))
+        case .processLimit(let limit, let detail): .processLimit(limit: limit, detail: transform(detail))
+        case .protocolViolation(let detail): .protocolViolation(transform(detail))
+        case .refusedToLoad(let kind, let detail): .refusedToLoad(kind, transform(detail))
+        case .runnerUnavailable(let detail): .runnerUnavailable(transform(detail))
+        case .succeeded, .pending, .cancelled, .timedOut, .outOfMemory: self
+        }
+    }
+
     /// The failure class the job records: what the connector said, or what the exit implies.
     public var failureClass: FailureClass? {
         switch self {

@@ -42,31 +42,3 @@ struct InitCommand: AsyncParsableCommand {
         }
     }
 }
-
-struct ValidateCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "validate",
-        abstract: "Check a flow without running it: structure, references, connectors and parameters.",
-        discussion: "Every problem is printed as FILE:LINE:COLUMN: FIELD: WHAT. Exit code 0 valid, 4 not valid.")
-
-    @Argument(help: ArgumentHelp("The flow file, or its name in flows/.", valueName: "flow")) var flow: String
-    @OptionGroup var project: ProjectOptions
-    @OptionGroup var global: GlobalOptions
-
-    func run() async throws {
-        try await reportingErrors {
-            let engine = try project.engine(global)
-            let loaded = try await engine.load(flowFile: engine.project.flowFile(flow), sealFiles: true, notes: printNote)
-            if global.output == .json {
-                printJSON(["valid": true, "flow": loaded.name, "format": loaded.format, "phases": loaded.phases.map(\.id),
-                           "tasks": loaded.tasks.map(\.id)])
-                return
-            }
-            print("✓ \(loaded.name) (\(loaded.format)): \(loaded.phases.count) phases, \(loaded.tasks.count) tasks, valid")
-            for phase in loaded.phases {
-                let tasks = loaded.tasks(in: phase.id).map { $0.enabled ? $0.id : "\($0.id) (disabled)" }
-                print("  \(phase.id): \(tasks.joined(separator: ", "))")
-            }
-        }
-    }
-}

@@ -8,9 +8,7 @@ struct JobsCommand: AsyncParsableCommand {
         commandName: "jobs",
         abstract: "See runs and their jobs, read their logs, retry or terminate them.",
         discussion: """
-            A run is one execution of a flow; it has one job per task. Statuses: created, waiting,
-            processing, success, warning, error, terminating, terminated, cancelled (never started),
-            skipped (disabled or not selected).
+            A run is one execution of a flow; it has one job per task. Statuses: created, waiting, processing, success, warning, error, terminating, terminated, cancelled (never started), skipped (disabled or not selected).
             """,
         subcommands: [List.self, Show.self, Logs.self, Retry.self, Terminate.self],
         defaultSubcommand: List.self
@@ -143,10 +141,9 @@ extension JobsCommand {
         static let configuration = CommandConfiguration(
             abstract: "Re-run the failed tasks and the failed or not-executed phases of a run.",
             discussion: """
-                Tasks that succeeded are not run again: their jobs and outputs are reused, so later tasks
-                get the same values. The retry runs the flow as it was when the run started.
+                Tasks that succeeded are not run again: their jobs and outputs are reused, so later tasks get the same values. The retry runs the flow as it was when the run started.
 
-                \(ExitCode.runDocumentation)
+                \(ExitCode.documentation(for: ExitCode.runCodes))
                 """)
 
         @Argument(help: ArgumentHelp("The run to retry.", valueName: "run")) var runID: Int64
@@ -168,7 +165,7 @@ extension JobsCommand {
     struct Terminate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Stop a run: running jobs get cancel, then SIGTERM, then SIGKILL; queued jobs are cancelled.",
-            discussion: "Waits until the run is recorded as terminated (or --wait seconds pass).")
+            discussion: "Waits until the run is recorded as terminated (or --wait seconds pass).\n\n\(ExitCode.documentation(for: ExitCode.projectCodes + [.waitTimedOut]))")
 
         @Argument(help: ArgumentHelp("The run to stop.", valueName: "run")) var runID: Int64
         @Option(help: "Seconds to wait for the run to end.") var wait: Double = 60
@@ -195,7 +192,7 @@ extension JobsCommand {
                 } else {
                     print("run \(runID): still \(run.status.rawValue) after \(wait) s; its host has been asked to stop it")
                 }
-                if !run.status.isFinished { throw ExitCode.failure }
+                if !run.status.isFinished { throw ExitCode.waitTimedOut }
             }
         }
     }

@@ -8,20 +8,18 @@ struct Patchbay: AsyncParsableCommand {
         commandName: "patchbay",
         abstract: "Run data-integration connectors, each isolated in a process of its own.",
         discussion: """
-            Connectors are shared libraries built against the Patchbay C ABI (SDK/include/patchbay/connector.h).
-            Every task runs in a `patchbay-runner` process: a crash, hang or memory blow-up of a connector
-            becomes a clear task error and the host keeps going.
+            Connectors are shared libraries built against the Patchbay C ABI (SDK/include/patchbay/connector.h). Every task runs in a `patchbay-runner` process: a crash, hang or memory blow-up of a connector becomes a clear task error and the host keeps going.
 
             Start here:
               patchbay init demo && cd demo && patchbay run orders
-              patchbay doctor                                   what confinement this machine allows
-              patchbay plugins list                             connectors found in the plugin directories
+              patchbay doctor          what confinement this machine allows
+              patchbay plugins list    connectors found in the plugin directories
               patchbay task run dev.patchbay.sample-data --param rows=5
 
             \(ExitCode.documentation)
             """,
         version: "0.1.0",
-        subcommands: [InitCommand.self, RunCommand.self, ValidateCommand.self, JobsCommand.self, TablesCommand.self,
+        subcommands: [InitCommand.self, RunCommand.self, ValidateCommand.self, SealCommand.self, JobsCommand.self, TablesCommand.self,
                       TokensCommand.self, CredentialsCommand.self, EncryptCommand.self,
                       PluginsCommand.self, TaskCommand.self, DoctorCommand.self]
     )

@@ -8,9 +8,7 @@ struct PluginsCommand: AsyncParsableCommand {
         commandName: "plugins",
         abstract: "List, inspect, install and watch connector plugins.",
         discussion: """
-            Every plugin file is probed in a runner process, never in the host: its ABI version and descriptor
-            are checked, and a plugin that fails is quarantined with the reason. Several versions of one
-            connector may sit side by side; a task names `id@version` or gets the newest.
+            Every plugin file is probed in a runner process, never in the host: its ABI version and descriptor are checked, and a plugin that fails is quarantined with the reason. Several versions of one connector may sit side by side; a task names `id@version` or gets the newest.
             """,
         subcommands: [List.self, Inspect.self, Install.self, Watch.self]
     )

@@ -77,7 +77,7 @@ struct ProjectOptions: ParsableArguments {
             try project.prepareDirectories()
             store = try Store(path: project.storePath)
         } catch {
-            throw CLIError("cannot open the store \(project.storePath): \(error)", exitCode: .inputInvalid)
+            throw CLIError("cannot open the store \(project.storePath): \(error)", exitCode: .storeFailed)
         }
         let engine = try Engine(project: project, store: store, registry: global.registry())
         for note in engine.recover() {
@@ -112,7 +112,7 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
             throw ExitCode.inputInvalid
         case .store:
             printError(error.description)
-            throw ExitCode.failure
+            throw ExitCode.storeFailed
         }
     }
 }

@@ -10,21 +10,17 @@ struct RunCommand: AsyncParsableCommand {
         commandName: "run",
         abstract: "Run a flow: phases one after another, the tasks of a phase in parallel.",
         discussion: """
-            FLOW is a file (YAML, or Keboola orchestration JSON) or the name of one in the project's flows/.
-            The whole flow is checked before anything runs: ids, phase order, configurations, output
-            references, connectors and their parameter schemas. Every job, log line, state and output is
-            kept in the project's store; output tables land in tables/ only when their job succeeds.
+            FLOW is a file (YAML, or Keboola orchestration JSON) or the name of one in the project's flows/. The whole flow is checked before anything runs: ids, phase order, configurations, output references, connectors and their parameter schemas. Every job, log line, state and output is kept in the project's store; output tables land in tables/ only when their job succeeds.
 
-            A run of a flow waits (status `waiting`) while another run of the same flow is unfinished,
-            and a job waits while another job of its configuration runs, in any flow or process.
+            A run of a flow waits (status `waiting`) while another run of the same flow is unfinished, and a job waits while another job of its configuration runs, in any flow or process.
 
             Examples:
               patchbay run orders
               patchbay run flows/orders.yaml --parallelism 2
-              patchbay run orders --only compare,sample        tasks not selected are skipped
+              patchbay run orders --only compare,sample    (the others are skipped)
               patchbay run keboola-orchestration.json --output json
 
-            \(ExitCode.runDocumentation)
+            \(ExitCode.documentation(for: ExitCode.runCodes))
             """)
 
     @Argument(help: ArgumentHelp("The flow file, or its name in flows/.", valueName: "flow"))
@@ -33,7 +29,7 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Run only these tasks (comma-separated ids); the others are skipped.", valueName: "task,…"))
     var only: String?
 
-    @Option(help: ArgumentHelp("Tasks of one phase that run at once (default \(RunOptions.defaultParallelism): twice the cores, at least 4).",
+    @Option(help: ArgumentHelp("Tasks of one phase that run at once: twice the cores, at least 4.",
                                valueName: "n"))
     var parallelism: Int = RunOptions.defaultParallelism
 

@@ -22,12 +22,9 @@ struct TokensCommand: AsyncParsableCommand {
         commandName: "tokens",
         abstract: "Create, list, refresh and revoke the tokens commands and runs act as.",
         discussion: """
-            A token's secret is printed once, when it is created or refreshed, and stored only as a hash.
-            Every command acts as a token: --token, $PATCHBAY_TOKEN, or the project's master token
-            (.patchbay/master-token, made by `patchbay init`). Each orchestration runs as its own token,
-            made when it first runs, which may use the credentials of the flow's connectors.
+            A token's secret is printed once, when it is created or refreshed, and stored only as a hash. Every command acts as a token: --token, $PATCHBAY_TOKEN, or the project's master token (.patchbay/master-token, made by `patchbay init`). Each orchestration runs as its own token, made when it first runs, which may use the credentials of the flow's connectors.
 
-            Exit codes: 0 done · 4 bad input or no such token · 7 the token acting may not manage tokens.
+            \(ExitCode.documentation(for: ExitCode.projectCodes))
             """,
         subcommands: [Create.self, List.self, Refresh.self, Revoke.self],
         defaultSubcommand: List.self)
@@ -38,8 +35,10 @@ struct TokensCommand: AsyncParsableCommand {
             discussion: """
                 Examples:
                   patchbay tokens create --name ci --can-run-orchestrations --expires-in 30d
-                  patchbay tokens create --name loader --component dev.patchbay.sample-data --bucket in:write
-                  patchbay tokens create --name orders-run --orchestration orders --component dev.patchbay.sample-data --bucket in:write
+                  patchbay tokens create --name loader \\
+                    --component dev.patchbay.sample-data --bucket in:write
+                  patchbay tokens create --name orders-run --orchestration orders \\
+                    --component dev.patchbay.sample-data --bucket in:write
                 """)
 
         @Option(help: "A name that says who or what uses it.") var name: String
@@ -169,12 +168,11 @@ struct EncryptCommand: AsyncParsableCommand {
         commandName: "encrypt",
         abstract: "Encrypt a value for one connector (read from standard input), to put under a '#' key.",
         discussion: """
-            The ciphertext is bound to the connector: another connector's task cannot decrypt it. It is
-            safe to commit to git. Plain '#' values in flows are encrypted when the flow is loaded.
+            The ciphertext is bound to the connector: another connector's task cannot decrypt it. It is safe to commit to git. Plain '#' values in flows are encrypted when the flow is loaded.
 
             Example:
               printf %s "$DB_PASSWORD" | patchbay encrypt --connector dev.example.postgres
-              # then in the flow:   parameters: { "#password": "PBENC:1:dev.example.postgres:…" }
+              # then in the flow: { "#password": "PBENC:1:dev.example.postgres:…" }
             """)
 
     @Option(help: ArgumentHelp("The connector id the value is for.", valueName: "id")) var connector: String
@@ -195,8 +193,7 @@ struct CredentialsCommand: AsyncParsableCommand {
         commandName: "credentials",
         abstract: "Named credentials of connectors: set (value from standard input) and list (names only).",
         discussion: """
-            A connector receives a credential only through the ABI's credential callback, only if it
-            declares its name, and only when the run's token grants that connector.
+            A connector receives a credential only through the ABI's credential callback, only if it declares its name, and only when the run's token grants that connector.
             """,
         subcommands: [Set.self, List.self],
         defaultSubcommand: List.self)

@@ -3,6 +3,7 @@ import Foundation
 import PatchbayModel
 import PatchbayRegistry
 import PatchbayRunner
+import PatchbaySecurity
 import PatchbayWire
 
 struct TaskCommand: AsyncParsableCommand {
@@ -18,16 +19,18 @@ extension TaskCommand {
         static let configuration = CommandConfiguration(
             abstract: "Run one task and print its log, outputs, tables and final status.",
             discussion: """
-                The task runs in a runner process of its own, under the limits below. Output tables are written
-                into the task's private workspace and moved into --tables-dir only if the task succeeds.
+                The task runs in a runner process of its own, under the limits below. Output tables are written into the task's private workspace and moved into --tables-dir only if the task succeeds.
 
                 Examples:
                   patchbay task run dev.patchbay.sample-data --param rows=1000
-                  patchbay task run dev.patchbay.file-extract@1.0.0 --param path=$PWD/orders.csv --param table=in.orders
-                  patchbay task run ./libmy_connector.so --config params.json --credential api_key=@key.txt
-                  patchbay task run dev.patchbay.table-diff --input primary=a.csv --input secondary=b.csv
+                  patchbay task run dev.patchbay.file-extract@1.0.0 \\
+                    --param path=$PWD/orders.csv --param table=in.orders
+                  patchbay task run ./libmy_connector.so --config params.json \\
+                    --credential api_key=@key.txt
+                  patchbay task run dev.patchbay.table-diff \\
+                    --input primary=a.csv --input secondary=b.csv
 
-                \(ExitCode.documentation)
+                \(ExitCode.documentation(for: ExitCode.taskCodes))
                 """)
 
         @Argument(help: ArgumentHelp("An installed connector's id, id@version, or a path to a .so file.", valueName: "connector"))
@@ -86,11 +89,15 @@ extension TaskCommand {
                 throw CLIError(error).exitCode
             }
             let parametersJSON: String
-            let secrets: [String: [UInt8]]
+            var secrets: [String: [UInt8]]
             let inputTables: [InputTable]
             do {
-                parametersJSON = try buildParameters()
+                // `#` values follow the same rule as in a flow: out of the parameters, to the connector only
+                // through the credential callback, masked everywhere.
+                let (parameters, hidden) = try separateSecrets(buildParameters())
+                parametersJSON = parameters.jsonText
                 secrets = try readCredentials()
+                for (key, value) in hidden { secrets[key] = Array(value.utf8) }
                 inputTables = try inputs.map { item in
                     let (name, file) = split(item)
                     let path = URL(fileURLWithPath: file).standardizedFileURL.path
@@ -105,7 +112,8 @@ extension TaskCommand {
             }
 
             let tablesDirectory = URL(fileURLWithPath: tablesDir).standardizedFileURL.path
-            let host = CLITaskHost(secrets: secrets, live: global.output == .text, tablesDirectory: tablesDirectory)
+            let masker = Masker(secrets: secrets.values.map { String(decoding: $0, as: UTF8.self) })
+            let host = CLITaskHost(secrets: secrets, masker: masker, live: global.output == .text, tablesDirectory: tablesDirectory)
             if global.output == .text, let d = entry.descriptor {
                 print("▶ \(d.id)@\(d.version) (\(entry.pattern?.name ?? "?")) \(entry.path)")
             }
@@ -113,7 +121,7 @@ extension TaskCommand {
                 pluginPath: entry.path, mode: check ? .check : .run, parametersJSON: parametersJSON, inputs: inputTables,
                 limits: TaskLimits(timeout: .milliseconds(Int64(timeout * 1000)), memoryBytes: memory << 20, processes: processes),
                 minimumLogLevel: verbose ? 1 : 2)
-            let report = await TaskRunner().run(spec, host: host)
+            let report = masker.mask(await TaskRunner().run(spec, host: host))
             if global.output == .json {
                 printJSON(json(report, entry: entry, tablesDirectory: tablesDirectory))
             } else {
@@ -128,6 +136,22 @@ extension TaskCommand {
         func split(_ item: String) -> (String, String) {
             let index = item.firstIndex(of: "=")!
             return (String(item[..<index]), String(item[item.index(after: index)...]))
+        }
+
+        /// The `#` values of the parameters, plain text (a ciphertext needs a project's key: use `patchbay run`).
+        func separateSecrets(_ text: String) throws -> (JSONValue, [String: String]) {
+            let parameters: JSONValue
+            do { parameters = try JSONValue(parsing: text) } catch {
+                throw CLIError("the parameters are not valid JSON: \(error)", exitCode: .inputInvalid)
+            }
+            do {
+                return try SecretParameters.separate(parameters) { value in
+                    guard !SecretBox.isCiphertext(value) else { throw CLIError.ciphertextOutsideProject }
+                    return value
+                }
+            } catch {
+                throw CLIError("\(error)", exitCode: .inputInvalid)
+            }
         }
 
         func buildParameters() throws -> String {
@@ -230,6 +254,7 @@ extension TaskCommand {
 /// Answers credentials from the command line, prints events live, lands tables in a directory.
 struct CLITaskHost: TaskHost {
     let secrets: [String: [UInt8]]
+    let masker: Masker
     let live: Bool
     let tablesDirectory: String
 
@@ -240,10 +265,37 @@ struct CLITaskHost: TaskHost {
     func handle(_ event: TaskEvent) {
         guard live, case .log(let line) = event else { return }
         let time = line.time.formatted(.dateTime.hour(.twoDigits(amPM: .omitted)).minute(.twoDigits).second(.twoDigits))
-        print("[\(time)] \(line.level.rawValue.padded(7)) \(line.source.rawValue.padded(9)) \(line.message)")
+        print("[\(time)] \(line.level.rawValue.padded(7)) \(line.source.rawValue.padded(9)) \(masker.mask(line.message))")
     }
 
     func commit(tables: [ProducedTableFile]) throws {
         try DirectoryTableSink(directory: tablesDirectory).commit(tables)
+    }
+}
+
+extension CLIError {
+    static let ciphertextOutsideProject = CLIError(
+        "an encrypted '#' value needs its project's master key: run it in a flow (patchbay run), or pass the plain value to task run",
+        exitCode: .inputInvalid)
+}
+
+extension Masker {
+    /// The report with every secret form hidden: log lines, outputs that are not secret, messages.
+    func mask(_ report: TaskReport) -> TaskReport {
+        guard !isEmpty else { return report }
+        var report = report
+        report.logs = report.logs.map { line in
+            var line = line
+            line.message = mask(line.message)
+            return line
+        }
+        report.outputs = report.outputs.map { output in
+            var output = output
+            if !output.isSecret { output.value = Array(mask(String(decoding: output.value, as: UTF8.self)).utf8) }
+            return output
+        }
+        report.internalMessage = mask(report.internalMessage)
+        report.classification = report.classification.mapMessages { mask($0) }
+        return report
     }
 }

@@ -318,3 +318,58 @@ struct FileSealingTests {
         #expect(Secrets.filesLeaking(under: test.project.root) == [])
     }
 }
+
+@Suite("The '#' rule on every path, and commands that write files only when asked")
+struct SecretPathTests {
+    @Test("`task run --param '#password=…'` hands the secret through the credential callback only, masked everywhere")
+    func taskRunSeparatesSecrets() throws {
+        // Given a connector that prints its parameters and every credential it gets, in several encodings
+        let plugin = try FlowFixtures.directory.get() + "/libsecret_echo.so"
+        // When it runs as a single task with a plain '#' parameter
+        let result = try Fixtures.run(Fixtures.patchbay, ["task", "run", plugin, "--param", "#password=\(Secrets.password)",
+                                                          "--param", "user=ann", "--output", "json"])
+        // Then the parameters it saw hold no '#' key, it got the value by name, and no form of it is printed
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains(#"parameters: {\"user\":\"ann\"}"#), "\(result.stdout)")
+        #expect(result.stdout.contains("#password raw: [hidden]"), "\(result.stdout)")
+        for form in Secrets.forms(of: Secrets.password) {
+            #expect(!result.stdout.contains(form) && !result.stderr.contains(form), "leaked as \(form)")
+        }
+    }
+
+    @Test("`task run` refuses an encrypted '#' value it has no key for, before starting the connector")
+    func taskRunRefusesCiphertext() throws {
+        let plugin = try FlowFixtures.directory.get() + "/libsecret_echo.so"
+        let result = try Fixtures.run(Fixtures.patchbay, ["task", "run", plugin, "--param", "#password=PBENC:1:test.secret-echo:AAAA"])
+        #expect(result.status == 4)
+        #expect(result.stderr.contains("parameters/#password: an encrypted '#' value needs its project's master key"), "\(result.stderr)")
+    }
+
+    @Test("`validate` writes nothing; `seal` encrypts a one-line JSON flow with non-ASCII text and leaves valid JSON")
+    func validateDoesNotWriteAndSealKeepsJSONValid() throws {
+        // Given a one-line Keboola-style JSON flow whose line has non-ASCII text before a plain '#' value
+        let flowText = ##"{"name":"Zürich–Praha","phases":[{"id":"p","tasks":[{"id":"echo","connector":"test.secret-echo","parameters":{"#password":"hunter2-plain"}}]}]}"##
+        let test = try TestProject(files: ["flows/route.json": flowText])
+        defer { test.remove() }
+        let path = test.project.root + "/flows/route.json"
+
+        // When it is validated, Then the file is untouched and the plain value is reported
+        let validate = try test.patchbay(["validate", "route"])
+        #expect(validate.status == 0, "\(validate.stderr)")
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == flowText)
+        #expect(validate.stderr.contains("1 plain '#' value, encrypted in place when the flow runs (or now: patchbay seal)"), "\(validate.stderr)")
+
+        // When it is sealed, Then the file is valid JSON holding a ciphertext and no part of the plain value
+        let seal = try test.patchbay(["seal", "route"])
+        #expect(seal.status == 0, "\(seal.stderr)")
+        let sealed = try String(contentsOfFile: path, encoding: .utf8)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(sealed.utf8)) as? [String: Any])
+        #expect(object["name"] as? String == "Zürich–Praha")
+        #expect(!sealed.contains("hunter2") && !sealed.contains("\"hu\""), "\(sealed)")
+        #expect(sealed.contains(##""#password":"PBENC:1:test.secret-echo:"##), "\(sealed)")
+
+        // And the sealed flow runs, its connector getting the value
+        let run = try test.patchbay(["run", "route"])
+        #expect(run.status == 0, "\(run.stdout)\n\(run.stderr)")
+    }
+}

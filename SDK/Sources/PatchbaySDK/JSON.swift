@@ -167,14 +167,21 @@ public enum JSON: Equatable, Sendable {
                     case UInt8(ascii: "b"): out.append(0x08)
                     case UInt8(ascii: "f"): out.append(0x0C)
                     case UInt8(ascii: "u"):
-                        var scalar = try hex4()
-                        if scalar >= 0xD800 && scalar < 0xDC00, bytes.count - index >= 6,
+                        let high = try hex4()
+                        var scalar = Unicode.Scalar(high) ?? "\u{FFFD}"
+                        if (0xD800..<0xDC00).contains(high), bytes.count - index >= 6,
                            bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") {
+                            // A low surrogate must follow; anything else leaves U+FFFD and is read on its own.
+                            let resume = index
                             index += 2
                             let low = try hex4()
-                            scalar = 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00)
+                            if (0xDC00..<0xE000).contains(low) {
+                                scalar = Unicode.Scalar(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)) ?? "\u{FFFD}"
+                            } else {
+                                index = resume
+                            }
                         }
-                        out.append(contentsOf: String(Character(Unicode.Scalar(scalar) ?? "\u{FFFD}")).utf8)
+                        out.append(contentsOf: String(Character(scalar)).utf8)
                     default: out.append(escape)
                     }
                 default:

@@ -73,6 +73,10 @@ static void url_encoded(const char *in, size_t length, char *out) {
 
 static patchbay_status echo(patchbay_task *task, patchbay_error *error) {
     (void)error;
+    patchbay_str given = host->parameters(task);
+    char shown[4096];
+    snprintf(shown, sizeof shown, "parameters: %.*s", (int)given.length, given.data);
+    say(task, shown);
     const char *names[] = { "#password", "api_key", "access_token" };
     for (size_t k = 0; k < 3; k++) {
         patchbay_str name = { names[k], strlen(names[k]) }, value = { 0, 0 };

@@ -28,11 +28,76 @@ enum FirstParty {
 
 @Suite("The patchbay command line")
 struct CLITests {
+    @Test("the root help, verbatim: what Patchbay is, where to start, and every exit code once")
+    func rootHelpVerbatim() throws {
+        // Given the built CLI, When its help is printed (not on a terminal: ArgumentParser wraps at 80 columns)
+        let root = try Fixtures.run(Fixtures.patchbay, ["--help"])
+        // Then the text before the usage line is exactly this: paragraphs wrapped once, lists never broken
+        #expect(root.status == 0)
+        let head = root.stdout.components(separatedBy: "\nUSAGE:").first ?? ""
+        #expect(head == """
+            OVERVIEW: Run data-integration connectors, each isolated in a process of its
+            own.
+
+            Connectors are shared libraries built against the Patchbay C ABI
+            (SDK/include/patchbay/connector.h). Every task runs in a `patchbay-runner`
+            process: a crash, hang or memory blow-up of a connector becomes a clear task
+            error and the host keeps going.
+
+            Start here:
+              patchbay init demo && cd demo && patchbay run orders
+              patchbay doctor          what confinement this machine allows
+              patchbay plugins list    connectors found in the plugin directories
+              patchbay task run dev.patchbay.sample-data --param rows=5
+
+            Exit codes:
+              0   success
+              1   a task failed (the connector reported an error), or was cancelled
+              2   a task crashed, timed out, hit a limit, or broke the protocol
+              3   unknown plugin, or it refused to load
+              4   a flow or input is invalid or missing; or no such run, token or table
+              5   the run ended in warning (a task with continueOnFailure failed)
+              6   the run was terminated (on request, by Ctrl-C, or its host died)
+              7   the token was refused, or a key file is not private
+              8   the project's store or files could not be read or written
+              9   gave up waiting
+              64  invalid command line
+
+            """)
+    }
+
+    @Test("no command's help has a line that ArgumentParser must break: examples and lists stay whole",
+          arguments: ["", "init", "run", "validate", "seal", "jobs", "jobs list", "jobs show", "jobs logs", "jobs retry",
+                      "jobs terminate", "tables", "tables show", "tables export", "tokens", "tokens create", "credentials",
+                      "credentials set", "encrypt", "plugins", "plugins watch", "task", "task run", "doctor"])
+    func helpLinesFit(_ command: String) throws {
+        // Given a screen wide enough that nothing is wrapped, When the help is printed
+        let arguments = command.split(separator: " ").map(String.init) + ["--help"]
+        let wide = try Fixtures.run(Fixtures.patchbay, arguments, environment: ["COLUMNS": "1000"])
+        // Then every indented line of the discussion (examples, exit codes) fits in 80 columns,
+        // so that the 80-column help shows it on one line
+        let discussion = wide.stdout.components(separatedBy: "\nUSAGE:").first ?? ""
+        let long = discussion.split(separator: "\n").filter { $0.hasPrefix(" ") && $0.count >= 80 }
+        #expect(long.isEmpty, "\(long)")
+    }
+
+    @Test("each command's help lists the exit codes it can end with, worded as in the one table")
+    func exitCodesPerCommand() throws {
+        let run = try Fixtures.run(Fixtures.patchbay, ["run", "--help"]).stdout
+        #expect(run.contains("  5   the run ended in warning (a task with continueOnFailure failed)\n  6   the run was terminated"))
+        #expect(!run.contains("  2   a task crashed"), "run never exits 2")
+        let task = try Fixtures.run(Fixtures.patchbay, ["task", "run", "--help"]).stdout
+        #expect(task.contains("  2   a task crashed, timed out, hit a limit, or broke the protocol"))
+        #expect(!task.contains("  6   "), "task run never exits 6")
+        let terminate = try Fixtures.run(Fixtures.patchbay, ["jobs", "terminate", "--help"]).stdout
+        #expect(terminate.contains("  9   gave up waiting"))
+    }
+
     @Test("help teaches: examples and every exit code")
     func help() throws {
         let root = try Fixtures.run(Fixtures.patchbay, ["--help"])
         #expect(root.status == 0)
-        #expect(root.stdout.contains("Exit codes: 0 success"))
+        #expect(root.stdout.contains("Exit codes:\n  0   success"))
         let run = try Fixtures.run(Fixtures.patchbay, ["task", "run", "--help"])
         #expect(run.stdout.contains("patchbay task run dev.patchbay.sample-data --param rows=1000"))
         #expect(run.stdout.contains("--credential <name=value>"))

@@ -97,7 +97,7 @@ let package = Package(
         .testTarget(
             name: "PatchbayTests",
             dependencies: ["PatchbayEngine", "PatchbayModel", "PatchbayStore", "PatchbayRegistry", "PatchbayRunner", "PatchbayWire",
-                           "PatchbaySecurity"],
+                           "PatchbaySecurity", .product(name: "GRDB", package: "GRDB.swift")],
             path: "Tests/PatchbayTests"
         ),
     ],

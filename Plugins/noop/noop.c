@@ -4,6 +4,7 @@
  * Parameters (all optional):
  *   sleep_ms      wait this long (in 10 ms steps, stopping early when cancelled)
  *   message       log this line at info level
+ *   log_lines     log this many numbered lines ("line 1" ...) at info level
  *   output_name   set this output ...
  *   output_value  ... to this value (default "done")
  *   fail          "config" | "transient" | "system": fail with that class ...
@@ -36,6 +37,14 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
         }
     }
     if (pbp_get(params, "message", text, sizeof text) == 1) host->log(task, PATCHBAY_LOG_INFO, pbp_str(text));
+    if (pbp_get(params, "log_lines", text, sizeof text) == 1) {
+        long lines = strtol(text, NULL, 10);
+        char line[32];
+        for (long i = 1; i <= lines; i++) {
+            snprintf(line, sizeof line, "line %ld", i);
+            host->log(task, PATCHBAY_LOG_INFO, pbp_str(line));
+        }
+    }
     if (pbp_get(params, "count", text, sizeof text) == 1 && strcmp(text, "true") == 0) {
         patchbay_str state = { 0 };
         long long runs = 0;
@@ -68,6 +77,7 @@ static const patchbay_connector descriptor = {
         "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
         "\"sleep_ms\":{\"type\":\"integer\",\"minimum\":0},"
         "\"message\":{\"type\":\"string\"},"
+        "\"log_lines\":{\"type\":\"integer\",\"minimum\":0},"
         "\"output_name\":{\"type\":\"string\"},"
         "\"output_value\":{\"type\":\"string\"},"
         "\"fail\":{\"type\":\"string\",\"enum\":[\"config\",\"transient\",\"system\"]},"

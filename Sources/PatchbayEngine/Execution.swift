@@ -18,6 +18,11 @@ final class RunContext: Sendable {
     /// Secret outputs of the run's authentication tasks, for its later tasks only.
     let restricted = RestrictedOutputs()
     private let state = Mutex<(terminating: Bool, controls: [Int64: TaskControl])>((false, [:]))
+    /// Writes that failed and could not even be recorded as a job's failure: the run ends in error with them.
+    private let storeFailures = Mutex<[String]>([])
+
+    func recordStoreFailure(_ reason: String) { storeFailures.withLock { $0.append(reason) } }
+    var unrecordedFailures: [String] { storeFailures.withLock { $0 } }
 
     init(runID: Int64, scopes: TokenScopes = TokenScopes(), tokenName: String = "none", credentials: [CredentialRecord] = []) {
         self.runID = runID
@@ -82,7 +87,7 @@ extension Engine {
                                  tokenName: token?.name ?? "none", credentials: (try? store.credentials()) ?? [])
         let flow: Flow
         do { flow = try JSONDecoder().decode(Flow.self, from: Data(submitted.flowJSON.utf8)) } catch {
-            return finish(runID, .error, "the stored flow cannot be read: \(error)", events: events)
+            return finish(submitted, context, .error, "the stored flow cannot be read: \(error)", events: events)
         }
         // Another process may ask to terminate this run through the store.
         let monitor = Task.detached { [store, locks, terminationPollInterval] in
@@ -102,14 +107,14 @@ extension Engine {
         }
         guard let flowLock else {
             cancelRemaining(runID, from: 0, reason: "the run was terminated before it started", events: events)
-            return finish(runID, .terminated, "terminated before it started", events: events)
+            return finish(submitted, context, .terminated, "terminated before it started", events: events)
         }
         defer { Task { await locks.release(flowLock) } }
         // A run that waited may have waited on a host that died: record that before going on.
         _ = recover()
         if (try? store.runStatus(runID)) == .terminating {
             cancelRemaining(runID, from: 0, reason: "the run was terminated before it started", events: events)
-            return finish(runID, .terminated, "terminated before it started", events: events)
+            return finish(submitted, context, .terminated, "terminated before it started", events: events)
         }
         try? store.update(run: runID, to: .processing)
         if let run = try? store.run(runID) { events(.run(run)) }
@@ -143,18 +148,18 @@ extension Engine {
         let remainingFrom = failedPhase.flatMap { phase in flow.phases.firstIndex { $0.id == phase.id }.map { $0 + 1 } } ?? 0
         if context.isTerminating {
             cancelRemaining(runID, from: 0, reason: "the run was terminated before this job started", events: events)
-            return finish(runID, .terminated, "terminated on request", events: events)
+            return finish(submitted, context, .terminated, "terminated on request", events: events)
         }
         if let failedPhase {
             cancelRemaining(runID, from: remainingFrom, reason: "not run: phase '\(failedPhase.id)' failed", events: events)
             let failed = ((try? store.jobs(run: runID)) ?? []).filter { $0.status == .error && $0.phaseID == failedPhase.id }
             let names = failed.map(\.taskID).joined(separator: ", ")
-            return finish(runID, .error, "phase '\(failedPhase.id)' failed (\(names))", events: events)
+            return finish(submitted, context, .error, "phase '\(failedPhase.id)' failed (\(names))", events: events)
         }
         if warnings > 0 {
-            return finish(runID, .warning, "\(warnings) task\(warnings == 1 ? "" : "s") failed with continueOnFailure", events: events)
+            return finish(submitted, context, .warning, "\(warnings) task\(warnings == 1 ? "" : "s") failed with continueOnFailure", events: events)
         }
-        return finish(runID, .success, nil, events: events)
+        return finish(submitted, context, .success, nil, events: events)
     }
 
     /// Runs one phase's jobs, at most `parallelism` at once. Every job of the phase runs even when
@@ -188,10 +193,31 @@ extension Engine {
                    uniquingKeysWith: { _, last in last })
     }
 
-    private func finish(_ runID: Int64, _ status: JobStatus, _ message: String?,
+    /// Records the run's end. A run whose jobs could not all be recorded ends in error with the reason;
+    /// if its own end cannot be written either, the record returned says so (and the next command's
+    /// recovery finds the host gone and marks the run).
+    private func finish(_ submitted: RunRecord, _ context: RunContext, _ status: JobStatus, _ message: String?,
                         events: @Sendable (RunEvent) -> Void) -> RunRecord {
-        try? store.update(run: runID, to: status, message: message)
-        let run = (try? store.run(runID))!
+        var status = status, message = message
+        let unrecorded = context.unrecordedFailures
+        if !unrecorded.isEmpty {
+            status = .error
+            message = "the store could not record every job: " + unrecorded.joined(separator: "; ")
+        }
+        do {
+            try store.update(run: submitted.id!, to: status, message: message)
+            if let run = try store.run(submitted.id!) {
+                events(.run(run))
+                return run
+            }
+        } catch {
+            status = .error
+            message = (message.map { $0 + "; " } ?? "") + "the run's end could not be stored: \(error)"
+        }
+        var run = submitted
+        run.status = status
+        run.message = message
+        run.finishedAt = Date()
         events(.run(run))
         return run
     }

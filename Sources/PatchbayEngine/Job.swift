@@ -10,6 +10,11 @@ import Synchronization
 /// The host side of one job's runner: every log line goes to the store (masked) before anyone sees it,
 /// credentials are answered only within the run's token, finished tables go to the job's staging
 /// directory, never straight into the catalog.
+///
+/// Log lines are written in batches: the supervisor flushes whenever it has read all that its runner
+/// had sent (and before the job completes), so a 20,000-line log costs a transaction per wake-up, not
+/// per line, and a line is still stored before it is reported. A write that fails is kept and tried
+/// again; if it never succeeds, the job fails as a `system` error that says so.
 struct JobHost: TaskHost {
     let job: JobRecord
     let store: Store
@@ -19,6 +24,10 @@ struct JobHost: TaskHost {
     let parametersJSON: String
     let access: CredentialAccess
     let events: @Sendable (RunEvent) -> Void
+    let journal = JobJournal()
+
+    /// A batch bigger than this is written at once, without waiting for the supervisor's flush.
+    static let batchLimit = 1024
 
     func credential(named name: String, for descriptor: DescriptorInfo?) -> CredentialAnswer {
         access.answer(name)
@@ -27,15 +36,20 @@ struct JobHost: TaskHost {
     func handle(_ event: TaskEvent) {
         switch event {
         case .started(let pid):
-            let started = try? store.start(job: job, runnerPID: pid, runnerStart: ProcessIdentity(pid: pid)?.startTicks,
-                                           connectorVersion: connectorVersion, sha256: sha256, parametersJSON: parametersJSON)
-            if let started = started ?? nil { events(.job(started)) }
+            do {
+                if let started = try store.start(job: job, runnerPID: pid, runnerStart: ProcessIdentity(pid: pid)?.startTicks,
+                                                 connectorVersion: connectorVersion, sha256: sha256, parametersJSON: parametersJSON) {
+                    events(.job(started))
+                }
+            } catch {
+                journal.fail("the job's start could not be stored: \(error)")
+            }
         case .log(let line):
             let record = LogRecord(jobID: job.id!, time: line.time, level: line.level.rawValue, source: line.source.rawValue,
                                    message: access.masker.mask(line.message))
-            try? store.append(logs: [record])
-            events(.log(job, record))
+            if journal.add(record) >= Self.batchLimit { flush() }
         case .progress(let fraction, let message):
+            flush()
             events(.progress(jobID: job.id!, fraction: fraction, message: access.masker.mask(message)))
         case .output(let output) where output.isSecret:
             access.hide(String(decoding: output.value, as: UTF8.self))
@@ -44,8 +58,59 @@ struct JobHost: TaskHost {
         }
     }
 
+    /// Writes the buffered log lines in one transaction, then reports them.
+    func flush() {
+        guard let written = journal.write(to: store) else { return }
+        for record in written { events(.log(job, record)) }
+    }
+
     func commit(tables: [ProducedTableFile]) throws {
         try DirectoryTableSink(directory: stagingDirectory, durable: true).commit(tables)
+    }
+}
+
+/// A job's log lines not yet in the store, and the store failures it met.
+final class JobJournal: Sendable {
+    private struct State {
+        var pending: [LogRecord] = []
+        /// Why the buffered lines are not stored yet (cleared once they are).
+        var logFailure: String?
+        /// Any other write that failed (it cannot be retried).
+        var failure: String?
+    }
+    private let state = Mutex(State())
+
+    /// Buffers a line; returns how many are buffered.
+    func add(_ record: LogRecord) -> Int {
+        state.withLock { state in
+            state.pending.append(record)
+            return state.pending.count
+        }
+    }
+
+    func fail(_ reason: String) {
+        state.withLock { state in if state.failure == nil { state.failure = reason } }
+    }
+
+    /// Why the job is not fully recorded, if anything failed and was not made good.
+    var failure: String? { state.withLock { $0.failure ?? $0.logFailure } }
+
+    /// Stores what is buffered and returns it; nil when there was nothing, or the write failed (the lines
+    /// stay buffered for the next attempt).
+    func write(to store: Store) -> [LogRecord]? {
+        state.withLock { state in
+            guard !state.pending.isEmpty else { return nil }
+            do {
+                try store.append(logs: state.pending)
+            } catch {
+                let count = state.pending.count
+                state.logFailure = "\(count) log line\(count == 1 ? "" : "s") could not be stored: \(error)"
+                return nil
+            }
+            state.logFailure = nil
+            defer { state.pending.removeAll(keepingCapacity: true) }
+            return state.pending
+        }
     }
 }
 
@@ -144,8 +209,15 @@ extension Engine {
                 outputs: [String: [String: OutputValue]], events: @escaping @Sendable (RunEvent) -> Void) async -> JobOutcome {
         let runID = context.runID
         var masker = Masker(secrets: [])
+        var host: JobHost?
         func end(_ job: JobRecord, _ completion: JobCompletion) -> JobOutcome {
             var completion = completion
+            // The job's log must be whole before its end is recorded; if it is not, the job failed.
+            host?.flush()
+            if let failure = host?.journal.failure {
+                completion = JobCompletion(status: .error, failureClass: FailureClass.system.rawValue, message: failure,
+                                           exitKind: completion.exitKind, exitSummary: completion.exitSummary)
+            }
             completion.message = masker.mask(completion.message)
             completion.exitSummary = masker.mask(completion.exitSummary)
             completion.outputs = completion.outputs.map { output in
@@ -153,7 +225,27 @@ extension Engine {
                 output.value = masker.mask(output.value)
                 return output
             }
-            let finished = (try? store.complete(job: job, with: completion)) ?? job
+            let finished: JobRecord
+            do {
+                finished = try store.complete(job: job, with: completion)
+            } catch {
+                // Never leave the job `processing` while the run moves on: record it as a system error, or,
+                // if even that cannot be written, fail the run with the reason.
+                let reason = "the job's result could not be stored: \(error)"
+                let failure = JobCompletion(status: .error, failureClass: FailureClass.system.rawValue, message: masker.mask(reason),
+                                            exitKind: completion.exitKind, exitSummary: completion.exitSummary)
+                let recorded: JobRecord
+                do { recorded = try store.complete(job: job, with: failure) } catch {
+                    context.recordStoreFailure("job \(job.id!) (\(job.taskID)): \(reason); recording the failure failed too: \(error)")
+                    var unrecorded = job
+                    unrecorded.status = .error
+                    unrecorded.failureClass = FailureClass.system.rawValue
+                    unrecorded.message = failure.message
+                    recorded = unrecorded
+                }
+                events(.job(recorded))
+                return JobOutcome(job: recorded)
+            }
             events(.job(finished))
             let values = completion.outputs.map { ($0.name, OutputValue(value: $0.value, isSecret: $0.isSecret)) }
             return JobOutcome(job: finished, outputs: Dictionary(values, uniquingKeysWith: { _, last in last }))
@@ -251,12 +343,13 @@ extension Engine {
 
         let stateJSON = (try? store.state(configurationKey: job.configurationKey))?.stateJSON ?? "{}"
         let staging = stagingDirectory(job: job.id!)
-        let host = JobHost(job: current, store: store, stagingDirectory: staging, connectorVersion: entry.version,
-                           sha256: entry.sha256, parametersJSON: parameters.jsonText, access: access, events: events)
+        let jobHost = JobHost(job: current, store: store, stagingDirectory: staging, connectorVersion: entry.version,
+                              sha256: entry.sha256, parametersJSON: parameters.jsonText, access: access, events: events)
+        host = jobHost
         let spec = TaskSpec(pluginPath: entry.path, parametersJSON: connectorParameters.jsonText, stateJSON: stateJSON, inputs: inputs,
                             limits: TaskLimits(timeout: task.timeout ?? .seconds(3600)), workspaceRoot: project.workDirectory,
                             minimumLogLevel: 2)
-        var report = await runner.run(spec, host: host, control: control)
+        var report = await runner.run(spec, host: jobHost, control: control)
 
         // status_check: the host asks again every interval until ready, failed or out of time.
         var checks = 1
@@ -264,11 +357,12 @@ extension Engine {
             let policy = task.poll ?? PollPolicy()
             let deadline = ContinuousClock.now + policy.timeout
             while report.classification == .pending, ContinuousClock.now + policy.interval <= deadline, !context.isTerminating {
-                host.handle(.log(LogLine(time: Date(), level: .info, source: .host,
-                                         message: "not ready yet (check \(checks)); checking again in \(policy.interval)")))
+                jobHost.handle(.log(LogLine(time: Date(), level: .info, source: .host,
+                                            message: "not ready yet (check \(checks)); checking again in \(policy.interval)")))
+                jobHost.flush()
                 await sleep(policy.interval, unless: context)
                 if context.isTerminating { break }
-                report = await runner.run(spec, host: host, control: control)
+                report = await runner.run(spec, host: jobHost, control: control)
                 checks += 1
             }
         }

@@ -232,6 +232,7 @@ struct Supervisor<Host: TaskHost> {
             ]
             var timeout = stop.timeoutMilliseconds(now: now)
             if pidDescriptor < 0 { timeout = timeout < 0 ? 50 : min(timeout, 50) }  // no pidfd: poll waitpid
+            host.flush()
             let n = poll(&fds, nfds_t(fds.count), timeout)
             if n < 0 && errno != EINTR { break }
             if fds[0].revents != 0 { socketOpen = readSocket(socket, pid: pid, cancelWrite: cancelWrite) }
@@ -267,6 +268,7 @@ struct Supervisor<Host: TaskHost> {
             note(.warning, .host, "output truncated: \(budget.dropped) bytes of stdout/stderr beyond the log limit were dropped")
         }
 
+        host.flush()
         let peak = max(UInt64(usage.ru_maxrss) * 1024, counters?.peakMemoryBytes ?? 0)
         var classification = classify(status: status, peakBytes: peak, counters: counters)
 

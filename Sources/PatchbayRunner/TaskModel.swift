@@ -119,6 +119,9 @@ public enum CredentialAnswer: Sendable {
 public protocol TaskHost: Sendable {
     func credential(named name: String, for descriptor: DescriptorInfo?) -> CredentialAnswer
     func handle(_ event: TaskEvent)
+    /// Called whenever the supervisor has handled everything its runner had sent, before it waits again,
+    /// and once after the runner is gone: the moment to write buffered events in one batch.
+    func flush()
     /// Takes the finished tables before the workspace is deleted; called only when the task succeeded.
     /// Throwing turns the success into a system failure.
     func commit(tables: [ProducedTableFile]) throws
@@ -127,6 +130,7 @@ public protocol TaskHost: Sendable {
 extension TaskHost {
     public func credential(named name: String, for descriptor: DescriptorInfo?) -> CredentialAnswer { .notFound }
     public func handle(_ event: TaskEvent) {}
+    public func flush() {}
     public func commit(tables: [ProducedTableFile]) throws {}
 }
 

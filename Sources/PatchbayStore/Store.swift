@@ -7,6 +7,7 @@
 // are never edited: a change is a new migration.
 import Foundation
 import GRDB
+import Synchronization
 
 /// Status of a run or a job. `cancelled` never started; `terminated` was stopped while it ran;
 /// `skipped` (jobs only) was disabled in the flow or not selected.
@@ -297,22 +298,64 @@ public struct CredentialRecord: Sendable, Codable, Equatable, FetchableRecord, P
     }
 }
 
+/// Why the store cannot be used.
+public enum StoreError: Error, CustomStringConvertible, Sendable {
+    /// The database was migrated by a newer Patchbay: this one does not know its schema.
+    case newerDatabase(path: String, unknownMigrations: [String])
+
+    public var description: String {
+        switch self {
+        case .newerDatabase(let path, let unknown):
+            "\(path) was written by a newer Patchbay (it has migrations this one does not know: \(unknown.joined(separator: ", "))); use that version, or a copy of the project"
+        }
+    }
+}
+
 /// The store of one project. Safe to use from many tasks and many processes at once.
 public final class Store: Sendable {
     let pool: DatabasePool
     public let path: String
+    private let writes = Atomic<Int>(0)
 
-    public init(path: String) throws {
+    /// How long a write waits for another process's write lock before it gives up, and when it says so.
+    static let busyStep: Duration = .milliseconds(5)
+    static let busyNoticeAfter = 200   // steps: one second
+    static let busyGiveUpAfter = 12_000  // steps: sixty seconds
+
+    /// - Parameter waiting: told once per wait, after a second, that another process holds the write lock
+    ///   (the CLI prints it, so a blocked command is never silent).
+    public init(path: String, waiting: (@Sendable (String) -> Void)? = nil) throws {
         self.path = path
         var configuration = Configuration()
-        configuration.busyMode = .timeout(60)
+        let notice = "waiting for another process to finish writing to \(path) (it holds the store's write lock); giving up after 60 s"
+        configuration.busyMode = .callback { tries in
+            if tries == Self.busyNoticeAfter { waiting?(notice) }
+            guard tries < Self.busyGiveUpAfter else { return false }
+            usleep(UInt32(Self.busyStep.components.attoseconds / 1_000_000_000_000))
+            return true
+        }
         configuration.label = "patchbay"
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
         pool = try DatabasePool(path: path, configuration: configuration)
-        try Self.migrator.migrate(pool)
+        let migrator = Self.migrator
+        let (superseded, applied) = try pool.read { db in (try migrator.hasBeenSuperseded(db), try migrator.appliedIdentifiers(db)) }
+        if superseded {
+            let known = Set(migrator.migrations)
+            throw StoreError.newerDatabase(path: path, unknownMigrations: applied.filter { !known.contains($0) }.sorted())
+        }
+        try migrator.migrate(pool)
     }
+
+    /// One write transaction. Every write of the store goes through here, so tests can count them.
+    func write<T>(_ body: (Database) throws -> T) throws -> T {
+        writes.add(1, ordering: .relaxed)
+        return try pool.write(body)
+    }
+
+    /// Write transactions this process has made through this store (for tests and benchmarks).
+    public var writeTransactionCount: Int { writes.load(ordering: .relaxed) }
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -437,7 +480,7 @@ public final class Store: Sendable {
     // MARK: runs
 
     public func insert(run: RunRecord, jobs: [JobRecord]) throws -> (RunRecord, [JobRecord]) {
-        try pool.write { db in
+        try write { db in
             var run = run
             try run.insert(db)
             try EventRecord.note(db, runID: run.id!, time: run.createdAt, status: run.status, detail: "run created")
@@ -453,7 +496,7 @@ public final class Store: Sendable {
 
     /// Moves a run to a status, with an event; `finished` also stamps the end time.
     public func update(run id: Int64, to status: JobStatus, message: String? = nil, at time: Date = Date()) throws {
-        try pool.write { db in
+        try write { db in
             var assignments = ["status = ?"]
             var arguments: [any DatabaseValueConvertible] = [status]
             if status == .processing { assignments.append("startedAt = COALESCE(startedAt, ?)"); arguments.append(time) }
@@ -468,7 +511,7 @@ public final class Store: Sendable {
 
     /// Asks the host running this run to stop it. Returns the run's status before the request.
     public func requestTermination(run id: Int64) throws -> JobStatus? {
-        try pool.write { db in
+        try write { db in
             guard let run = try RunRecord.fetchOne(db, key: id) else { return nil }
             if !run.status.isFinished, run.status != .terminating {
                 try db.execute(sql: "UPDATE runs SET status = ? WHERE id = ?", arguments: [JobStatus.terminating, id])
@@ -531,7 +574,7 @@ public final class Store: Sendable {
     /// Only status, times and message are written; the record returned is the stored row, so fields
     /// recorded meanwhile (the runner pid, the connector version) are never overwritten with stale ones.
     public func update(job: JobRecord, to status: JobStatus, message: String? = nil, at time: Date = Date()) throws -> JobRecord {
-        try pool.write { db in
+        try write { db in
             let statement = try db.cachedStatement(sql: """
                 UPDATE jobs SET status = ?, message = ?,
                     startedAt = CASE WHEN ? AND startedAt IS NULL THEN ? ELSE startedAt END,
@@ -552,7 +595,7 @@ public final class Store: Sendable {
     public func start(job: JobRecord, runnerPID: Int32, runnerStart: Int64?, connectorVersion: String?, sha256: String?,
                       parametersJSON: String?, at time: Date = Date()) throws -> JobRecord? {
         let stamp = StoredTime.text(time)
-        return try pool.write { db in
+        return try write { db in
             try db.cachedStatement(sql: """
                 UPDATE jobs SET status = 'processing', message = NULL, startedAt = COALESCE(startedAt, ?)
                 WHERE id = ? AND status IN ('created', 'waiting')
@@ -579,7 +622,7 @@ public final class Store: Sendable {
 
     /// The final status, outputs, state and catalog rows of a job, all or nothing.
     public func complete(job: JobRecord, with completion: JobCompletion, at time: Date = Date()) throws -> JobRecord {
-        try pool.write { db in
+        try write { db in
             let statement = try db.cachedStatement(sql: """
                 UPDATE jobs SET status = ?, finishedAt = ?, failureClass = ?, message = ?, exitKind = ?,
                     exitSummary = ?, rowsOut = ?
@@ -600,7 +643,7 @@ public final class Store: Sendable {
 
     /// A retry's reused job: success, pointing at the original, with the original's outputs copied.
     public func reuse(job: JobRecord, from original: JobRecord) throws -> JobRecord {
-        try pool.write { db in
+        try write { db in
             var job = job
             job.status = .success
             job.reusedJobID = original.reusedJobID ?? original.id
@@ -624,7 +667,7 @@ public final class Store: Sendable {
 
     public func append(logs: [LogRecord]) throws {
         guard !logs.isEmpty else { return }
-        try pool.write { db in
+        try write { db in
             let statement = try db.cachedStatement(sql: "INSERT INTO logs (jobID, time, level, source, message) VALUES (?, ?, ?, ?, ?)")
             for log in logs { try statement.execute(arguments: [log.jobID, StoredTime.text(log.time), log.level, log.source, log.message]) }
         }
@@ -681,7 +724,7 @@ public final class Store: Sendable {
 
     /// Inserts a token; `hash` gets the new id (token secrets name their id) and returns the secret's hash.
     public func createToken(_ token: TokenRecord, hash: (Int64) throws -> String) throws -> TokenRecord {
-        try pool.write { db in
+        try write { db in
             var token = token
             try token.insert(db)
             token.secretHash = try hash(token.id!)
@@ -706,7 +749,7 @@ public final class Store: Sendable {
     }
 
     public func revokeToken(_ id: Int64, at time: Date = Date()) throws -> Bool {
-        try pool.write { db in
+        try write { db in
             try db.execute(sql: "UPDATE tokens SET revokedAt = ? WHERE id = ? AND revokedAt IS NULL", arguments: [time, id])
             return db.changesCount > 0
         }
@@ -714,11 +757,11 @@ public final class Store: Sendable {
 
     /// Replaces a token's secret (the old one stops working at once).
     public func replaceTokenSecret(_ id: Int64, hash: String) throws {
-        try pool.write { db in try db.execute(sql: "UPDATE tokens SET secretHash = ? WHERE id = ?", arguments: [hash, id]) }
+        try write { db in try db.execute(sql: "UPDATE tokens SET secretHash = ? WHERE id = ?", arguments: [hash, id]) }
     }
 
     public func setCredential(_ credential: CredentialRecord) throws {
-        try pool.write { db in try credential.upsert(db) }
+        try write { db in try credential.upsert(db) }
     }
 
     public func credentials(connector: String) throws -> [CredentialRecord] {
@@ -730,6 +773,6 @@ public final class Store: Sendable {
     }
 
     public func setToken(run id: Int64, token: Int64) throws {
-        try pool.write { db in try db.execute(sql: "UPDATE runs SET tokenID = ? WHERE id = ?", arguments: [token, id]) }
+        try write { db in try db.execute(sql: "UPDATE runs SET tokenID = ? WHERE id = ?", arguments: [token, id]) }
     }
 }

@@ -75,7 +75,7 @@ struct ProjectOptions: ParsableArguments {
         let store: Store
         do {
             try project.prepareDirectories()
-            store = try Store(path: project.storePath)
+            store = try Store(path: project.storePath, waiting: printNote)
         } catch {
             throw CLIError("cannot open the store \(project.storePath): \(error)", exitCode: .storeFailed)
         }

@@ -43,6 +43,7 @@ int pb_set_limit(int which, uint64_t value) {
     case PB_LIMIT_OPEN_FILES: resource = RLIMIT_NOFILE; break;
     case PB_LIMIT_PROCESSES: resource = RLIMIT_NPROC; break;
     case PB_LIMIT_CORE_SIZE: resource = RLIMIT_CORE; break;
+    case PB_LIMIT_FILE_SIZE: resource = RLIMIT_FSIZE; break;
     default: return EINVAL;
     }
     struct rlimit limit = { (rlim_t)value, (rlim_t)value };

@@ -196,6 +196,17 @@ final class RestrictedOutputs: Sendable {
     var values: [String] { entries.withLock { $0.values.map(\.value) } }
 }
 
+extension TokenScopes {
+    /// The buckets these scopes may write, as the runner enforces it at open_output. (The engine checks the
+    /// finished tables again: a runner's report is never trusted on its own.)
+    var writeRule: BucketRule {
+        if isMaster { return .any }
+        let writable = buckets.filter { $0.key != "*" && $0.value >= .write }.keys.sorted()
+        guard buckets["*"] == .write else { return .only(writable) }
+        return .anyExcept(buckets.filter { $0.key != "*" && $0.value < .write }.keys.sorted())
+    }
+}
+
 struct JobFailure: Error {
     let message: String
 }
@@ -348,7 +359,7 @@ extension Engine {
         host = jobHost
         let spec = TaskSpec(pluginPath: entry.path, parametersJSON: connectorParameters.jsonText, stateJSON: stateJSON, inputs: inputs,
                             limits: TaskLimits(timeout: task.timeout ?? .seconds(3600)), workspaceRoot: project.workDirectory,
-                            minimumLogLevel: 2)
+                            minimumLogLevel: 2, writableBuckets: context.scopes.writeRule)
         var report = await runner.run(spec, host: jobHost, control: control)
 
         // status_check: the host asks again every interval until ready, failed or out of time.

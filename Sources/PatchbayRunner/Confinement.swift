@@ -18,15 +18,18 @@ public struct TaskLimits: Sendable, Equatable {
     public var processes: UInt64
     /// Each stop step (cancel, SIGTERM) waits this long before the next.
     public var killGrace: Duration
+    /// The largest file the task may write, output tables included (RLIMIT_FSIZE); 0 for none.
+    public var fileSizeBytes: UInt64
 
     public init(timeout: Duration? = .seconds(3600), memoryBytes: UInt64 = 2 << 30, cpuSeconds: UInt64 = 0,
-                openFiles: UInt64 = 1024, processes: UInt64 = 64, killGrace: Duration = .seconds(2)) {
+                openFiles: UInt64 = 1024, processes: UInt64 = 64, killGrace: Duration = .seconds(2), fileSizeBytes: UInt64 = 0) {
         self.timeout = timeout
         self.memoryBytes = memoryBytes
         self.cpuSeconds = cpuSeconds
         self.openFiles = openFiles
         self.processes = processes
         self.killGrace = killGrace
+        self.fileSizeBytes = fileSizeBytes
     }
 }
 

@@ -191,7 +191,7 @@ struct Supervisor<Host: TaskHost> {
         }
 
         // The handshake: hello goes out before the runner can do anything.
-        var confinement = Confinement(openFiles: spec.limits.openFiles)
+        var confinement = Confinement(openFiles: spec.limits.openFiles, fileSizeBytes: spec.limits.fileSizeBytes)
         confinement.cpuSeconds = spec.limits.cpuSeconds
         switch runner.confinement {
         case .cgroupV1:
@@ -210,7 +210,7 @@ struct Supervisor<Host: TaskHost> {
         let hello = Hello(nonce: nonce, mode: spec.mode, pluginPath: spec.pluginPath, workspace: workspace,
                           parametersJSON: spec.parametersJSON, stateJSON: spec.stateJSON, inputs: inputs,
                           confinement: confinement, deadlineNanoseconds: stop.deadline ?? 0,
-                          minimumLogLevel: spec.minimumLogLevel)
+                          minimumLogLevel: spec.minimumLogLevel, writableBuckets: spec.writableBuckets)
         for fd in [socket, stdoutRead, stderrRead] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
         send(HostMessage.hello(hello).frame(), on: socket)
 

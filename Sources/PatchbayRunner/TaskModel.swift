@@ -14,10 +14,13 @@ public struct TaskSpec: Sendable {
     public var workspaceRoot: String
     /// Lowest log level (PATCHBAY_LOG_*) the runner forwards.
     public var minimumLogLevel: UInt32
+    /// The buckets the task may write. The runner refuses others at open_output.
+    public var writableBuckets: BucketRule
 
     public init(pluginPath: String, mode: RunnerMode = .run, parametersJSON: String = "{}", stateJSON: String = "{}",
                 inputs: [InputTable] = [], limits: TaskLimits = TaskLimits(),
-                workspaceRoot: String = TaskSpec.defaultWorkspaceRoot, minimumLogLevel: UInt32 = 1) {
+                workspaceRoot: String = TaskSpec.defaultWorkspaceRoot, minimumLogLevel: UInt32 = 1,
+                writableBuckets: BucketRule = .any) {
         self.pluginPath = pluginPath
         self.mode = mode
         self.parametersJSON = parametersJSON
@@ -26,6 +29,7 @@ public struct TaskSpec: Sendable {
         self.limits = limits
         self.workspaceRoot = workspaceRoot
         self.minimumLogLevel = minimumLogLevel
+        self.writableBuckets = writableBuckets
     }
 
     public static var defaultWorkspaceRoot: String {

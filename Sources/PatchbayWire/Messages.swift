@@ -47,18 +47,46 @@ public struct Confinement: Sendable, Equatable {
     public var openFiles: UInt64
     /// RLIMIT_NPROC, 0 for none (it does not bind root; see dropToUser / cgroups).
     public var processes: UInt64
+    /// RLIMIT_FSIZE in bytes, 0 for none: the largest file the task may write (a write past it fails
+    /// with "file too large", the runner ignoring SIGXFSZ).
+    public var fileSizeBytes: UInt64
     /// When not UInt32.max, the runner switches to this uid/gid before loading.
     public var userID: UInt32
     public var groupID: UInt32
 
     public init(addressSpaceBytes: UInt64 = 0, cpuSeconds: UInt64 = 0, openFiles: UInt64 = 0, processes: UInt64 = 0,
-                userID: UInt32 = .max, groupID: UInt32 = .max) {
+                fileSizeBytes: UInt64 = 0, userID: UInt32 = .max, groupID: UInt32 = .max) {
         self.addressSpaceBytes = addressSpaceBytes
         self.cpuSeconds = cpuSeconds
         self.openFiles = openFiles
         self.processes = processes
+        self.fileSizeBytes = fileSizeBytes
         self.userID = userID
         self.groupID = groupID
+    }
+}
+
+/// Which buckets a task may write (a bucket is the part of a table name before the first '.').
+public enum BucketRule: Sendable, Equatable {
+    case any
+    case only([String])
+    case anyExcept([String])
+
+    public func allows(bucket: String) -> Bool {
+        switch self {
+        case .any: true
+        case .only(let buckets): buckets.contains(bucket)
+        case .anyExcept(let buckets): !buckets.contains(bucket)
+        }
+    }
+
+    /// For messages: what the rule allows.
+    public var description: String {
+        switch self {
+        case .any: "every bucket"
+        case .only(let buckets): buckets.isEmpty ? "no bucket" : buckets.joined(separator: ", ")
+        case .anyExcept(let buckets): "every bucket but " + buckets.joined(separator: ", ")
+        }
     }
 }
 
@@ -85,10 +113,13 @@ public struct Hello: Sendable, Equatable {
     public var deadlineNanoseconds: UInt64
     /// Log lines below this level are dropped in the runner (PATCHBAY_LOG_*).
     public var minimumLogLevel: UInt32
+    /// The buckets the task's token may write; open_output answers PATCHBAY_DENIED for any other.
+    public var writableBuckets: BucketRule
 
     public init(protocolVersion: UInt32 = Wire.protocolVersion, nonce: [UInt8], mode: RunnerMode, pluginPath: String,
                 workspace: String, parametersJSON: String = "{}", stateJSON: String = "{}", inputs: [InputTable] = [],
-                confinement: Confinement = Confinement(), deadlineNanoseconds: UInt64 = 0, minimumLogLevel: UInt32 = 1) {
+                confinement: Confinement = Confinement(), deadlineNanoseconds: UInt64 = 0, minimumLogLevel: UInt32 = 1,
+                writableBuckets: BucketRule = .any) {
         self.protocolVersion = protocolVersion
         self.nonce = nonce
         self.mode = mode
@@ -100,6 +131,7 @@ public struct Hello: Sendable, Equatable {
         self.confinement = confinement
         self.deadlineNanoseconds = deadlineNanoseconds
         self.minimumLogLevel = minimumLogLevel
+        self.writableBuckets = writableBuckets
     }
 }
 
@@ -215,9 +247,14 @@ public enum HostMessage: Sendable, Equatable {
             for input in h.inputs { e.string(input.name); e.string(input.path) }
             let c = h.confinement
             e.u64(c.addressSpaceBytes); e.u64(c.cpuSeconds); e.u64(c.openFiles); e.u64(c.processes)
-            e.u32(c.userID); e.u32(c.groupID)
+            e.u64(c.fileSizeBytes); e.u32(c.userID); e.u32(c.groupID)
             e.u64(h.deadlineNanoseconds)
             e.u32(h.minimumLogLevel)
+            switch h.writableBuckets {
+            case .any: e.u8(0); e.strings([])
+            case .only(let buckets): e.u8(1); e.strings(buckets)
+            case .anyExcept(let buckets): e.u8(2); e.strings(buckets)
+            }
             return e.frame()
         case .credentialReply(let status, let value):
             var e = WireEncoder(kind: Self.credentialReplyKind)
@@ -248,12 +285,22 @@ public enum HostMessage: Sendable, Equatable {
             let confinement = Confinement(
                 addressSpaceBytes: try d.u64("addressSpaceBytes"), cpuSeconds: try d.u64("cpuSeconds"),
                 openFiles: try d.u64("openFiles"), processes: try d.u64("processes"),
-                userID: try d.u32("userID"), groupID: try d.u32("groupID"))
+                fileSizeBytes: try d.u64("fileSizeBytes"), userID: try d.u32("userID"), groupID: try d.u32("groupID"))
             let deadline = try d.u64("deadline")
             let level = try d.u32("minimumLogLevel")
+            let ruleKind = try d.u8("writableBuckets.kind")
+            let buckets = try d.strings("writableBuckets")
+            let rule: BucketRule
+            switch ruleKind {
+            case 0: rule = .any
+            case 1: rule = .only(buckets)
+            case 2: rule = .anyExcept(buckets)
+            default: throw .invalidValue(field: "writableBuckets.kind", value: UInt64(ruleKind))
+            }
             message = .hello(Hello(protocolVersion: version, nonce: nonce, mode: mode, pluginPath: plugin, workspace: workspace,
                                    parametersJSON: parameters, stateJSON: state, inputs: inputs, confinement: confinement,
-                                   deadlineNanoseconds: deadline, minimumLogLevel: level))
+                                   deadlineNanoseconds: deadline, minimumLogLevel: level,
+                                   writableBuckets: rule))
         case credentialReplyKind:
             message = .credentialReply(status: try d.u32("status"), value: try d.bytes("value"))
         default:

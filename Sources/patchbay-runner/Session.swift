@@ -69,6 +69,9 @@ final class TaskSession {
     private var cancelled = false
     private var lastProgress: UInt64 = 0
     private(set) var writeFailure: String?
+    /// The first request the task's token refused: it fails the task with class config, whatever the
+    /// connector returns afterwards.
+    private(set) var denial: String?
 
     /// What the connector said with set_error().
     var failure: (failureClass: UInt32, user: String, internal: String)?
@@ -183,8 +186,17 @@ final class TaskSession {
             channel.send(.log(level: UInt32(PATCHBAY_LOG_ERROR), message: "open_output '\(table)': duplicate column names"))
             return patchbay_status(PATCHBAY_INVALID_ARGUMENT)
         }
+        let bucket = table.split(separator: ".", maxSplits: 1).first.map(String.init) ?? table
+        guard hello.writableBuckets.allows(bucket: bucket) else {
+            let reason = "open_output: the run's token may not write the bucket of '\(table)' (bucket '\(bucket)'; it may write \(hello.writableBuckets.description)); nothing was written"
+            denial = denial ?? reason
+            channel.send(.log(level: UInt32(PATCHBAY_LOG_ERROR), message: reason))
+            return patchbay_status(PATCHBAY_DENIED)
+        }
         guard let writer = TableWriter(name: table, columns: names, workspace: hello.workspace) else {
-            channel.send(.log(level: UInt32(PATCHBAY_LOG_ERROR), message: "open_output '\(table)': \(String(cString: strerror(errno)))"))
+            let reason = ioFailure(errno, "creating table '\(table)' at \(hello.workspace)/out/tables/\(table).csv")
+            writeFailure = writeFailure ?? reason
+            channel.send(.log(level: UInt32(PATCHBAY_LOG_ERROR), message: "open_output: \(reason)"))
             return patchbay_status(PATCHBAY_IO)
         }
         let handle = newHandle()
@@ -206,7 +218,7 @@ final class TaskSession {
         }
         writer.write(values, rows: rows)
         if writer.error != 0 {
-            writeFailure = "writing table '\(writer.name)' failed: \(String(cString: strerror(writer.error)))"
+            noteWriteFailure(writer.error, "writing table '\(writer.name)'", writer)
             return patchbay_status(PATCHBAY_IO)
         }
         return patchbay_status(PATCHBAY_OK)
@@ -217,10 +229,30 @@ final class TaskSession {
         guard let writer = writers[UInt(bitPattern: handle)] else { return patchbay_status(PATCHBAY_INVALID_ARGUMENT) }
         let error = writer.close()
         if error != 0 {
-            writeFailure = "closing table '\(writer.name)' failed: \(String(cString: strerror(error)))"
+            noteWriteFailure(error, "closing table '\(writer.name)'", writer)
             return patchbay_status(PATCHBAY_IO)
         }
         return patchbay_status(PATCHBAY_OK)
+    }
+
+    /// "no space left on device, writing table 'in.sample' at /…/out/tables/in.sample.csv": the system's
+    /// reason and the path, logged at once (the connector may word its own error without them) and kept
+    /// for the task's result. The first failure is the one that counts.
+    private func noteWriteFailure(_ error: Int32, _ what: String, _ writer: TableWriter) {
+        let reason = ioFailure(error, "\(what) at \(hello.workspace)/\(writer.relativePath)")
+        if writeFailure == nil {
+            writeFailure = reason
+            channel.send(.log(level: UInt32(PATCHBAY_LOG_ERROR), message: reason))
+        }
+    }
+
+    private func ioFailure(_ error: Int32, _ what: String) -> String {
+        var reason = String(cString: strerror(error))
+        if let first = reason.first, first.isUppercase { reason = first.lowercased() + reason.dropFirst() }
+        if error == EFBIG, hello.confinement.fileSizeBytes > 0 {
+            reason += " (the task's file size limit is \(hello.confinement.fileSizeBytes >> 10) KiB)"
+        }
+        return "\(reason), \(what)"
     }
 
     func stateGet(_ out: UnsafeMutablePointer<patchbay_str>?) -> patchbay_status {
@@ -280,7 +312,7 @@ final class TaskSession {
             guard let writer = writers[handle] else { continue }
             let error = writer.close()
             if error != 0 {
-                writeFailure = "finishing table '\(writer.name)' failed: \(String(cString: strerror(error)))"
+                noteWriteFailure(error, "finishing table '\(writer.name)'", writer)
                 return nil
             }
             produced.append(ProducedTable(name: writer.name, columns: writer.columns, rowCount: writer.rowCount,

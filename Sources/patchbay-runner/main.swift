@@ -46,6 +46,11 @@ func runnerMain() -> Never {
         if c.cpuSeconds > 0 { check(pb_set_limit(Int32(PB_LIMIT_CPU_SECONDS), c.cpuSeconds), "setting RLIMIT_CPU") }
         if c.openFiles > 0 { check(pb_set_limit(Int32(PB_LIMIT_OPEN_FILES), c.openFiles), "setting RLIMIT_NOFILE") }
         if c.processes > 0 { check(pb_set_limit(Int32(PB_LIMIT_PROCESSES), c.processes), "setting RLIMIT_NPROC") }
+        if c.fileSizeBytes > 0 {
+            // A write past the limit then fails with EFBIG, which the table writer reports with its path.
+            signal(SIGXFSZ, SIG_IGN)
+            check(pb_set_limit(Int32(PB_LIMIT_FILE_SIZE), c.fileSizeBytes), "setting RLIMIT_FSIZE")
+        }
         if c.userID != .max {
             check(setgroups(0, nil) == 0 ? 0 : errno, "dropping supplementary groups")
             check(setgid(c.groupID) == 0 ? 0 : errno, "switching to gid \(c.groupID)")
@@ -118,6 +123,9 @@ func runnerMain() -> Never {
             TaskResult(status: .failed, failureClass: UInt32(failureClass), userMessage: user, internalMessage: internalMessage)
         }
         let result: TaskResult
+        if let denial = session.denial, status != patchbay_status(PATCHBAY_CANCELLED) {
+            finish(failed(PATCHBAY_FAILURE_CONFIG, denial))
+        }
         switch Int32(status) {
         case Int32(PATCHBAY_OK):
             if let tables = session.finishTables() {
@@ -127,8 +135,12 @@ func runnerMain() -> Never {
             }
         case Int32(PATCHBAY_ERROR):
             if let failure = session.failure {
-                result = TaskResult(status: .failed, failureClass: failure.failureClass, userMessage: failure.user,
+                // A connector that failed after the host could not write its table gets the host's reason beside its own.
+                let user = session.writeFailure.map { "\(failure.user) (\($0))" } ?? failure.user
+                result = TaskResult(status: .failed, failureClass: failure.failureClass, userMessage: user,
                                     internalMessage: failure.internal)
+            } else if let writeFailure = session.writeFailure {
+                result = failed(PATCHBAY_FAILURE_SYSTEM, writeFailure)
             } else {
                 result = failed(PATCHBAY_FAILURE_SYSTEM, "the connector failed without saying why (it returned PATCHBAY_ERROR without calling set_error)")
             }

@@ -61,6 +61,9 @@ extension TaskCommand {
         @Option(help: ArgumentHelp("Processes and threads the task may have at once.", valueName: "n"))
         var processes: UInt64 = 64
 
+        @Option(name: .customLong("max-file-mb"), help: ArgumentHelp("The largest file the task may write, output tables included, in MB (0: no limit).", valueName: "MB"))
+        var maxFileMB: UInt64 = 0
+
         @Option(help: ArgumentHelp("Where the task's output tables land on success.", valueName: "dir"))
         var tablesDir: String = "tables"
 
@@ -119,7 +122,8 @@ extension TaskCommand {
             }
             let spec = TaskSpec(
                 pluginPath: entry.path, mode: check ? .check : .run, parametersJSON: parametersJSON, inputs: inputTables,
-                limits: TaskLimits(timeout: .milliseconds(Int64(timeout * 1000)), memoryBytes: memory << 20, processes: processes),
+                limits: TaskLimits(timeout: .milliseconds(Int64(timeout * 1000)), memoryBytes: memory << 20, processes: processes,
+                                   fileSizeBytes: maxFileMB << 20),
                 minimumLogLevel: verbose ? 1 : 2)
             let report = masker.mask(await TaskRunner().run(spec, host: host))
             if global.output == .json {

@@ -93,6 +93,21 @@ struct CLITests {
         #expect(terminate.contains("  9   gave up waiting"))
     }
 
+    @Test("a table write that fails says why and where: the system's reason, the table and its path")
+    func ioFailureKeepsItsCause() throws {
+        // Given a task that may write files of at most 1 MB (the same failure as a full disk, made safely)
+        let tables = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: tables) }
+        // When it writes a table larger than that
+        let result = try FirstParty.patchbay(["task", "run", "dev.patchbay.sample-data", "--param", "rows=200000",
+                                              "--max-file-mb", "1", "--tables-dir", tables])
+        // Then it fails, and its error carries the cause and the path, not only "write_records failed"
+        #expect(result.status == 1, "\(result.stdout)\n\(result.stderr)")
+        #expect(result.stdout.contains("file too large (the task's file size limit is 1024 KiB), writing table 'in.sample' at /"), "\(result.stdout)")
+        #expect(result.stdout.contains("/out/tables/in.sample.csv"), "\(result.stdout)")
+        #expect(!FileManager.default.fileExists(atPath: tables + "/in.sample.csv"), "a failed task leaves no table")
+    }
+
     @Test("help teaches: examples and every exit code")
     func help() throws {
         let root = try Fixtures.run(Fixtures.patchbay, ["--help"])

@@ -205,6 +205,10 @@ struct TokenTests {
         let denied = try #require(jobs["write_out"])
         #expect(denied.status == .error && denied.failureClass == "config")
         #expect(denied.message?.contains("may not write the bucket of 'out.secrets'") == true, "\(denied.message ?? "")")
+        // The runner refused at open_output, before the connector could write a row, not after it had staged them
+        #expect(denied.message?.contains("open_output:") == true, "\(denied.message ?? "")")
+        let deniedLog = try test.store.logs(job: denied.id!).map(\.message)
+        #expect(deniedLog.contains { $0.hasPrefix("open_output: the run's token may not write the bucket of 'out.secrets' (bucket 'out'; it may write in)") }, "\(deniedLog)")
         #expect(!FileManager.default.fileExists(atPath: test.project.tableFile("out.secrets")))
         #expect(try test.store.table("out.secrets") == nil)
         #expect(FileManager.default.fileExists(atPath: test.project.tableFile("in.allowed")))

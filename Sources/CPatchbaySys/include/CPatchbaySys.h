@@ -31,7 +31,8 @@ enum {
     PB_LIMIT_CPU_SECONDS = 2,
     PB_LIMIT_OPEN_FILES = 3,
     PB_LIMIT_PROCESSES = 4,
-    PB_LIMIT_CORE_SIZE = 5
+    PB_LIMIT_CORE_SIZE = 5,
+    PB_LIMIT_FILE_SIZE = 6
 };
 
 /// setrlimit(2) with soft = hard = value. Returns 0 or errno.

@@ -107,8 +107,19 @@ func checkABIVersion(_ version: UInt32) throws(LoadFailure) {
     }
 }
 
-/// The size of a v1.0 descriptor: everything up to and including `cancel`.
-let descriptorV1Size = MemoryLayout<patchbay_connector>.offset(of: \patchbay_connector.cancel)! + MemoryLayout<UnsafeRawPointer?>.size
+/// The size of a v1.0 descriptor: everything up to and including `cancel` (published by the header).
+let descriptorV1Size = Int(PATCHBAY_CONNECTOR_SIZE_1_0)
+
+/// The connector's descriptor as this runner knows it: the fields its struct_size covers, copied into a
+/// zeroed local, so a descriptor of an older minor (smaller) is never read past its end, and the fields it
+/// lacks read as absent (NULL / 0). A newer minor's larger descriptor is cut to what this runner knows.
+func copyDescriptor(_ pointer: UnsafePointer<patchbay_connector>, size: UInt32) -> patchbay_connector {
+    var local = patchbay_connector()
+    withUnsafeMutableBytes(of: &local) { target in
+        target.copyMemory(from: UnsafeRawBufferPointer(start: UnsafeRawPointer(pointer), count: min(Int(size), target.count)))
+    }
+    return local
+}
 
 private func text(_ pointer: UnsafePointer<CChar>?, _ field: String, required: Bool) throws(LoadFailure) -> String {
     guard let pointer else {
@@ -142,18 +153,24 @@ private func isSemanticVersion(_ version: String) -> Bool {
     return parts.count == 3 && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isNumber) }
 }
 
-/// Reads and validates the descriptor, copying what the host needs.
-func readDescriptor(_ pointer: UnsafePointer<patchbay_connector>?) throws(LoadFailure) -> DescriptorInfo {
+/// Reads and validates the descriptor: what the host needs to know, and the runner's own copy of the
+/// fields this ABI knows (the connector's struct is never read past its struct_size).
+func readDescriptor(_ pointer: UnsafePointer<patchbay_connector>?) throws(LoadFailure) -> (DescriptorInfo, patchbay_connector) {
     guard let pointer else {
         throw LoadFailure(kind: .invalidDescriptor, detail: "patchbay_connector_entry() returned NULL")
     }
-    let size = pointer.pointee.struct_size
+    // struct_size is the first field of every version: reading it alone is always in bounds.
+    let size = UnsafeRawPointer(pointer).load(as: UInt32.self)
     guard Int(size) >= descriptorV1Size else {
         throw LoadFailure(kind: .descriptorTooSmall,
                           detail: "its descriptor is \(size) bytes; ABI 1.0 needs at least \(descriptorV1Size)")
     }
-    let d = pointer.pointee
+    let d = copyDescriptor(pointer, size: size)
     try checkABIVersion(d.abi_version)
+    guard d.reserved == 0 else {
+        throw LoadFailure(kind: .invalidDescriptor,
+                          detail: "descriptor field 'reserved' is \(d.reserved); it must be 0 (a later ABI minor may give it a meaning)")
+    }
     let id = try text(d.id, "id", required: true)
     guard isValidID(id) else {
         throw LoadFailure(kind: .invalidDescriptor, detail: "id '\(id)' is not reverse-DNS (lowercase letters, digits, '.', '-', '_')")
@@ -177,12 +194,13 @@ func readDescriptor(_ pointer: UnsafePointer<patchbay_connector>?) throws(LoadFa
     }
     var schema = try text(d.parameters_schema, "parameters_schema", required: false)
     if schema.isEmpty { schema = "{}" }
-    return DescriptorInfo(
+    let info = DescriptorInfo(
         abiVersion: d.abi_version, structSize: size, id: id, version: version,
         displayName: try text(d.display_name, "display_name", required: true),
         description: try text(d.description, "description", required: false),
         parametersSchema: schema, credentialNames: credentials, pattern: d.pattern,
         capabilities: d.capabilities, hasCheck: d.check != nil, hasCancel: d.cancel != nil)
+    return (info, d)
 }
 
 extension String {

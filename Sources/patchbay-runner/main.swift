@@ -91,11 +91,14 @@ func runnerMain() -> Never {
         guard let pointer = entry(makeHostTable()) else {
             throw LoadFailure(kind: .invalidDescriptor, detail: "patchbay_connector_entry() returned NULL")
         }
-        let info = try readDescriptor(pointer)
+        let (info, copy) = try readDescriptor(pointer)
         let loadTime = monotonicNanoseconds() - loadStarted
         channel.send(.descriptor(info))
         channel.send(.loaded(nanoseconds: loadTime))
-        descriptor = pointer
+        // From here on the runner reads its own copy, never the connector's struct (which may be smaller).
+        let owned = UnsafeMutablePointer<patchbay_connector>.allocate(capacity: 1)
+        owned.initialize(to: copy)
+        descriptor = UnsafePointer(owned)
     } catch {
         refuse(error)
     }

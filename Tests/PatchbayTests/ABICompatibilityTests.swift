@@ -5,25 +5,59 @@ import Testing
 
 @Suite("Connectors built for any ABI 1.x load forever")
 struct ABICompatibilityTests {
-    @Test("a connector built against the frozen v1.0 header loads and runs")
+    @Test("a connector built against the frozen v1.0 header loads, and every v1.0 callback answers as v1.0 said")
     func frozenV1() async throws {
-        let report = try await runFixture("frozen_v1")
+        // Given a v1.0 connector that calls each callback in header order, with an input table and a credential
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try "id\n1\n2\n3\n".write(toFile: directory + "/source.csv", atomically: true, encoding: .utf8)
+        let spec = TaskSpec(pluginPath: try Fixtures.plugin("frozen_v1"), parametersJSON: #"{"k":"v"}"#, stateJSON: #"{"before":1}"#,
+                            inputs: [InputTable(name: "source", path: directory + "/source.csv")],
+                            limits: TaskLimits(timeout: .seconds(20)))
+        // When a current host runs it
+        let host = RecordingHost(credentials: ["token": "t0k3n"])
+        let report = await TaskRunner().run(spec, host: host)
+        // Then it succeeds, and each callback gave the v1.0 answer
         #expect(report.classification == .succeeded, "\(report.classification.summary)")
         #expect(report.descriptor?.abiVersion == 0x0001_0000)
-        #expect(report.outputs.first?.value == Array("1.0".utf8))
+        #expect(report.outputs.first { $0.name == "abi" }?.value == Array("1.0".utf8))
+        let calls = String(decoding: try #require(report.outputs.first { $0.name == "calls" }).value, as: UTF8.self)
+        #expect(calls == [
+            "log=done", #"parameters={"k":"v"}"#, "credential=0:t0k3n", "open_input=0", "input_columns=0:1:id",
+            "read_records=6:3", "close_input=done", "open_output=0", "write_records=0", "close_output=0",
+            #"state_get=0:{"before":1}"#, "state_set=0", "progress=done", "is_cancelled=0", "remaining_ms=positive",
+            "set_error=done", "set_output=0",
+        ].joined(separator: ";"))
+        #expect(report.tables.map(\.name) == ["out.frozen"] && report.tables.first?.rowCount == 2)
+        #expect(report.newStateJSON == #"{"frozen":1}"#)
+        #expect(report.logs.contains { $0.message == "frozen v1.0 connector calling every callback" })
     }
 
-    @Test("the frozen v1.0 header is still a prefix-compatible copy of the current one")
-    func frozenHeaderIsUnchanged() throws {
-        // Appending to the current header is allowed (a minor); changing what v1.0 published is not.
-        let frozen = try String(contentsOfFile: Fixtures.repository + "/Tests/Fixtures/abi-v1.0/patchbay/connector.h", encoding: .utf8)
-        let current = try String(contentsOfFile: Fixtures.repository + "/SDK/include/patchbay/connector.h", encoding: .utf8)
-        for declaration in ["patchbay_status (*run)(patchbay_task *task, patchbay_error *error);",
-                            "uint32_t struct_size;   /* sizeof(patchbay_connector) as the connector compiled it */",
-                            "const patchbay_connector *patchbay_connector_entry(const patchbay_host *host);"] {
-            #expect(frozen.contains(declaration))
-            #expect(current.contains(declaration))
+    @Test("every field and constant of the frozen v1.0 header has the same offset, size and value in the current one")
+    func frozenLayoutIsUnchanged() throws {
+        // Given one layout probe compiled against each header
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        func layout(include: String, defines: [String] = []) throws -> [String] {
+            let binary = directory + "/layout-\(UUID().uuidString)"
+            let build = try Fixtures.run("/usr/bin/env", ["cc", "-std=c99", "-I", include] + defines
+                                         + [Fixtures.connectorSources + "/abi_layout.c", "-o", binary])
+            try #require(build.status == 0, "\(build.stderr)")
+            return try Fixtures.run(binary, []).stdout.split(separator: "\n").map(String.init)
         }
+        // When both print their layout
+        let frozen = try layout(include: Fixtures.repository + "/Tests/Fixtures/abi-v1.0")
+        let current = try layout(include: Fixtures.sdkInclude, defines: ["-DPATCHBAY_LAYOUT_PUBLISHED_SIZES"])
+        // Then every v1.0 line is unchanged, and the published v1.0 sizes match the v1.0 layout
+        #expect(frozen.count > 60)
+        #expect(Array(current.prefix(frozen.count)) == frozen)
+        func end(of field: String) throws -> Int {
+            let line = try #require(frozen.first { $0.hasPrefix(field + " ") })
+            let numbers = line.split(separator: " ").dropFirst().map { Int($0.split(separator: "=")[1])! }
+            return numbers[0] + numbers[1]
+        }
+        #expect(current.contains("PATCHBAY_HOST_SIZE_1_0=\(try end(of: "patchbay_host.set_error"))"))
+        #expect(current.contains("PATCHBAY_CONNECTOR_SIZE_1_0=\(try end(of: "patchbay_connector.cancel"))"))
     }
 
     @Test("a descriptor from a newer minor (larger struct) is accepted; the unknown tail is ignored")

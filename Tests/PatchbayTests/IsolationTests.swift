@@ -42,6 +42,7 @@ struct IsolationTests {
         Misbehaviour(plugin: "constructor_crash", kind: "crashed", wording: ["SIGSEGV", "while loading the plugin", "ELF constructors"]),
         Misbehaviour(plugin: "abi_major", kind: "refused_to_load", wording: ["ABI major version mismatch", "built for connector ABI 2.0"]),
         Misbehaviour(plugin: "small_descriptor", kind: "refused_to_load", wording: ["descriptor smaller than ABI v1", "8 bytes"]),
+        Misbehaviour(plugin: "reserved_set", kind: "refused_to_load", wording: ["descriptor field 'reserved' is 7; it must be 0"]),
         Misbehaviour(plugin: "missing_entry", kind: "refused_to_load", wording: ["missing symbol", "patchbay_connector_entry"]),
         Misbehaviour(plugin: "not_elf", kind: "refused_to_load", wording: ["not an ELF shared library"]),
         Misbehaviour(plugin: "truncated", kind: "refused_to_load", wording: ["truncated"]),

@@ -5,8 +5,10 @@
 @_cdecl("patchbay_abi_version")
 public func _patchbayABIVersion() -> UInt32 { UInt32(PATCHBAY_ABI_VERSION) }
 
-/// The connector registered by `export`. One connector per shared library; set
-/// once by the entry point (which the host calls once, before anything else).
+/// The connector registered by `export`. One connector per shared library.
+/// `registered`, `descriptor` and `hostTable` are set once by the entry point, which the host calls once,
+/// before any other connector function. `instance` is made on the first check() or run(); the header
+/// promises those are called on one thread, so it is never touched by two threads at once.
 nonisolated(unsafe) private var registered: (any Connector.Type)?
 nonisolated(unsafe) private var instance: (any Connector)?
 nonisolated(unsafe) private var descriptor: UnsafeMutablePointer<patchbay_connector>?
@@ -38,14 +40,13 @@ public func export<C: Connector>(_ type: C.Type, host: UnsafePointer<patchbay_ho
     d.capabilities = C.capabilities.rawValue
     d.check = { task, error in invoke(task, error) { connector, context in try connector.check(context) } }
     d.run = { task, error in invoke(task, error) { connector, context in try connector.run(context) } }
-    d.cancel = { _ in cancelRequested = true }
+    // No cancel(): `TaskContext.isCancelled` asks the host, which knows (and the runner then needs no
+    // watcher thread for a Swift connector). A flag set from the host's cancel thread would be a data race.
+    d.cancel = nil
     made.initialize(to: d)
     descriptor = made
     return UnsafePointer(made)
 }
-
-/// Set from the host's cancel thread; read by `TaskContext.isCancelled`.
-nonisolated(unsafe) var cancelRequested = false
 
 /// A NUL-terminated copy that lives as long as the process (the descriptor's rule).
 private func permanent(_ text: String) -> UnsafePointer<CChar> {

@@ -30,7 +30,7 @@ public struct TaskContext {
         message.withUTF8 { host.pointee.progress(task, fraction ?? -1, $0.patchbayString) }
     }
 
-    public var isCancelled: Bool { cancelRequested || host.pointee.is_cancelled(task) != 0 }
+    public var isCancelled: Bool { host.pointee.is_cancelled(task) != 0 }
 
     /// Throws `TaskCancelled` once the host asked the task to stop.
     public func checkCancellation() throws {

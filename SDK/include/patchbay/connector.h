@@ -30,8 +30,18 @@
  *   - A descriptor smaller than the v1.0 size is refused.
  *   Fields are only ever appended: "always add new fields to the end".
  *
+ * A callback's arguments never change once published: a function that needs
+ *   another argument is appended as a new function (SQLite's `_v2` rule), and
+ *   the old one keeps working.
+ *
+ * A field the writer marks "must be 0" (reserved) is refused when it is not,
+ * so that a later minor can give it a meaning.
+ *
  * CHANGELOG
- *   1.0  First release.
+ *   1.0  First release. (Header revisions since, with no change of layout or
+ *        meaning: PATCHBAY_ABI_VERSION written as an expression; the v1.0
+ *        struct sizes published as PATCHBAY_HOST_SIZE_1_0 and
+ *        PATCHBAY_CONNECTOR_SIZE_1_0; `reserved` is checked.)
  *
  * ===========================================================================
  * THE TWO EXPORTED SYMBOLS
@@ -92,8 +102,7 @@ extern "C" {
 enum {
     PATCHBAY_ABI_MAJOR = 1,
     PATCHBAY_ABI_MINOR = 0,
-    /* (PATCHBAY_ABI_MAJOR << 16) | PATCHBAY_ABI_MINOR */
-    PATCHBAY_ABI_VERSION = 0x00010000
+    PATCHBAY_ABI_VERSION = (PATCHBAY_ABI_MAJOR << 16) | PATCHBAY_ABI_MINOR
 };
 
 /* ---- Basic types ----------------------------------------------------- */
@@ -305,6 +314,19 @@ typedef struct patchbay_connector {
      * flag the request. May be NULL (the host then relies on is_cancelled()). */
     void (*cancel)(patchbay_task *task);
 } patchbay_connector;
+
+/* ---- Sizes of the v1.0 structs ----------------------------------------- */
+
+/* struct_size of each struct as v1.0 laid it out, on the platform compiling
+ * this header (they differ between 32- and 64-bit platforms): a host refuses
+ * a descriptor smaller than PATCHBAY_CONNECTOR_SIZE_1_0, and a connector calls
+ * a 1.1 function only when the host's struct_size is larger than
+ * PATCHBAY_HOST_SIZE_1_0 and covers it. Later minors add PATCHBAY_*_SIZE_1_1
+ * and so on; these never change. */
+enum {
+    PATCHBAY_HOST_SIZE_1_0 = offsetof(patchbay_host, set_error) + sizeof(void (*)(void)),
+    PATCHBAY_CONNECTOR_SIZE_1_0 = offsetof(patchbay_connector, cancel) + sizeof(void (*)(void))
+};
 
 /* ---- Exported by every connector --------------------------------------- */
 

@@ -182,6 +182,9 @@ static const patchbay_connector descriptor = {
     .credential_names = (const char *const[]){ "api_token" },
     .credential_count = 1,
     .pattern = PATCHBAY_PATTERN_EXTRACTION,
+#if defined(BEHAVIOUR_RESERVED_SET)
+    .reserved = 7,
+#endif
     .run = run,
 };
 #define DESCRIPTOR (&descriptor)

@@ -190,8 +190,8 @@ public final class Engine: Sendable {
 
     /// Asks whoever runs `runID` to stop it (cancel → SIGTERM → SIGKILL for running jobs). If its host is
     /// gone, recovery records the end at once. Returns the status the run had.
-    public func requestTermination(of runID: Int64) throws -> JobStatus {
-        guard let status = try store.requestTermination(run: runID) else { throw EngineError.noSuchRun(runID) }
+    public func requestTermination(of runID: Int64, reason: String = "terminated on request") throws -> JobStatus {
+        guard let status = try store.requestTermination(run: runID, reason: reason) else { throw EngineError.noSuchRun(runID) }
         _ = recover()
         return status
     }

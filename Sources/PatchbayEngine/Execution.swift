@@ -148,7 +148,9 @@ extension Engine {
         let remainingFrom = failedPhase.flatMap { phase in flow.phases.firstIndex { $0.id == phase.id }.map { $0 + 1 } } ?? 0
         if context.isTerminating {
             cancelRemaining(runID, from: 0, reason: "the run was terminated before this job started", events: events)
-            return finish(submitted, context, .terminated, "terminated on request", events: events)
+            // The reason given with the request (e.g. "interrupted by the user (Ctrl-C)") stays the run's message.
+            let reason = (try? store.run(runID))?.message ?? "terminated on request"
+            return finish(submitted, context, .terminated, reason, events: events)
         }
         if let failedPhase {
             cancelRemaining(runID, from: remainingFrom, reason: "not run: phase '\(failedPhase.id)' failed", events: events)

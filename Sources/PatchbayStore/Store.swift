@@ -510,12 +510,14 @@ public final class Store: Sendable {
     }
 
     /// Asks the host running this run to stop it. Returns the run's status before the request.
-    public func requestTermination(run id: Int64) throws -> JobStatus? {
+    /// Marks an unfinished run `terminating`, with why (the run's message until it ends). Returns the
+    /// status it had, nil if there is no such run.
+    public func requestTermination(run id: Int64, reason: String = "terminated on request") throws -> JobStatus? {
         try write { db in
             guard let run = try RunRecord.fetchOne(db, key: id) else { return nil }
             if !run.status.isFinished, run.status != .terminating {
-                try db.execute(sql: "UPDATE runs SET status = ? WHERE id = ?", arguments: [JobStatus.terminating, id])
-                try EventRecord.note(db, runID: id, time: Date(), status: .terminating, detail: "termination requested")
+                try db.execute(sql: "UPDATE runs SET status = ?, message = ? WHERE id = ?", arguments: [JobStatus.terminating, reason, id])
+                try EventRecord.note(db, runID: id, time: Date(), status: .terminating, detail: reason)
             }
             return run.status
         }

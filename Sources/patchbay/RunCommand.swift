@@ -56,6 +56,8 @@ struct RunCommand: AsyncParsableCommand {
 
 /// Executes a submitted run with the live view, then prints the summary (or the JSON record).
 func execute(_ run: RunRecord, on engine: Engine, output: OutputFormat) async -> RunRecord {
+    let interrupts = InterruptHandler(run: run.id!, engine: engine)
+    defer { interrupts.stop() }
     let view = RunView(quiet: output == .json)
     view.show(run, jobs: (try? engine.store.jobs(run: run.id!)) ?? [])
     let done = Mutex(false)
@@ -83,5 +85,40 @@ func printRunSummary(_ run: RunRecord, jobs: [JobRecord]) {
     }
     if run.status != .success {
         print("  details: patchbay jobs show \(run.id!) · logs: patchbay jobs logs \(run.id!)\(run.status == .error || run.status == .terminated ? " · retry: patchbay jobs retry \(run.id!)" : "")")
+    }
+}
+
+/// Ctrl-C while a run executes: the first stops the run as `jobs terminate` does (cancel, then SIGTERM,
+/// then SIGKILL for running jobs; the rest cancelled) and records it as interrupted by the user, so the
+/// command ends with exit code 6 and nothing is left for recovery; a second leaves at once (130), and the
+/// next command's recovery records what was left.
+final class InterruptHandler {
+    private let source: any DispatchSourceSignal
+    private final class Count: Sendable { let value = Atomic(0) }
+    private let count = Count()
+
+    init(run runID: Int64, engine: Engine) {
+        signal(SIGINT, SIG_IGN)
+        source = DispatchSource.makeSignalSource(signal: SIGINT, queue: .global())
+        source.setEventHandler { [count] in
+            let seen = count.value.add(1, ordering: .relaxed).newValue
+            guard seen == 1 else {
+                printNote("interrupted again: leaving now; run \(runID)'s jobs are killed with this process")
+                exit(130)
+            }
+            printNote("stopping run \(runID) (cancel, then SIGTERM, then SIGKILL); press Ctrl-C again to leave at once")
+            do {
+                _ = try engine.requestTermination(of: runID, reason: "terminated: interrupted by the user (Ctrl-C)")
+            } catch {
+                printError("cannot stop run \(runID): \(error); leaving now")
+                exit(130)
+            }
+        }
+        source.resume()
+    }
+
+    func stop() {
+        source.cancel()
+        signal(SIGINT, SIG_DFL)
     }
 }

@@ -30,6 +30,19 @@ struct RecoveryTests {
         return process
     }
 
+    /// Waits for a process to exit, up to a deadline; a hung one is killed and recorded, never waited on forever.
+    func exited(_ process: Process, within limit: Duration = .seconds(30)) -> Int32? {
+        let done = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in done.signal() }
+        if !process.isRunning { return process.terminationStatus }
+        if done.wait(timeout: .now() + .milliseconds(Int(limit.components.seconds * 1000))) == .timedOut {
+            Issue.record("process \(process.processIdentifier) did not exit within \(limit)")
+            kill(process.processIdentifier, SIGKILL)
+            return nil
+        }
+        return process.terminationStatus
+    }
+
     /// Waits (up to 20 s) until the condition holds on the store.
     func eventually(_ what: String, _ condition: () throws -> Bool) throws {
         let deadline = ContinuousClock.now + .seconds(20)
@@ -80,12 +93,69 @@ struct RecoveryTests {
         let terminate = try project.patchbay(["jobs", "terminate", String(queued.id!)])
         #expect(terminate.status == 0, "\(terminate.stderr)")
         #expect(terminate.stdout.contains("run \(queued.id!): terminated"))
-        queuedHost.waitUntilExit()
-        #expect(queuedHost.terminationStatus == 6, "a terminated run exits 6")
+        #expect(exited(queuedHost) == 6, "a terminated run exits 6")
         let terminatedJobs = try project.jobsByTask(queued.id!)
         #expect(terminatedJobs["slow"]?.status == .terminated)
         #expect(terminatedJobs["after"]?.status == .cancelled)
         #expect(try project.store.state(configurationKey: "dev.patchbay.noop/counted") == nil)
         #expect(try FileManager.default.contentsOfDirectory(atPath: project.project.stagingDirectory).isEmpty)
+    }
+
+    @Test("Ctrl-C on `patchbay run` stops the run as terminate does, records it as interrupted by the user, and exits 6")
+    func interruptStopsTheRun() throws {
+        // Given a run whose first job is running
+        let project = try TestProject(files: Self.files)
+        defer { project.remove() }
+        let host = try start(project, "long")
+        try eventually("the slow job runs") {
+            try project.store.runs().first.flatMap { try project.jobsByTask($0.id!)["slow"]?.status } == .processing
+        }
+        let run = try #require(try project.store.runs().first)
+        // When the user presses Ctrl-C once
+        kill(host.processIdentifier, SIGINT)
+        // Then the command ends with 6, and the store already says what happened: no recovery needed
+        #expect(exited(host) == 6)
+        let final = try #require(try project.store.run(run.id!))
+        #expect(final.status == .terminated)
+        #expect(final.message == "terminated: interrupted by the user (Ctrl-C)")
+        let jobs = try project.jobsByTask(run.id!)
+        #expect(jobs["slow"]?.status == .terminated)
+        #expect(jobs["after"]?.status == .cancelled)
+        #expect(try project.store.state(configurationKey: "dev.patchbay.noop/counted") == nil, "no state advanced")
+    }
+
+    @Test("a second Ctrl-C leaves at once (130) while a connector ignores the first; the next command records the run")
+    func secondInterruptLeaves() throws {
+        // Given a run of a connector that ignores cancel and SIGTERM (so stopping it takes the kill grace)
+        let plugins = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: plugins) }
+        try FileManager.default.copyItem(atPath: try Fixtures.plugin("ignore_term"), toPath: plugins + "/libignore_term.so")
+        let project = try TestProject(files: ["flows/stubborn.yaml": "phases:\n  - id: p\n    tasks:\n      - {id: stubborn, connector: test.misbehaving}\n"])
+        defer { project.remove() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Fixtures.patchbay)
+        process.arguments = ["run", "stubborn", "--project", project.project.root, "--plugin-dir", plugins]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        try eventually("the stubborn job runs") {
+            try project.store.runs().first.flatMap { try project.jobsByTask($0.id!)["stubborn"]?.status } == .processing
+        }
+        // When Ctrl-C is pressed, and again once the command says it is stopping
+        kill(process.processIdentifier, SIGINT)
+        var said = ""
+        while !said.contains("press Ctrl-C again") {
+            let chunk = errors.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            said += String(decoding: chunk, as: UTF8.self)
+        }
+        kill(process.processIdentifier, SIGINT)
+        // Then it leaves at once with 130, and the next command records the run as terminated
+        #expect(exited(process, within: .seconds(10)) == 130, "\(said)")
+        let list = try project.patchbay(["jobs", "list"])
+        #expect(list.status == 0)
+        let run = try #require(try project.store.runs().first)
+        #expect(run.status == .terminated, "\(run.status)")
     }
 }

@@ -31,13 +31,17 @@ let package = Package(
     targets: [
         // System calls Swift cannot make directly (variadic prctl/syscall, posix_spawn with setsid).
         .target(name: "CPatchbaySys", path: "Sources/CPatchbaySys"),
+        // The one vocabulary (pattern, failure class, log level, descriptor, table file, outcome), numbers
+        // from the ABI header. No Foundation: the runner links it.
+        .target(name: "PatchbayCore", dependencies: [.product(name: "PatchbayABI", package: "SDK")],
+                path: "Sources/PatchbayCore", swiftSettings: lean),
         // The runner wire protocol: frames and messages. No Foundation: the runner links it.
-        .target(name: "PatchbayWire", path: "Sources/PatchbayWire", swiftSettings: lean),
+        .target(name: "PatchbayWire", dependencies: ["PatchbayCore"], path: "Sources/PatchbayWire", swiftSettings: lean),
         // The runner process: loads one connector and serves the host callback table.
         .executableTarget(
             name: "patchbay-runner",
             dependencies: [
-                "PatchbayWire", "CPatchbaySys",
+                "PatchbayCore", "PatchbayWire", "CPatchbaySys",
                 .product(name: "PatchbayABI", package: "SDK"),
             ],
             path: "Sources/patchbay-runner",
@@ -48,7 +52,7 @@ let package = Package(
             linkerSettings: [.unsafeFlags(["-static-stdlib"], .when(platforms: [.linux]))]
         ),
         // Host side of isolation: spawning, limits, supervision, exit classification.
-        .target(name: "PatchbayRunner", dependencies: ["PatchbayWire", "CPatchbaySys"], path: "Sources/PatchbayRunner"),
+        .target(name: "PatchbayRunner", dependencies: ["PatchbayCore", "PatchbayWire", "CPatchbaySys"], path: "Sources/PatchbayRunner"),
         // Plugin directories, probing, catalog, quarantine, hot-add.
         .target(
             name: "PatchbayRegistry",
@@ -62,26 +66,26 @@ let package = Package(
         // SQLite: schema, migrations, queries. Knows no connectors and no processes.
         .target(
             name: "PatchbayStore",
-            dependencies: ["PatchbayModel", .product(name: "GRDB", package: "GRDB.swift")],
+            dependencies: ["PatchbayCore", .product(name: "GRDB", package: "GRDB.swift")],
             path: "Sources/PatchbayStore"
         ),
         // The phase runner: runs, jobs, states, locks, retries, output hand-off, pattern semantics.
         .target(
             name: "PatchbayEngine",
-            dependencies: ["PatchbayModel", "PatchbayStore", "PatchbayRegistry", "PatchbayRunner", "PatchbayWire", "PatchbaySecurity"],
+            dependencies: ["PatchbayCore", "PatchbayModel", "PatchbayStore", "PatchbayRegistry", "PatchbayRunner", "PatchbayWire", "PatchbaySecurity"],
             path: "Sources/PatchbayEngine"
         ),
         .executableTarget(
             name: "patchbay",
             dependencies: [
-                "PatchbayEngine", "PatchbayModel", "PatchbayStore", "PatchbayRegistry", "PatchbayRunner", "PatchbaySecurity",
+                "PatchbayCore", "PatchbayEngine", "PatchbayModel", "PatchbayStore", "PatchbayRegistry", "PatchbayRunner", "PatchbaySecurity",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/patchbay"
         ),
         .executableTarget(
             name: "patchbay-bench",
-            dependencies: ["PatchbayEngine", "PatchbayModel", "PatchbayStore", "PatchbayRegistry", "PatchbayRunner"],
+            dependencies: ["PatchbayCore", "PatchbayEngine", "PatchbayModel", "PatchbayStore", "PatchbayRegistry", "PatchbayRunner"],
             path: "Sources/patchbay-bench"
         ),
         .target(
@@ -91,12 +95,13 @@ let package = Package(
             exclude: ["README.md"]
         ),
         // Unit tests, one target per module (the end-to-end suite through real processes is PatchbayTests).
+        .testTarget(name: "PatchbayCoreTests", dependencies: ["PatchbayCore", "PatchbayRunner", "PatchbayWire"], path: "Tests/PatchbayCoreTests"),
         .testTarget(name: "PatchbayModelTests", dependencies: ["PatchbayModel"], path: "Tests/PatchbayModelTests"),
         .testTarget(name: "PatchbaySecurityTests", dependencies: ["PatchbaySecurity", "PatchbayModel"], path: "Tests/PatchbaySecurityTests"),
         .testTarget(name: "PatchbaySDKTests", dependencies: [.product(name: "PatchbaySDK", package: "SDK")], path: "Tests/PatchbaySDKTests"),
         .testTarget(
             name: "PatchbayTests",
-            dependencies: ["PatchbayEngine", "PatchbayModel", "PatchbayStore", "PatchbayRegistry", "PatchbayRunner", "PatchbayWire",
+            dependencies: ["PatchbayCore", "PatchbayEngine", "PatchbayModel", "PatchbayStore", "PatchbayRegistry", "PatchbayRunner", "PatchbayWire",
                            "PatchbaySecurity", .product(name: "GRDB", package: "GRDB.swift")],
             path: "Tests/PatchbayTests"
         ),

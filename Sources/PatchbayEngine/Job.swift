@@ -1,4 +1,5 @@
 import Foundation
+import PatchbayCore
 import PatchbayModel
 import PatchbayRegistry
 import PatchbayRunner
@@ -29,7 +30,7 @@ struct JobHost: TaskHost {
     /// A batch bigger than this is written at once, without waiting for the supervisor's flush.
     static let batchLimit = 1024
 
-    func credential(named name: String, for descriptor: DescriptorInfo?) -> CredentialAnswer {
+    func credential(named name: String, for descriptor: ConnectorDescriptor?) -> CredentialAnswer {
         access.answer(name)
     }
 
@@ -45,7 +46,7 @@ struct JobHost: TaskHost {
                 journal.fail("the job's start could not be stored: \(error)")
             }
         case .log(let line):
-            let record = LogRecord(jobID: job.id!, time: line.time, level: line.level.rawValue, source: line.source.rawValue,
+            let record = LogRecord(jobID: job.id!, time: line.time, level: line.level, source: line.source,
                                    message: access.masker.mask(line.message))
             if journal.add(record) >= Self.batchLimit { flush() }
         case .progress(let fraction, let message):
@@ -64,7 +65,7 @@ struct JobHost: TaskHost {
         for record in written { events(.log(job, record)) }
     }
 
-    func commit(tables: [ProducedTableFile]) throws {
+    func commit(tables: [TableFile]) throws {
         try DirectoryTableSink(directory: stagingDirectory, durable: true).commit(tables)
     }
 }
@@ -226,7 +227,7 @@ extension Engine {
             // The job's log must be whole before its end is recorded; if it is not, the job failed.
             host?.flush()
             if let failure = host?.journal.failure {
-                completion = JobCompletion(status: .error, failureClass: FailureClass.system.rawValue, message: failure,
+                completion = JobCompletion(status: .error, failureClass: .system, message: failure,
                                            exitKind: completion.exitKind, exitSummary: completion.exitSummary)
             }
             completion.message = masker.mask(completion.message)
@@ -243,14 +244,14 @@ extension Engine {
                 // Never leave the job `processing` while the run moves on: record it as a system error, or,
                 // if even that cannot be written, fail the run with the reason.
                 let reason = "the job's result could not be stored: \(error)"
-                let failure = JobCompletion(status: .error, failureClass: FailureClass.system.rawValue, message: masker.mask(reason),
+                let failure = JobCompletion(status: .error, failureClass: .system, message: masker.mask(reason),
                                             exitKind: completion.exitKind, exitSummary: completion.exitSummary)
                 let recorded: JobRecord
                 do { recorded = try store.complete(job: job, with: failure) } catch {
                     context.recordStoreFailure("job \(job.id!) (\(job.taskID)): \(reason); recording the failure failed too: \(error)")
                     var unrecorded = job
                     unrecorded.status = .error
-                    unrecorded.failureClass = FailureClass.system.rawValue
+                    unrecorded.failureClass = .system
                     unrecorded.message = failure.message
                     recorded = unrecorded
                 }
@@ -262,7 +263,7 @@ extension Engine {
             return JobOutcome(job: finished, outputs: Dictionary(values, uniquingKeysWith: { _, last in last }))
         }
         guard let entry, entry.isReady, let descriptor = entry.descriptor else {
-            return end(job, JobCompletion(status: .error, failureClass: "config",
+            return end(job, JobCompletion(status: .error, failureClass: .config,
                                           message: "connector '\(task.connector)' is not available any more (patchbay plugins list)"))
         }
 
@@ -285,15 +286,15 @@ extension Engine {
                 return text
             }
         } catch let failure as JobFailure {
-            return end(job, JobCompletion(status: .error, failureClass: "config", message: failure.message))
+            return end(job, JobCompletion(status: .error, failureClass: .config, message: failure.message))
         } catch {
-            return end(job, JobCompletion(status: .error, failureClass: "config", message: "\(error)"))
+            return end(job, JobCompletion(status: .error, failureClass: .config, message: "\(error)"))
         }
         if let schema {
             let violations = JSONSchema.validate(parameters, against: schema)
             if !violations.isEmpty {
                 let text = violations.map { "parameters\($0.pointer.isEmpty ? "" : $0.pointer): \($0.message)" }.joined(separator: "; ")
-                return end(job, JobCompletion(status: .error, failureClass: "config", message: "after filling outputs: \(text)"))
+                return end(job, JobCompletion(status: .error, failureClass: .config, message: "after filling outputs: \(text)"))
             }
         }
 
@@ -310,21 +311,21 @@ extension Engine {
                                       earlier: context.restricted)
             masker = access.masker
         } catch {
-            return end(job, JobCompletion(status: .error, failureClass: "config", message: "secrets of task '\(task.id)': \(error)"))
+            return end(job, JobCompletion(status: .error, failureClass: .config, message: "secrets of task '\(task.id)': \(error)"))
         }
 
         // Inputs: tables of the catalog (or project files, for names with a '/'), if the token may read them.
         var inputs: [InputTable] = []
         for (name, table) in task.inputs.sorted(by: { $0.key < $1.key }) {
             if !table.contains("/"), !context.scopes.allows(table: table, .read) {
-                return end(job, JobCompletion(status: .error, failureClass: "config",
+                return end(job, JobCompletion(status: .error, failureClass: .config,
                                               message: "input '\(name)': the run's token '\(context.tokenName)' may not read the bucket of '\(table)'"))
             }
             let path = table.contains("/") ? (table.hasPrefix("/") ? table : project.root + "/" + table) : project.tableFile(table)
             guard FileManager.default.isReadableFile(atPath: path) else {
                 let why = table.contains("/") ? "the file \(path) cannot be read"
                     : "the table '\(table)' does not exist yet (no job has produced it; patchbay tables list)"
-                return end(job, JobCompletion(status: .error, failureClass: "config", message: "input '\(name)': \(why)"))
+                return end(job, JobCompletion(status: .error, failureClass: .config, message: "input '\(name)': \(why)"))
             }
             inputs.append(InputTable(name: name, path: path))
         }
@@ -390,27 +391,27 @@ extension Engine {
                 tables: report.tables.map { TableRecord(name: $0.name, columns: $0.columns, rowCount: Int64($0.rowCount), lastImportAt: now, jobID: job.id!, file: $0.name + ".csv") })
             if checks > 1 { completion.message = "ready after \(checks) checks" }
             if let table = report.tables.first(where: { !context.scopes.allows(table: $0.name, .write) }) {
-                completion = JobCompletion(status: .error, failureClass: "config",
+                completion = JobCompletion(status: .error, failureClass: .config,
                                            message: "the run's token '\(context.tokenName)' may not write the bucket of '\(table.name)'; nothing was stored",
                                            exitKind: report.classification.kind, exitSummary: report.classification.summary)
             } else if entry.pattern == .authentication {
                 context.restricted.add(report.outputs)
             }
         case .pending:
-            completion = JobCompletion(status: context.isTerminating ? .terminated : .error, failureClass: "transient",
+            completion = JobCompletion(status: context.isTerminating ? .terminated : .error, failureClass: .transient,
                                        message: "status check: still not ready after \(checks) checks (poll timeout \((task.poll ?? PollPolicy()).timeout))",
                                        exitKind: report.classification.kind, exitSummary: report.classification.summary)
         case .cancelled where context.isTerminating:
-            completion = JobCompletion(status: .terminated, failureClass: "transient", message: "terminated on request (\(report.classification.summary))",
+            completion = JobCompletion(status: .terminated, failureClass: .transient, message: "terminated on request (\(report.classification.summary))",
                                        exitKind: report.classification.kind, exitSummary: report.classification.summary)
         default:
             completion = JobCompletion(status: context.isTerminating ? .terminated : .error,
-                                       failureClass: report.classification.failureClass?.rawValue,
+                                       failureClass: report.classification.failureClass,
                                        message: report.classification.summary, exitKind: report.classification.kind,
                                        exitSummary: report.classification.summary)
         }
         if let denial = access.denial {
-            completion = JobCompletion(status: .error, failureClass: "config", message: denial,
+            completion = JobCompletion(status: .error, failureClass: .config, message: denial,
                                        exitKind: report.classification.kind, exitSummary: report.classification.summary)
         }
         masker = access.masker  // with the secret outputs the connector set

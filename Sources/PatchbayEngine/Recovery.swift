@@ -23,7 +23,7 @@ extension Engine {
                 }
                 let started = job.status == .processing || job.status == .terminating
                 let completion = started
-                    ? JobCompletion(status: .terminated, failureClass: "transient",
+                    ? JobCompletion(status: .terminated, failureClass: .transient,
                                     message: "\(reason); the job was stopped and nothing it produced was committed")
                     : JobCompletion(status: .cancelled, message: "not started: \(reason)")
                 _ = try? store.complete(job: job, with: completion)

@@ -6,25 +6,9 @@
 // Must never know: orchestrations, jobs, SQLite, HTTP.
 import Crypto
 import Foundation
+import PatchbayCore
 import PatchbayRunner
 import PatchbayWire
-
-/// The job pattern a connector implements, as the ABI numbers it.
-public enum JobPattern: UInt32, Sendable, CaseIterable, Codable {
-    case authentication = 1, initiation, statusCheck, extraction, preparation, egression, validation
-
-    public var name: String {
-        switch self {
-        case .authentication: "authentication"
-        case .initiation: "initiation"
-        case .statusCheck: "status_check"
-        case .extraction: "extraction"
-        case .preparation: "preparation"
-        case .egression: "egression"
-        case .validation: "validation"
-        }
-    }
-}
 
 /// One plugin file, as probed.
 public struct CatalogEntry: Sendable, Equatable {
@@ -39,19 +23,16 @@ public struct CatalogEntry: Sendable, Equatable {
     public var size: UInt64
     public var status: Status
     /// Present when the probe succeeded.
-    public var descriptor: DescriptorInfo?
+    public var descriptor: ConnectorDescriptor?
     /// Loading time inside the runner, as measured by the probe.
     public var probeLoadTime: Duration
 
     public var id: String? { descriptor?.id }
     public var version: String? { descriptor?.version }
-    public var pattern: JobPattern? { descriptor.flatMap { JobPattern(rawValue: $0.pattern) } }
+    public var pattern: JobPattern? { descriptor?.pattern }
     public var isReady: Bool { status == .ready }
 
-    public var abiVersionText: String {
-        guard let abi = descriptor?.abiVersion else { return "-" }
-        return "\(abi >> 16).\(abi & 0xFFFF)"
-    }
+    public var abiVersionText: String { descriptor?.abiVersionText ?? "-" }
 }
 
 /// Where plugins are found, in order of precedence for equal id and version.

@@ -1,23 +1,6 @@
 import Foundation
-import PatchbayWire
-
-/// The connector's own account of a failure.
-public enum FailureClass: String, Sendable, Codable {
-    /// The user must fix something (parameters, credentials, data).
-    case config
-    /// Retrying later may succeed.
-    case transient
-    /// A bug in the connector or the host.
-    case system
-
-    init(abi value: UInt32) {
-        switch value {
-        case 1: self = .config
-        case 2: self = .transient
-        default: self = .system
-        }
-    }
-}
+public import PatchbayCore
+public import PatchbayWire
 
 /// How a task ended, in categories a user acts on differently.
 public enum ExitClassification: Sendable, Equatable {
@@ -92,10 +75,10 @@ public enum ExitClassification: Sendable, Equatable {
         case .cancelled(let how):
             return "cancelled on request\(Self.stopWording(how))"
         case .crashed(let signal, let phase, let detail):
-            let where_ = phase.map { " \($0)" } ?? ""
+            let where_ = phase.map { " \($0.wording)" } ?? ""
             return "crashed with \(Self.signalName(signal))\(where_)\(detail.isEmpty ? "" : ": \(detail)")"
         case .exited(let code, let phase, let detail):
-            let where_ = phase.map { " \($0)" } ?? ""
+            let where_ = phase.map { " \($0.wording)" } ?? ""
             return "exited with status \(code)\(where_) without reporting a result\(detail.isEmpty ? "" : ": \(detail)")"
         case .timedOut(let after, let how):
             return "timed out after \(Self.format(after))\(Self.stopWording(how))"
@@ -106,7 +89,7 @@ public enum ExitClassification: Sendable, Equatable {
         case .protocolViolation(let detail):
             return "broke the runner protocol and was killed: \(detail)"
         case .refusedToLoad(let kind, let detail):
-            return "refused to load (\(Self.wording(kind))): \(detail)"
+            return "refused to load (\(kind.wording)): \(detail)"
         case .runnerUnavailable(let detail):
             return "could not start a runner: \(detail)"
         }
@@ -117,21 +100,6 @@ public enum ExitClassification: Sendable, Equatable {
         case .running, .cancelRequested: return "; it stopped when asked"
         case .terminateSent: return "; stopped with SIGTERM"
         case .killSent: return "; it ignored SIGTERM and was killed with SIGKILL"
-        }
-    }
-
-    static func wording(_ kind: LoadFailureKind) -> String {
-        switch kind {
-        case .fileUnreadable: "unreadable file"
-        case .notELF: "not an ELF shared library"
-        case .wrongArchitecture: "wrong architecture"
-        case .truncated: "truncated file"
-        case .missingLibrary: "missing library"
-        case .missingSymbol: "missing symbol"
-        case .abiMajorMismatch: "ABI major version mismatch"
-        case .descriptorTooSmall: "descriptor smaller than ABI v1"
-        case .invalidDescriptor: "invalid descriptor"
-        case .dynamicLoaderError: "dynamic loader error"
         }
     }
 
@@ -159,10 +127,11 @@ public enum ExitClassification: Sendable, Equatable {
 /// Everything known about a finished task.
 public struct TaskReport: Sendable {
     public var classification: ExitClassification
-    public var descriptor: DescriptorInfo?
+    public var descriptor: ConnectorDescriptor?
     public var logs: [LogLine]
     public var outputs: [TaskOutput]
-    public var tables: [ProducedTable]
+    /// The tables the task finished (paths inside its workspace), only when it succeeded.
+    public var tables: [TableFile]
     /// The component state the connector set last (nil if it never did).
     public var newStateJSON: String?
     /// The connector's internal message, for developers.
@@ -175,4 +144,130 @@ public struct TaskReport: Sendable {
     /// Loading inside the runner: ELF check, dlopen, ABI probe, entry, descriptor checks.
     public var loadTime: Duration
     public var confinement: ConfinementMode
+}
+
+extension RunnerPhase {
+    /// Where the runner was, in words: "in run()".
+    public var wording: String {
+        switch self {
+        case .confining: "while applying limits"
+        case .loading: "while loading the plugin (dlopen; ELF constructors run here)"
+        case .entry: "in patchbay_abi_version or patchbay_connector_entry"
+        case .checking: "in check()"
+        case .running: "in run()"
+        case .finishing: "while finishing output tables"
+        }
+    }
+}
+
+/// Everything known about a finished runner that its classification depends on, gathered by the
+/// supervisor. The classifier below is a pure function of it: tests call it with a table, no process.
+public struct ExitEvidence: Sendable {
+    /// The wait status, as waitpid(2) gave it.
+    public var waitStatus: Int32
+    /// What the runner reported, if it got that far.
+    public var outcome: TaskOutcome?
+    /// The first protocol violation, if any.
+    public var violation: String?
+    public var stopReason: StopSequence.Reason?
+    public var stopStage: StopSequence.Stage
+    /// cgroup counters (nil without cgroup confinement).
+    public var outOfMemoryKills: Int?
+    public var processLimitHits: Int?
+    public var peakMemoryBytes: UInt64
+    /// The last phase the runner announced.
+    public var phase: RunnerPhase?
+    /// Whether the handshake completed.
+    public var handshakeDone: Bool
+    /// The connector's last words on stderr.
+    public var crashDetail: String
+    public var limits: TaskLimits
+
+    public init(waitStatus: Int32, outcome: TaskOutcome? = nil, violation: String? = nil,
+                stopReason: StopSequence.Reason? = nil, stopStage: StopSequence.Stage = .running,
+                outOfMemoryKills: Int? = nil, processLimitHits: Int? = nil, peakMemoryBytes: UInt64 = 0,
+                phase: RunnerPhase? = nil, handshakeDone: Bool = true, crashDetail: String = "", limits: TaskLimits = TaskLimits()) {
+        self.waitStatus = waitStatus
+        self.outcome = outcome
+        self.violation = violation
+        self.stopReason = stopReason
+        self.stopStage = stopStage
+        self.outOfMemoryKills = outOfMemoryKills
+        self.processLimitHits = processLimitHits
+        self.peakMemoryBytes = peakMemoryBytes
+        self.phase = phase
+        self.handshakeDone = handshakeDone
+        self.crashDetail = crashDetail
+        self.limits = limits
+    }
+}
+
+extension ExitClassification {
+    /// How a task ended, from the evidence alone. The order of the rules is the order of trust: a
+    /// protocol violation first (nothing the runner said counts), then what the kernel counted (OOM,
+    /// pids.max), then the runner's own report, then the stop the host began, then the exit itself.
+    public init(_ evidence: ExitEvidence) {
+        let status = evidence.waitStatus
+        let signalled = (status & 0x7F) != 0 && (status & 0x7F) != 0x7F
+        let signal = status & 0x7F
+        let code = (status >> 8) & 0xFF
+        let limits = evidence.limits
+
+        if let violation = evidence.violation { self = .protocolViolation(violation); return }
+        if let kills = evidence.outOfMemoryKills, kills > 0 { self = .outOfMemory(limitBytes: limits.memoryBytes); return }
+        let processLimitHit = (evidence.processLimitHits ?? 0) > 0
+
+        if let outcome = evidence.outcome {
+            switch outcome {
+            case .succeeded:
+                if signalled || code != 0 {
+                    self = .exited(code: signalled ? 128 + signal : code, phase: .finishing, detail: "after reporting success")
+                } else {
+                    self = .succeeded
+                }
+            case .pending:
+                self = .pending
+            case .refusedToLoad(let kind, let detail):
+                self = .refusedToLoad(kind, detail)
+            case .cancelled:
+                if evidence.stopReason == .deadline, let timeout = limits.timeout {
+                    self = .timedOut(after: timeout, how: .cancelRequested)
+                } else {
+                    self = .cancelled(how: .cancelRequested)
+                }
+            case .failed(let failureClass, let user, _):
+                self = processLimitHit ? .processLimit(limit: limits.processes, detail: user) : .failed(failureClass, message: user)
+            }
+            return
+        }
+        if let reason = evidence.stopReason, evidence.stopStage >= .cancelRequested {
+            let how: StopSequence.Stage = (signalled && signal == SIGKILL) ? .killSent
+                : (signalled && signal == SIGTERM) ? .terminateSent : evidence.stopStage
+            if reason == .deadline, let timeout = limits.timeout {
+                self = .timedOut(after: timeout, how: how)
+            } else {
+                self = .cancelled(how: how)
+            }
+            return
+        }
+        if processLimitHit { self = .processLimit(limit: limits.processes, detail: evidence.crashDetail); return }
+        // Without a memory cgroup, a task near its address-space limit that died ran out of memory.
+        if evidence.outOfMemoryKills == nil, limits.memoryBytes > 0, evidence.peakMemoryBytes >= limits.memoryBytes * 9 / 10 {
+            self = .outOfMemory(limitBytes: limits.memoryBytes)
+            return
+        }
+        if signalled {
+            if signal == SIGXCPU || (signal == SIGKILL && limits.cpuSeconds > 0 && evidence.phase == .running) {
+                self = .crashed(signal: signal, phase: evidence.phase, detail: "CPU time limit of \(limits.cpuSeconds) s reached")
+            } else {
+                self = .crashed(signal: signal, phase: evidence.phase, detail: evidence.crashDetail)
+            }
+            return
+        }
+        if !evidence.handshakeDone {
+            self = .runnerUnavailable("the runner exited with status \(code) before the handshake: \(evidence.crashDetail)")
+            return
+        }
+        self = .exited(code: code, phase: evidence.phase, detail: evidence.crashDetail)
+    }
 }

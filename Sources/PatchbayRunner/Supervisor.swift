@@ -1,5 +1,6 @@
 import CPatchbaySys
 import Foundation
+import PatchbayCore
 import PatchbayWire
 #if canImport(Glibc)
 import Glibc
@@ -59,6 +60,11 @@ public struct TaskRunner: Sendable {
 
 private let ignoreSIGPIPE: Void = { signal(SIGPIPE, SIG_IGN) }()
 
+/// A table report the host will not act on (the runner is untrusted: its paths are checked).
+struct ReportedTableRefused: Error, CustomStringConvertible {
+    let description: String
+}
+
 /// One task's conversation with its runner process, from spawn to cleanup.
 struct Supervisor<Host: TaskHost> {
     let runner: TaskRunner
@@ -69,9 +75,9 @@ struct Supervisor<Host: TaskHost> {
     private var logs: [LogLine] = []
     private var outputs: [TaskOutput] = []
     private var newState: String?
-    private var descriptor: DescriptorInfo?
+    private var descriptor: ConnectorDescriptor?
     private var loadNanoseconds: UInt64 = 0
-    private var result: TaskResult?
+    private var result: TaskOutcome?
     private var phase: RunnerPhase?
     private var ready = false
     private var violation: String?
@@ -101,11 +107,21 @@ struct Supervisor<Host: TaskHost> {
         host.handle(.log(line))
     }
 
+    private var producedTables: [TableFile] {
+        if case .succeeded(let tables) = result { return tables }
+        return []
+    }
+
+    private var internalMessage: String {
+        if case .failed(_, _, let message) = result { return message }
+        return ""
+    }
+
     private func report(_ classification: ExitClassification, started: UInt64, pid: Int32? = nil, peak: UInt64 = 0,
                         leftovers: Int = 0) -> TaskReport {
         TaskReport(classification: classification, descriptor: descriptor, logs: logs, outputs: outputs,
-                   tables: classification.isSuccess ? (result?.tables ?? []) : [], newStateJSON: newState,
-                   internalMessage: result?.internalMessage ?? "", runnerPID: pid, peakMemoryBytes: peak,
+                   tables: classification.isSuccess ? producedTables : [], newStateJSON: newState,
+                   internalMessage: internalMessage, runnerPID: pid, peakMemoryBytes: peak,
                    wallTime: .nanoseconds(Int64(monotonicNow() - started)), leftoverProcessesKilled: leftovers,
                    loadTime: .nanoseconds(Int64(loadNanoseconds)), confinement: runner.confinement)
     }
@@ -273,11 +289,15 @@ struct Supervisor<Host: TaskHost> {
         var classification = classify(status: status, peakBytes: peak, counters: counters)
 
         // Tables land only for a success, and only through the host.
-        if classification.isSuccess, let result {
-            let files = result.tables.map {
-                ProducedTableFile(name: $0.name, columns: $0.columns, rowCount: $0.rowCount, path: workspace + "/" + $0.relativePath)
-            }
-            do { try host.commit(tables: files) } catch {
+        if classification.isSuccess, case .succeeded(let tables) = result {
+            // Each path the runner reported must name a file in its own out/tables/: anything else is a lie.
+            let files = tables.map { TableFile(name: $0.name, columns: $0.columns, rowCount: $0.rowCount, path: workspace + "/" + $0.path) }
+            do {
+                for (table, file) in zip(tables, files) where table.path != "out/tables/\(table.name).csv" {
+                    throw ReportedTableRefused(description: "the runner reported table '\(table.name)' at '\(table.path)' (\(file.path)), not at its own out/tables/\(table.name).csv")
+                }
+                try host.commit(tables: files)
+            } catch {
                 classification = .failed(.system, message: "the task succeeded but its tables could not be stored: \(error)")
             }
         }
@@ -406,26 +426,26 @@ struct Supervisor<Host: TaskHost> {
             }
             switch answer {
             case .value(let bytes):
-                send(HostMessage.credentialReply(status: 0, value: bytes).frame(), on: socket)
+                send(HostMessage.credentialReply(status: CallbackStatus.ok.abiValue, value: bytes).frame(), on: socket)
             case .notFound:
                 note(.warning, .host, "the connector asked for credential '\(name)', which is not set")
-                send(HostMessage.credentialReply(status: 2, value: []).frame(), on: socket)
+                send(HostMessage.credentialReply(status: CallbackStatus.notFound.abiValue, value: []).frame(), on: socket)
             case .denied(let reason):
                 note(.warning, .host, "credential '\(name)' denied: \(reason)")
-                send(HostMessage.credentialReply(status: 3, value: []).frame(), on: socket)
+                send(HostMessage.credentialReply(status: CallbackStatus.denied.abiValue, value: []).frame(), on: socket)
             }
         case .stateSet(let json):
             newState = json
             host.handle(.stateChanged(json: json))
         case .output(let name, let value, let flags):
-            let output = TaskOutput(name: name, value: value, isSecret: flags & 1 != 0)
+            let output = TaskOutput(name: name, value: value, isSecret: flags.contains(.secret))
             outputs.removeAll { $0.name == name }
             outputs.append(output)
             host.handle(.output(output))
         case .tableOpened(let name, let columns):
             host.handle(.tableOpened(name: name, columns: columns))
         case .result(let value):
-            if value.status != .loadRefused && descriptor == nil {
+            if case .refusedToLoad = value {} else if descriptor == nil {
                 return protocolViolation("a result before the descriptor", pid: pid, cancelWrite: cancelWrite)
             }
             result = value
@@ -476,55 +496,9 @@ struct Supervisor<Host: TaskHost> {
     }
 
     private func classify(status: Int32, peakBytes: UInt64, counters: TaskCgroups.Counters?) -> ExitClassification {
-        let signalled = (status & 0x7F) != 0 && (status & 0x7F) != 0x7F
-        let signal = status & 0x7F
-        let code = (status >> 8) & 0xFF
-        let limits = spec.limits
-
-        if let violation { return .protocolViolation(violation) }
-        if let counters, counters.outOfMemoryKills > 0 { return .outOfMemory(limitBytes: limits.memoryBytes) }
-        let processLimitHit = (counters?.processLimitHits ?? 0) > 0
-
-        if let result {
-            switch result.status {
-            case .succeeded:
-                if signalled || code != 0 {
-                    return .exited(code: signalled ? 128 + signal : code, phase: .finishing, detail: "after reporting success")
-                }
-                return .succeeded
-            case .pending:
-                return .pending
-            case .loadRefused:
-                return .refusedToLoad(LoadFailureKind(rawValue: UInt8(truncatingIfNeeded: result.failureClass)) ?? .dynamicLoaderError,
-                                      result.userMessage)
-            case .cancelled:
-                if stop.reason == .deadline, let timeout = limits.timeout { return .timedOut(after: timeout, how: .cancelRequested) }
-                return .cancelled(how: .cancelRequested)
-            case .failed:
-                if processLimitHit { return .processLimit(limit: limits.processes, detail: result.userMessage) }
-                return .failed(FailureClass(abi: result.failureClass), message: result.userMessage)
-            }
-        }
-        if let reason = stop.reason, stop.stage >= .cancelRequested {
-            let how: StopSequence.Stage = (signalled && signal == SIGKILL) ? .killSent
-                : (signalled && signal == SIGTERM) ? .terminateSent : stop.stage
-            if reason == .deadline, let timeout = limits.timeout { return .timedOut(after: timeout, how: how) }
-            return .cancelled(how: how)
-        }
-        if processLimitHit { return .processLimit(limit: limits.processes, detail: crashDetail()) }
-        // Without a memory cgroup, a task near its address-space limit that died ran out of memory.
-        if counters == nil, limits.memoryBytes > 0, peakBytes >= limits.memoryBytes * 9 / 10 {
-            return .outOfMemory(limitBytes: limits.memoryBytes)
-        }
-        if signalled {
-            if signal == SIGXCPU || (signal == SIGKILL && limits.cpuSeconds > 0 && phase == .running) {
-                return .crashed(signal: signal, phase: phase, detail: "CPU time limit of \(limits.cpuSeconds) s reached")
-            }
-            return .crashed(signal: signal, phase: phase, detail: crashDetail())
-        }
-        if !ready {
-            return .runnerUnavailable("the runner exited with status \(code) before the handshake: \(crashDetail())")
-        }
-        return .exited(code: code, phase: phase, detail: crashDetail())
+        ExitClassification(ExitEvidence(
+            waitStatus: status, outcome: result, violation: violation, stopReason: stop.reason, stopStage: stop.stage,
+            outOfMemoryKills: counters?.outOfMemoryKills, processLimitHits: counters?.processLimitHits, peakMemoryBytes: peakBytes,
+            phase: phase, handshakeDone: ready, crashDetail: crashDetail(), limits: spec.limits))
     }
 }

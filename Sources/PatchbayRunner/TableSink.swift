@@ -1,4 +1,5 @@
 import Foundation
+import PatchbayCore
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -15,7 +16,7 @@ public struct DirectoryTableSink: Sendable {
         self.durable = durable
     }
 
-    public func commit(_ tables: [ProducedTableFile]) throws {
+    public func commit(_ tables: [TableFile]) throws {
         guard !tables.isEmpty else { return }  // no directory for nothing: mkdir is not free (see WorkspacePool)
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { if durable { Self.sync(directory) } }

@@ -1,6 +1,7 @@
 import CPatchbaySys
 import Foundation
-import PatchbayWire
+public import PatchbayCore
+public import PatchbayWire
 
 /// What the runner is asked to do, with what, under which limits.
 public struct TaskSpec: Sendable {
@@ -37,39 +38,6 @@ public struct TaskSpec: Sendable {
     }
 }
 
-/// Where a log line came from.
-public enum LogSource: String, Sendable, Codable {
-    /// The connector, through the ABI's log callback.
-    case connector
-    /// The connector's standard output / error, captured.
-    case stdout, stderr
-    /// The host's own notes about the task (limits, kills, truncation).
-    case host
-}
-
-public enum LogLevel: String, Sendable, Codable, Comparable {
-    case debug, info, warning, error
-
-    init(abi value: UInt32) {
-        switch value {
-        case 1: self = .debug
-        case 2: self = .info
-        case 3: self = .warning
-        default: self = .error
-        }
-    }
-
-    private var rank: Int {
-        switch self {
-        case .debug: 0
-        case .info: 1
-        case .warning: 2
-        case .error: 3
-        }
-    }
-    public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rank < b.rank }
-}
-
 public struct LogLine: Sendable, Codable, Equatable {
     public var time: Date
     public var level: LogLevel
@@ -90,20 +58,11 @@ public struct TaskOutput: Sendable, Equatable {
     public var isSecret: Bool
 }
 
-/// An output table the task finished, still inside its workspace.
-public struct ProducedTableFile: Sendable, Equatable {
-    public var name: String
-    public var columns: [String]
-    public var rowCount: UInt64
-    /// Absolute path of the CSV file inside the workspace.
-    public var path: String
-}
-
 /// Something that happened while the task ran, in order.
 public enum TaskEvent: Sendable {
     case started(runnerPID: Int32)
     case phase(RunnerPhase)
-    case descriptor(DescriptorInfo)
+    case descriptor(ConnectorDescriptor)
     case log(LogLine)
     case progress(fraction: Double, message: String)
     case output(TaskOutput)
@@ -121,21 +80,21 @@ public enum CredentialAnswer: Sendable {
 /// The host's side of a running task: who answers credentials, who hears events,
 /// who takes the finished tables. Called on the task's supervisor thread.
 public protocol TaskHost: Sendable {
-    func credential(named name: String, for descriptor: DescriptorInfo?) -> CredentialAnswer
+    func credential(named name: String, for descriptor: ConnectorDescriptor?) -> CredentialAnswer
     func handle(_ event: TaskEvent)
     /// Called whenever the supervisor has handled everything its runner had sent, before it waits again,
     /// and once after the runner is gone: the moment to write buffered events in one batch.
     func flush()
     /// Takes the finished tables before the workspace is deleted; called only when the task succeeded.
     /// Throwing turns the success into a system failure.
-    func commit(tables: [ProducedTableFile]) throws
+    func commit(tables: [TableFile]) throws
 }
 
 extension TaskHost {
-    public func credential(named name: String, for descriptor: DescriptorInfo?) -> CredentialAnswer { .notFound }
+    public func credential(named name: String, for descriptor: ConnectorDescriptor?) -> CredentialAnswer { .notFound }
     public func handle(_ event: TaskEvent) {}
     public func flush() {}
-    public func commit(tables: [ProducedTableFile]) throws {}
+    public func commit(tables: [TableFile]) throws {}
 }
 
 /// Stops a running task from outside (terminate, shutdown).

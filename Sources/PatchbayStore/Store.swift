@@ -7,7 +7,13 @@
 // are never edited: a change is a new migration.
 import Foundation
 import GRDB
+import PatchbayCore
 import Synchronization
+
+// The shared vocabulary is stored as its name (raw text), as GRDB recommends for enums.
+extension FailureClass: DatabaseValueConvertible {}
+extension LogLevel: DatabaseValueConvertible {}
+extension LogSource: DatabaseValueConvertible {}
 
 /// Status of a run or a job. `cancelled` never started; `terminated` was stopped while it ran;
 /// `skipped` (jobs only) was disabled in the flow or not selected.
@@ -86,7 +92,7 @@ public struct JobRecord: Sendable, Codable, Equatable, FetchableRecord, MutableP
     public var startedAt: Date?
     public var finishedAt: Date?
     /// config | transient | system
-    public var failureClass: String?
+    public var failureClass: FailureClass?
     public var message: String?
     /// How the runner process ended (ExitClassification.kind) and its one-line summary.
     public var exitKind: String?
@@ -141,12 +147,12 @@ public struct LogRecord: Sendable, Codable, Equatable, FetchableRecord, MutableP
     public var jobID: Int64
     public var time: Date
     /// debug | info | warning | error
-    public var level: String
+    public var level: LogLevel
     /// connector | stdout | stderr | host
-    public var source: String
+    public var source: LogSource
     public var message: String
 
-    public init(jobID: Int64, time: Date, level: String, source: String, message: String) {
+    public init(jobID: Int64, time: Date, level: LogLevel, source: LogSource, message: String) {
         self.jobID = jobID
         self.time = time
         self.level = level
@@ -207,7 +213,7 @@ public struct StateRecord: Sendable, Codable, Equatable, FetchableRecord, Persis
 /// What a finished job leaves behind, written in one transaction with its final status.
 public struct JobCompletion: Sendable {
     public var status: JobStatus
-    public var failureClass: String?
+    public var failureClass: FailureClass?
     public var message: String?
     public var exitKind: String?
     public var exitSummary: String?
@@ -217,7 +223,7 @@ public struct JobCompletion: Sendable {
     public var state: String?
     public var tables: [TableRecord]
 
-    public init(status: JobStatus, failureClass: String? = nil, message: String? = nil, exitKind: String? = nil,
+    public init(status: JobStatus, failureClass: FailureClass? = nil, message: String? = nil, exitKind: String? = nil,
                 exitSummary: String? = nil, rowsOut: Int64 = 0, outputs: [OutputRecord] = [], state: String? = nil,
                 tables: [TableRecord] = []) {
         self.status = status

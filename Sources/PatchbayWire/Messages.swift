@@ -1,4 +1,7 @@
-// The messages of the runner protocol, one enum per direction.
+// The messages of the runner protocol, one enum per direction. The values they carry are PatchbayCore's;
+// this file owns only their order on the wire.
+public import PatchbayCore
+
 //
 // Sequence: host → hello; runner → ready (nonce echoed), then phase/descriptor,
 // then any number of log/progress/output/tableOpened messages and credential
@@ -16,24 +19,13 @@ public enum RunnerMode: UInt8, Sendable {
 }
 
 /// Where the runner is when it sends `phase`: a crash is reported with the last phase seen.
-public enum RunnerPhase: UInt8, Sendable, CustomStringConvertible {
+public enum RunnerPhase: UInt8, Sendable {
     case confining = 1
     case loading = 2
     case entry = 3
     case checking = 4
     case running = 5
     case finishing = 6
-
-    public var description: String {
-        switch self {
-        case .confining: return "while applying limits"
-        case .loading: return "while loading the plugin (dlopen; ELF constructors run here)"
-        case .entry: return "in patchbay_abi_version or patchbay_connector_entry"
-        case .checking: return "in check()"
-        case .running: return "in run()"
-        case .finishing: return "while finishing output tables"
-        }
-    }
 }
 
 /// Resource limits the runner applies to itself before loading. (cgroups, when in force,
@@ -135,94 +127,6 @@ public struct Hello: Sendable, Equatable {
     }
 }
 
-/// The connector's descriptor as the runner read it (strings copied, validated).
-public struct DescriptorInfo: Sendable, Equatable {
-    public var abiVersion: UInt32
-    public var structSize: UInt32
-    public var id: String
-    public var version: String
-    public var displayName: String
-    public var description: String
-    public var parametersSchema: String
-    public var credentialNames: [String]
-    public var pattern: UInt32
-    public var capabilities: UInt64
-    public var hasCheck: Bool
-    public var hasCancel: Bool
-
-    public init(abiVersion: UInt32, structSize: UInt32, id: String, version: String, displayName: String,
-                description: String, parametersSchema: String, credentialNames: [String], pattern: UInt32,
-                capabilities: UInt64, hasCheck: Bool, hasCancel: Bool) {
-        self.abiVersion = abiVersion
-        self.structSize = structSize
-        self.id = id
-        self.version = version
-        self.displayName = displayName
-        self.description = description
-        self.parametersSchema = parametersSchema
-        self.credentialNames = credentialNames
-        self.pattern = pattern
-        self.capabilities = capabilities
-        self.hasCheck = hasCheck
-        self.hasCancel = hasCancel
-    }
-}
-
-/// Why a plugin could not be loaded; decided in the runner, worded by the host.
-public enum LoadFailureKind: UInt8, Sendable {
-    case fileUnreadable = 1
-    case notELF = 2
-    case wrongArchitecture = 3
-    case truncated = 4
-    case missingLibrary = 5
-    case missingSymbol = 6
-    case abiMajorMismatch = 7
-    case descriptorTooSmall = 8
-    case invalidDescriptor = 9
-    case dynamicLoaderError = 10
-}
-
-/// An output table the runner finished in the workspace.
-public struct ProducedTable: Sendable, Equatable {
-    public var name: String
-    public var columns: [String]
-    public var rowCount: UInt64
-    /// Path of the CSV file, relative to the workspace.
-    public var relativePath: String
-    public init(name: String, columns: [String], rowCount: UInt64, relativePath: String) {
-        self.name = name
-        self.columns = columns
-        self.rowCount = rowCount
-        self.relativePath = relativePath
-    }
-}
-
-public enum ResultStatus: UInt8, Sendable {
-    case succeeded = 0
-    case failed = 1
-    case cancelled = 2
-    case pending = 3
-    case loadRefused = 4
-}
-
-public struct TaskResult: Sendable, Equatable {
-    public var status: ResultStatus
-    /// PATCHBAY_FAILURE_* for failed; for loadRefused, a LoadFailureKind raw value.
-    public var failureClass: UInt32
-    public var userMessage: String
-    public var internalMessage: String
-    public var tables: [ProducedTable]
-
-    public init(status: ResultStatus, failureClass: UInt32 = 0, userMessage: String = "", internalMessage: String = "",
-                tables: [ProducedTable] = []) {
-        self.status = status
-        self.failureClass = failureClass
-        self.userMessage = userMessage
-        self.internalMessage = internalMessage
-        self.tables = tables
-    }
-}
-
 /// Host → runner.
 public enum HostMessage: Sendable, Equatable {
     case hello(Hello)
@@ -315,16 +219,16 @@ public enum HostMessage: Sendable, Equatable {
 public enum RunnerMessage: Sendable, Equatable {
     case ready(protocolVersion: UInt32, nonce: [UInt8], runnerPID: Int32)
     case phase(RunnerPhase)
-    case descriptor(DescriptorInfo)
+    case descriptor(ConnectorDescriptor)
     /// How long loading took inside the runner: ELF check, dlopen, ABI probe, entry, descriptor checks.
     case loaded(nanoseconds: UInt64)
     case log(level: UInt32, message: String)
     case progress(fraction: Double, message: String)
     case credentialRequest(name: String)
     case stateSet(json: String)
-    case output(name: String, value: [UInt8], flags: UInt32)
+    case output(name: String, value: [UInt8], flags: OutputFlags)
     case tableOpened(name: String, columns: [String])
-    case result(TaskResult)
+    case result(TaskOutcome)
 
     public func frame() -> [UInt8] {
         switch self {
@@ -337,7 +241,7 @@ public enum RunnerMessage: Sendable, Equatable {
             e.u32(d.abiVersion); e.u32(d.structSize)
             e.string(d.id); e.string(d.version); e.string(d.displayName); e.string(d.description)
             e.string(d.parametersSchema); e.strings(d.credentialNames)
-            e.u32(d.pattern); e.u64(d.capabilities); e.bool(d.hasCheck); e.bool(d.hasCancel)
+            e.u32(d.pattern.abiValue); e.u64(d.capabilities.rawValue); e.bool(d.hasCheck); e.bool(d.hasCancel)
             return e.frame()
         case .loaded(let nanoseconds):
             var e = WireEncoder(kind: 0x4B); e.u64(nanoseconds); return e.frame()
@@ -350,14 +254,25 @@ public enum RunnerMessage: Sendable, Equatable {
         case .stateSet(let json):
             var e = WireEncoder(kind: 0x47); e.string(json); return e.frame()
         case .output(let name, let value, let flags):
-            var e = WireEncoder(kind: 0x48); e.string(name); e.bytes(value); e.u32(flags); return e.frame()
+            var e = WireEncoder(kind: 0x48); e.string(name); e.bytes(value); e.u32(flags.rawValue); return e.frame()
         case .tableOpened(let name, let columns):
             var e = WireEncoder(kind: 0x49); e.string(name); e.strings(columns); return e.frame()
-        case .result(let r):
+        case .result(let outcome):
             var e = WireEncoder(kind: 0x4A)
-            e.u8(r.status.rawValue); e.u32(r.failureClass); e.string(r.userMessage); e.string(r.internalMessage)
-            e.u32(UInt32(r.tables.count))
-            for t in r.tables { e.string(t.name); e.strings(t.columns); e.u64(t.rowCount); e.string(t.relativePath) }
+            switch outcome {
+            case .succeeded(let tables):
+                e.u8(0)
+                e.u32(UInt32(tables.count))
+                for t in tables { e.string(t.name); e.strings(t.columns); e.u64(t.rowCount); e.string(t.path) }
+            case .failed(let failureClass, let user, let internalMessage):
+                e.u8(1); e.u32(failureClass.abiValue); e.string(user); e.string(internalMessage)
+            case .cancelled:
+                e.u8(2)
+            case .pending:
+                e.u8(3)
+            case .refusedToLoad(let kind, let detail):
+                e.u8(4); e.u8(kind.rawValue); e.string(detail)
+            }
             return e.frame()
         }
     }
@@ -375,12 +290,18 @@ public enum RunnerMessage: Sendable, Equatable {
             guard let phase = RunnerPhase(rawValue: raw) else { throw .invalidValue(field: "phase", value: UInt64(raw)) }
             message = .phase(phase)
         case 0x43:
-            message = .descriptor(DescriptorInfo(
-                abiVersion: try d.u32("abiVersion"), structSize: try d.u32("structSize"), id: try d.string("id"),
-                version: try d.string("version"), displayName: try d.string("displayName"),
-                description: try d.string("description"), parametersSchema: try d.string("parametersSchema"),
-                credentialNames: try d.strings("credentialNames"), pattern: try d.u32("pattern"),
-                capabilities: try d.u64("capabilities"), hasCheck: try d.bool("hasCheck"), hasCancel: try d.bool("hasCancel")))
+            let abiVersion = try d.u32("abiVersion"), structSize = try d.u32("structSize"), id = try d.string("id")
+            let version = try d.string("version"), displayName = try d.string("displayName")
+            let description = try d.string("description"), schema = try d.string("parametersSchema")
+            let credentials = try d.strings("credentialNames")
+            let rawPattern = try d.u32("pattern")
+            guard let pattern = JobPattern(abi: rawPattern) else { throw .invalidValue(field: "pattern", value: UInt64(rawPattern)) }
+            let capabilities = Capabilities(rawValue: try d.u64("capabilities"))
+            let hasCheck = try d.bool("hasCheck"), hasCancel = try d.bool("hasCancel")
+            message = .descriptor(ConnectorDescriptor(
+                abiVersion: abiVersion, structSize: structSize, id: id, version: version, displayName: displayName,
+                description: description, parametersSchema: schema, credentialNames: credentials, pattern: pattern,
+                capabilities: capabilities, hasCheck: hasCheck, hasCancel: hasCancel))
         case 0x4B:
             message = .loaded(nanoseconds: try d.u64("nanoseconds"))
         case 0x44:
@@ -392,23 +313,34 @@ public enum RunnerMessage: Sendable, Equatable {
         case 0x47:
             message = .stateSet(json: try d.string("json"))
         case 0x48:
-            message = .output(name: try d.string("name"), value: try d.bytes("value"), flags: try d.u32("flags"))
+            message = .output(name: try d.string("name"), value: try d.bytes("value"), flags: OutputFlags(rawValue: try d.u32("flags")))
         case 0x49:
             message = .tableOpened(name: try d.string("name"), columns: try d.strings("columns"))
         case 0x4A:
-            let raw = try d.u8("status")
-            guard let status = ResultStatus(rawValue: raw) else { throw .invalidValue(field: "status", value: UInt64(raw)) }
-            let failureClass = try d.u32("failureClass")
-            let user = try d.string("userMessage")
-            let internalMessage = try d.string("internalMessage")
-            let count = try d.u32("tables")
-            var tables: [ProducedTable] = []
-            for _ in 0..<count {
-                tables.append(ProducedTable(name: try d.string("table.name"), columns: try d.strings("table.columns"),
-                                            rowCount: try d.u64("table.rowCount"), relativePath: try d.string("table.path")))
+            let tag = try d.u8("outcome")
+            switch tag {
+            case 0:
+                let count = try d.u32("tables")
+                var tables: [TableFile] = []
+                for _ in 0..<count {
+                    let name = try d.string("table.name"), columns = try d.strings("table.columns")
+                    let rows = try d.u64("table.rowCount"), path = try d.string("table.path")
+                    tables.append(TableFile(name: name, columns: columns, rowCount: rows, path: path))
+                }
+                message = .result(.succeeded(tables: tables))
+            case 1:
+                let failureClass = FailureClass(abi: try d.u32("failureClass"))
+                let user = try d.string("userMessage"), internalMessage = try d.string("internalMessage")
+                message = .result(.failed(failureClass, userMessage: user, internalMessage: internalMessage))
+            case 2: message = .result(.cancelled)
+            case 3: message = .result(.pending)
+            case 4:
+                let raw = try d.u8("loadFailure")
+                guard let kind = LoadFailureKind(rawValue: raw) else { throw .invalidValue(field: "loadFailure", value: UInt64(raw)) }
+                message = .result(.refusedToLoad(kind, detail: try d.string("detail")))
+            default:
+                throw .invalidValue(field: "outcome", value: UInt64(tag))
             }
-            message = .result(TaskResult(status: status, failureClass: failureClass, userMessage: user,
-                                         internalMessage: internalMessage, tables: tables))
         default:
             throw .unknownKind(kind)
         }

@@ -5,6 +5,7 @@
 import Glibc
 #endif
 import PatchbayABI
+import PatchbayCore
 import PatchbayWire
 
 struct LoadFailure: Error {
@@ -155,7 +156,7 @@ private func isSemanticVersion(_ version: String) -> Bool {
 
 /// Reads and validates the descriptor: what the host needs to know, and the runner's own copy of the
 /// fields this ABI knows (the connector's struct is never read past its struct_size).
-func readDescriptor(_ pointer: UnsafePointer<patchbay_connector>?) throws(LoadFailure) -> (DescriptorInfo, patchbay_connector) {
+func readDescriptor(_ pointer: UnsafePointer<patchbay_connector>?) throws(LoadFailure) -> (ConnectorDescriptor, patchbay_connector) {
     guard let pointer else {
         throw LoadFailure(kind: .invalidDescriptor, detail: "patchbay_connector_entry() returned NULL")
     }
@@ -179,8 +180,9 @@ func readDescriptor(_ pointer: UnsafePointer<patchbay_connector>?) throws(LoadFa
     guard isSemanticVersion(version) else {
         throw LoadFailure(kind: .invalidDescriptor, detail: "version '\(version)' is not a semantic version (MAJOR.MINOR.PATCH)")
     }
-    guard (1...7).contains(d.pattern) else {
-        throw LoadFailure(kind: .invalidDescriptor, detail: "job pattern \(d.pattern) is not one of 1 (authentication) ... 7 (validation)")
+    guard let pattern = JobPattern(abi: d.pattern) else {
+        let known = JobPattern.allCases.map { "\($0.abiValue) (\($0.name))" }.joined(separator: ", ")
+        throw LoadFailure(kind: .invalidDescriptor, detail: "job pattern \(d.pattern) is not one of \(known)")
     }
     guard d.run != nil else {
         throw LoadFailure(kind: .invalidDescriptor, detail: "descriptor field 'run' is NULL")
@@ -194,12 +196,12 @@ func readDescriptor(_ pointer: UnsafePointer<patchbay_connector>?) throws(LoadFa
     }
     var schema = try text(d.parameters_schema, "parameters_schema", required: false)
     if schema.isEmpty { schema = "{}" }
-    let info = DescriptorInfo(
+    let info = ConnectorDescriptor(
         abiVersion: d.abi_version, structSize: size, id: id, version: version,
         displayName: try text(d.display_name, "display_name", required: true),
         description: try text(d.description, "description", required: false),
-        parametersSchema: schema, credentialNames: credentials, pattern: d.pattern,
-        capabilities: d.capabilities, hasCheck: d.check != nil, hasCancel: d.cancel != nil)
+        parametersSchema: schema, credentialNames: credentials, pattern: pattern,
+        capabilities: Capabilities(rawValue: d.capabilities), hasCheck: d.check != nil, hasCancel: d.cancel != nil)
     return (info, d)
 }
 

@@ -5,6 +5,7 @@
 import Glibc
 #endif
 import PatchbayABI
+import PatchbayCore
 import PatchbayWire
 
 /// A pthread mutex with a stable address.
@@ -270,7 +271,7 @@ final class TaskSession {
 
     func setOutput(_ name: patchbay_str, _ value: patchbay_str, _ flags: UInt32) -> patchbay_status {
         guard let key = string(name), !key.isEmpty, let raw = bytes(value) else { return patchbay_status(PATCHBAY_INVALID_ARGUMENT) }
-        channel.send(.output(name: key, value: raw, flags: flags))
+        channel.send(.output(name: key, value: raw, flags: OutputFlags(rawValue: flags)))
         return patchbay_status(PATCHBAY_OK)
     }
 
@@ -306,8 +307,8 @@ final class TaskSession {
     }
 
     /// Closes every writer still open, in opening order; the tables a successful task hands back.
-    func finishTables() -> [ProducedTable]? {
-        var produced: [ProducedTable] = []
+    func finishTables() -> [TableFile]? {
+        var produced: [TableFile] = []
         for handle in writerOrder {
             guard let writer = writers[handle] else { continue }
             let error = writer.close()
@@ -315,8 +316,8 @@ final class TaskSession {
                 noteWriteFailure(error, "finishing table '\(writer.name)'", writer)
                 return nil
             }
-            produced.append(ProducedTable(name: writer.name, columns: writer.columns, rowCount: writer.rowCount,
-                                          relativePath: writer.relativePath))
+            produced.append(TableFile(name: writer.name, columns: writer.columns, rowCount: writer.rowCount,
+                                      path: writer.relativePath))
         }
         return writeFailure == nil ? produced : nil
     }

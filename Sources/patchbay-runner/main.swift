@@ -13,6 +13,7 @@ import Glibc
 #endif
 import CPatchbaySys
 import PatchbayABI
+import PatchbayCore
 import PatchbayWire
 
 /// The whole life of a runner process, as one function: its state lives in locals
@@ -65,14 +66,14 @@ func runnerMain() -> Never {
     confine(hello.confinement, workspace: hello.workspace)
     channel.send(.ready(protocolVersion: Wire.protocolVersion, nonce: hello.nonce, runnerPID: getpid()))
 
-    func finish(_ result: TaskResult) -> Never {
+    func finish(_ result: TaskOutcome) -> Never {
         fflush(nil)  // the connector's buffered stdout reaches the host before the result does
         channel.send(.result(result))
         _exit(0)
     }
 
     func refuse(_ failure: LoadFailure) -> Never {
-        finish(TaskResult(status: .loadRefused, failureClass: UInt32(failure.kind.rawValue), userMessage: failure.detail))
+        finish(.refusedToLoad(failure.kind, detail: failure.detail))
     }
 
     // 4. Load and describe.
@@ -103,7 +104,7 @@ func runnerMain() -> Never {
         refuse(error)
     }
 
-    if hello.mode == .probe { finish(TaskResult(status: .succeeded)) }
+    if hello.mode == .probe { finish(.succeeded(tables: [])) }
 
     // 5. Cancellation: connectors with cancel() get it called from a watcher thread.
     currentDescriptor = descriptor
@@ -122,37 +123,36 @@ func runnerMain() -> Never {
 
     session.lock.withLock {
         channel.send(.phase(.finishing))
-        func failed(_ failureClass: Int, _ user: String, _ internalMessage: String = "") -> TaskResult {
-            TaskResult(status: .failed, failureClass: UInt32(failureClass), userMessage: user, internalMessage: internalMessage)
+        func failed(_ failureClass: FailureClass, _ user: String, _ internalMessage: String = "") -> TaskOutcome {
+            .failed(failureClass, userMessage: user, internalMessage: internalMessage)
         }
-        let result: TaskResult
+        let result: TaskOutcome
         if let denial = session.denial, status != patchbay_status(PATCHBAY_CANCELLED) {
-            finish(failed(PATCHBAY_FAILURE_CONFIG, denial))
+            finish(failed(.config, denial))
         }
         switch Int32(status) {
         case Int32(PATCHBAY_OK):
             if let tables = session.finishTables() {
-                result = TaskResult(status: .succeeded, tables: tables)
+                result = .succeeded(tables: tables)
             } else {
-                result = failed(PATCHBAY_FAILURE_SYSTEM, session.writeFailure ?? "could not finish the output tables")
+                result = failed(.system, session.writeFailure ?? "could not finish the output tables")
             }
         case Int32(PATCHBAY_ERROR):
             if let failure = session.failure {
                 // A connector that failed after the host could not write its table gets the host's reason beside its own.
                 let user = session.writeFailure.map { "\(failure.user) (\($0))" } ?? failure.user
-                result = TaskResult(status: .failed, failureClass: failure.failureClass, userMessage: user,
-                                    internalMessage: failure.internal)
+                result = failed(FailureClass(abi: failure.failureClass), user, failure.internal)
             } else if let writeFailure = session.writeFailure {
-                result = failed(PATCHBAY_FAILURE_SYSTEM, writeFailure)
+                result = failed(.system, writeFailure)
             } else {
-                result = failed(PATCHBAY_FAILURE_SYSTEM, "the connector failed without saying why (it returned PATCHBAY_ERROR without calling set_error)")
+                result = failed(.system, "the connector failed without saying why (it returned PATCHBAY_ERROR without calling set_error)")
             }
         case Int32(PATCHBAY_CANCELLED):
-            result = TaskResult(status: .cancelled, userMessage: "the connector stopped on request")
-        case Int32(PATCHBAY_PENDING) where descriptor.pointee.pattern == patchbay_pattern(PATCHBAY_PATTERN_STATUS_CHECK):
-            result = TaskResult(status: .pending, userMessage: "not ready yet")
+            result = .cancelled
+        case Int32(PATCHBAY_PENDING) where JobPattern(abi: descriptor.pointee.pattern) == .statusCheck:
+            result = .pending
         default:
-            result = failed(PATCHBAY_FAILURE_SYSTEM, "the connector returned status \(status), which its job pattern does not allow")
+            result = failed(.system, "the connector returned status \(status), which its job pattern does not allow")
         }
         finish(result)
     }

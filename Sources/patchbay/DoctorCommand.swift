@@ -1,4 +1,5 @@
 import ArgumentParser
+import PatchbayCore
 import Foundation
 import PatchbayRegistry
 import PatchbayRunner

@@ -1,4 +1,5 @@
 import ArgumentParser
+import PatchbayCore
 import PatchbayRegistry
 import PatchbayRunner
 import PatchbayStore

@@ -1,4 +1,5 @@
 import ArgumentParser
+import PatchbayCore
 import Foundation
 import PatchbayEngine
 import PatchbayStore
@@ -24,7 +25,7 @@ func jobJSON(_ job: JobRecord, outputs: [OutputRecord]) -> [String: Any] {
         "configuration": job.configurationID as Any, "configuration_key": job.configurationKey,
         "continue_on_failure": job.continueOnFailure, "status": job.status.rawValue,
         "created_at": iso(job.createdAt), "started_at": iso(job.startedAt), "finished_at": iso(job.finishedAt),
-        "failure_class": job.failureClass as Any, "message": job.message as Any, "exit": job.exitKind as Any,
+        "failure_class": job.failureClass?.rawValue as Any, "message": job.message as Any, "exit": job.exitKind as Any,
         "exit_summary": job.exitSummary as Any, "runner_pid": job.runnerPID as Any, "rows_out": job.rowsOut,
         "reused_job": job.reusedJobID as Any,
         "outputs": outputs.map { ["name": $0.name, "secret": $0.isSecret, "value": $0.isSecret ? "[hidden]" : ($0.value ?? "")] },
@@ -94,7 +95,7 @@ extension JobsCommand {
                     let time = job.startedAt.flatMap { start in job.finishedAt.map { String(format: "%.2f s", $0.timeIntervalSince(start)) } } ?? "-"
                     print("  \(RunView.mark(job.status, "…")) \(job.taskID)  job \(job.id!) · attempt \(job.attempt) · \(job.status.rawValue) · \(time)"
                           + " · \(job.connectorID)\(job.connectorVersion.map { "@\($0)" } ?? "")" + (job.rowsOut > 0 ? " · \(job.rowsOut) rows" : ""))
-                    if let message = job.message { print("      \(job.failureClass.map { "[\($0)] " } ?? "")\(message)") }
+                    if let message = job.message { print("      \(job.failureClass.map { "[\($0.rawValue)] " } ?? "")\(message)") }
                     for output in try engine.store.outputs(job: job.id!) {
                         print("      output \(output.name) = \(output.isSecret ? "[hidden]" : output.value ?? "")")
                     }
@@ -114,24 +115,23 @@ extension JobsCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let levels = ["debug", "info", "warning", "error"]
-                guard let minimum = levels.firstIndex(of: level) else {
-                    throw CLIError("--level must be one of \(levels.joined(separator: ", "))", exitCode: .inputInvalid)
+                guard let minimum = LogLevel(rawValue: level) else {
+                    throw CLIError("--level must be one of \(LogLevel.allCases.map(\.rawValue).joined(separator: ", "))", exitCode: .inputInvalid)
                 }
                 let engine = try project.engine(global)
                 let run = try resolveRun(runID, engine.store)
                 let jobs = Dictionary(uniqueKeysWithValues: try engine.store.jobs(run: run.id!).map { ($0.id!, $0) })
                 let logs = try engine.store.logs(run: run.id!).filter { log in
-                    (levels.firstIndex(of: log.level) ?? 0) >= minimum && (task == nil || jobs[log.jobID]?.taskID == task)
+                    log.level >= minimum && (task == nil || jobs[log.jobID]?.taskID == task)
                 }
                 if global.output == .json {
                     printJSON(logs.map { ["job": $0.jobID, "task": jobs[$0.jobID]?.taskID ?? "", "time": iso($0.time),
-                                          "level": $0.level, "source": $0.source, "message": $0.message] })
+                                          "level": $0.level.rawValue, "source": $0.source.rawValue, "message": $0.message] })
                     return
                 }
                 for log in logs {
                     let time = log.time.formatted(.iso8601.time(includingFractionalSeconds: true))
-                    print("\(time) \((jobs[log.jobID]?.taskID ?? "?").padded(16)) \(log.level.padded(7)) \(log.source.padded(9)) \(log.message)")
+                    print("\(time) \((jobs[log.jobID]?.taskID ?? "?").padded(16)) \(log.level.rawValue.padded(7)) \(log.source.rawValue.padded(9)) \(log.message)")
                 }
             }
         }

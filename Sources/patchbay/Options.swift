@@ -1,4 +1,5 @@
 import ArgumentParser
+import PatchbayCore
 import Foundation
 import PatchbayRegistry
 import PatchbayRunner
@@ -52,7 +53,8 @@ extension CatalogEntry {
             object["abi"] = abiVersionText
             object["descriptor_size"] = d.structSize
             object["credentials"] = d.credentialNames
-            object["capabilities"] = d.capabilities
+            object["capabilities"] = d.capabilities.rawValue
+            object["capability_names"] = d.capabilities.names
             object["parameters_schema"] = (try? JSONSerialization.jsonObject(with: Data(d.parametersSchema.utf8), options: [.fragmentsAllowed])) ?? d.parametersSchema
         }
         return object

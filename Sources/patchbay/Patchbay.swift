@@ -1,6 +1,7 @@
 // patchbay — the command line. Commands read like the manual; exit codes live
 // in ExitCodes.swift. Must never know: SQL, the wire protocol's bytes.
 import ArgumentParser
+import PatchbayCore
 
 @main
 struct Patchbay: AsyncParsableCommand {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import PatchbayCore
 import Foundation
 import PatchbayRegistry
 import PatchbayRunner
@@ -82,14 +83,14 @@ extension PluginsCommand {
                 \(d.displayName)
                   id            \(d.id)
                   version       \(d.version)
-                  pattern       \(entry.pattern?.name ?? "unknown (\(d.pattern))")
+                  pattern       \(d.pattern.name)
                   ABI           \(entry.abiVersionText) (descriptor \(d.structSize) bytes)
                   path          \(entry.path)
                   sha256        \(entry.sha256)
                   size          \(entry.size) bytes
                   load time     \(formatDuration(entry.probeLoadTime)) (dlopen + entry + checks, in a runner)
                   credentials   \(d.credentialNames.isEmpty ? "none" : d.credentialNames.joined(separator: ", "))
-                  capabilities  \(capabilityNames(d.capabilities))
+                  capabilities  \(d.capabilities.names.isEmpty ? "none" : d.capabilities.names.joined(separator: ", "))
                   check()       \(d.hasCheck ? "yes" : "no")   cancel()  \(d.hasCancel ? "yes" : "no")
                 """)
             if !d.description.isEmpty { print("  description   \(d.description)") }
@@ -98,12 +99,6 @@ extension PluginsCommand {
                 .flatMap { try? JSONSerialization.data(withJSONObject: $0, options: [.prettyPrinted, .sortedKeys]) }
                 .flatMap { String(data: $0, encoding: .utf8) } ?? d.parametersSchema
             for line in schema.split(separator: "\n") { print("    \(line)") }
-        }
-
-        func capabilityNames(_ bits: UInt64) -> String {
-            let names = [(1, "reads tables"), (2, "writes tables"), (4, "state"), (8, "cancel")]
-                .filter { bits & UInt64($0.0) != 0 }.map(\.1)
-            return names.isEmpty ? "none" : names.joined(separator: ", ")
         }
     }
 

@@ -47,8 +47,8 @@ final class RunView: Sendable {
         case .progress(let jobID, let fraction, _):
             state.withLock { $0.progress[jobID] = fraction }
         case .log(let job, let log):
-            if !live, log.level == "warning" || log.level == "error" {
-                line("    [\(job.taskID)] \(log.level): \(log.message)")
+            if !live, log.level >= .warning {
+                line("    [\(job.taskID)] \(log.level.rawValue): \(log.message)")
             }
         }
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import PatchbayCore
 import Foundation
 import PatchbayModel
 import PatchbayRegistry
@@ -262,7 +263,7 @@ struct CLITaskHost: TaskHost {
     let live: Bool
     let tablesDirectory: String
 
-    func credential(named name: String, for descriptor: DescriptorInfo?) -> CredentialAnswer {
+    func credential(named name: String, for descriptor: ConnectorDescriptor?) -> CredentialAnswer {
         secrets[name].map { .value($0) } ?? .notFound
     }
 
@@ -272,7 +273,7 @@ struct CLITaskHost: TaskHost {
         print("[\(time)] \(line.level.rawValue.padded(7)) \(line.source.rawValue.padded(9)) \(masker.mask(line.message))")
     }
 
-    func commit(tables: [ProducedTableFile]) throws {
+    func commit(tables: [TableFile]) throws {
         try DirectoryTableSink(directory: tablesDirectory).commit(tables)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import PatchbayCore
 import PatchbayRunner
 import PatchbayWire
 import Testing
@@ -85,18 +86,21 @@ struct WireTests {
         let messages: [RunnerMessage] = [
             .ready(protocolVersion: 1, nonce: [1, 2, 3], runnerPID: 42),
             .phase(.running),
-            .descriptor(DescriptorInfo(abiVersion: 0x10000, structSize: 120, id: "a.b", version: "1.0.0", displayName: "A",
-                                       description: "ünïcode", parametersSchema: "{}", credentialNames: ["x", "y"], pattern: 4,
-                                       capabilities: 3, hasCheck: true, hasCancel: false)),
+            .descriptor(ConnectorDescriptor(abiVersion: 0x10000, structSize: 120, id: "a.b", version: "1.0.0", displayName: "A",
+                                       description: "ünïcode", parametersSchema: "{}", credentialNames: ["x", "y"], pattern: .extraction,
+                                       capabilities: [.readsTables, .writesTables], hasCheck: true, hasCancel: false)),
             .loaded(nanoseconds: 123_456),
             .log(level: 2, message: "hello\nworld"),
             .progress(fraction: 0.5, message: ""),
             .credentialRequest(name: "token"),
             .stateSet(json: "{\"cursor\":3}"),
-            .output(name: "id", value: [0, 255], flags: 1),
+            .output(name: "id", value: [0, 255], flags: .secret),
             .tableOpened(name: "out.t", columns: ["a", "b"]),
-            .result(TaskResult(status: .failed, failureClass: 1, userMessage: "bad", internalMessage: "x",
-                               tables: [ProducedTable(name: "t", columns: ["a"], rowCount: 9, relativePath: "out/tables/t.csv")])),
+            .result(.failed(.config, userMessage: "bad", internalMessage: "x")),
+            .result(.succeeded(tables: [TableFile(name: "t", columns: ["a"], rowCount: 9, path: "out/tables/t.csv")])),
+            .result(.refusedToLoad(.missingSymbol, detail: "no entry")),
+            .result(.pending),
+            .result(.cancelled),
         ]
         let stream = messages.flatMap { $0.frame() }
         var accumulator = FrameAccumulator()

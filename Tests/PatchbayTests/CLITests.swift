@@ -1,4 +1,5 @@
 import Foundation
+import PatchbayCore
 import Testing
 
 /// First-party connectors, built from source for the tests: C ones with the

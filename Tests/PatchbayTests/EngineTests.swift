@@ -1,4 +1,5 @@
 import Foundation
+import PatchbayCore
 import PatchbayEngine
 import PatchbayModel
 import PatchbayRunner
@@ -47,7 +48,7 @@ struct EngineTests {
         #expect(run.message == "phase 'one' failed (broken)")
         #expect(jobs["ok"]?.status == .success, "the phase's other tasks still run to their end")
         #expect(jobs["broken"]?.status == .error)
-        #expect(jobs["broken"]?.failureClass == "config")
+        #expect(jobs["broken"]?.failureClass == .config)
         #expect(jobs["broken"]?.message?.contains("table orders is missing") == true)
         #expect(jobs["never"]?.status == .cancelled)
         #expect(jobs["never"]?.startedAt == nil)

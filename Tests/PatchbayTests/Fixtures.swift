@@ -1,4 +1,5 @@
 import Foundation
+import PatchbayCore
 import PatchbayRunner
 import PatchbayWire
 import Testing
@@ -140,7 +141,7 @@ final class RecordingHost: TaskHost, @unchecked Sendable {
     // Guarded by `lock`: every access below takes it.
     private let lock = NSLock()
     private var recorded: [TaskEvent] = []
-    private var committed: [ProducedTableFile] = []
+    private var committed: [TableFile] = []
     let credentials: [String: String]
     let destination: String?
 
@@ -149,17 +150,17 @@ final class RecordingHost: TaskHost, @unchecked Sendable {
         self.destination = destination
     }
 
-    func credential(named name: String, for descriptor: DescriptorInfo?) -> CredentialAnswer {
+    func credential(named name: String, for descriptor: ConnectorDescriptor?) -> CredentialAnswer {
         credentials[name].map { .value(Array($0.utf8)) } ?? .notFound
     }
 
     func handle(_ event: TaskEvent) { lock.withLock { recorded.append(event) } }
 
-    func commit(tables: [ProducedTableFile]) throws {
+    func commit(tables: [TableFile]) throws {
         if let destination { try DirectoryTableSink(directory: destination).commit(tables) }
         lock.withLock { committed.append(contentsOf: tables) }
     }
 
     var events: [TaskEvent] { lock.withLock { recorded } }
-    var tables: [ProducedTableFile] { lock.withLock { committed } }
+    var tables: [TableFile] { lock.withLock { committed } }
 }

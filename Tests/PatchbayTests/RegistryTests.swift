@@ -1,4 +1,5 @@
 import Foundation
+import PatchbayCore
 import PatchbayRegistry
 import PatchbayRunner
 import Testing

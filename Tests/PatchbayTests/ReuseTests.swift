@@ -1,4 +1,5 @@
 import Foundation
+import PatchbayCore
 @testable import PatchbayRunner
 import Testing
 

@@ -1,4 +1,5 @@
 import Foundation
+import PatchbayCore
 import PatchbayEngine
 import PatchbaySecurity
 import PatchbayStore
@@ -171,7 +172,7 @@ struct TokenTests {
         let job = try #require(jobs["echo"])
         #expect(run.status == .error)
         #expect(job.status == .error)
-        #expect(job.failureClass == "config")
+        #expect(job.failureClass == .config)
         #expect(job.message?.contains("credential '#password' denied") == true, "\(job.message ?? "")")
         let logs = try test.store.logs(job: job.id!).map(\.message)
         #expect(logs.contains("denied #password; going on anyway"))
@@ -203,7 +204,7 @@ struct TokenTests {
         let (_, jobs) = try await test.run("load")
         #expect(jobs["write_in"]?.status == .success)
         let denied = try #require(jobs["write_out"])
-        #expect(denied.status == .error && denied.failureClass == "config")
+        #expect(denied.status == .error && denied.failureClass == .config)
         #expect(denied.message?.contains("may not write the bucket of 'out.secrets'") == true, "\(denied.message ?? "")")
         // The runner refused at open_output, before the connector could write a row, not after it had staged them
         #expect(denied.message?.contains("open_output:") == true, "\(denied.message ?? "")")
@@ -216,7 +217,7 @@ struct TokenTests {
         _ = try test.engine.createToken(name: "no buckets", scopes: TokenScopes(components: ["test.secret-echo"]), orchestration: "read")
         let (_, readJobs) = try await test.run("read")
         let reader = try #require(readJobs["reader"])
-        #expect(reader.status == .error && reader.failureClass == "config")
+        #expect(reader.status == .error && reader.failureClass == .config)
         #expect(reader.message?.contains("may not read the bucket of 'in.allowed'") == true, "\(reader.message ?? "")")
     }
 

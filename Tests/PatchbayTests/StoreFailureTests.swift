@@ -1,4 +1,5 @@
 import Foundation
+import PatchbayCore
 import GRDB
 import PatchbayEngine
 import PatchbayStore
@@ -56,7 +57,7 @@ struct StoreFailureTests {
         // and the run ends in error without running the later phase
         let job = try #require(jobs["ok"])
         #expect(job.status == .error)
-        #expect(job.failureClass == "system")
+        #expect(job.failureClass == .system)
         #expect(job.message?.contains("the job's result could not be stored") == true, "\(job.message ?? "")")
         #expect(job.message?.contains("simulated: database or disk is full") == true, "\(job.message ?? "")")
         #expect(run.status == .error)

@@ -1,4 +1,5 @@
 import Foundation
+import PatchbayCore
 import Testing
 
 /// The guide's promise: each template builds with one command and runs under the host.

@@ -48,9 +48,12 @@ extension Engine {
         return secret
     }
 
-    /// The project's connector-bound encryption (its master key).
+    /// The project's connector-bound encryption (its master key, read from disk once per engine).
     public func secretBox() throws -> SecretBox {
-        SecretBox(master: try MasterKey.load(at: project.masterKeyPath))
+        if let box = memo.withLock({ $0.box }) { return box }
+        let box = SecretBox(master: try MasterKey.load(at: project.masterKeyPath))
+        memo.withLock { $0.box = box }
+        return box
     }
 
     /// The token a secret names, if it is live. Comparison of the secret is constant-time.

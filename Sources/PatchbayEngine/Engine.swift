@@ -3,6 +3,7 @@ import PatchbayCore
 import PatchbayModel
 import PatchbayRegistry
 import PatchbayRunner
+import PatchbaySecurity
 import PatchbayStore
 import Synchronization
 
@@ -57,6 +58,9 @@ public final class Engine: Sendable {
     /// Store polls for a termination request from another process (the only timing in the engine,
     /// and nothing's outcome depends on it).
     let terminationPollInterval: Duration
+    /// What this process already knows, so a command does no work twice: connectors resolved by `load`,
+    /// flows handed to `submit` (by run id), and the master key, read once.
+    let memo = Mutex<(connectors: [ConnectorReference: CatalogEntry], flows: [Int64: Flow], box: SecretBox?)>(([:], [:], nil))
 
     public init(project: Project, store: Store, registry: PluginRegistry, runner: TaskRunner = TaskRunner(),
                 terminationPollInterval: Duration = .milliseconds(100)) throws {
@@ -84,6 +88,7 @@ public final class Engine: Sendable {
         for reference in Set(flow.tasks.map(\.connector)) {
             do {
                 let entry = try await registry.resolve(reference.description)
+                memo.withLock { $0.connectors[reference] = entry }
                 facts[reference] = .available(id: entry.id ?? reference.id, version: entry.version ?? "?",
                                               parametersSchema: entry.descriptor?.parametersSchema ?? "")
             } catch let error as RegistryError {
@@ -131,7 +136,9 @@ public final class Engine: Sendable {
             if !task.enabled { job.message = "disabled in the flow" } else if !selected { job.message = "not selected (--only)" }
             return job
         }
-        return try record(flow: flow, trigger: "manual", retryOf: nil, only: options.only, parallelism: options.parallelism, jobs: jobs)
+        let run = try record(flow: flow, trigger: "manual", retryOf: nil, only: options.only, parallelism: options.parallelism, jobs: jobs)
+        memo.withLock { $0.flows[run.id!] = flow }
+        return run
     }
 
     /// A new run that re-runs the failed tasks and the failed or never-run phases of `runID`,

@@ -86,9 +86,15 @@ extension Engine {
         // A token revoked or expired since the run was submitted grants nothing.
         let context = RunContext(runID: runID, scopes: token.flatMap { try? liveScopes(of: $0) } ?? TokenScopes(),
                                  tokenName: token?.name ?? "none", credentials: (try? store.credentials()) ?? [])
+        // The flow this process just submitted is used as it is; only a run from elsewhere (a retry, another
+        // process's queued run) is read back from its stored snapshot.
         let flow: Flow
-        do { flow = try JSONDecoder().decode(Flow.self, from: Data(submitted.flowJSON.utf8)) } catch {
-            return finish(submitted, context, .error, "the stored flow cannot be read: \(error)", events: events)
+        if let known = memo.withLock({ $0.flows.removeValue(forKey: runID) }) {
+            flow = known
+        } else {
+            do { flow = try JSONDecoder().decode(Flow.self, from: Data(submitted.flowJSON.utf8)) } catch {
+                return finish(submitted, context, .error, "the stored flow cannot be read: \(error)", events: events)
+            }
         }
         // Another process may ask to terminate this run through the store.
         let monitor = Task.detached { [store, locks, terminationPollInterval] in
@@ -123,8 +129,10 @@ extension Engine {
         var outputs: [String: [String: OutputValue]] = [:]
         var failedPhase: Phase?
         var warnings = 0
-        var catalog: [ConnectorReference: CatalogEntry] = [:]
-        await registry.refresh()  // a plugin added since the flow was checked is usable now
+        // Connectors `load` resolved in this process are used as resolved; the registry is scanned again only
+        // for a run that needs others (a retry, a queued run): a plugin added since is usable then.
+        var catalog = memo.withLock { $0.connectors }
+        if Set(flow.tasks.map(\.connector)).contains(where: { catalog[$0] == nil }) { await registry.refresh() }
         for (index, phase) in flow.phases.enumerated() {
             let jobs = ((try? store.jobs(run: runID)) ?? []).filter { $0.phaseIndex == index }
             for job in jobs where job.status == .success { outputs[job.taskID] = outputValues(of: job) }

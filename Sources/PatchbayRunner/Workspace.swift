@@ -20,6 +20,10 @@ public final class WorkspacePool: Sendable {
     public static let capacity = 64
 
     private let idle = Mutex<[String: [String]]>([:])
+    /// Roots this process has swept: the workspaces that processes before it left behind (every CLI
+    /// process leaves its pooled ones at exit) are deleted once, at the first task under a root, so a
+    /// shared root such as the default one does not grow with every command.
+    private let swept = Mutex<Set<String>>([])
 
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
@@ -29,6 +33,7 @@ public final class WorkspacePool: Sendable {
     /// `reusable` false (a runner that drops to another user gets a fresh tree it may own) skips the pool.
     func take(root: String, reusable: Bool) throws(Failure) -> String {
         if reusable, let path = idle.withLock({ $0[root]?.popLast() }) { return path }
+        if swept.withLock({ $0.insert(root).inserted }) { Self.sweepAbandoned(root: root) }
         if mkdir(root, 0o711) != 0 && errno != EEXIST {
             try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true,
                                                      attributes: [.posixPermissions: 0o711])

@@ -139,9 +139,13 @@ extension PluginsCommand {
             let registry = global.registry()
             let watcher = DirectoryWatcher(directories: global.directories.directories)
             report(await registry.refresh(), initial: true)
+            // The watch is set up before the first scan, so this line means: every change from now on is reported.
             if global.output == .text {
                 print("watching \(global.directories.directories.joined(separator: ", ")) (Ctrl-C to stop)")
+            } else {
+                printJSONLine(["event": "watching", "directories": global.directories.directories])
             }
+            fflush(nil)
             while true {
                 if watcher.waitForChange(timeout: .seconds(1)) {
                     report(await registry.refresh(), initial: false)

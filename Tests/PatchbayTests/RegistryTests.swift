@@ -75,11 +75,16 @@ struct RegistryTests {
         watch.standardOutput = output
         try watch.run()
         defer { watch.terminate(); watch.waitUntilExit() }
-        try await Task.sleep(for: .milliseconds(500))  // let it start watching
+        // Given the watcher has said it watches (no sleep: it prints a ready line)
+        let ready = try await firstLine(from: output.fileHandleForReading, within: .seconds(10))
+        let readyEvent = try #require(try JSONSerialization.jsonObject(with: Data(ready.utf8)) as? [String: Any])
+        #expect(readyEvent["event"] as? String == "watching")
+        #expect(readyEvent["directories"] as? [String] == [directory])
 
         // Copy the way users are told to: temp file + rename.
+        let plugin = try Fixtures.plugin("hot_added")  // built before the clock starts (the first use compiles every fixture)
         let copied = Date()
-        try FileManager.default.copyItem(atPath: try Fixtures.plugin("hot_added"), toPath: directory + "/.hot.tmp")
+        try FileManager.default.copyItem(atPath: plugin, toPath: directory + "/.hot.tmp")
         rename(directory + "/.hot.tmp", directory + "/libhot_added.so")
         let line = try await firstLine(from: output.fileHandleForReading, within: .seconds(5))
         let elapsed = Date().timeIntervalSince(copied)

@@ -221,6 +221,19 @@ public struct TableFile: Sendable, Equatable {
         self.rowCount = rowCount
         self.path = path
     }
+
+    /// Table names use ASCII letters, digits, '.', '-' and '_', do not start with '.', and are at most
+    /// 200 bytes: a name is also a file name (`<name>.csv`), so it can never be a path. The runner refuses
+    /// other names at open_output, and the host refuses them again in what a runner reports.
+    public static func isValidName(_ name: String) -> Bool {
+        guard let first = name.utf8.first, first != UInt8(ascii: "."), name.utf8.count <= 200 else { return false }
+        return name.utf8.allSatisfy { c in
+            (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || (c >= 0x30 && c <= 0x39) || c == 0x2E || c == 0x2D || c == 0x5F
+        }
+    }
+
+    /// Where the runner must have written this table, relative to its workspace.
+    public var expectedWorkspacePath: String { "out/tables/\(name).csv" }
 }
 
 /// Why a plugin could not be loaded: decided in the runner, worded by the host.

@@ -293,15 +293,28 @@ struct Supervisor<Host: TaskHost> {
             // Each path the runner reported must name a file in its own out/tables/: anything else is a lie.
             let files = tables.map { TableFile(name: $0.name, columns: $0.columns, rowCount: $0.rowCount, path: workspace + "/" + $0.path) }
             do {
-                for (table, file) in zip(tables, files) where table.path != "out/tables/\(table.name).csv" {
-                    throw ReportedTableRefused(description: "the runner reported table '\(table.name)' at '\(table.path)' (\(file.path)), not at its own out/tables/\(table.name).csv")
-                }
+                for (table, file) in zip(tables, files) { try Self.checkReported(table, at: file.path) }
                 try host.commit(tables: files)
             } catch {
                 classification = .failed(.system, message: "the task succeeded but its tables could not be stored: \(error)")
             }
         }
         return report(classification, started: started, pid: pid, peak: peak, leftovers: leftovers)
+    }
+
+    /// A table a runner reports is acted on only if its name is a valid table name, its path is the one the
+    /// runner was told to write, and that path is a regular file (not a link a connector swapped in).
+    static func checkReported(_ table: TableFile, at absolutePath: String) throws(ReportedTableRefused) {
+        guard TableFile.isValidName(table.name) else {
+            throw ReportedTableRefused(description: "the runner reported a table named '\(table.name)', which is not a valid table name")
+        }
+        guard table.path == table.expectedWorkspacePath else {
+            throw ReportedTableRefused(description: "the runner reported table '\(table.name)' at '\(table.path)', not at \(table.expectedWorkspacePath)")
+        }
+        var info = stat()
+        guard lstat(absolutePath, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
+            throw ReportedTableRefused(description: "table '\(table.name)': \(table.path) is not a regular file in the workspace (a link or missing); nothing was stored")
+        }
     }
 
     // MARK: - Stopping

@@ -170,7 +170,7 @@ final class TaskSession {
 
     func openOutput(_ name: patchbay_str, _ columns: UnsafePointer<patchbay_str>?, _ count: Int,
                     _ out: UnsafeMutablePointer<OpaquePointer?>?) -> patchbay_status {
-        guard let out, let table = string(name), isValidTableName(table), count > 0, let columns else {
+        guard let out, let table = string(name), TableFile.isValidName(table), count > 0, let columns else {
             channel.send(.log(level: UInt32(PATCHBAY_LOG_ERROR), message: "open_output: invalid arguments (table names use letters, digits, '.', '-', '_'; at least one column)"))
             return patchbay_status(PATCHBAY_INVALID_ARGUMENT)
         }

@@ -95,13 +95,6 @@ func appendField(_ value: patchbay_str, to sink: ByteSink) {
     sink.append(0x22)
 }
 
-func isValidTableName(_ name: String) -> Bool {
-    guard let first = name.utf8.first, first != UInt8(ascii: "."), name.utf8.count <= 200 else { return false }
-    return name.utf8.allSatisfy { c in
-        (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || (c >= 0x30 && c <= 0x39) || c == 0x2E || c == 0x2D || c == 0x5F
-    }
-}
-
 /// One open output table.
 final class TableWriter {
     let name: String

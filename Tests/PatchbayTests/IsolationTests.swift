@@ -43,6 +43,8 @@ struct IsolationTests {
         Misbehaviour(plugin: "constructor_crash", kind: "crashed", wording: ["SIGSEGV", "while loading the plugin", "ELF constructors"]),
         Misbehaviour(plugin: "abi_major", kind: "refused_to_load", wording: ["ABI major version mismatch", "built for connector ABI 2.0"]),
         Misbehaviour(plugin: "small_descriptor", kind: "refused_to_load", wording: ["descriptor smaller than ABI v1", "8 bytes"]),
+        Misbehaviour(plugin: "symlinked_table", kind: "failed", wording: ["tables could not be stored", "is not a regular file"]),
+        Misbehaviour(plugin: "forged_table", kind: "failed", wording: ["tables could not be stored", "'../escaped', which is not a valid table name"]),
         Misbehaviour(plugin: "reserved_set", kind: "refused_to_load", wording: ["descriptor field 'reserved' is 7; it must be 0"]),
         Misbehaviour(plugin: "missing_entry", kind: "refused_to_load", wording: ["missing symbol", "patchbay_connector_entry"]),
         Misbehaviour(plugin: "not_elf", kind: "refused_to_load", wording: ["not an ELF shared library"]),
@@ -58,6 +60,21 @@ struct IsolationTests {
             #expect(report.classification.summary.contains(phrase), "'\(phrase)' missing from: \(report.classification.summary)")
         }
         #expect(report.tables.isEmpty, "a failed task hands back no table")
+    }
+
+    @Test("a table a runner lies about (a path outside its workspace, a link swapped in) is never moved", arguments: ["forged_table", "symlinked_table"])
+    func lyingTablesAreNotMoved(_ plugin: String) async throws {
+        // Given a host that lands committed tables in a directory of its own
+        let destination = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: destination) }
+        let host = RecordingHost(destination: destination)
+        // When a connector reports a table it should not be trusted with
+        let report = try await runFixture(plugin, host: host)
+        // Then the task fails, the host was never asked to take a table, and nothing landed anywhere
+        #expect(!report.classification.isSuccess, "\(report.classification.summary)")
+        #expect(host.tables.isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: destination).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: (destination as NSString).deletingLastPathComponent + "/escaped.csv"))
     }
 
     @Test("the host survives every misbehaviour in one run, and a good task right after succeeds")

@@ -145,6 +145,36 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     return PATCHBAY_OK;
 #elif defined(BEHAVIOUR_MISSING_LIBRARY)
     return pbgone_function() ? PATCHBAY_OK : PATCHBAY_ERROR;
+#elif defined(BEHAVIOUR_SYMLINKED_TABLE)
+    /* Writes a real table, then swaps its file for a link to a file of the host's before returning OK. */
+    patchbay_table_writer *writer = 0;
+    patchbay_str column = str("line"), cell = str("x");
+    if (host->open_output(task, str("out.stolen"), &column, 1, &writer) != PATCHBAY_OK) return PATCHBAY_ERROR;
+    host->write_records(writer, &cell, 1);
+    host->close_output(writer);
+    unlink("out/tables/out.stolen.csv");
+    if (symlink("/etc/passwd", "out/tables/out.stolen.csv") != 0) return PATCHBAY_ERROR;
+    return PATCHBAY_OK;
+#elif defined(BEHAVIOUR_FORGED_TABLE)
+    /* Forges a result frame that reports a table named "../escaped" outside out/tables/, then exits. */
+    FILE *f = fopen("out/escaped.csv", "w");
+    if (!f) return PATCHBAY_ERROR;
+    fputs("a\n1\n", f);
+    fclose(f);
+    unsigned char frame[256];
+    size_t n = 4;
+    #define PUT32(v) do { uint32_t x = (uint32_t)(v); memcpy(frame + n, &x, 4); n += 4; } while (0)
+    #define PUTSTR(s) do { PUT32(strlen(s)); memcpy(frame + n, s, strlen(s)); n += strlen(s); } while (0)
+    frame[n++] = 0x4A; frame[n++] = 0;  /* result: succeeded */
+    PUT32(1);
+    PUTSTR("../escaped");
+    PUT32(1); PUTSTR("a");
+    uint64_t rows = 1; memcpy(frame + n, &rows, 8); n += 8;
+    PUTSTR("out/tables/../escaped.csv");
+    uint32_t length = (uint32_t)(n - 4);
+    memcpy(frame, &length, 4);
+    if (write(3, frame, n) < 0) return PATCHBAY_ERROR;
+    _exit(0);
 #else
     return PATCHBAY_OK;
 #endif

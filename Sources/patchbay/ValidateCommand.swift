@@ -53,12 +53,11 @@ struct SealCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let engine = try project.engine(global)
-            var notes: [String] = []
             let collected = Mutex<[String]>([])
             let loaded = try await engine.load(flowFile: engine.project.flowFile(flow), sealFiles: true) { note in
                 collected.withLock { $0.append(note) }
             }
-            notes = collected.withLock { $0 }
+            let notes = collected.withLock { $0 }
             if global.output == .json {
                 printJSON(["flow": loaded.name, "notes": notes])
                 return

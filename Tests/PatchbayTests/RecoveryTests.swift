@@ -20,13 +20,14 @@ struct RecoveryTests {
         "configurations/counted.yaml": "connector: dev.patchbay.noop\nparameters: {count: true, sleep_ms: 30000}\n",
     ]
 
-    /// Starts `patchbay run FLOW` in the background.
-    func start(_ project: TestProject, _ flow: String) throws -> Process {
+    /// Starts `patchbay run FLOW` in the background (with the project's test plugins unless `options` says
+    /// otherwise); its stderr goes to `errors` when given.
+    func start(_ project: TestProject, _ flow: String, options: [String]? = nil, errors: Pipe? = nil) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Fixtures.patchbay)
-        process.arguments = ["run", flow] + (try project.cliOptions)
+        process.arguments = ["run", flow] + (try options ?? project.cliOptions)
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        process.standardError = errors ?? FileHandle.nullDevice
         try process.run()
         return process
     }
@@ -133,13 +134,8 @@ struct RecoveryTests {
         try FileManager.default.copyItem(atPath: try Fixtures.plugin("ignore_term"), toPath: plugins + "/libignore_term.so")
         let project = try TestProject(files: ["flows/stubborn.yaml": "phases:\n  - id: p\n    tasks:\n      - {id: stubborn, connector: test.misbehaving}\n"])
         defer { project.remove() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Fixtures.patchbay)
-        process.arguments = ["run", "stubborn", "--project", project.project.root, "--plugin-dir", plugins]
         let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        let process = try start(project, "stubborn", options: ["--project", project.project.root, "--plugin-dir", plugins], errors: errors)
         try eventually("the stubborn job runs") {
             try project.store.runs().first.flatMap { try project.jobsByTask($0.id!)["stubborn"]?.status } == .processing
         }

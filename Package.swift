@@ -98,6 +98,8 @@ let package = Package(
         .testTarget(name: "PatchbayCoreTests", dependencies: ["PatchbayCore", "PatchbayRunner", "PatchbayWire"], path: "Tests/PatchbayCoreTests"),
         .testTarget(name: "PatchbayModelTests", dependencies: ["PatchbayModel"], path: "Tests/PatchbayModelTests"),
         .testTarget(name: "PatchbaySecurityTests", dependencies: ["PatchbaySecurity", "PatchbayModel"], path: "Tests/PatchbaySecurityTests"),
+        .testTarget(name: "PatchbayStoreTests", dependencies: ["PatchbayStore", "PatchbayCore", .product(name: "GRDB", package: "GRDB.swift")],
+                    path: "Tests/PatchbayStoreTests"),
         .testTarget(name: "PatchbaySDKTests", dependencies: [.product(name: "PatchbaySDK", package: "SDK")], path: "Tests/PatchbaySDKTests"),
         .testTarget(
             name: "PatchbayTests",

@@ -21,7 +21,7 @@ extension Engine {
                    ProcessIdentity(pid: runnerPID, startTicks: runnerStart).isAlive {
                     ProcessIdentity.killSession(runnerPID)
                 }
-                let started = job.status == .processing || job.status == .terminating
+                let started = job.status.hasStarted
                 let completion = started
                     ? JobCompletion(status: .terminated, failureClass: .transient,
                                     message: "\(reason); the job was stopped and nothing it produced was committed")
@@ -30,10 +30,10 @@ extension Engine {
                 removeTree(stagingDirectory(job: job.id!))
                 if started { stopped += 1 }
             }
-            let everStarted = run.status == .processing || run.status == .terminating
+            let everStarted = run.status.hasStarted
             let status: JobStatus = everStarted ? .terminated : .cancelled
             let message = everStarted ? "\(reason); \(stopped) running job(s) terminated"
-                : "the host process (pid \(pid)) died before the run started; patchbay jobs retry \(run.id!) runs it"
+                : "the host process (pid \(pid)) died before the run started; a retry of it runs it"
             try? store.update(run: run.id!, to: status, message: message)
             notes.append("run \(run.id!) (\(run.flowName)): \(status.rawValue) — \(message)")
         }

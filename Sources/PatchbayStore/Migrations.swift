@@ -1,0 +1,124 @@
+// The schema, as numbered migrations. Once shipped a migration is never edited: a change is a new one.
+import GRDB
+
+extension Store {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: runs, jobs, events, logs, state, outputs, tables") { db in
+            try db.execute(sql: """
+                CREATE TABLE runs (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    flowName TEXT NOT NULL,
+                    flowFile TEXT NOT NULL,
+                    flowJSON TEXT NOT NULL,
+                    status TEXT NOT NULL,
+                    trigger TEXT NOT NULL,
+                    retryOf INTEGER REFERENCES runs(id),
+                    onlyTasks TEXT,
+                    parallelism INTEGER NOT NULL,
+                    hostPID INTEGER,
+                    hostStart INTEGER,
+                    createdAt DATETIME NOT NULL,
+                    startedAt DATETIME,
+                    finishedAt DATETIME,
+                    message TEXT
+                );
+                CREATE INDEX runsByFlow ON runs(flowName, status);
+                CREATE INDEX runsByStatus ON runs(status);
+                CREATE TABLE jobs (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    runID INTEGER NOT NULL REFERENCES runs(id),
+                    taskID TEXT NOT NULL,
+                    taskName TEXT NOT NULL,
+                    phaseID TEXT NOT NULL,
+                    phaseIndex INTEGER NOT NULL,
+                    attempt INTEGER NOT NULL,
+                    connectorID TEXT NOT NULL,
+                    connectorVersion TEXT,
+                    connectorSHA256 TEXT,
+                    configurationID TEXT,
+                    configurationKey TEXT NOT NULL,
+                    continueOnFailure BOOLEAN NOT NULL,
+                    parametersJSON TEXT,
+                    status TEXT NOT NULL,
+                    createdAt DATETIME NOT NULL,
+                    startedAt DATETIME,
+                    finishedAt DATETIME,
+                    failureClass TEXT,
+                    message TEXT,
+                    exitKind TEXT,
+                    exitSummary TEXT,
+                    runnerPID INTEGER,
+                    runnerStart INTEGER,
+                    rowsOut INTEGER NOT NULL DEFAULT 0,
+                    reusedJobID INTEGER REFERENCES jobs(id)
+                );
+                CREATE INDEX jobsByRun ON jobs(runID);
+                CREATE INDEX jobsByConfiguration ON jobs(configurationKey, startedAt);
+                CREATE TABLE events (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    runID INTEGER NOT NULL REFERENCES runs(id),
+                    jobID INTEGER REFERENCES jobs(id),
+                    time DATETIME NOT NULL,
+                    status TEXT NOT NULL,
+                    detail TEXT
+                );
+                CREATE INDEX eventsByRun ON events(runID);
+                CREATE TABLE logs (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    jobID INTEGER NOT NULL REFERENCES jobs(id),
+                    time DATETIME NOT NULL,
+                    level TEXT NOT NULL,
+                    source TEXT NOT NULL,
+                    message TEXT NOT NULL
+                );
+                CREATE INDEX logsByJob ON logs(jobID);
+                CREATE TABLE outputs (
+                    jobID INTEGER NOT NULL REFERENCES jobs(id),
+                    name TEXT NOT NULL,
+                    value TEXT,
+                    isSecret BOOLEAN NOT NULL,
+                    PRIMARY KEY (jobID, name)
+                );
+                CREATE TABLE componentState (
+                    configurationKey TEXT PRIMARY KEY,
+                    stateJSON TEXT NOT NULL,
+                    jobID INTEGER NOT NULL REFERENCES jobs(id),
+                    updatedAt DATETIME NOT NULL
+                );
+                CREATE TABLE tables (
+                    name TEXT PRIMARY KEY,
+                    columnsJSON TEXT NOT NULL,
+                    rowCount INTEGER NOT NULL,
+                    lastImportAt DATETIME NOT NULL,
+                    jobID INTEGER NOT NULL REFERENCES jobs(id),
+                    file TEXT NOT NULL
+                );
+                """)
+        }
+        migrator.registerMigration("v2: tokens, credentials, the token of each run") { db in
+            try db.execute(sql: """
+                CREATE TABLE tokens (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    name TEXT NOT NULL,
+                    secretHash TEXT NOT NULL,
+                    scopesJSON TEXT NOT NULL,
+                    orchestration TEXT,
+                    createdAt TEXT NOT NULL,
+                    expiresAt TEXT,
+                    revokedAt TEXT
+                );
+                CREATE UNIQUE INDEX tokensByOrchestration ON tokens(orchestration) WHERE orchestration IS NOT NULL AND revokedAt IS NULL;
+                CREATE TABLE credentials (
+                    name TEXT NOT NULL,
+                    connectorID TEXT NOT NULL,
+                    ciphertext TEXT NOT NULL,
+                    updatedAt TEXT NOT NULL,
+                    PRIMARY KEY (name, connectorID)
+                );
+                ALTER TABLE runs ADD COLUMN tokenID INTEGER REFERENCES tokens(id);
+                """)
+        }
+        return migrator
+    }
+}

@@ -1,0 +1,286 @@
+// The stored records: one value type per table, and how the shared vocabulary is stored.
+// Plain values: the Store reads and writes them; the Engine hands them to the CLI, HTTP and web view.
+import Foundation
+import GRDB
+import PatchbayCore
+
+// The shared vocabulary is stored as its name (raw text), as GRDB recommends for enums.
+extension FailureClass: DatabaseValueConvertible {}
+extension LogLevel: DatabaseValueConvertible {}
+extension LogSource: DatabaseValueConvertible {}
+
+public struct RunRecord: Sendable, Codable, Equatable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "runs"
+    public var id: Int64?
+    public var flowName: String
+    public var flowFile: String
+    /// The validated flow as it ran (retries run this, not the file as it is now).
+    public var flowJSON: String
+    public var status: JobStatus
+    /// manual | retry
+    public var trigger: String
+    public var retryOf: Int64?
+    /// JSON array of the task ids selected with --only, or nil for all.
+    public var onlyTasks: String?
+    public var parallelism: Int
+    /// The host process that runs it: pid and its start time (from /proc), to tell a live host from a reused pid.
+    public var hostPID: Int32?
+    public var hostStart: Int64?
+    /// The token the run acts as (v2): its scopes decide which credentials and buckets its tasks get.
+    public var tokenID: Int64?
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    public var message: String?
+
+    public init(flowName: String, flowFile: String, flowJSON: String, status: JobStatus, trigger: String, retryOf: Int64?,
+                onlyTasks: String?, parallelism: Int, hostPID: Int32?, hostStart: Int64?, createdAt: Date) {
+        self.flowName = flowName
+        self.flowFile = flowFile
+        self.flowJSON = flowJSON
+        self.status = status
+        self.trigger = trigger
+        self.retryOf = retryOf
+        self.onlyTasks = onlyTasks
+        self.parallelism = parallelism
+        self.hostPID = hostPID
+        self.hostStart = hostStart
+        self.createdAt = createdAt
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+public struct JobRecord: Sendable, Codable, Equatable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "jobs"
+    public var id: Int64?
+    public var runID: Int64
+    public var taskID: String
+    public var taskName: String
+    public var phaseID: String
+    public var phaseIndex: Int
+    public var attempt: Int
+    public var connectorID: String
+    public var connectorVersion: String?
+    public var connectorSHA256: String?
+    public var configurationID: String?
+    public var configurationKey: String
+    public var continueOnFailure: Bool
+    /// The parameters as the connector received them (output references filled).
+    public var parametersJSON: String?
+    public var status: JobStatus
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    /// config | transient | system
+    public var failureClass: FailureClass?
+    public var message: String?
+    /// How the runner process ended (ExitClassification.kind) and its one-line summary.
+    public var exitKind: String?
+    public var exitSummary: String?
+    public var runnerPID: Int32?
+    public var runnerStart: Int64?
+    public var rowsOut: Int64
+    /// A retry reuses a succeeded job instead of running it again.
+    public var reusedJobID: Int64?
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    public init(runID: Int64, taskID: String, taskName: String, phaseID: String, phaseIndex: Int, attempt: Int,
+                connectorID: String, configurationID: String?, configurationKey: String, continueOnFailure: Bool,
+                status: JobStatus, createdAt: Date) {
+        self.runID = runID
+        self.taskID = taskID
+        self.taskName = taskName
+        self.phaseID = phaseID
+        self.phaseIndex = phaseIndex
+        self.attempt = attempt
+        self.connectorID = connectorID
+        self.configurationID = configurationID
+        self.configurationKey = configurationKey
+        self.continueOnFailure = continueOnFailure
+        self.status = status
+        self.createdAt = createdAt
+        self.rowsOut = 0
+    }
+}
+
+public struct EventRecord: Sendable, Codable, Equatable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "events"
+    public var id: Int64?
+    public var runID: Int64
+    public var jobID: Int64?
+    public var time: Date
+    public var status: JobStatus
+    public var detail: String?
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    static func note(_ db: Database, runID: Int64, jobID: Int64? = nil, time: Date, status: JobStatus, detail: String?) throws {
+        try db.cachedStatement(sql: "INSERT INTO events (runID, jobID, time, status, detail) VALUES (?, ?, ?, ?, ?)")
+            .execute(arguments: [runID, jobID, StoredTime.text(time), status, detail])
+    }
+}
+
+public struct LogRecord: Sendable, Codable, Equatable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "logs"
+    public var id: Int64?
+    public var jobID: Int64
+    public var time: Date
+    /// debug | info | warning | error
+    public var level: LogLevel
+    /// connector | stdout | stderr | host
+    public var source: LogSource
+    public var message: String
+
+    public init(jobID: Int64, time: Date, level: LogLevel, source: LogSource, message: String) {
+        self.jobID = jobID
+        self.time = time
+        self.level = level
+        self.source = source
+        self.message = message
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+public struct OutputRecord: Sendable, Codable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "outputs"
+    public var jobID: Int64
+    public var name: String
+    /// nil for secret outputs: their values are never written here.
+    public var value: String?
+    public var isSecret: Bool
+
+    public init(jobID: Int64, name: String, value: String?, isSecret: Bool) {
+        self.jobID = jobID
+        self.name = name
+        self.value = value
+        self.isSecret = isSecret
+    }
+}
+
+public struct TableRecord: Sendable, Codable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "tables"
+    /// bucket.table
+    public var name: String
+    public var columnsJSON: String
+    public var rowCount: Int64
+    public var lastImportAt: Date
+    public var jobID: Int64
+    /// The CSV file, relative to the project's tables directory.
+    public var file: String
+
+    public init(name: String, columns: [String], rowCount: Int64, lastImportAt: Date, jobID: Int64, file: String) {
+        self.name = name
+        self.columnsJSON = String(decoding: (try? JSONEncoder().encode(columns)) ?? Data("[]".utf8), as: UTF8.self)
+        self.rowCount = rowCount
+        self.lastImportAt = lastImportAt
+        self.jobID = jobID
+        self.file = file
+    }
+
+    public var columns: [String] { (try? JSONDecoder().decode([String].self, from: Data(columnsJSON.utf8))) ?? [] }
+}
+
+public struct StateRecord: Sendable, Codable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "componentState"
+    public var configurationKey: String
+    public var stateJSON: String
+    public var jobID: Int64
+    public var updatedAt: Date
+}
+
+/// What a finished job leaves behind, written in one transaction with its final status.
+public struct JobCompletion: Sendable {
+    public var status: JobStatus
+    public var failureClass: FailureClass?
+    public var message: String?
+    public var exitKind: String?
+    public var exitSummary: String?
+    public var rowsOut: Int64
+    public var outputs: [OutputRecord]
+    /// The component state to commit (only on success).
+    public var state: String?
+    public var tables: [TableRecord]
+
+    public init(status: JobStatus, failureClass: FailureClass? = nil, message: String? = nil, exitKind: String? = nil,
+                exitSummary: String? = nil, rowsOut: Int64 = 0, outputs: [OutputRecord] = [], state: String? = nil,
+                tables: [TableRecord] = []) {
+        self.status = status
+        self.failureClass = failureClass
+        self.message = message
+        self.exitKind = exitKind
+        self.exitSummary = exitSummary
+        self.rowsOut = rowsOut
+        self.outputs = outputs
+        self.state = state
+        self.tables = tables
+    }
+}
+
+/// Times as GRDB stores a `Date` ("yyyy-MM-dd HH:mm:ss.SSS", UTC, milliseconds truncated), written
+/// without a DateFormatter: the hot statements bind several per job, and ICU formatting cost ~1% of a
+/// 300-task flow. Rows written either way read back the same.
+enum StoredTime {
+    static func text(_ date: Date) -> String {
+        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        var seconds = time_t(milliseconds.dividingFloor(by: 1000))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func digits(_ value: Int32, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return digits(parts.tm_year + 1900, 4) + "-" + digits(parts.tm_mon + 1, 2) + "-" + digits(parts.tm_mday, 2) + " "
+            + digits(parts.tm_hour, 2) + ":" + digits(parts.tm_min, 2) + ":" + digits(parts.tm_sec, 2) + "."
+            + digits(Int32(milliseconds - Int64(seconds) * 1000), 3)
+    }
+}
+
+private extension Int64 {
+    func dividingFloor(by divisor: Int64) -> Int64 {
+        let (quotient, remainder) = quotientAndRemainder(dividingBy: divisor)
+        return remainder < 0 ? quotient - 1 : quotient
+    }
+}
+
+/// A token: only the hash of its secret is kept. `orchestration` names the flow whose own token it is.
+public struct TokenRecord: Sendable, Codable, Equatable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "tokens"
+    public var id: Int64?
+    public var name: String
+    public var secretHash: String
+    public var scopesJSON: String
+    public var orchestration: String?
+    public var createdAt: Date
+    public var expiresAt: Date?
+    public var revokedAt: Date?
+
+    public init(name: String, scopesJSON: String, orchestration: String? = nil, createdAt: Date = Date(), expiresAt: Date? = nil) {
+        self.name = name
+        self.secretHash = ""
+        self.scopesJSON = scopesJSON
+        self.orchestration = orchestration
+        self.createdAt = createdAt
+        self.expiresAt = expiresAt
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+}
+
+/// A named credential of one connector, as ciphertext bound to that connector.
+public struct CredentialRecord: Sendable, Codable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "credentials"
+    public var name: String
+    public var connectorID: String
+    public var ciphertext: String
+    public var updatedAt: Date
+
+    public init(name: String, connectorID: String, ciphertext: String, updatedAt: Date = Date()) {
+        self.name = name
+        self.connectorID = connectorID
+        self.ciphertext = ciphertext
+        self.updatedAt = updatedAt
+    }
+}

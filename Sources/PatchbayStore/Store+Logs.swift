@@ -1,0 +1,46 @@
+// Log lines (appended in batches), run events and task outputs.
+import Foundation
+import GRDB
+import PatchbayCore
+
+extension Store {
+    // MARK: logs, events, outputs
+
+    public func append(logs: [LogRecord]) throws {
+        guard !logs.isEmpty else { return }
+        try write { db in
+            let statement = try db.cachedStatement(sql: "INSERT INTO logs (jobID, time, level, source, message) VALUES (?, ?, ?, ?, ?)")
+            for log in logs { try statement.execute(arguments: [log.jobID, StoredTime.text(log.time), log.level, log.source, log.message]) }
+        }
+    }
+
+    public func logs(job id: Int64) throws -> [LogRecord] {
+        try pool.read { db in try LogRecord.filter(Column("jobID") == id).order(Column("id")).fetchAll(db) }
+    }
+
+    public func logs(run id: Int64) throws -> [LogRecord] {
+        try pool.read { db in
+            try LogRecord.fetchAll(db, sql: "SELECT logs.* FROM logs JOIN jobs ON jobs.id = logs.jobID WHERE jobs.runID = ? ORDER BY logs.id",
+                                   arguments: [id])
+        }
+    }
+
+    public func events(run id: Int64) throws -> [EventRecord] {
+        try pool.read { db in try EventRecord.filter(Column("runID") == id).order(Column("id")).fetchAll(db) }
+    }
+
+    public func outputs(job id: Int64) throws -> [OutputRecord] {
+        try pool.read { db in try OutputRecord.filter(Column("jobID") == id).order(Column("name")).fetchAll(db) }
+    }
+
+    /// The outputs of the newest succeeded job of a task in a flow (for `--only` runs that skip it).
+    public func latestOutputs(flow: String, task: String) throws -> (JobRecord, [OutputRecord])? {
+        try pool.read { db in
+            guard let job = try JobRecord.fetchOne(db, sql: """
+                SELECT jobs.* FROM jobs JOIN runs ON runs.id = jobs.runID
+                WHERE runs.flowName = ? AND jobs.taskID = ? AND jobs.status = 'success' ORDER BY jobs.id DESC LIMIT 1
+                """, arguments: [flow, task]) else { return nil }
+            return (job, try OutputRecord.filter(Column("jobID") == (job.reusedJobID ?? job.id)).fetchAll(db))
+        }
+    }
+}

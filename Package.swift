@@ -78,14 +78,14 @@ let package = Package(
         .executableTarget(
             name: "patchbay",
             dependencies: [
-                "PatchbayCore", "PatchbayEngine", "PatchbayModel", "PatchbayStore", "PatchbayRegistry", "PatchbayRunner", "PatchbaySecurity",
+                "PatchbayCore", "PatchbayEngine", "PatchbayModel", "PatchbayRegistry", "PatchbayRunner", "PatchbaySecurity",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Sources/patchbay"
         ),
         .executableTarget(
             name: "patchbay-bench",
-            dependencies: ["PatchbayCore", "PatchbayEngine", "PatchbayModel", "PatchbayStore", "PatchbayRegistry", "PatchbayRunner"],
+            dependencies: ["PatchbayCore", "PatchbayEngine", "PatchbayModel", "PatchbayRegistry", "PatchbayRunner"],
             path: "Sources/patchbay-bench"
         ),
         .target(

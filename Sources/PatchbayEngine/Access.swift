@@ -9,7 +9,7 @@ public struct Caller: Sendable {
     public let scopes: TokenScopes
 }
 
-/// Why a token was refused. Every message says what to do next.
+/// Why a token was refused. The message says what is wrong; the CLI adds what to do next.
 public enum AccessError: Error, CustomStringConvertible, Sendable {
     case noToken
     case unknownToken
@@ -17,16 +17,18 @@ public enum AccessError: Error, CustomStringConvertible, Sendable {
     case expired(String, Date)
     case lacks(String, String)
     case noSuchToken(Int64)
+    case orchestrationHasToken(String)
 
     public var description: String {
         switch self {
         case .noToken:
-            "no token: pass --token, set PATCHBAY_TOKEN, or run inside a project made by `patchbay init` (it keeps the master token in .patchbay/master-token)"
+            "no token was given, and the project has no master token file"
         case .unknownToken: "the token is not valid for this project (mistyped, refreshed, or from another project)"
-        case .revoked(let name, let time): "the token '\(name)' was revoked at \(time.formatted(.iso8601)); ask for a new one (patchbay tokens create)"
-        case .expired(let name, let time): "the token '\(name)' expired at \(time.formatted(.iso8601)); refresh it (patchbay tokens refresh) or create a new one"
+        case .revoked(let name, let time): "the token '\(name)' was revoked at \(time.formatted(.iso8601))"
+        case .expired(let name, let time): "the token '\(name)' expired at \(time.formatted(.iso8601))"
         case .lacks(let name, let scope): "the token '\(name)' may not \(scope)"
-        case .noSuchToken(let id): "there is no token \(id) (patchbay tokens list)"
+        case .noSuchToken(let id): "there is no token \(id)"
+        case .orchestrationHasToken(let flow): "the orchestration '\(flow)' has a token already"
         }
     }
 }
@@ -35,7 +37,7 @@ extension Engine {
     /// Master key and master token of a project, made once: the key file and the token file are
     /// created 0600 and never overwritten. Returns the master token's secret when it was just made.
     @discardableResult
-    public static func bootstrapSecurity(_ project: Project, store: Store) throws -> String? {
+    public func bootstrapSecurity() throws -> String? {
         _ = try MasterKey.load(at: project.masterKeyPath, create: true)
         guard !FileManager.default.fileExists(atPath: project.masterTokenPath) else { return nil }
         var secret = ""
@@ -75,6 +77,7 @@ extension Engine {
     /// Creates a token; its secret is returned once and stored only as a hash.
     public func createToken(name: String, scopes: TokenScopes, expiresIn: TimeInterval? = nil,
                             orchestration: String? = nil) throws -> (TokenRecord, secret: String) {
+        if let orchestration, try store.orchestrationToken(orchestration) != nil { throw AccessError.orchestrationHasToken(orchestration) }
         var secret = ""
         let record = TokenRecord(name: name, scopesJSON: String(decoding: try JSONEncoder().encode(scopes), as: UTF8.self),
                                  orchestration: orchestration, expiresAt: expiresIn.map { Date().addingTimeInterval($0) })

@@ -35,13 +35,18 @@ public struct RunOptions: Sendable {
 public enum EngineError: Error, CustomStringConvertible, Sendable {
     case invalidFlow(FlowError)
     case noSuchRun(Int64)
+    case noRuns
+    case noSuchTable(String, known: [String])
     case cannotRetry(String)
     case store(String)
 
     public var description: String {
         switch self {
         case .invalidFlow(let error): error.description
-        case .noSuchRun(let id): "there is no run \(id) (patchbay jobs list shows the runs)"
+        case .noSuchRun(let id): "there is no run \(id)"
+        case .noRuns: "there are no runs yet"
+        case .noSuchTable(let name, let known):
+            "no table '\(name)' in the catalog" + (known.isEmpty ? " (it is empty)" : "; tables: \(known.joined(separator: ", "))")
         case .cannotRetry(let reason): reason
         case .store(let reason): reason
         }
@@ -51,7 +56,7 @@ public enum EngineError: Error, CustomStringConvertible, Sendable {
 /// The phase runner. One engine per project and process; any number of runs at once.
 public final class Engine: Sendable {
     public let project: Project
-    public let store: Store
+    let store: Store
     public let registry: PluginRegistry
     let runner: TaskRunner
     let locks: LockManager
@@ -62,8 +67,25 @@ public final class Engine: Sendable {
     /// flows handed to `submit` (by run id), and the master key, read once.
     let memo = Mutex<(connectors: [ConnectorReference: CatalogEntry], flows: [Int64: Flow], box: SecretBox?)>(([:], [:], nil))
 
-    public init(project: Project, store: Store, registry: PluginRegistry, runner: TaskRunner = TaskRunner(),
-                terminationPollInterval: Duration = .milliseconds(100)) throws {
+    /// Opens a project's engine and its store (made on first use).
+    /// - Parameter waiting: told, after a second, that another process holds the store's write lock.
+    public convenience init(project: Project, registry: PluginRegistry, runner: TaskRunner = TaskRunner(),
+                            terminationPollInterval: Duration = .milliseconds(100),
+                            waiting: (@Sendable (String) -> Void)? = nil) throws {
+        try project.prepareDirectories()
+        let store: Store
+        do { store = try Store(path: project.storePath, waiting: waiting) } catch let error as StoreError {
+            throw EngineError.store("\(error)")
+        } catch {
+            throw EngineError.store("cannot open the store \(project.storePath): \(error)")
+        }
+        try self.init(project: project, store: store, registry: registry, runner: runner,
+                      terminationPollInterval: terminationPollInterval)
+    }
+
+    /// An engine over a store already open (tests share one between engines of the same project).
+    init(project: Project, store: Store, registry: PluginRegistry, runner: TaskRunner = TaskRunner(),
+         terminationPollInterval: Duration = .milliseconds(100)) throws {
         try project.prepareDirectories()
         self.project = project
         self.store = store

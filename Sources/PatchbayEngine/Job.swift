@@ -264,7 +264,7 @@ extension Engine {
         }
         guard let entry, entry.isReady, let descriptor = entry.descriptor else {
             return end(job, JobCompletion(status: .error, failureClass: .config,
-                                          message: "connector '\(task.connector)' is not available any more (patchbay plugins list)"))
+                                          message: "connector '\(task.connector)' is not available any more"))
         }
 
         // Parameters: outputs of earlier phases filled in, then checked against the schema again.
@@ -324,7 +324,7 @@ extension Engine {
             let path = table.contains("/") ? (table.hasPrefix("/") ? table : project.root + "/" + table) : project.tableFile(table)
             guard FileManager.default.isReadableFile(atPath: path) else {
                 let why = table.contains("/") ? "the file \(path) cannot be read"
-                    : "the table '\(table)' does not exist yet (no job has produced it; patchbay tables list)"
+                    : "the table '\(table)' does not exist yet (no job has produced it)"
                 return end(job, JobCompletion(status: .error, failureClass: .config, message: "input '\(name)': \(why)"))
             }
             inputs.append(InputTable(name: name, path: path))

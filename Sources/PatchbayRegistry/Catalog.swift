@@ -112,7 +112,7 @@ public enum RegistryError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .unknownConnector(let id, let known):
             let list = known.isEmpty ? "no connectors are installed" : "installed: \(known.joined(separator: ", "))"
-            return "unknown connector '\(id)' (\(list)); see `patchbay plugins list`"
+            return "unknown connector '\(id)' (\(list))"
         case .unknownVersion(let id, let version, let available):
             return "connector \(id) has no version \(version) (available: \(available.joined(separator: ", ")))"
         case .quarantined(let path, let reason):

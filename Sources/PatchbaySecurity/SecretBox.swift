@@ -14,7 +14,7 @@ public enum SecurityError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .keyFile(let why): why
-        case .notCiphertext: "not a Patchbay ciphertext (expected PBENC:1:<connector>:<base64>; make one with `patchbay encrypt --connector ID`)"
+        case .notCiphertext: "not a Patchbay ciphertext (expected PBENC:1:<connector>:<base64>)"
         case .wrongConnector(let expected, let found):
             "this value was encrypted for connector '\(found)' and cannot be decrypted for '\(expected)'"
         case .tampered: "the encrypted value is damaged or was made with another project's master key"
@@ -57,7 +57,7 @@ public func writePrivateFile(_ path: String, contents: Data) throws {
 /// Reads a file that must be private: owned by this user and not readable by group or others.
 public func readPrivateFile(_ path: String, what: String) throws -> Data {
     var info = stat()
-    guard stat(path, &info) == 0 else { throw SecurityError.keyFile("no \(what) at \(path) (create the project with `patchbay init`)") }
+    guard stat(path, &info) == 0 else { throw SecurityError.keyFile("no \(what) at \(path)") }
     guard info.st_mode & 0o077 == 0, info.st_uid == geteuid() else {
         throw SecurityError.keyFile("\(path) is readable by others (mode \(String(info.st_mode & 0o777, radix: 8))); the \(what) must be mode 0600 and yours: chmod 600 \(path)")
     }

@@ -7,7 +7,6 @@ import Foundation
 import PatchbayEngine
 import PatchbayModel
 import PatchbayRegistry
-import PatchbayStore
 import PatchbayRunner
 
 struct Quiet: TaskHost {}
@@ -111,9 +110,10 @@ if which == "flow" || which == "all" {
         yaml += "  - id: p\(phase)\n    tasks:\n"
         for task in 0..<tasks { yaml += "      - {id: t\(phase)_\(task), connector: dev.patchbay.noop}\n" }
     }
-    let project = try Project.create(at: root, name: "bench").0
+    let project = Project(root: root)
+    try FileManager.default.createDirectory(atPath: project.flowsDirectory, withIntermediateDirectories: true)
     try yaml.write(toFile: project.flowsDirectory + "/bench.yaml", atomically: true, encoding: .utf8)
-    let engine = try Engine(project: project, store: try Store(path: project.storePath), registry: registry)
+    let engine = try Engine(project: project, registry: registry)
     let flow = try await engine.load(flowFile: project.flowFile("bench"))
     var walls: [Double] = [], perTask: [Double] = [], hostCPU: [Double] = [], runnerCPU: [Double] = []
     for _ in 0..<runs {
@@ -129,7 +129,7 @@ if which == "flow" || which == "all" {
         hostCPU.append((cpuAfter.host - cpuBefore.host) * 1000 / Double(phases * tasks))
         runnerCPU.append((cpuAfter.runners - cpuBefore.runners) * 1000 / Double(phases * tasks))
     }
-    let jobs = try engine.store.jobs(run: try engine.store.runs(limit: 1).first!.id!)
+    let jobs = try engine.jobs(run: try engine.run().id!)
     precondition(jobs.count == phases * tasks && jobs.allSatisfy { $0.status == .success && $0.runnerPID != nil })
     line("flow \(phases)×\(tasks) no-op tasks, parallelism \(parallelism), persisted", walls, unit: "s", target: "≤ 0.6 s")
     line("  wall time per task", perTask, unit: "ms", target: "-")

@@ -1,8 +1,8 @@
 import ArgumentParser
 import PatchbayCore
 import PatchbayRegistry
+import PatchbayEngine
 import PatchbayRunner
-import PatchbayStore
 
 /// Every exit code the CLI uses, in one place: each command's help lists its own from `documented`.
 extension ExitCode {

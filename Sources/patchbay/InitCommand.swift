@@ -2,7 +2,6 @@ import ArgumentParser
 import PatchbayCore
 import Foundation
 import PatchbayEngine
-import PatchbayStore
 
 struct InitCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -24,10 +23,8 @@ struct InitCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let absolute = URL(fileURLWithPath: directory).standardizedFileURL
-            let (project, created) = try Project.create(at: absolute.path, name: name ?? absolute.lastPathComponent)
-            try project.prepareDirectories()
-            let store = try Store(path: project.storePath)
-            let madeToken = try Engine.bootstrapSecurity(project, store: store) != nil
+            let (project, created) = try Scaffold.write(at: absolute.path, name: name ?? absolute.lastPathComponent)
+            let madeToken = try Engine(project: project, registry: global.registry(), waiting: printNote).bootstrapSecurity() != nil
             if global.output == .json {
                 printJSON(["project": project.root, "created": created, "store": project.storePath,
                            "masterToken": project.masterTokenPath])

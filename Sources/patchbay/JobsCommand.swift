@@ -2,7 +2,6 @@ import ArgumentParser
 import PatchbayCore
 import Foundation
 import PatchbayEngine
-import PatchbayStore
 
 struct JobsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -36,13 +35,15 @@ func jobJSON(_ job: JobRecord, outputs: [OutputRecord]) -> [String: Any] {
     return object
 }
 
-func runJSON(_ run: RunRecord, jobs: [JobRecord], store: Store) -> [String: Any] {
+func runJSON(_ detail: RunDetail) -> [String: Any] {
+    let run = detail.run
+    return
     [
         "id": run.id!, "flow": run.flowName, "file": run.flowFile, "status": run.status.rawValue, "trigger": run.trigger,
         "retry_of": run.retryOf as Any, "parallelism": run.parallelism, "message": run.message as Any,
         "created_at": iso(run.createdAt), "started_at": iso(run.startedAt), "finished_at": iso(run.finishedAt),
         "host_pid": run.hostPID as Any,
-        "jobs": jobs.map { jobJSON($0, outputs: (try? store.outputs(job: $0.id!)) ?? []) },
+        "jobs": detail.jobs.map { jobJSON($0.job, outputs: $0.outputs) },
     ]
 }
 
@@ -58,9 +59,9 @@ extension JobsCommand {
         func run() async throws {
             try await reportingErrors {
                 let engine = try project.engine(global)
-                let runs = try engine.store.runs(flow: flow, limit: limit)
+                let runs = try engine.runs(flow: flow, limit: limit)
                 if global.output == .json {
-                    printJSON(runs.map { runJSON($0, jobs: (try? engine.store.jobs(run: $0.id!)) ?? [], store: engine.store) })
+                    printJSON(try runs.map { runJSON(try engine.detail(of: $0)) })
                     return
                 }
                 if runs.isEmpty { print("no runs yet — start one with: patchbay run FLOW"); return }
@@ -84,19 +85,19 @@ extension JobsCommand {
         func run() async throws {
             try await reportingErrors {
                 let engine = try project.engine(global)
-                let run = try resolveRun(runID, engine.store)
-                let jobs = try engine.store.jobs(run: run.id!)
-                if global.output == .json { printJSON(runJSON(run, jobs: jobs, store: engine.store)); return }
+                let detail = try engine.detail(of: try engine.run(runID))
+                if global.output == .json { printJSON(runJSON(detail)); return }
+                let run = detail.run
                 print("run \(run.id!) · flow \(run.flowName) (\(run.flowFile)) · \(run.status.rawValue)\(run.retryOf.map { " · retry of run \($0)" } ?? "")")
                 if let message = run.message { print("  \(message)") }
                 var phase: String?
-                for job in jobs {
+                for (job, outputs) in detail.jobs.map({ ($0.job, $0.outputs) }) {
                     if job.phaseID != phase { print("phase \(job.phaseID)"); phase = job.phaseID }
                     let time = job.startedAt.flatMap { start in job.finishedAt.map { String(format: "%.2f s", $0.timeIntervalSince(start)) } } ?? "-"
                     print("  \(RunView.mark(job.status, "…")) \(job.taskID)  job \(job.id!) · attempt \(job.attempt) · \(job.status.rawValue) · \(time)"
                           + " · \(job.connectorID)\(job.connectorVersion.map { "@\($0)" } ?? "")" + (job.rowsOut > 0 ? " · \(job.rowsOut) rows" : ""))
                     if let message = job.message { print("      \(job.failureClass.map { "[\($0.rawValue)] " } ?? "")\(message)") }
-                    for output in try engine.store.outputs(job: job.id!) {
+                    for output in outputs {
                         print("      output \(output.name) = \(output.isSecret ? "[hidden]" : output.value ?? "")")
                     }
                 }
@@ -119,19 +120,15 @@ extension JobsCommand {
                     throw CLIError("--level must be one of \(LogLevel.allCases.map(\.rawValue).joined(separator: ", "))", exitCode: .inputInvalid)
                 }
                 let engine = try project.engine(global)
-                let run = try resolveRun(runID, engine.store)
-                let jobs = Dictionary(uniqueKeysWithValues: try engine.store.jobs(run: run.id!).map { ($0.id!, $0) })
-                let logs = try engine.store.logs(run: run.id!).filter { log in
-                    log.level >= minimum && (task == nil || jobs[log.jobID]?.taskID == task)
-                }
+                let logs = try engine.logs(run: try engine.run(runID).id!, task: task, minimum: minimum)
                 if global.output == .json {
-                    printJSON(logs.map { ["job": $0.jobID, "task": jobs[$0.jobID]?.taskID ?? "", "time": iso($0.time),
-                                          "level": $0.level.rawValue, "source": $0.source.rawValue, "message": $0.message] })
+                    printJSON(logs.map { ["job": $0.line.jobID, "task": $0.job.taskID, "time": iso($0.line.time),
+                                          "level": $0.line.level.rawValue, "source": $0.line.source.rawValue, "message": $0.line.message] })
                     return
                 }
-                for log in logs {
+                for (job, log) in logs {
                     let time = log.time.formatted(.iso8601.time(includingFractionalSeconds: true))
-                    print("\(time) \((jobs[log.jobID]?.taskID ?? "?").padded(16)) \(log.level.rawValue.padded(7)) \(log.source.rawValue.padded(9)) \(log.message)")
+                    print("\(time) \(job.taskID.padded(16)) \(log.level.rawValue.padded(7)) \(log.source.rawValue.padded(9)) \(log.message)")
                 }
             }
         }
@@ -179,14 +176,9 @@ extension JobsCommand {
                 if before.isFinished {
                     throw CLIError("run \(runID) already ended: \(before.rawValue)", exitCode: .inputInvalid)
                 }
-                let deadline = ContinuousClock.now + .milliseconds(Int64(wait * 1000))
-                var run = try engine.store.run(runID)!
-                while !run.status.isFinished, ContinuousClock.now < deadline {
-                    try await Task.sleep(for: .milliseconds(50))
-                    run = try engine.store.run(runID)!
-                }
+                let run = try await engine.waitForEnd(of: runID, until: .now + .milliseconds(Int64(wait * 1000)))
                 if global.output == .json {
-                    printJSON(runJSON(run, jobs: try engine.store.jobs(run: runID), store: engine.store))
+                    printJSON(runJSON(try engine.detail(of: run)))
                 } else if run.status.isFinished {
                     print("run \(runID): \(run.status.rawValue)\(run.message.map { " — \($0)" } ?? "")")
                 } else {
@@ -196,15 +188,4 @@ extension JobsCommand {
             }
         }
     }
-}
-
-func resolveRun(_ id: Int64?, _ store: Store) throws -> RunRecord {
-    if let id {
-        guard let run = try store.run(id) else { throw EngineError.noSuchRun(id) }
-        return run
-    }
-    guard let newest = try store.runs(limit: 1).first else {
-        throw CLIError("there are no runs yet; start one with: patchbay run FLOW", exitCode: .inputInvalid)
-    }
-    return newest
 }

@@ -36,8 +36,13 @@ func printJSON(_ value: Any) {
     print(text)
 }
 
-func printError(_ text: String) {
-    FileHandle.standardError.write(Data("error: \(text)\n".utf8))
+func printError(_ text: String, hint: String? = nil) {
+    FileHandle.standardError.write(Data("error: \(text)\n\(hint.map { "hint: \($0)\n" } ?? "")".utf8))
+}
+
+/// Prints an error and, when the CLI knows one, the next step.
+func printError(_ error: any Error) {
+    printError("\(error)", hint: hint(for: error))
 }
 
 extension CatalogEntry {

@@ -68,10 +68,10 @@ extension PluginsCommand {
                 // A quarantined plugin is still worth showing, with its reason.
                 if case .quarantined(let path, _) = error {
                     let quarantined = await registry.entry(at: path)  // probed by resolve already: no second probe
-                    if global.output == .json { printJSON(quarantined.json) } else { printError(error.description) }
+                    if global.output == .json { printJSON(quarantined.json) } else { printError(error) }
                     throw ExitCode.pluginUnavailable
                 }
-                printError(error.description)
+                printError(error)
                 throw CLIError(error).exitCode
             }
             if global.output == .json {
@@ -122,7 +122,7 @@ extension PluginsCommand {
                     print("installed \(entry.id ?? "?")@\(entry.version ?? "?") → \(entry.path)")
                 }
             } catch let error as RegistryError {
-                printError(error.description)
+                printError(error)
                 throw CLIError(error).exitCode
             }
         }

@@ -4,7 +4,6 @@ import Foundation
 import PatchbayEngine
 import PatchbayRegistry
 import PatchbaySecurity
-import PatchbayStore
 
 /// Finds the project a command works on and opens its store. Every command that opens a project
 /// first records the end of runs whose host died (kill -9, crash): nothing stays "processing" forever.
@@ -72,15 +71,7 @@ struct ProjectOptions: ParsableArguments {
 
     /// Opens the project's engine, after crash recovery. Notes about recovered runs go to stderr.
     private func openEngine(_ global: GlobalOptions) throws -> Engine {
-        let project = try project()
-        let store: Store
-        do {
-            try project.prepareDirectories()
-            store = try Store(path: project.storePath, waiting: printNote)
-        } catch {
-            throw CLIError("cannot open the store \(project.storePath): \(error)", exitCode: .storeFailed)
-        }
-        let engine = try Engine(project: project, store: store, registry: global.registry())
+        let engine = try Engine(project: try project(), registry: global.registry(), waiting: printNote)
         for note in engine.recover() {
             FileHandle.standardError.write(Data("recovered: \(note)\n".utf8))
         }
@@ -93,13 +84,16 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
     do {
         return try await body()
     } catch let error as CLIError {
-        printError(error.description)
+        printError(error)
         throw error.exitCode
     } catch let error as AccessError {
-        printError(error.description)
-        throw ExitCode.accessDenied
+        printError(error)
+        switch error {
+        case .noSuchToken, .orchestrationHasToken: throw ExitCode.inputInvalid
+        case .noToken, .unknownToken, .revoked, .expired, .lacks: throw ExitCode.accessDenied
+        }
     } catch let error as SecurityError {
-        printError(error.description)
+        printError(error)
         throw ExitCode.accessDenied
     } catch let error as EngineError {
         switch error {
@@ -107,12 +101,13 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
             let count = flowError.issues.count
             FileHandle.standardError.write(Data("error: the flow is not valid (\(count) problem\(count == 1 ? "" : "s")):\n".utf8))
             for issue in flowError.issues { FileHandle.standardError.write(Data("  \(issue)\n".utf8)) }
+            if let hint = hint(for: error) { FileHandle.standardError.write(Data("hint: \(hint)\n".utf8)) }
             throw ExitCode.inputInvalid
-        case .noSuchRun, .cannotRetry:
-            printError(error.description)
+        case .noSuchRun, .noRuns, .noSuchTable, .cannotRetry:
+            printError(error)
             throw ExitCode.inputInvalid
         case .store:
-            printError(error.description)
+            printError(error)
             throw ExitCode.storeFailed
         }
     }

@@ -3,7 +3,6 @@ import PatchbayCore
 import Foundation
 import PatchbayEngine
 import PatchbayModel
-import PatchbayStore
 import Synchronization
 
 struct RunCommand: AsyncParsableCommand {
@@ -60,17 +59,17 @@ func execute(_ run: RunRecord, on engine: Engine, output: OutputFormat) async ->
     let interrupts = InterruptHandler(run: run.id!, engine: engine)
     defer { interrupts.stop() }
     let view = RunView(quiet: output == .json)
-    view.show(run, jobs: (try? engine.store.jobs(run: run.id!)) ?? [])
+    view.show(run, jobs: (try? engine.jobs(run: run.id!)) ?? [])
     let done = Mutex(false)
     async let animation: Void = view.animate { done.withLock { $0 } }
     let final = await engine.execute(run) { view.handle($0) }
     done.withLock { $0 = true }
     await animation
-    let jobs = (try? engine.store.jobs(run: final.id!)) ?? []
+    let detail = (try? engine.detail(of: final)) ?? RunDetail(run: final, jobs: [])
     if output == .json {
-        printJSON(runJSON(final, jobs: jobs, store: engine.store))
+        printJSON(runJSON(detail))
     } else {
-        printRunSummary(final, jobs: jobs)
+        printRunSummary(final, jobs: detail.jobs.map(\.job))
     }
     return final
 }

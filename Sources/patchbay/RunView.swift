@@ -1,6 +1,5 @@
 import Foundation
 import PatchbayEngine
-import PatchbayStore
 import Synchronization
 
 /// Shows a run as it happens. On a terminal: a board of phases and tasks (status, elapsed time, rows),

@@ -3,7 +3,6 @@ import PatchbayCore
 import Foundation
 import PatchbayEngine
 import PatchbaySecurity
-import PatchbayStore
 
 /// Reads a secret from standard input (never from argv, where `ps` and shell history would show it).
 func readSecretFromStandardInput(_ what: String) throws -> String {
@@ -73,9 +72,6 @@ struct TokensCommand: AsyncParsableCommand {
                     lifetime = seconds
                 }
                 let (engine, caller) = try project.session(global, needs: .manageTokens)
-                if let orchestration, try engine.store.orchestrationToken(orchestration) != nil {
-                    throw CLIError("the orchestration '\(orchestration)' has a token already; revoke it first (patchbay tokens list)", exitCode: .inputInvalid)
-                }
                 let scopes = TokenScopes(components: components, buckets: grants, canRunOrchestrations: canRunOrchestrations,
                                          canManageTokens: canManageTokens)
                 let beyond = caller.scopes.missing(toGrant: scopes)
@@ -102,7 +98,7 @@ struct TokensCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let engine = try project.engine(global, needs: .manageTokens)
-                let tokens = try engine.store.tokens()
+                let tokens = try engine.tokens()
                 let now = Date()
                 func state(_ token: TokenRecord) -> String {
                     if token.revokedAt != nil { return "revoked" }
@@ -136,12 +132,8 @@ struct TokensCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let engine = try project.engine(global, needs: .manageTokens)
-                do {
-                    let secret = try engine.refreshToken(id)
-                    if global.output == .json { printJSON(["id": id, "secret": secret]) } else { print("new secret for token \(id) (shown once): \(secret)") }
-                } catch let error as AccessError {
-                    throw CLIError(error.description, exitCode: .inputInvalid)
-                }
+                let secret = try engine.refreshToken(id)
+                if global.output == .json { printJSON(["id": id, "secret": secret]) } else { print("new secret for token \(id) (shown once): \(secret)") }
             }
         }
     }
@@ -155,9 +147,7 @@ struct TokensCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let engine = try project.engine(global, needs: .manageTokens)
-                do { try engine.revokeToken(id) } catch let error as AccessError {
-                    throw CLIError(error.description, exitCode: .inputInvalid)
-                }
+                try engine.revokeToken(id)
                 if global.output == .json { printJSON(["id": id, "revoked": true]) } else { print("token \(id) revoked") }
             }
         }
@@ -212,8 +202,7 @@ struct CredentialsCommand: AsyncParsableCommand {
             try await reportingErrors {
                 let engine = try project.engine(global, needs: .manageTokens)
                 let value = try readSecretFromStandardInput("value of \(name)")
-                let ciphertext = try engine.secretBox().seal(value, connector: connector)
-                try engine.store.setCredential(CredentialRecord(name: name, connectorID: connector, ciphertext: ciphertext))
+                try engine.setCredential(name: name, connector: connector, value: value)
                 if global.output == .json { printJSON(["name": name, "connector": connector, "stored": true]) } else {
                     print("credential '\(name)' stored for \(connector) (encrypted)")
                 }
@@ -229,7 +218,7 @@ struct CredentialsCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let engine = try project.engine(global, needs: .read)
-                let credentials = try engine.store.credentials()
+                let credentials = try engine.credentials()
                 if global.output == .json {
                     printJSON(credentials.map { ["name": $0.name, "connector": $0.connectorID, "updatedAt": $0.updatedAt.formatted(.iso8601)] })
                     return

@@ -2,7 +2,6 @@ import ArgumentParser
 import PatchbayCore
 import Foundation
 import PatchbayEngine
-import PatchbayStore
 
 struct TablesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,18 +13,9 @@ struct TablesCommand: AsyncParsableCommand {
 }
 
 extension TablesCommand {
-    static func table(_ name: String, _ engine: Engine) throws -> TableRecord {
-        guard let table = try engine.store.table(name) else {
-            let known = (try? engine.store.tables().map(\.name)) ?? []
-            throw CLIError("no table '\(name)' in the catalog\(known.isEmpty ? " (it is empty)" : "; tables: \(known.joined(separator: ", "))")",
-                           exitCode: .inputInvalid)
-        }
-        return table
-    }
-
     static func json(_ table: TableRecord, _ engine: Engine) -> [String: Any] {
         ["name": table.name, "columns": table.columns, "rows": table.rowCount, "last_import_at": iso(table.lastImportAt),
-         "job": table.jobID, "file": engine.project.tablesDirectory + "/" + table.file]
+         "job": table.jobID, "file": engine.path(of: table)]
     }
 
     struct List: AsyncParsableCommand {
@@ -36,7 +26,7 @@ extension TablesCommand {
         func run() async throws {
             try await reportingErrors {
                 let engine = try project.engine(global)
-                let tables = try engine.store.tables()
+                let tables = try engine.tables()
                 if global.output == .json { printJSON(tables.map { TablesCommand.json($0, engine) }); return }
                 if tables.isEmpty { print("no tables yet: a succeeded job that writes tables adds them"); return }
                 print("TABLE                          ROWS        COLUMNS  LAST IMPORT           JOB")
@@ -58,8 +48,8 @@ extension TablesCommand {
         func run() async throws {
             try await reportingErrors {
                 let engine = try project.engine(global)
-                let table = try TablesCommand.table(name, engine)
-                let path = engine.project.tablesDirectory + "/" + table.file
+                let table = try engine.table(name)
+                let path = engine.path(of: table)
                 var preview: [String] = []
                 if let handle = FileHandle(forReadingAtPath: path) {
                     let data = handle.readData(ofLength: 1 << 20)
@@ -94,8 +84,8 @@ extension TablesCommand {
         func run() async throws {
             try await reportingErrors {
                 let engine = try project.engine(global)
-                let table = try TablesCommand.table(name, engine)
-                let path = engine.project.tablesDirectory + "/" + table.file
+                let table = try engine.table(name)
+                let path = engine.path(of: table)
                 guard let input = FileHandle(forReadingAtPath: path) else {
                     throw CLIError("the catalog lists \(name) but its file \(path) cannot be read", exitCode: .inputInvalid)
                 }

@@ -89,7 +89,7 @@ extension TaskCommand {
             await registry.refresh()
             let entry: CatalogEntry
             do { entry = try await registry.resolve(connector) } catch let error as RegistryError {
-                printError(error.description)
+                printError(error)
                 throw CLIError(error).exitCode
             }
             let parametersJSON: String
@@ -111,7 +111,7 @@ extension TaskCommand {
                     return InputTable(name: name, path: path)
                 }
             } catch let error as CLIError {
-                printError(error.description)
+                printError(error)
                 throw error.exitCode
             }
 

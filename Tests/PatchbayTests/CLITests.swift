@@ -144,6 +144,7 @@ struct CLITests {
         #expect(unknown.status == 3)
         #expect(unknown.stderr.contains("unknown connector 'com.example.nothing'"))
         #expect(unknown.stderr.contains("dev.patchbay.sample-data"))
+        #expect(unknown.stderr.contains("hint: `patchbay plugins list` shows the installed connectors"))
 
         let notELF = try FirstParty.patchbay(["task", "run", try Fixtures.plugin("not_elf")])
         #expect(notELF.status == 3)
@@ -157,6 +158,25 @@ struct CLITests {
 
         let usage = try FirstParty.patchbay(["task", "run", "dev.patchbay.sample-data", "--param", "rows"])
         #expect(usage.status == 64)
+    }
+
+    @Test("an error states the fact and the CLI alone adds the next step, naming its own command")
+    func errorsCarryTheCLIsHint() throws {
+        // Given a new project with no runs and an empty table catalog
+        let root = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        #expect(try FirstParty.patchbay(["init", root]).status == 0)
+        // When a run, a table and a token that are not there are asked for
+        let noRuns = try FirstParty.patchbay(["jobs", "show", "--project", root])
+        let noRun = try FirstParty.patchbay(["jobs", "show", "999", "--project", root])
+        let noTable = try FirstParty.patchbay(["tables", "show", "in.nope", "--project", root])
+        let noToken = try FirstParty.patchbay(["tokens", "revoke", "999", "--project", root])
+        // Then each says what is wrong on one line and what to do on the next, and exits as the table says
+        #expect(noRuns.stderr == "error: there are no runs yet\nhint: start one with `patchbay run FLOW`\n")
+        #expect(noRun.stderr == "error: there is no run 999\nhint: `patchbay jobs list` shows the runs\n")
+        #expect(noTable.stderr.hasPrefix("error: no table 'in.nope' in the catalog (it is empty)\nhint: `patchbay tables list`"))
+        #expect(noToken.stderr == "error: there is no token 999\nhint: `patchbay tokens list` shows the tokens\n")
+        #expect([noRuns.status, noRun.status, noTable.status, noToken.status] == [4, 4, 4, 4])
     }
 
     @Test("plugins list and inspect show id, pattern, ABI and SHA-256")

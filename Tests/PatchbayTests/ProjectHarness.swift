@@ -1,6 +1,6 @@
 import Foundation
 import PatchbayCore
-import PatchbayEngine
+@testable import PatchbayEngine
 import PatchbayModel
 import PatchbayRegistry
 import PatchbayRunner
@@ -51,11 +51,11 @@ struct TestProject {
         try project.prepareDirectories()
         let directories = try FlowFixtures.pluginDirectories
         let registry = PluginRegistry(directories: PluginDirectories(directories: directories, installDirectory: directories[0]))
-        let store = try Store(path: project.storePath)
-        try Engine.bootstrapSecurity(project, store: store)
-        engine = try Engine(project: project, store: store, registry: registry, terminationPollInterval: .milliseconds(20))
+        engine = try Engine(project: project, registry: registry, terminationPollInterval: .milliseconds(20))
+        try engine.bootstrapSecurity()
     }
 
+    /// The engine's store, which a test reads directly to check what was recorded.
     var store: Store { engine.store }
 
     /// Loads, submits and executes a flow file of the project.

@@ -1,0 +1,137 @@
+// The Engine's read side: what the CLI, the HTTP server and the web view may ask about runs, jobs,
+// logs, tables, tokens and credentials. They go through here and never reach the Store; the answers
+// are the stored records, re-exported below so that a client imports the Engine alone.
+import Foundation
+import PatchbayCore
+import PatchbayStore
+
+@_exported public import enum PatchbayStore.JobStatus
+@_exported public import struct PatchbayStore.RunRecord
+@_exported public import struct PatchbayStore.JobRecord
+@_exported public import struct PatchbayStore.LogRecord
+@_exported public import struct PatchbayStore.OutputRecord
+@_exported public import struct PatchbayStore.TableRecord
+@_exported public import struct PatchbayStore.TokenRecord
+@_exported public import struct PatchbayStore.CredentialRecord
+@_exported public import struct PatchbayStore.TransitionError
+@_exported public import enum PatchbayStore.StoreError
+
+/// A job and the outputs it left.
+public struct JobDetail: Sendable {
+    public let job: JobRecord
+    public let outputs: [OutputRecord]
+}
+
+/// A run with each of its jobs, in phase order.
+public struct RunDetail: Sendable {
+    public let run: RunRecord
+    public let jobs: [JobDetail]
+
+    public init(run: RunRecord, jobs: [JobDetail]) {
+        self.run = run
+        self.jobs = jobs
+    }
+}
+
+extension Engine {
+    // MARK: runs and jobs
+
+    /// Recent runs, newest first.
+    public func runs(flow: String? = nil, limit: Int = 50) throws -> [RunRecord] {
+        try reading { try store.runs(flow: flow, limit: limit) }
+    }
+
+    /// A run, or the newest one when `id` is nil.
+    public func run(_ id: Int64? = nil) throws -> RunRecord {
+        try reading {
+            if let id {
+                guard let run = try store.run(id) else { throw EngineError.noSuchRun(id) }
+                return run
+            }
+            guard let newest = try store.runs(limit: 1).first else { throw EngineError.noRuns }
+            return newest
+        }
+    }
+
+    /// A run's jobs in phase order.
+    public func jobs(run id: Int64) throws -> [JobRecord] {
+        try reading { try store.jobs(run: id) }
+    }
+
+    /// A run, its jobs and their outputs.
+    public func detail(of run: RunRecord) throws -> RunDetail {
+        try reading {
+            RunDetail(run: run, jobs: try store.jobs(run: run.id!).map { JobDetail(job: $0, outputs: try store.outputs(job: $0.id!)) })
+        }
+    }
+
+    /// The log lines of a run at `minimum` level or above, optionally of one task's job, in the order written.
+    public func logs(run id: Int64, task: String? = nil, minimum: LogLevel = .debug) throws -> [(job: JobRecord, line: LogRecord)] {
+        try reading {
+            let jobs = Dictionary(uniqueKeysWithValues: try store.jobs(run: id).map { ($0.id!, $0) })
+            return try store.logs(run: id).compactMap { line in
+                guard let job = jobs[line.jobID], line.level >= minimum, task == nil || job.taskID == task else { return nil }
+                return (job, line)
+            }
+        }
+    }
+
+    /// Waits until a run has finished or `deadline` passes, and returns it as it then is.
+    public func waitForEnd(of id: Int64, until deadline: ContinuousClock.Instant) async throws -> RunRecord {
+        var current = try run(id)
+        while !current.status.isFinished, ContinuousClock.now < deadline {
+            try await Task.sleep(for: terminationPollInterval / 2)
+            current = try run(id)
+        }
+        return current
+    }
+
+    // MARK: tables
+
+    /// The table catalog, by name.
+    public func tables() throws -> [TableRecord] {
+        try reading { try store.tables() }
+    }
+
+    /// One table of the catalog.
+    public func table(_ name: String) throws -> TableRecord {
+        try reading {
+            guard let table = try store.table(name) else { throw EngineError.noSuchTable(name, known: try store.tables().map(\.name)) }
+            return table
+        }
+    }
+
+    /// Where a catalog table's file is.
+    public func path(of table: TableRecord) -> String { project.tablesDirectory + "/" + table.file }
+
+    // MARK: tokens and credentials
+
+    /// Every token, oldest first (hashes only; never a secret).
+    public func tokens() throws -> [TokenRecord] {
+        try reading { try store.tokens() }
+    }
+
+    /// Stores a credential of a connector, encrypted for that connector alone.
+    public func setCredential(name: String, connector: String, value: String) throws {
+        let ciphertext = try secretBox().seal(value, connector: connector)
+        try reading { try store.setCredential(CredentialRecord(name: name, connectorID: connector, ciphertext: ciphertext)) }
+    }
+
+    /// The credentials' names per connector (ciphertexts stay inside).
+    public func credentials() throws -> [CredentialRecord] {
+        try reading { try store.credentials() }
+    }
+
+    /// A store call whose failure is the store's, as a typed engine error.
+    func reading<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as EngineError {
+            throw error
+        } catch let error as AccessError {
+            throw error
+        } catch {
+            throw EngineError.store("the store \(store.path) could not be read or written: \(error)")
+        }
+    }
+}

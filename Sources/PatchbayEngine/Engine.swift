@@ -105,7 +105,7 @@ public final class Engine: Sendable {
         do { flow = try FlowLoader(configurationDirectory: project.configurationDirectory).load(file: flowFile) } catch let error as FlowError {
             throw EngineError.invalidFlow(error)
         }
-        await registry.refresh()
+        await refreshRegistry()
         var facts: [ConnectorReference: ConnectorFacts] = [:]
         for reference in Set(flow.tasks.map(\.connector)) {
             do {
@@ -125,6 +125,12 @@ public final class Engine: Sendable {
         if !issues.isEmpty { throw EngineError.invalidFlow(FlowError(issues)) }
         for note in try sealSecrets(in: &flow, rewriteFiles: sealFiles) { notes?(note) }
         return flow
+    }
+
+    /// Rescans the plugin directories, probing only files new or changed since any command of this project.
+    func refreshRegistry() async {
+        await registry.remember(in: StoredProbeMemory(store: store))
+        await registry.refresh()
     }
 
     // MARK: submitting

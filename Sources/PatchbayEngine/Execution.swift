@@ -132,7 +132,7 @@ extension Engine {
         // Connectors `load` resolved in this process are used as resolved; the registry is scanned again only
         // for a run that needs others (a retry, a queued run): a plugin added since is usable then.
         var catalog = memo.withLock { $0.connectors }
-        if Set(flow.tasks.map(\.connector)).contains(where: { catalog[$0] == nil }) { await registry.refresh() }
+        if Set(flow.tasks.map(\.connector)).contains(where: { catalog[$0] == nil }) { await refreshRegistry() }
         for (index, phase) in flow.phases.enumerated() {
             let jobs = ((try? store.jobs(run: runID)) ?? []).filter { $0.phaseIndex == index }
             for job in jobs where job.status == .success { outputs[job.taskID] = outputValues(of: job) }

@@ -33,6 +33,15 @@ public struct CatalogEntry: Sendable, Equatable {
     public var isReady: Bool { status == .ready }
 
     public var abiVersionText: String { descriptor?.abiVersionText ?? "-" }
+
+    public init(path: String, sha256: String, size: UInt64, status: Status, descriptor: ConnectorDescriptor?, probeLoadTime: Duration) {
+        self.path = path
+        self.sha256 = sha256
+        self.size = size
+        self.status = status
+        self.descriptor = descriptor
+        self.probeLoadTime = probeLoadTime
+    }
 }
 
 /// Where plugins are found, in order of precedence for equal id and version.

@@ -9,21 +9,19 @@ public enum CatalogChange: Sendable, Equatable {
     case removed(path: String)
 }
 
-/// The catalog of plugins in the plugin directories. A file is probed again
-/// only when its size, modification time or inode changes.
+/// The catalog of plugins in the plugin directories. A file is probed again only when its fingerprint
+/// (size, modification and change times, inode) changes; with a `ProbeMemory`, not even across processes.
 public actor PluginRegistry {
     public nonisolated let directories: PluginDirectories
     private let runner: TaskRunner
     private var entries: [String: CatalogEntry] = [:]
-    private var fingerprints: [String: Fingerprint] = [:]
+    private var fingerprints: [String: FileFingerprint] = [:]
     /// Files looked up by path outside the plugin directories: cached, but never part of the catalog.
-    private var probedByPath: [String: (Fingerprint, CatalogEntry)] = [:]
-
-    struct Fingerprint: Equatable {
-        var size: UInt64
-        var modified: Int64
-        var inode: UInt64
-    }
+    private var probedByPath: [String: (FileFingerprint, CatalogEntry)] = [:]
+    /// Where probes are remembered between processes, once recalled.
+    private var memory: (any ProbeMemory)?
+    /// Files this process has probed (the number tests and benchmarks read).
+    public private(set) var probeCount = 0
 
     public init(directories: PluginDirectories = .standard(), runner: TaskRunner = TaskRunner()) {
         self.directories = directories
@@ -41,11 +39,20 @@ public actor PluginRegistry {
         }
     }
 
-    private static func fingerprint(_ path: String) -> Fingerprint? {
-        var info = stat()
-        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
-        return Fingerprint(size: UInt64(info.st_size), modified: Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec),
-                           inode: UInt64(info.st_ino))
+    private static func fingerprint(_ path: String) -> FileFingerprint? { FileFingerprint(path: path) }
+
+    /// Remembers probes in `memory` from now on, and first takes what it already knows of the files in
+    /// the plugin directories (each is checked against its fingerprint at the next refresh). Once per registry.
+    public func remember(in memory: any ProbeMemory) {
+        guard self.memory == nil else { return }
+        self.memory = memory
+        let directories = Set(self.directories.directories)
+        // A memory that cannot be read costs probes, not correctness: everything is probed as if new.
+        for probe in (try? memory.recall()) ?? [] where entries[probe.entry.path] == nil
+            && directories.contains((probe.entry.path as NSString).deletingLastPathComponent) {
+            entries[probe.entry.path] = probe.entry
+            fingerprints[probe.entry.path] = probe.fingerprint
+        }
     }
 
     /// Plugin files: `*.so` regular files, skipping hidden and temporary names.
@@ -58,7 +65,7 @@ public actor PluginRegistry {
     @discardableResult
     public func refresh() async -> [CatalogChange] {
         var seen = Set<String>()
-        var toProbe: [(String, Fingerprint)] = []
+        var toProbe: [(String, FileFingerprint)] = []
         for directory in directories.directories {
             for path in Self.pluginFiles(in: directory) {
                 guard let print = Self.fingerprint(path) else { continue }
@@ -67,14 +74,17 @@ public actor PluginRegistry {
             }
         }
         var changes: [CatalogChange] = []
+        var forgotten: [String] = []
         for path in entries.keys where !seen.contains(path) {
             entries[path] = nil
             fingerprints[path] = nil
+            forgotten.append(path)
             changes.append(.removed(path: path))
         }
         let runner = self.runner
-        let probed = await withTaskGroup(of: (String, Fingerprint, CatalogEntry).self) { group in
-            var results: [(String, Fingerprint, CatalogEntry)] = []
+        probeCount += toProbe.count
+        let probed = await withTaskGroup(of: (String, FileFingerprint, CatalogEntry).self) { group in
+            var results: [(String, FileFingerprint, CatalogEntry)] = []
             var iterator = toProbe.makeIterator()
             func next() -> Bool {
                 guard let (path, print) = iterator.next() else { return false }
@@ -92,6 +102,10 @@ public actor PluginRegistry {
             entries[path] = entry
             fingerprints[path] = print
             changes.append(entry.isReady ? .added(entry) : .quarantined(entry))
+        }
+        if !probed.isEmpty || !forgotten.isEmpty {
+            // Not remembering costs the next process probes, not correctness.
+            try? memory?.remember(probed.map { RememberedProbe(fingerprint: $0.1, entry: $0.2) }, forgetting: forgotten)
         }
         return changes
     }
@@ -114,6 +128,7 @@ public actor PluginRegistry {
         let print = Self.fingerprint(path)
         if let known = entries[path], print != nil, fingerprints[path] == print { return known }
         if let (known, entry) = probedByPath[path], known == print { return entry }
+        probeCount += 1
         let entry = await Self.probe(path: path, runner: runner)
         if let print { probedByPath[path] = (print, entry) }
         return entry
@@ -183,6 +198,7 @@ public actor PluginRegistry {
         if directories.directories.contains(directory), let print = Self.fingerprint(target) {
             entries[target] = installed
             fingerprints[target] = print
+            try? memory?.remember([RememberedProbe(fingerprint: print, entry: installed)], forgetting: [])
         }
         return installed
     }

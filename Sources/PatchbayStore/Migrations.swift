@@ -119,6 +119,33 @@ extension Store {
                 ALTER TABLE runs ADD COLUMN tokenID INTEGER REFERENCES tokens(id);
                 """)
         }
+        migrator.registerMigration("v3: the plugin catalog, as last probed") { db in
+            try db.execute(sql: """
+                CREATE TABLE pluginProbes (
+                    path TEXT PRIMARY KEY,
+                    size INTEGER NOT NULL,
+                    modifiedNanos INTEGER NOT NULL,
+                    changedNanos INTEGER NOT NULL,
+                    inode INTEGER NOT NULL,
+                    sha256 TEXT NOT NULL,
+                    quarantineReason TEXT,
+                    loadNanos INTEGER NOT NULL,
+                    abiVersion INTEGER,
+                    structSize INTEGER,
+                    connectorID TEXT,
+                    version TEXT,
+                    displayName TEXT,
+                    description TEXT,
+                    parametersSchema TEXT,
+                    credentialNamesJSON TEXT,
+                    pattern INTEGER,
+                    capabilities INTEGER,
+                    hasCheck BOOLEAN,
+                    hasCancel BOOLEAN,
+                    probedAt TEXT NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }

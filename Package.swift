@@ -11,6 +11,14 @@ let lean: [SwiftSetting] = [
     ]),
 ]
 
+/// Every target: the compiler marks what leaks into a module's API (`public import`), asks for the
+/// imports a file relies on, and spells existentials `any`, as Hummingbird does.
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("InternalImportsByDefault"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
 let package = Package(
     name: "Patchbay",
     platforms: [.macOS(.v15)],
@@ -34,9 +42,9 @@ let package = Package(
         // The one vocabulary (pattern, failure class, log level, descriptor, table file, outcome), numbers
         // from the ABI header. No Foundation: the runner links it.
         .target(name: "PatchbayCore", dependencies: [.product(name: "PatchbayABI", package: "SDK")],
-                path: "Sources/PatchbayCore", swiftSettings: lean),
+                path: "Sources/PatchbayCore", swiftSettings: lean + strict),
         // The runner wire protocol: frames and messages. No Foundation: the runner links it.
-        .target(name: "PatchbayWire", dependencies: ["PatchbayCore"], path: "Sources/PatchbayWire", swiftSettings: lean),
+        .target(name: "PatchbayWire", dependencies: ["PatchbayCore"], path: "Sources/PatchbayWire", swiftSettings: lean + strict),
         // The runner process: loads one connector and serves the host callback table.
         .executableTarget(
             name: "patchbay-runner",
@@ -45,7 +53,7 @@ let package = Package(
                 .product(name: "PatchbayABI", package: "SDK"),
             ],
             path: "Sources/patchbay-runner",
-            swiftSettings: lean,
+            swiftSettings: lean + strict,
             // One runner process per task: a statically linked Swift runtime spares the dynamic loader
             // ~0.5 ms of symbol binding per start (measured). The runtime's symbols are not exported
             // (--exclude-libs ALL), so a Swift connector loads its own libswiftCore without interposition.
@@ -100,7 +108,9 @@ let package = Package(
         .testTarget(name: "PatchbaySecurityTests", dependencies: ["PatchbaySecurity", "PatchbayModel"], path: "Tests/PatchbaySecurityTests"),
         .testTarget(name: "PatchbayStoreTests", dependencies: ["PatchbayStore", "PatchbayCore", .product(name: "GRDB", package: "GRDB.swift")],
                     path: "Tests/PatchbayStoreTests"),
-        .testTarget(name: "PatchbaySDKTests", dependencies: [.product(name: "PatchbaySDK", package: "SDK")], path: "Tests/PatchbaySDKTests"),
+        .testTarget(name: "PatchbaySDKTests", dependencies: [.product(name: "PatchbaySDK", package: "SDK"),
+                                                          .product(name: "PatchbaySDKTesting", package: "SDK"), "PatchbayTableDiff"],
+                    path: "Tests/PatchbaySDKTests"),
         .testTarget(
             name: "PatchbayTests",
             dependencies: ["PatchbayCore", "PatchbayEngine", "PatchbayModel", "PatchbayStore", "PatchbayRegistry", "PatchbayRunner", "PatchbayWire",
@@ -110,3 +120,8 @@ let package = Package(
     ],
     swiftLanguageModes: [.v6]
 )
+
+// Targets that name no settings of their own get the strict ones too.
+for target in package.targets where target.swiftSettings == nil && target.name != "CPatchbaySys" {
+    target.swiftSettings = strict
+}

@@ -15,14 +15,14 @@
 #include <string.h>
 
 #include "patchbay/connector.h"
-#include "../common/pb_params.h"
+#include "patchbay/params.h"
 
 static const patchbay_host *host;
 
 enum { BATCH_ROWS = 512, MAX_COLUMNS = 1024 };
 
 static patchbay_status fail(patchbay_error *error, patchbay_failure_class cls, const char *message) {
-    host->set_error(error, cls, pbp_str(message), pbp_str(""));
+    host->set_error(error, cls, patchbay_cstr(message), patchbay_cstr(""));
     return PATCHBAY_ERROR;
 }
 
@@ -133,7 +133,7 @@ static patchbay_status extract_csv(patchbay_task *task, patchbay_error *error, c
         p = csv_field(p, end, &scratch, &ok);
         if (!ok || ncol == MAX_COLUMNS) { free(scratch.data); return fail(error, PATCHBAY_FAILURE_CONFIG, "the CSV header is malformed or has too many columns"); }
         names[ncol] = strndup(scratch.data ? scratch.data : "", scratch.used);
-        columns[ncol] = pbp_str(names[ncol]);
+        columns[ncol] = patchbay_cstr(names[ncol]);
         ncol++;
         if (p < end && *p == ',') { p++; continue; }
         if (p < end && *p == '\r') p++;
@@ -143,7 +143,7 @@ static patchbay_status extract_csv(patchbay_task *task, patchbay_error *error, c
     batch b = {0};
     b.columns = ncol;
     b.offsets = malloc(sizeof(size_t) * 2 * BATCH_ROWS * ncol);
-    patchbay_status s = host->open_output(task, pbp_str(table), columns, ncol, &b.writer);
+    patchbay_status s = host->open_output(task, patchbay_cstr(table), columns, ncol, &b.writer);
     for (size_t i = 0; i < ncol; i++) free(names[i]);
     if (s != PATCHBAY_OK) { free(scratch.data); free(b.offsets); snprintf(why, sizeof why, "cannot open output table '%s' (status %u)", table, s); return fail(error, PATCHBAY_FAILURE_CONFIG, why); }
     unsigned long long line = 1;
@@ -172,7 +172,7 @@ static patchbay_status extract_csv(patchbay_task *task, patchbay_error *error, c
     s = batch_flush(&b);
     if (s == PATCHBAY_OK) {
         snprintf(why, sizeof why, "extracted %llu rows from %s into %s", b.rows, path, table);
-        host->log(task, PATCHBAY_LOG_INFO, pbp_str(why));
+        host->log(task, PATCHBAY_LOG_INFO, patchbay_cstr(why));
     }
 out:
     free(scratch.data);
@@ -198,35 +198,35 @@ static patchbay_status extract_jsonl(patchbay_task *task, patchbay_error *error,
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         if (!eol) eol = end;
         line++;
-        const char *q = pbp_skip_ws(p, eol);
+        const char *q = patchbay_json_skip_ws(p, eol);
         if (q == eol) { p = eol + (eol < end); continue; }
         if (*q != '{') { snprintf(why, sizeof why, "%s:%llu: expected a JSON object", path, line); s = fail(error, PATCHBAY_FAILURE_CONFIG, why); goto out; }
-        q = pbp_skip_ws(q + 1, eol);
+        q = patchbay_json_skip_ws(q + 1, eol);
         int first = (b.writer == NULL);
         if (!first) { for (size_t i = 0; i < ncol; i++) slot_len[i] = (size_t)-1; line_values.used = 0; }
         while (q < eol && *q != '}') {
-            q = pbp_string(q, eol, key, sizeof key, NULL);
+            q = patchbay_json_string(q, eol, key, sizeof key, NULL);
             if (!q) { snprintf(why, sizeof why, "%s:%llu: malformed key", path, line); s = fail(error, PATCHBAY_FAILURE_CONFIG, why); goto out; }
-            q = pbp_skip_ws(q, eol);
+            q = patchbay_json_skip_ws(q, eol);
             if (q >= eol || *q != ':') { snprintf(why, sizeof why, "%s:%llu: expected ':' after \"%s\"", path, line, key); s = fail(error, PATCHBAY_FAILURE_CONFIG, why); goto out; }
-            q = pbp_skip_ws(q + 1, eol);
+            q = patchbay_json_skip_ws(q + 1, eol);
             const char *v = q;
             size_t vlen = 0;
             value.used = 0;
             if (q < eol && *q == '"') {
                 size_t need = (size_t)(eol - q);
                 if (value.cap < need + 1) { free(value.data); value.data = malloc(need + 1); value.cap = need + 1; }
-                q = pbp_string(q, eol, value.data, value.cap, &vlen);
+                q = patchbay_json_string(q, eol, value.data, value.cap, &vlen);
                 v = value.data;
             } else {
-                q = pbp_skip_value(q, eol);
+                q = patchbay_json_skip_value(q, eol);
                 if (q) vlen = (size_t)(q - v);
             }
             if (!q) { snprintf(why, sizeof why, "%s:%llu: malformed value of \"%s\"", path, line, key); s = fail(error, PATCHBAY_FAILURE_CONFIG, why); goto out; }
             if (first) {
                 if (ncol == MAX_COLUMNS) { s = fail(error, PATCHBAY_FAILURE_CONFIG, "too many keys"); goto out; }
                 names[ncol] = strdup(key);
-                columns[ncol] = pbp_str(names[ncol]);
+                columns[ncol] = patchbay_cstr(names[ncol]);
                 buffer_put(&line_values, v, vlen);
                 ncol++;
                 if (!slot_off) { slot_off = calloc(MAX_COLUMNS, sizeof(size_t)); slot_len = calloc(MAX_COLUMNS, sizeof(size_t)); }
@@ -240,13 +240,13 @@ static patchbay_status extract_jsonl(patchbay_task *task, patchbay_error *error,
                 slot_len[i] = vlen;
                 buffer_put(&line_values, v, vlen);
             }
-            q = pbp_skip_ws(q, eol);
-            if (q < eol && *q == ',') q = pbp_skip_ws(q + 1, eol);
+            q = patchbay_json_skip_ws(q, eol);
+            if (q < eol && *q == ',') q = patchbay_json_skip_ws(q + 1, eol);
         }
         if (first) {
             b.columns = ncol;
             b.offsets = malloc(sizeof(size_t) * 2 * BATCH_ROWS * ncol);
-            s = host->open_output(task, pbp_str(table), columns, ncol, &b.writer);
+            s = host->open_output(task, patchbay_cstr(table), columns, ncol, &b.writer);
             if (s != PATCHBAY_OK) { snprintf(why, sizeof why, "cannot open output table '%s' (status %u)", table, s); s = fail(error, PATCHBAY_FAILURE_CONFIG, why); goto out; }
         }
         for (size_t i = 0; i < ncol; i++) {
@@ -261,7 +261,7 @@ static patchbay_status extract_jsonl(patchbay_task *task, patchbay_error *error,
     s = batch_flush(&b);
     if (s == PATCHBAY_OK) {
         snprintf(why, sizeof why, "extracted %llu rows from %s into %s", b.rows, path, table);
-        host->log(task, PATCHBAY_LOG_INFO, pbp_str(why));
+        host->log(task, PATCHBAY_LOG_INFO, patchbay_cstr(why));
     }
 out:
     for (size_t i = 0; i < ncol; i++) free(names[i]);
@@ -276,9 +276,9 @@ out:
 
 static patchbay_status read_parameters(patchbay_task *task, patchbay_error *error, char *path, char *table, char *format) {
     patchbay_str params = host->parameters(task);
-    if (pbp_get(params, "path", path, 4096) != 1) return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'path' (the file to read) is required");
-    if (pbp_get(params, "table", table, 256) != 1) strcpy(table, "in.extracted");
-    if (pbp_get(params, "format", format, 16) != 1) {
+    if (patchbay_params_get(params, "path", path, 4096) != 1) return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'path' (the file to read) is required");
+    if (patchbay_params_get(params, "table", table, 256) != 1) strcpy(table, "in.extracted");
+    if (patchbay_params_get(params, "format", format, 16) != 1) {
         size_t n = strlen(path);
         int jsonl = (n > 6 && strcmp(path + n - 6, ".jsonl") == 0) || (n > 7 && strcmp(path + n - 7, ".ndjson") == 0);
         strcpy(format, jsonl ? "jsonl" : "csv");

@@ -19,14 +19,14 @@
 #include <time.h>
 
 #include "patchbay/connector.h"
-#include "../common/pb_params.h"
+#include "patchbay/params.h"
 
 static const patchbay_host *host;
 
 static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     char text[512], value[512];
     patchbay_str params = host->parameters(task);
-    if (pbp_get(params, "sleep_ms", text, sizeof text) == 1) {
+    if (patchbay_params_get(params, "sleep_ms", text, sizeof text) == 1) {
         long long remaining = atoll(text);
         while (remaining > 0) {
             if (host->is_cancelled(task)) return PATCHBAY_CANCELLED;
@@ -36,31 +36,31 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
             remaining -= step;
         }
     }
-    if (pbp_get(params, "message", text, sizeof text) == 1) host->log(task, PATCHBAY_LOG_INFO, pbp_str(text));
-    if (pbp_get(params, "log_lines", text, sizeof text) == 1) {
+    if (patchbay_params_get(params, "message", text, sizeof text) == 1) host->log(task, PATCHBAY_LOG_INFO, patchbay_cstr(text));
+    if (patchbay_params_get(params, "log_lines", text, sizeof text) == 1) {
         long lines = strtol(text, NULL, 10);
         char line[32];
         for (long i = 1; i <= lines; i++) {
             snprintf(line, sizeof line, "line %ld", i);
-            host->log(task, PATCHBAY_LOG_INFO, pbp_str(line));
+            host->log(task, PATCHBAY_LOG_INFO, patchbay_cstr(line));
         }
     }
-    if (pbp_get(params, "count", text, sizeof text) == 1 && strcmp(text, "true") == 0) {
+    if (patchbay_params_get(params, "count", text, sizeof text) == 1 && strcmp(text, "true") == 0) {
         patchbay_str state = { 0 };
         long long runs = 0;
-        if (host->state_get(task, &state) == PATCHBAY_OK && pbp_get(state, "runs", value, sizeof value) == 1) runs = atoll(value);
+        if (host->state_get(task, &state) == PATCHBAY_OK && patchbay_params_get(state, "runs", value, sizeof value) == 1) runs = atoll(value);
         snprintf(value, sizeof value, "{\"runs\":%lld}", runs + 1);
-        host->state_set(task, pbp_str(value));
+        host->state_set(task, patchbay_cstr(value));
     }
-    if (pbp_get(params, "output_name", text, sizeof text) == 1) {
-        if (pbp_get(params, "output_value", value, sizeof value) != 1) strcpy(value, "done");
-        host->set_output(task, pbp_str(text), pbp_str(value), 0);
+    if (patchbay_params_get(params, "output_name", text, sizeof text) == 1) {
+        if (patchbay_params_get(params, "output_value", value, sizeof value) != 1) strcpy(value, "done");
+        host->set_output(task, patchbay_cstr(text), patchbay_cstr(value), 0);
     }
-    if (pbp_get(params, "fail", text, sizeof text) == 1) {
+    if (patchbay_params_get(params, "fail", text, sizeof text) == 1) {
         patchbay_failure_class failure = strcmp(text, "config") == 0 ? PATCHBAY_FAILURE_CONFIG
                                        : strcmp(text, "transient") == 0 ? PATCHBAY_FAILURE_TRANSIENT : PATCHBAY_FAILURE_SYSTEM;
-        if (pbp_get(params, "fail_message", value, sizeof value) != 1) strcpy(value, "failed on request");
-        host->set_error(error, failure, pbp_str(value), pbp_str(""));
+        if (patchbay_params_get(params, "fail_message", value, sizeof value) != 1) strcpy(value, "failed on request");
+        host->set_error(error, failure, patchbay_cstr(value), patchbay_cstr(""));
         return PATCHBAY_ERROR;
     }
     return PATCHBAY_OK;

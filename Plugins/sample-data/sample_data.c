@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "patchbay/connector.h"
-#include "../common/pb_params.h"
+#include "patchbay/params.h"
 
 static const patchbay_host *host;
 enum { BATCH = 1024, WIDTH = 5 };
@@ -20,21 +20,21 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     char text[64], table[256];
     patchbay_str params = host->parameters(task);
     long long rows = 1000, seed = 1;
-    if (pbp_get(params, "rows", text, sizeof text) == 1) rows = atoll(text);
-    if (pbp_get(params, "seed", text, sizeof text) == 1) seed = atoll(text);
-    if (pbp_get(params, "table", table, sizeof table) != 1) strcpy(table, "in.sample");
+    if (patchbay_params_get(params, "rows", text, sizeof text) == 1) rows = atoll(text);
+    if (patchbay_params_get(params, "seed", text, sizeof text) == 1) seed = atoll(text);
+    if (patchbay_params_get(params, "table", table, sizeof table) != 1) strcpy(table, "in.sample");
     if (rows < 0) {
-        host->set_error(error, PATCHBAY_FAILURE_CONFIG, pbp_str("parameter 'rows' must be 0 or more"), pbp_str(""));
+        host->set_error(error, PATCHBAY_FAILURE_CONFIG, patchbay_cstr("parameter 'rows' must be 0 or more"), patchbay_cstr(""));
         return PATCHBAY_ERROR;
     }
     static const char *const names[WIDTH] = { "id", "customer", "country", "amount", "created_at" };
     static const char *const countries[] = { "CZ", "DE", "US", "JP", "BR", "IN", "FR", "GB" };
     patchbay_str columns[WIDTH];
-    for (int i = 0; i < WIDTH; i++) columns[i] = pbp_str(names[i]);
+    for (int i = 0; i < WIDTH; i++) columns[i] = patchbay_cstr(names[i]);
     patchbay_table_writer *writer = NULL;
-    patchbay_status s = host->open_output(task, pbp_str(table), columns, WIDTH, &writer);
+    patchbay_status s = host->open_output(task, patchbay_cstr(table), columns, WIDTH, &writer);
     if (s != PATCHBAY_OK) {
-        host->set_error(error, PATCHBAY_FAILURE_CONFIG, pbp_str("cannot open the output table"), pbp_str(table));
+        host->set_error(error, PATCHBAY_FAILURE_CONFIG, patchbay_cstr("cannot open the output table"), patchbay_cstr(table));
         return PATCHBAY_ERROR;
     }
     static char storage[BATCH][WIDTH][32];
@@ -55,17 +55,17 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
             for (int c = 0; c < WIDTH; c++) { values[r * WIDTH + c].data = storage[r][c]; values[r * WIDTH + c].length = (size_t)len[c]; }
         }
         if ((s = host->write_records(writer, values, (size_t)n)) != PATCHBAY_OK) {
-            host->set_error(error, PATCHBAY_FAILURE_SYSTEM, pbp_str("write_records failed"), pbp_str(""));
+            host->set_error(error, PATCHBAY_FAILURE_SYSTEM, patchbay_cstr("write_records failed"), patchbay_cstr(""));
             return PATCHBAY_ERROR;
         }
         done += n;
-        host->progress(task, rows ? (double)done / (double)rows : 1.0, pbp_str(""));
+        host->progress(task, rows ? (double)done / (double)rows : 1.0, patchbay_cstr(""));
         if (host->is_cancelled(task)) return PATCHBAY_CANCELLED;
     }
     snprintf(text, sizeof text, "generated %lld rows", rows);
-    host->log(task, PATCHBAY_LOG_INFO, pbp_str(text));
+    host->log(task, PATCHBAY_LOG_INFO, patchbay_cstr(text));
     snprintf(text, sizeof text, "%lld", rows);
-    host->set_output(task, pbp_str("row_count"), pbp_str(text), 0);
+    host->set_output(task, patchbay_cstr("row_count"), patchbay_cstr(text), 0);
     return PATCHBAY_OK;
 }
 

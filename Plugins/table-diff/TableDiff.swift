@@ -4,7 +4,7 @@
 // fails the job when they disagree beyond a threshold. Rows are matched by the
 // `key` columns (or, without a key, compared as multisets of whole rows).
 // Writes every difference to an output table and reports counts as outputs.
-import PatchbaySDK
+public import PatchbaySDK
 
 struct TableDiff: Connector {
     static let id = "dev.patchbay.table-diff"

@@ -1,6 +1,7 @@
-import Foundation
+public import Foundation
+import Synchronization
 import PatchbayModel
-import PatchbaySecurity
+public import PatchbaySecurity
 import PatchbayStore
 
 /// Who is calling: a token that was found, is live, and whose scopes were read.

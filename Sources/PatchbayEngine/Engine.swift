@@ -1,8 +1,8 @@
 import Foundation
 import PatchbayCore
-import PatchbayModel
-import PatchbayRegistry
-import PatchbayRunner
+public import PatchbayModel
+public import PatchbayRegistry
+public import PatchbayRunner
 import PatchbaySecurity
 import PatchbayStore
 import Synchronization

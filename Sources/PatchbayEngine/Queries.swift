@@ -2,7 +2,8 @@
 // logs, tables, tokens and credentials. They go through here and never reach the Store; the answers
 // are the stored records, re-exported below so that a client imports the Engine alone.
 import Foundation
-import PatchbayCore
+import PatchbaySecurity
+public import PatchbayCore
 import PatchbayStore
 
 @_exported public import enum PatchbayStore.JobStatus

@@ -5,8 +5,8 @@
 // by temp-file + rename, and watching directories for hot-add.
 // Must never know: orchestrations, jobs, SQLite, HTTP.
 import Crypto
-import Foundation
-import PatchbayCore
+public import Foundation
+public import PatchbayCore
 import PatchbayRunner
 import PatchbayWire
 

@@ -1,5 +1,6 @@
 import Foundation
-import PatchbayRunner
+import PatchbayCore
+public import PatchbayRunner
 import PatchbayWire
 
 /// What changed in the catalog after a scan.

@@ -1,5 +1,5 @@
 import Foundation
-import PatchbayCore
+public import PatchbayCore
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,5 +1,5 @@
 import CPatchbaySys
-import Foundation
+public import Foundation
 public import PatchbayCore
 public import PatchbayWire
 

@@ -3,7 +3,7 @@
 // token scopes, and masking of secret values in any text. It must never know SQL, processes, the
 // CLI or HTTP: callers store and transport what it produces.
 import Crypto
-import Foundation
+public import Foundation
 
 public enum SecurityError: Error, CustomStringConvertible, Equatable {
     case keyFile(String)

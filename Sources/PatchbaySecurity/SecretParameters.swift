@@ -1,4 +1,4 @@
-import PatchbayModel
+public import PatchbayModel
 
 /// The one rule for `#` parameters, on every path that hands parameters to a connector (`patchbay run`
 /// and `patchbay task run` alike): a value under a key that starts with `#` is a secret. It never stays

@@ -1,5 +1,5 @@
 import Crypto
-import Foundation
+public import Foundation
 
 /// What a token may do. The master token may do everything; others only what is listed.
 public struct TokenScopes: Sendable, Codable, Equatable {

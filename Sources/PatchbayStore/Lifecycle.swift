@@ -1,7 +1,7 @@
 // The life of a run or a job: its statuses and the one table of moves between them. The Store refuses
 // any other move, and recovery asks the same table, so a finished job or run is never reopened by a late
 // writer (a host that was presumed dead, a second `jobs terminate`).
-import GRDB
+public import GRDB
 
 /// Status of a run or a job. `cancelled` never started; `terminated` was stopped while it ran;
 /// `skipped` (jobs only) was disabled in the flow or not selected.

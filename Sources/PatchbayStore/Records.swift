@@ -1,8 +1,8 @@
 // The stored records: one value type per table, and how the shared vocabulary is stored.
 // Plain values: the Store reads and writes them; the Engine hands them to the CLI, HTTP and web view.
-import Foundation
-import GRDB
-import PatchbayCore
+public import Foundation
+public import GRDB
+public import PatchbayCore
 
 // The shared vocabulary is stored as its name (raw text), as GRDB recommends for enums.
 extension FailureClass: DatabaseValueConvertible {}

@@ -1,5 +1,5 @@
 // Jobs: status moves, the runner that serves each, completion in one transaction, reuse by retries.
-import Foundation
+public import Foundation
 import GRDB
 import PatchbayCore
 

@@ -1,8 +1,8 @@
 // The plugin catalog as last probed: one row per plugin file, with the fingerprint it had (size, times,
 // inode), its SHA-256, and its descriptor or why it was quarantined. Rows are what the registry tells
 // the engine to keep; the store does not interpret them.
-import Foundation
-import GRDB
+public import Foundation
+public import GRDB
 
 /// One probed plugin file. The descriptor columns are nil when the probe found none.
 public struct PluginProbeRecord: Sendable, Codable, Equatable, FetchableRecord, PersistableRecord {

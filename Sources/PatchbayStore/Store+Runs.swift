@@ -1,5 +1,5 @@
 // Runs: recording, status moves, termination requests, and the queries over them.
-import Foundation
+public import Foundation
 import GRDB
 import PatchbayCore
 

@@ -1,5 +1,5 @@
 // Tokens and credentials: hashes and ciphertexts only (PatchbaySecurity makes them).
-import Foundation
+public import Foundation
 import GRDB
 import PatchbayCore
 

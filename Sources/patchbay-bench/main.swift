@@ -4,6 +4,8 @@
 // Prints medians (and p10/p90) because the machine is shared and noisy.
 // Needs the first-party plugins: scripts/build release.
 import Foundation
+import PatchbayWire
+import PatchbayCore
 import PatchbayEngine
 import PatchbayModel
 import PatchbayRegistry

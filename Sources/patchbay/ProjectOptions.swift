@@ -1,4 +1,5 @@
 import ArgumentParser
+import PatchbayModel
 import PatchbayCore
 import Foundation
 import PatchbayEngine

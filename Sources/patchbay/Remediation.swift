@@ -2,6 +2,7 @@
 // wrong and nothing more; only the CLI knows its own commands, so only it names them (as
 // swift-argument-parser words its own usage errors). The HTTP API will say its own next steps.
 import PatchbayEngine
+import PatchbayModel
 import PatchbayRegistry
 import PatchbaySecurity
 

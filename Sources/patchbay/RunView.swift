@@ -1,4 +1,5 @@
 import Foundation
+import PatchbayCore
 import PatchbayEngine
 import Synchronization
 

@@ -1,5 +1,6 @@
 @testable import PatchbayModel
 import Testing
+import Foundation
 
 @Suite("The located JSON parser: values, and where each was written")
 struct LocatedJSONParserTests {

@@ -1,4 +1,5 @@
 import Foundation
+import PatchbayEngine
 import PatchbayCore
 import PatchbayRunner
 import PatchbayStore

@@ -62,6 +62,13 @@ private func invoke(_ task: OpaquePointer?, _ error: OpaquePointer?,
     guard let host = hostTable, let connectorType = registered, let task else { return patchbay_status(PATCHBAY_INVALID_ARGUMENT) }
     let connector = instance ?? connectorType.init()
     instance = connector
+    return perform(connector, host: host, task: task, error: error, body)
+}
+
+/// Calls a connector's function with a task of `host`, mapping every outcome to a status: the one
+/// mapping that the exported entry points and `PatchbaySDKTesting`'s fake host share.
+package func perform(_ connector: any Connector, host: UnsafePointer<patchbay_host>, task: OpaquePointer, error: OpaquePointer?,
+                     _ body: (any Connector, TaskContext) throws -> Void) -> patchbay_status {
     let context = TaskContext(host: host, task: task)
     do {
         try body(connector, context)

@@ -1,0 +1,281 @@
+// PatchbaySDKTesting — a fake host for a connector's own unit tests, in the spirit of HummingbirdTesting:
+// give it parameters, credentials, input tables and state; run your `Connector` type through the same
+// C callback table the real host serves; read back the outcome, outputs, tables, state and log.
+//
+// Owns: an in-memory host that keeps the header's promises (host-owned strings live until the task ends,
+// tables are visible only if the task succeeds, opening an output twice is INVALID_ARGUMENT, a table the
+// task may not touch is DENIED). Must never know: the Patchbay host, processes, SQLite. Needs no package.
+public import PatchbaySDK
+import PatchbayABI
+
+/// A table as rows of strings.
+public struct FakeTable: Equatable, Sendable {
+    public var columns: [String]
+    public var rows: [[String]]
+
+    public init(columns: [String], rows: [[String]] = []) {
+        self.columns = columns
+        self.rows = rows
+    }
+}
+
+/// How a connector function ended, as the host sees it.
+public enum FakeOutcome: Equatable, Sendable {
+    case success
+    /// PATCHBAY_ERROR with what the connector said (`set_error`).
+    case failure(FailureClass, message: String, internal: String)
+    /// PATCHBAY_PENDING from a status-check connector.
+    case pending
+    case cancelled
+    /// Any other status, or PATCHBAY_ERROR without `set_error`: a broken connector.
+    case protocolViolation(String)
+}
+
+/// One task's world. Set what the task gets, call `run` or `check`, then read what it did.
+public final class FakeHost {
+    // What the task gets
+    public var parametersJSON: String
+    public var credentials: [String: String]
+    public var inputs: [String: FakeTable]
+    /// The state of the configuration's last successful run ("{}" when none).
+    public var state: String
+    /// Tables the task may not read or write (`open_input`/`open_output` answer DENIED).
+    public var deniedTables: Set<String>
+    /// Input rows handed over per `read_records` call (small batches find batching bugs).
+    public var readBatchRows: Int
+    /// Makes `is_cancelled` answer yes (as after the user's cancel or a deadline).
+    public var isCancelled = false
+    /// What `remaining_ms` answers (nil: no deadline).
+    public var remainingMilliseconds: Int64?
+
+    // What the task did
+    public private(set) var outcome: FakeOutcome?
+    public private(set) var log: [(level: LogLevel, message: String)] = []
+    public private(set) var progress: [(fraction: Double?, message: String)] = []
+    public private(set) var outputs: [String: (value: String, secret: Bool)] = [:]
+    /// Tables written, by name; only a successful task's tables are kept (the header's rule).
+    public private(set) var tables: [String: FakeTable] = [:]
+
+    public init(parameters: String = "{}", credentials: [String: String] = [:], inputs: [String: FakeTable] = [:],
+                state: String = "{}", deniedTables: Set<String> = [], readBatchRows: Int = 1024) {
+        self.parametersJSON = parameters
+        self.credentials = credentials
+        self.inputs = inputs
+        self.state = state
+        self.deniedTables = deniedTables
+        self.readBatchRows = max(1, readBatchRows)
+    }
+
+    /// Runs `run()` of a new instance of `type`, as one task. Returns how it ended (also in `outcome`).
+    @discardableResult
+    public func run<C: Connector>(_ type: C.Type) -> FakeOutcome {
+        call(type) { connector, context in try connector.run(context) }
+    }
+
+    /// Runs `check()` of a new instance of `type`. Nothing it writes is kept.
+    @discardableResult
+    public func check<C: Connector>(_ type: C.Type) -> FakeOutcome {
+        let kept = (outputs, tables, state)
+        let result = call(type) { connector, context in try connector.check(context) }
+        (outputs, tables, state) = kept
+        return result
+    }
+
+    private func call<C: Connector>(_ type: C.Type, _ body: (any Connector, TaskContext) throws -> Void) -> FakeOutcome {
+        let task = FakeTask(host: self)
+        let handle = Unmanaged.passUnretained(task).toOpaque()
+        let status = withUnsafePointer(to: fakeHostTable) { table in
+            perform(C(), host: table, task: OpaquePointer(handle), error: OpaquePointer(handle), body)
+        }
+        let result: FakeOutcome
+        switch Int(status) {
+        case Int(PATCHBAY_OK): result = .success
+        case Int(PATCHBAY_PENDING): result = .pending
+        case Int(PATCHBAY_CANCELLED): result = .cancelled
+        case Int(PATCHBAY_ERROR):
+            if let error = task.error { result = .failure(error.0, message: error.1, internal: error.2) } else {
+                result = .protocolViolation("returned PATCHBAY_ERROR without calling set_error")
+            }
+        default: result = .protocolViolation("returned status \(status), which run() may not return")
+        }
+        task.finish(keeping: result == .success)
+        outcome = result
+        return result
+    }
+
+    fileprivate func record(log level: LogLevel, _ message: String) { log.append((level, message)) }
+    fileprivate func record(progress fraction: Double?, _ message: String) { progress.append((fraction, message)) }
+    fileprivate func record(output name: String, _ value: String, secret: Bool) { outputs[name] = (value, secret) }
+    fileprivate func commit(tables written: [String: FakeTable], state newState: String?) {
+        for (name, table) in written { tables[name] = table }
+        if let newState { state = newState }
+    }
+}
+
+/// One running task: the strings it was lent, its readers and writers. Freed when the task ends.
+private final class FakeTask {
+    unowned let host: FakeHost
+    var error: (FailureClass, String, String)?
+    var newState: String?
+    var readers: [FakeReader] = []
+    var writers: [String: FakeWriter] = [:]
+    /// Bytes lent to the connector; valid until the task ends, as the header promises.
+    private var lent: [UnsafeMutableRawBufferPointer] = []
+
+    init(host: FakeHost) { self.host = host }
+
+    func lend(_ text: String) -> patchbay_str {
+        let bytes = Array(text.utf8)
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(1, bytes.count), alignment: 1)
+        buffer.copyBytes(from: bytes)
+        lent.append(buffer)
+        return patchbay_str(data: UnsafeRawPointer(buffer.baseAddress)?.assumingMemoryBound(to: CChar.self), length: bytes.count)
+    }
+
+    func lend(_ texts: [String]) -> UnsafePointer<patchbay_str>? {
+        let views = UnsafeMutableBufferPointer<patchbay_str>.allocate(capacity: max(1, texts.count))
+        for (i, text) in texts.enumerated() { views[i] = lend(text) }
+        lent.append(UnsafeMutableRawBufferPointer(views))
+        return UnsafePointer(views.baseAddress)
+    }
+
+    func finish(keeping: Bool) {
+        if keeping {
+            host.commit(tables: writers.mapValues { $0.table.value }, state: newState)
+        }
+        for buffer in lent { buffer.deallocate() }
+        lent = []
+    }
+}
+
+private final class FakeReader {
+    let task: FakeTask
+    let table: FakeTable
+    var next = 0
+    var closed = false
+
+    init(task: FakeTask, table: FakeTable) {
+        self.task = task
+        self.table = table
+    }
+}
+
+private final class FakeWriter {
+    let table: FakeTableBox
+    var closed = false
+    init(columns: [String]) { table = FakeTableBox(FakeTable(columns: columns)) }
+}
+
+/// A writer's table, mutated in place as rows arrive.
+private final class FakeTableBox {
+    var value: FakeTable
+    init(_ value: FakeTable) { self.value = value }
+}
+
+private func task(_ pointer: OpaquePointer?) -> FakeTask? {
+    pointer.map { Unmanaged<FakeTask>.fromOpaque(UnsafeRawPointer($0)).takeUnretainedValue() }
+}
+
+private func object<T: AnyObject>(_ pointer: OpaquePointer?, as type: T.Type) -> T? {
+    pointer.map { Unmanaged<T>.fromOpaque(UnsafeRawPointer($0)).takeUnretainedValue() }
+}
+
+private func status(_ value: Int) -> patchbay_status { patchbay_status(value) }
+
+/// The host callback table: every callback finds its task (or reader, writer) from the handle it is given.
+/// `nonisolated(unsafe)`: a C struct of function pointers, written once here and never mutated, so sharing
+/// it between threads is safe; the compiler cannot see that C function pointers carry no state.
+nonisolated(unsafe) private let fakeHostTable: patchbay_host = {
+    var table = patchbay_host()
+    table.struct_size = UInt32(MemoryLayout<patchbay_host>.size)
+    table.abi_version = UInt32(PATCHBAY_ABI_VERSION)
+    table.log = { pointer, level, message in
+        task(pointer)?.host.record(log: LogLevel(rawValue: level) ?? .error, message.string)
+    }
+    table.parameters = { pointer in task(pointer)?.lend(task(pointer)!.host.parametersJSON) ?? patchbay_str(data: nil, length: 0) }
+    table.credential = { pointer, name, out in
+        guard let task = task(pointer), let out else { return status(PATCHBAY_INVALID_ARGUMENT) }
+        guard let value = task.host.credentials[name.string] else { return status(PATCHBAY_NOT_FOUND) }
+        out.pointee = task.lend(value)
+        return status(PATCHBAY_OK)
+    }
+    table.open_input = { pointer, name, out in
+        guard let task = task(pointer), let out else { return status(PATCHBAY_INVALID_ARGUMENT) }
+        if task.host.deniedTables.contains(name.string) { return status(PATCHBAY_DENIED) }
+        guard let input = task.host.inputs[name.string] else { return status(PATCHBAY_NOT_FOUND) }
+        let reader = FakeReader(task: task, table: input)
+        task.readers.append(reader)
+        out.pointee = OpaquePointer(Unmanaged.passUnretained(reader).toOpaque())
+        return status(PATCHBAY_OK)
+    }
+    table.input_columns = { pointer, out, count in
+        guard let reader = object(pointer, as: FakeReader.self), !reader.closed, let out, let count else {
+            return status(PATCHBAY_INVALID_ARGUMENT)
+        }
+        out.pointee = reader.task.lend(reader.table.columns)
+        count.pointee = reader.table.columns.count
+        return status(PATCHBAY_OK)
+    }
+    table.read_records = { pointer, out, rows in
+        guard let reader = object(pointer, as: FakeReader.self), !reader.closed, let out, let rows else {
+            return status(PATCHBAY_INVALID_ARGUMENT)
+        }
+        let batch = reader.table.rows.dropFirst(reader.next).prefix(reader.task.host.readBatchRows)
+        guard !batch.isEmpty else {
+            rows.pointee = 0
+            return status(PATCHBAY_END)
+        }
+        reader.next += batch.count
+        out.pointee = reader.task.lend(batch.flatMap { $0 })
+        rows.pointee = batch.count
+        return status(PATCHBAY_OK)
+    }
+    table.close_input = { pointer in object(pointer, as: FakeReader.self)?.closed = true }
+    table.open_output = { pointer, name, columns, count, out in
+        guard let task = task(pointer), let out, count == 0 || columns != nil else { return status(PATCHBAY_INVALID_ARGUMENT) }
+        let name = name.string
+        if task.host.deniedTables.contains(name) { return status(PATCHBAY_DENIED) }
+        guard task.writers[name] == nil else { return status(PATCHBAY_INVALID_ARGUMENT) }
+        let writer = FakeWriter(columns: (0..<count).map { columns![$0].string })
+        task.writers[name] = writer
+        out.pointee = OpaquePointer(Unmanaged.passUnretained(writer).toOpaque())
+        return status(PATCHBAY_OK)
+    }
+    table.write_records = { pointer, values, rows in
+        guard let writer = object(pointer, as: FakeWriter.self), !writer.closed, rows == 0 || values != nil else {
+            return status(PATCHBAY_INVALID_ARGUMENT)
+        }
+        let width = writer.table.value.columns.count
+        for r in 0..<rows { writer.table.value.rows.append((0..<width).map { values![r * width + $0].string }) }
+        return status(PATCHBAY_OK)
+    }
+    table.close_output = { pointer in
+        guard let writer = object(pointer, as: FakeWriter.self) else { return status(PATCHBAY_OK) }
+        writer.closed = true
+        return status(PATCHBAY_OK)
+    }
+    table.state_get = { pointer, out in
+        guard let task = task(pointer), let out else { return status(PATCHBAY_INVALID_ARGUMENT) }
+        out.pointee = task.lend(task.newState ?? task.host.state)
+        return status(PATCHBAY_OK)
+    }
+    table.state_set = { pointer, json in
+        guard let task = task(pointer) else { return status(PATCHBAY_INVALID_ARGUMENT) }
+        task.newState = json.string
+        return status(PATCHBAY_OK)
+    }
+    table.set_output = { pointer, name, value, flags in
+        guard let task = task(pointer) else { return status(PATCHBAY_INVALID_ARGUMENT) }
+        task.host.record(output: name.string, value.string, secret: flags & UInt32(PATCHBAY_OUTPUT_SECRET) != 0)
+        return status(PATCHBAY_OK)
+    }
+    table.progress = { pointer, fraction, message in
+        task(pointer)?.host.record(progress: fraction < 0 ? nil : fraction, message.string)
+    }
+    table.is_cancelled = { pointer in task(pointer)?.host.isCancelled == true ? 1 : 0 }
+    table.remaining_ms = { pointer in task(pointer)?.host.remainingMilliseconds ?? -1 }
+    table.set_error = { pointer, failureClass, user, internalMessage in
+        task(pointer)?.error = (FailureClass(rawValue: failureClass) ?? .system, user.string, internalMessage.string)
+    }
+    return table
+}()

@@ -1,0 +1,167 @@
+/* patchbay/params.h — reading a task's parameters (a JSON object) in C, for any connector.
+ *
+ * Header-only and libc-only: include it after patchbay/connector.h, or alone. Every function is
+ * `static`, so two connectors that include it never clash. It reads the top-level members of an
+ * object: strings come back unescaped (\uXXXX and surrogate pairs as UTF-8, a lone surrogate as
+ * U+FFFD), numbers and booleans as written; a nested object or array is PATCHBAY_PARAM_NOT_SCALAR
+ * (parse those with a JSON library of your choice).
+ *
+ *     char rows[32];
+ *     if (patchbay_params_get(host->parameters(task), "rows", rows, sizeof rows) == PATCHBAY_PARAM_FOUND) ...
+ *
+ * The host has already checked the parameters against the connector's JSON Schema before run().
+ */
+#ifndef PATCHBAY_PARAMS_H
+#define PATCHBAY_PARAMS_H
+
+#include <stdlib.h>
+#include <string.h>
+#include "patchbay/connector.h"
+
+/* What patchbay_params_get() found. */
+enum {
+    PATCHBAY_PARAM_FOUND = 1,       /* out holds the whole value */
+    PATCHBAY_PARAM_ABSENT = 0,      /* no such member */
+    PATCHBAY_PARAM_MALFORMED = -1,  /* the text is not a JSON object */
+    PATCHBAY_PARAM_TOO_LONG = -2,   /* out holds the first cap-1 bytes only */
+    PATCHBAY_PARAM_NOT_SCALAR = -3  /* the member is an object or an array */
+};
+
+/* A patchbay_str view of a NUL-terminated string (NULL gives the empty string). */
+static inline patchbay_str patchbay_cstr(const char *text) {
+    patchbay_str s = { text, text ? strlen(text) : 0 };
+    return s;
+}
+
+/* Reads 4 hex digits at *p, advancing it; 0x110000 when they are not hex digits. (Internal.) */
+static inline unsigned patchbay_json_hex4_(const char **p, const char *end) {
+    if (end - *p < 4) return 0x110000u;
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        char h = *(*p)++;
+        v <<= 4;
+        if (h >= '0' && h <= '9') v |= (unsigned)(h - '0');
+        else if (h >= 'a' && h <= 'f') v |= (unsigned)(h - 'a' + 10);
+        else if (h >= 'A' && h <= 'F') v |= (unsigned)(h - 'A' + 10);
+        else return 0x110000u;
+    }
+    return v;
+}
+
+static inline const char *patchbay_json_skip_ws(const char *p, const char *end) {
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+    return p;
+}
+
+/* Parses a JSON string at p (which points at the opening quote). Writes the
+ * unescaped text to out (if not NULL, capacity cap, NUL-terminated) and returns
+ * the position after the closing quote, or NULL if malformed. */
+static inline const char *patchbay_json_string(const char *p, const char *end, char *out, size_t cap, size_t *out_len) {
+    size_t n = 0;
+    if (p >= end || *p != '"') return NULL;
+    p++;
+    while (p < end && *p != '"') {
+        unsigned c = (unsigned char)*p++;
+        if (c == '\\') {
+            if (p >= end) return NULL;
+            char e = *p++;
+            switch (e) {
+            case 'n': c = '\n'; break;
+            case 't': c = '\t'; break;
+            case 'r': c = '\r'; break;
+            case 'b': c = '\b'; break;
+            case 'f': c = '\f'; break;
+            case 'u': {
+                unsigned v = patchbay_json_hex4_(&p, end);
+                if (v == 0x110000u) return NULL;
+                if (v >= 0xD800u && v <= 0xDBFFu && end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
+                    const char *q = p + 2;
+                    unsigned low = patchbay_json_hex4_(&q, end);
+                    if (low >= 0xDC00u && low <= 0xDFFFu) { v = 0x10000u + ((v - 0xD800u) << 10) + (low - 0xDC00u); p = q; }
+                }
+                if (v >= 0xD800u && v <= 0xDFFFu) v = 0xFFFDu; /* a lone surrogate is not text: U+FFFD */
+                unsigned char buf[4];
+                size_t k;
+                if (v < 0x80u) { buf[0] = (unsigned char)v; k = 1; }
+                else if (v < 0x800u) { buf[0] = (unsigned char)(0xC0u | (v >> 6)); buf[1] = (unsigned char)(0x80u | (v & 0x3Fu)); k = 2; }
+                else if (v < 0x10000u) { buf[0] = (unsigned char)(0xE0u | (v >> 12)); buf[1] = (unsigned char)(0x80u | ((v >> 6) & 0x3Fu)); buf[2] = (unsigned char)(0x80u | (v & 0x3Fu)); k = 3; }
+                else { buf[0] = (unsigned char)(0xF0u | (v >> 18)); buf[1] = (unsigned char)(0x80u | ((v >> 12) & 0x3Fu)); buf[2] = (unsigned char)(0x80u | ((v >> 6) & 0x3Fu)); buf[3] = (unsigned char)(0x80u | (v & 0x3Fu)); k = 4; }
+                for (size_t i = 0; i < k; i++) { if (out && n + 1 < cap) out[n] = (char)buf[i]; n++; }
+                continue;
+            }
+            default: c = (unsigned char)e; break; /* \" \\ \/ */
+            }
+        }
+        if (out && n + 1 < cap) out[n] = (char)c;
+        n++;
+    }
+    if (p >= end) return NULL;
+    if (out && cap > 0) out[n < cap ? n : cap - 1] = '\0';
+    if (out_len) *out_len = n;
+    return p + 1;
+}
+
+/* Skips any JSON value; returns the position after it, or NULL if malformed. */
+static inline const char *patchbay_json_skip_value(const char *p, const char *end) {
+    p = patchbay_json_skip_ws(p, end);
+    if (p >= end) return NULL;
+    if (*p == '"') return patchbay_json_string(p, end, NULL, 0, NULL);
+    if (*p == '{' || *p == '[') {
+        int depth = 0;
+        while (p < end) {
+            if (*p == '"') { p = patchbay_json_string(p, end, NULL, 0, NULL); if (!p) return NULL; continue; }
+            if (*p == '{' || *p == '[') depth++;
+            if (*p == '}' || *p == ']') { depth--; if (depth == 0) return p + 1; }
+            p++;
+        }
+        return NULL;
+    }
+    while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\n' && *p != '\r' && *p != '\t') p++;
+    return p;
+}
+
+/* Copies the top-level member `key` of the JSON object `json` (the task's parameters, or its state)
+ * into `out` (capacity `cap`, always NUL-terminated): a string unescaped, a number or boolean as written.
+ * Returns one of the PATCHBAY_PARAM_* results; only PATCHBAY_PARAM_FOUND means `out` holds the whole value. */
+static inline int patchbay_params_get(patchbay_str json, const char *key, char *out, size_t cap) {
+    const char *p = json.data, *end = json.data + json.length;
+    char name[256];
+    p = patchbay_json_skip_ws(p, end);
+    if (p >= end || *p != '{') return PATCHBAY_PARAM_MALFORMED;
+    p = patchbay_json_skip_ws(p + 1, end);
+    if (p < end && *p == '}') return PATCHBAY_PARAM_ABSENT;
+    while (p < end) {
+        p = patchbay_json_string(p, end, name, sizeof name, NULL);
+        if (!p) return PATCHBAY_PARAM_MALFORMED;
+        p = patchbay_json_skip_ws(p, end);
+        if (p >= end || *p != ':') return PATCHBAY_PARAM_MALFORMED;
+        p = patchbay_json_skip_ws(p + 1, end);
+        if (strcmp(name, key) == 0) {
+            if (p < end && *p == '"') {
+                size_t length = 0;
+                if (!patchbay_json_string(p, end, out, cap, &length)) return PATCHBAY_PARAM_MALFORMED;
+                return length + 1 <= cap ? PATCHBAY_PARAM_FOUND : PATCHBAY_PARAM_TOO_LONG;
+            }
+            if (p < end && (*p == '{' || *p == '[')) return PATCHBAY_PARAM_NOT_SCALAR;
+            const char *v = p;
+            p = patchbay_json_skip_value(p, end);
+            if (!p) return PATCHBAY_PARAM_MALFORMED;
+            size_t n = (size_t)(p - v);
+            if (cap == 0) return PATCHBAY_PARAM_TOO_LONG;
+            int fits = n + 1 <= cap;
+            if (!fits) n = cap - 1;
+            memcpy(out, v, n);
+            out[n] = '\0';
+            return fits ? PATCHBAY_PARAM_FOUND : PATCHBAY_PARAM_TOO_LONG;
+        }
+        p = patchbay_json_skip_value(p, end);
+        if (!p) return PATCHBAY_PARAM_MALFORMED;
+        p = patchbay_json_skip_ws(p, end);
+        if (p < end && *p == ',') { p = patchbay_json_skip_ws(p + 1, end); continue; }
+        if (p < end && *p == '}') return PATCHBAY_PARAM_ABSENT;
+        return PATCHBAY_PARAM_MALFORMED;
+    }
+    return PATCHBAY_PARAM_MALFORMED;
+}
+
+#endif /* PATCHBAY_PARAMS_H */

@@ -1,0 +1,32 @@
+/* Prints what patchbay/params.h reads from JSON parameters, one line per case, for ParamsHeaderTests.
+ * Each line: the key, the result code, and the value as hex bytes (so UTF-8 is checked exactly). */
+#include <stdio.h>
+#include "patchbay/params.h"
+
+static void show(const char *json, const char *key, size_t cap) {
+    char out[64];
+    int result = patchbay_params_get(patchbay_cstr(json), key, out, cap);
+    printf("%s %d", key, result);
+    if (result == PATCHBAY_PARAM_FOUND || result == PATCHBAY_PARAM_TOO_LONG) {
+        printf(" ");
+        for (const unsigned char *p = (const unsigned char *)out; *p; p++) printf("%02x", *p);
+    }
+    printf("\n");
+}
+
+int main(void) {
+    const char *json = "{\"rows\": 12, \"name\": \"Z\\u00fcrich\", \"emoji\": \"\\ud83d\\ude00\", \"lone\": \"a\\ud800b\","
+                       " \"nested\": {\"rows\": 1}, \"list\": [1, 2], \"flag\": true, \"long\": \"abcdefghij\"}";
+    show(json, "rows", 64);
+    show(json, "name", 64);
+    show(json, "emoji", 64);
+    show(json, "lone", 64);
+    show(json, "nested", 64);
+    show(json, "list", 64);
+    show(json, "flag", 64);
+    show(json, "long", 5);
+    show(json, "missing", 64);
+    show("{\"rows\": ", "rows", 64);
+    show("[1]", "rows", 64);
+    return 0;
+}

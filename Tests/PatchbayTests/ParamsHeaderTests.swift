@@ -1,0 +1,34 @@
+import Foundation
+import Testing
+
+/// `patchbay/params.h` is compiled as a connector author compiles it (cc, libc only, -Wall -Werror)
+/// and run; each line of its output is one case.
+@Suite("SDK patchbay/params.h reads a task's parameters in C")
+struct ParamsHeaderTests {
+    @Test("scalars, UTF-8 escapes, surrogate pairs, a lone surrogate, nested values, a short buffer and bad JSON")
+    func cases() throws {
+        // Given the header compiled into a small program with every warning an error
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let program = directory + "/params_cases"
+        let build = try Fixtures.run("/usr/bin/env", ["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", Fixtures.sdkInclude,
+                                                      Fixtures.connectorSources + "/params_cases.c", "-o", program])
+        #expect(build.status == 0, "\(build.stderr)")
+        // When it reads each case
+        let run = try Fixtures.run(program, [])
+        // Then every value is read exactly, and what cannot be read says why
+        #expect(run.stdout.split(separator: "\n") == [
+            "rows 1 3132",
+            "name 1 5ac3bc72696368",            // Zürich
+            "emoji 1 f09f9880",                 // U+1F600 from a surrogate pair
+            "lone 1 61efbfbd62",                // a, U+FFFD, b
+            "nested -3",
+            "list -3",
+            "flag 1 74727565",
+            "long -2 61626364",                 // truncated to cap - 1 bytes, and said so
+            "missing 0",
+            "rows -1",
+            "rows -1",
+        ])
+    }
+}

@@ -32,6 +32,7 @@ let package = Package(
     dependencies: [
         .package(path: "SDK"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
@@ -60,11 +61,12 @@ let package = Package(
             linkerSettings: [.unsafeFlags(["-static-stdlib"], .when(platforms: [.linux]))]
         ),
         // Host side of isolation: spawning, limits, supervision, exit classification.
-        .target(name: "PatchbayRunner", dependencies: ["PatchbayCore", "PatchbayWire", "CPatchbaySys"], path: "Sources/PatchbayRunner"),
+        .target(name: "PatchbayRunner", dependencies: ["PatchbayCore", "PatchbayWire", "CPatchbaySys", .product(name: "Logging", package: "swift-log")],
+                path: "Sources/PatchbayRunner"),
         // Plugin directories, probing, catalog, quarantine, hot-add.
         .target(
             name: "PatchbayRegistry",
-            dependencies: ["PatchbayRunner", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["PatchbayRunner", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Logging", package: "swift-log")],
             path: "Sources/PatchbayRegistry"
         ),
         // Flows: the model, YAML and Keboola JSON parsing, validation with locations. No processes, no SQL.
@@ -80,14 +82,15 @@ let package = Package(
         // The phase runner: runs, jobs, states, locks, retries, output hand-off, pattern semantics.
         .target(
             name: "PatchbayEngine",
-            dependencies: ["PatchbayCore", "PatchbayModel", "PatchbayStore", "PatchbayRegistry", "PatchbayRunner", "PatchbayWire", "PatchbaySecurity"],
+            dependencies: ["PatchbayCore", "PatchbayModel", "PatchbayStore", "PatchbayRegistry", "PatchbayRunner", "PatchbayWire", "PatchbaySecurity",
+                           .product(name: "Logging", package: "swift-log")],
             path: "Sources/PatchbayEngine"
         ),
         .executableTarget(
             name: "patchbay",
             dependencies: [
                 "PatchbayCore", "PatchbayEngine", "PatchbayModel", "PatchbayRegistry", "PatchbayRunner", "PatchbaySecurity",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/patchbay"
         ),

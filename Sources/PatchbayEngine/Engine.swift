@@ -1,4 +1,5 @@
 import Foundation
+public import Logging
 import PatchbayCore
 public import PatchbayModel
 public import PatchbayRegistry
@@ -60,9 +61,12 @@ public final class Engine: Sendable {
     public let registry: PluginRegistry
     let runner: TaskRunner
     let locks: LockManager
-    /// Store polls for a termination request from another process (the only timing in the engine,
-    /// and nothing's outcome depends on it).
+    /// How often a run polls the store for a termination request from another process.
     let terminationPollInterval: Duration
+    /// Every wait, deadline and timestamp of the engine.
+    public let time: EngineClock
+    /// Runs starting and ending (debug), store writes that failed (error).
+    let logger: Logger
     /// What this process already knows, so a command does no work twice: connectors resolved by `load`,
     /// flows handed to `submit` (by run id), and the master key, read once.
     let memo = Mutex<(connectors: [ConnectorReference: CatalogEntry], flows: [Int64: Flow], box: SecretBox?)>(([:], [:], nil))
@@ -70,8 +74,8 @@ public final class Engine: Sendable {
     /// Opens a project's engine and its store (made on first use).
     /// - Parameter waiting: told, after a second, that another process holds the store's write lock.
     public convenience init(project: Project, registry: PluginRegistry, runner: TaskRunner = TaskRunner(),
-                            terminationPollInterval: Duration = .milliseconds(100),
-                            waiting: (@Sendable (String) -> Void)? = nil) throws {
+                            terminationPollInterval: Duration = .milliseconds(100), time: EngineClock = .system,
+                            logger: Logger = Logger(label: "patchbay.engine"), waiting: (@Sendable (String) -> Void)? = nil) throws {
         try project.prepareDirectories()
         let store: Store
         do { store = try Store(path: project.storePath, waiting: waiting) } catch let error as StoreError {
@@ -80,19 +84,22 @@ public final class Engine: Sendable {
             throw EngineError.store("cannot open the store \(project.storePath): \(error)")
         }
         try self.init(project: project, store: store, registry: registry, runner: runner,
-                      terminationPollInterval: terminationPollInterval)
+                      terminationPollInterval: terminationPollInterval, time: time, logger: logger)
     }
 
     /// An engine over a store already open (tests share one between engines of the same project).
     init(project: Project, store: Store, registry: PluginRegistry, runner: TaskRunner = TaskRunner(),
-         terminationPollInterval: Duration = .milliseconds(100)) throws {
+         terminationPollInterval: Duration = .milliseconds(100), time: EngineClock = .system,
+         logger: Logger = Logger(label: "patchbay.engine")) throws {
         try project.prepareDirectories()
         self.project = project
         self.store = store
         self.registry = registry
         self.runner = runner
-        self.locks = LockManager(directory: project.locksDirectory)
+        self.locks = LockManager(directory: project.locksDirectory, clock: time)
         self.terminationPollInterval = terminationPollInterval
+        self.time = time
+        self.logger = logger
     }
 
     // MARK: loading and validating
@@ -153,7 +160,7 @@ public final class Engine: Sendable {
             }
             if !issues.isEmpty { throw EngineError.invalidFlow(FlowError(issues)) }
         }
-        let now = Date()
+        let now = time.now()
         let jobs = flow.tasks.map { task in
             let selected = options.only?.contains(task.id) ?? true
             var job = JobRecord(runID: 0, taskID: task.id, taskName: task.name, phaseID: task.phase,
@@ -179,7 +186,7 @@ public final class Engine: Sendable {
         guard original.status != .success else { throw EngineError.cannotRetry("run \(runID) succeeded: there is nothing to retry") }
         let flow = try JSONDecoder().decode(Flow.self, from: Data(original.flowJSON.utf8))
         let previous = Dictionary(try store.jobs(run: runID).map { ($0.taskID, $0) }, uniquingKeysWith: { _, last in last })
-        let now = Date()
+        let now = time.now()
         var reuse: [String: JobRecord] = [:]
         let jobs = flow.tasks.map { task -> JobRecord in
             let old = previous[task.id]
@@ -216,7 +223,7 @@ public final class Engine: Sendable {
         let host = ProcessIdentity.current
         var run = RunRecord(flowName: flow.name, flowFile: flow.file, flowJSON: flowJSON, status: .created, trigger: trigger,
                             retryOf: retryOf, onlyTasks: onlyJSON, parallelism: max(1, parallelism), hostPID: host.pid,
-                            hostStart: host.startTicks, createdAt: Date())
+                            hostStart: host.startTicks, createdAt: time.now())
         // Every job of an orchestration acts as the orchestration's own token, whoever started the run.
         run.tokenID = try orchestrationToken(for: flow).id
         return try store.insert(run: run, jobs: jobs).0

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PatchbayCore
 import PatchbayModel
 import PatchbayRegistry
@@ -97,6 +98,7 @@ extension Engine {
             }
         }
         // Another process may ask to terminate this run through the store.
+        // It polls on the machine's clock, not the engine's: it watches another process, not the run's own time.
         let monitor = Task.detached { [store, locks, terminationPollInterval] in
             while !Task.isCancelled {
                 try? await Task.sleep(for: terminationPollInterval)
@@ -123,8 +125,13 @@ extension Engine {
             cancelRemaining(runID, from: 0, reason: "the run was terminated before it started", events: events)
             return finish(submitted, context, .terminated, "terminated before it started", events: events)
         }
-        try? store.update(run: runID, to: .processing)
+        do { try store.update(run: runID, to: .processing) } catch {
+            // A stop that raced the start leaves the run `terminating`: it goes on and ends terminated.
+            logger.error("the run's start could not be recorded", metadata: ["run": "\(runID)", "error": "\(error)"])
+            if !(error is TransitionError) { context.recordStoreFailure("run \(runID): its start could not be recorded: \(error)") }
+        }
         if let run = try? store.run(runID) { events(.run(run)) }
+        logger.debug("run started", metadata: ["run": "\(runID)", "flow": "\(flow.name)", "tasks": "\(flow.tasks.count)"])
 
         var outputs: [String: [String: OutputValue]] = [:]
         var failedPhase: Phase?
@@ -215,6 +222,7 @@ extension Engine {
             status = .error
             message = "the store could not record every job: " + unrecorded.joined(separator: "; ")
         }
+        logger.debug("run finished", metadata: ["run": "\(submitted.id!)", "flow": "\(submitted.flowName)", "status": "\(status.rawValue)"])
         do {
             try store.update(run: submitted.id!, to: status, message: message)
             if let run = try store.run(submitted.id!) {
@@ -222,13 +230,14 @@ extension Engine {
                 return run
             }
         } catch {
+            logger.error("the run's end could not be stored", metadata: ["run": "\(submitted.id!)", "error": "\(error)"])
             status = .error
             message = (message.map { $0 + "; " } ?? "") + "the run's end could not be stored: \(error)"
         }
         var run = submitted
         run.status = status
         run.message = message
-        run.finishedAt = Date()
+        run.finishedAt = time.now()
         events(.run(run))
         return run
     }

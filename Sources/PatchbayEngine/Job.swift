@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PatchbayCore
 import PatchbayModel
 import PatchbayRegistry
@@ -244,6 +245,7 @@ extension Engine {
                 // Never leave the job `processing` while the run moves on: record it as a system error, or,
                 // if even that cannot be written, fail the run with the reason.
                 let reason = "the job's result could not be stored: \(error)"
+                logger.error("a job's result could not be stored", metadata: ["job": "\(job.id!)", "task": "\(job.taskID)", "error": "\(error)"])
                 let failure = JobCompletion(status: .error, failureClass: .system, message: masker.mask(reason),
                                             exitKind: completion.exitKind, exitSummary: completion.exitSummary)
                 let recorded: JobRecord
@@ -367,9 +369,9 @@ extension Engine {
         var checks = 1
         if entry.pattern == .statusCheck {
             let policy = task.poll ?? PollPolicy()
-            let deadline = ContinuousClock.now + policy.timeout
-            while report.classification == .pending, ContinuousClock.now + policy.interval <= deadline, !context.isTerminating {
-                jobHost.handle(.log(LogLine(time: Date(), level: .info, source: .host,
+            let deadline = time.deadline(after: policy.timeout)
+            while report.classification == .pending, deadline.remaining >= policy.interval, !context.isTerminating {
+                jobHost.handle(.log(LogLine(time: time.now(), level: .info, source: .host,
                                             message: "not ready yet (check \(checks)); checking again in \(policy.interval)")))
                 jobHost.flush()
                 await sleep(policy.interval, unless: context)
@@ -382,7 +384,7 @@ extension Engine {
         var completion: JobCompletion
         switch report.classification {
         case .succeeded:
-            let now = Date()
+            let now = time.now()
             completion = JobCompletion(
                 status: .success, exitKind: report.classification.kind, exitSummary: report.classification.summary,
                 rowsOut: Int64(report.tables.reduce(0) { $0 + $1.rowCount }),
@@ -437,9 +439,9 @@ extension Engine {
 
     /// Sleeps, waking early if the run is being terminated.
     private func sleep(_ duration: Duration, unless context: RunContext) async {
-        let deadline = ContinuousClock.now + duration
-        while ContinuousClock.now < deadline, !context.isTerminating {
-            try? await Task.sleep(for: min(.milliseconds(50), deadline - ContinuousClock.now))
+        let deadline = time.deadline(after: duration)
+        while case let left = deadline.remaining, left > .zero, !context.isTerminating {
+            await time.sleep(for: min(.milliseconds(50), left))
         }
     }
 }

@@ -20,8 +20,12 @@ actor LockManager {
     private var queues: [String: [Waiter]] = [:]
     private var abandoned: Set<Int64> = []
 
-    init(directory: String) {
+    /// Paces the back-off while another process holds a lock.
+    private let clock: EngineClock
+
+    init(directory: String, clock: EngineClock = .system) {
         self.directory = directory
+        self.clock = clock
     }
 
     /// Waits for the lock. `onWait` runs once if it is not free at once (the caller records `waiting`).
@@ -53,7 +57,7 @@ actor LockManager {
                 handOver(key)
                 return nil
             }
-            try? await Task.sleep(for: delay)
+            await clock.sleep(for: delay)
             delay = min(delay * 2, .milliseconds(25))
         }
         return Handle(key: key, descriptor: descriptor)

@@ -77,11 +77,13 @@ extension Engine {
         }
     }
 
-    /// Waits until a run has finished or `deadline` passes, and returns it as it then is.
-    public func waitForEnd(of id: Int64, until deadline: ContinuousClock.Instant) async throws -> RunRecord {
+    /// Waits until a run has finished or `limit` has passed, and returns it as it then is.
+    public func waitForEnd(of id: Int64, within limit: Duration) async throws -> RunRecord {
+        let deadline = time.deadline(after: limit)
         var current = try run(id)
-        while !current.status.isFinished, ContinuousClock.now < deadline {
-            try await Task.sleep(for: terminationPollInterval / 2)
+        while !current.status.isFinished, deadline.remaining > .zero {
+            try Task.checkCancellation()
+            await time.sleep(for: terminationPollInterval / 2)
             current = try run(id)
         }
         return current

@@ -1,4 +1,5 @@
 import Foundation
+public import Logging
 import PatchbayCore
 public import PatchbayRunner
 import PatchbayWire
@@ -24,9 +25,14 @@ public actor PluginRegistry {
     /// Files this process has probed (the number tests and benchmarks read).
     public private(set) var probeCount = 0
 
-    public init(directories: PluginDirectories = .standard(), runner: TaskRunner = TaskRunner()) {
+    /// Probes and their verdicts (debug), a probe memory that cannot be read or written (warning).
+    private let logger: Logger
+
+    public init(directories: PluginDirectories = .standard(), runner: TaskRunner = TaskRunner(),
+                logger: Logger = Logger(label: "patchbay.registry")) {
         self.directories = directories
         self.runner = runner
+        self.logger = logger
     }
 
     /// Every entry, ready and quarantined, sorted by id, version, path.
@@ -49,7 +55,12 @@ public actor PluginRegistry {
         self.memory = memory
         let directories = Set(self.directories.directories)
         // A memory that cannot be read costs probes, not correctness: everything is probed as if new.
-        for probe in (try? memory.recall()) ?? [] where entries[probe.entry.path] == nil
+        let recalled: [RememberedProbe]
+        do { recalled = try memory.recall() } catch {
+            logger.warning("cannot read the remembered plugin probes; probing every plugin file", metadata: ["error": "\(error)"])
+            recalled = []
+        }
+        for probe in recalled where entries[probe.entry.path] == nil
             && directories.contains((probe.entry.path as NSString).deletingLastPathComponent) {
             entries[probe.entry.path] = probe.entry
             fingerprints[probe.entry.path] = probe.fingerprint
@@ -60,6 +71,13 @@ public actor PluginRegistry {
     static func pluginFiles(in directory: String) -> [String] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return [] }
         return names.filter { $0.hasSuffix(".so") && !$0.hasPrefix(".") }.sorted().map { directory + "/" + $0 }
+    }
+
+    private func remember(_ probes: [RememberedProbe], forgetting forgotten: [String]) {
+        guard let memory else { return }
+        do { try memory.remember(probes, forgetting: forgotten) } catch {
+            logger.warning("cannot remember plugin probes; the next command probes these files again", metadata: ["error": "\(error)"])
+        }
     }
 
     /// Rescans every directory; probes new and changed files. Returns what changed.
@@ -100,13 +118,14 @@ public actor PluginRegistry {
             return results
         }
         for (path, print, entry) in probed.sorted(by: { $0.0 < $1.0 }) {
+            logger.debug("probed a plugin", metadata: ["path": "\(path)", "verdict": "\(entry.isReady ? "ready" : "\(entry.status)")"])
             entries[path] = entry
             fingerprints[path] = print
             changes.append(entry.isReady ? .added(entry) : .quarantined(entry))
         }
         if !probed.isEmpty || !forgotten.isEmpty {
-            // Not remembering costs the next process probes, not correctness.
-            try? memory?.remember(probed.map { RememberedProbe(fingerprint: $0.1, entry: $0.2) }, forgetting: forgotten)
+            // Not remembering costs the next process probes, not correctness: say so and go on.
+            remember(probed.map { RememberedProbe(fingerprint: $0.1, entry: $0.2) }, forgetting: forgotten)
         }
         return changes
     }
@@ -199,7 +218,7 @@ public actor PluginRegistry {
         if directories.directories.contains(directory), let print = Self.fingerprint(target) {
             entries[target] = installed
             fingerprints[target] = print
-            try? memory?.remember([RememberedProbe(fingerprint: print, entry: installed)], forgetting: [])
+            remember([RememberedProbe(fingerprint: print, entry: installed)], forgetting: [])
         }
         return installed
     }

@@ -1,5 +1,6 @@
 import CPatchbaySys
 import Foundation
+public import Logging
 import PatchbayCore
 import PatchbayWire
 #if canImport(Glibc)
@@ -23,10 +24,14 @@ extension Duration {
 public struct TaskRunner: Sendable {
     public let runnerExecutable: String
     public let confinement: ConfinementMode
+    /// Each task's end, at debug level: which plugin, how it ended, how long it took.
+    public let logger: Logger
 
-    public init(runnerExecutable: String = TaskRunner.defaultRunnerPath, confinement: ConfinementMode = .current) {
+    public init(runnerExecutable: String = TaskRunner.defaultRunnerPath, confinement: ConfinementMode = .current,
+                logger: Logger = Logger(label: "patchbay.runner")) {
         self.runnerExecutable = runnerExecutable
         self.confinement = confinement
+        self.logger = logger
     }
 
     /// `$PATCHBAY_RUNNER`, else `patchbay-runner` beside the running executable.
@@ -54,7 +59,10 @@ public struct TaskRunner: Sendable {
     /// Runs one task on the calling thread.
     public func runBlocking(_ spec: TaskSpec, host: some TaskHost, control: TaskControl = TaskControl()) -> TaskReport {
         var supervisor = Supervisor(runner: self, spec: spec, host: host, control: control)
-        return supervisor.run()
+        let report = supervisor.run()
+        logger.debug("task ended", metadata: ["plugin": "\(spec.pluginPath)", "mode": "\(spec.mode)",
+                                              "outcome": "\(report.classification.summary)"])
+        return report
     }
 }
 

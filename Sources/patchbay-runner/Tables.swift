@@ -186,7 +186,8 @@ struct LentStrings: ~Copyable {
     }
 }
 
-/// An input table, parsed from CSV a batch at a time.
+/// An input table: the whole CSV file is read into memory when it is opened (under the task's RLIMIT_AS),
+/// then parsed and lent to the connector a batch of rows at a time.
 final class TableReader {
     let columns: [String]
     private let bytes: [UInt8]

@@ -27,7 +27,7 @@ struct InitCommand: AsyncParsableCommand {
             let madeToken = try Engine(project: project, registry: global.registry(), waiting: printNote).bootstrapSecurity() != nil
             if global.output == .json {
                 printJSON(["project": project.root, "created": created, "store": project.storePath,
-                           "masterToken": project.masterTokenPath])
+                           "master_token": project.masterTokenPath])
                 return
             }
             print("project \(project.root)")

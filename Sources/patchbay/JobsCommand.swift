@@ -176,7 +176,7 @@ extension JobsCommand {
                 if before.isFinished {
                     throw CLIError("run \(runID) already ended: \(before.rawValue)", exitCode: .inputInvalid)
                 }
-                let run = try await engine.waitForEnd(of: runID, until: .now + .milliseconds(Int64(wait * 1000)))
+                let run = try await engine.waitForEnd(of: runID, within: .milliseconds(Int64(wait * 1000)))
                 if global.output == .json {
                     printJSON(runJSON(try engine.detail(of: run)))
                 } else if run.status.isFinished {

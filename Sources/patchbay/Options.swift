@@ -1,6 +1,8 @@
 import ArgumentParser
 import PatchbayCore
 import Foundation
+import Logging
+import Synchronization
 import PatchbayRegistry
 import PatchbayRunner
 
@@ -19,6 +21,9 @@ struct GlobalOptions: ParsableArguments {
     @Option(help: "Output format: text for people, json for scripts.")
     var output: OutputFormat = .text
 
+    @Option(help: "What Patchbay says on stderr about its own work: error, warning, info or debug.")
+    var logLevel: Verbosity = .warning
+
     var directories: PluginDirectories {
         let standard = PluginDirectories.standard()
         guard !pluginDirectories.isEmpty else { return standard }
@@ -26,7 +31,41 @@ struct GlobalOptions: ParsableArguments {
         return PluginDirectories(directories: absolute, installDirectory: absolute[0])
     }
 
-    func registry() -> PluginRegistry { PluginRegistry(directories: directories) }
+    /// The plugin registry; first starts the diagnostics log at the chosen level (every command calls this).
+    func registry() -> PluginRegistry {
+        Diagnostics.start(at: logLevel)
+        return PluginRegistry(directories: directories)
+    }
+}
+
+enum Verbosity: String, ExpressibleByArgument, CaseIterable {
+    case error, warning, info, debug
+
+    var level: Logger.Level {
+        switch self {
+        case .error: .error
+        case .warning: .warning
+        case .info: .info
+        case .debug: .debug
+        }
+    }
+}
+
+/// The swift-log backend of the command line: lines on stderr (stdout carries results and JSON), once per process.
+enum Diagnostics {
+    private static let started = Mutex(false)
+
+    static func start(at verbosity: Verbosity) {
+        started.withLock { started in
+            guard !started else { return }
+            started = true
+            LoggingSystem.bootstrap { label in
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = verbosity.level
+                return handler
+            }
+        }
+    }
 }
 
 /// Writes JSON for scripts: sorted keys, one document.

@@ -179,6 +179,19 @@ struct CLITests {
         #expect([noRuns.status, noRun.status, noTable.status, noToken.status] == [4, 4, 4, 4])
     }
 
+    @Test("--log-level debug tells on stderr what the registry and the runner did; the default says nothing of it")
+    func logLevel() throws {
+        // Given a task run twice, once at the default level and once at debug
+        let quiet = try FirstParty.patchbay(["task", "run", "dev.patchbay.noop"])
+        let verbose = try FirstParty.patchbay(["task", "run", "dev.patchbay.noop", "--log-level", "debug"])
+        // Then only the debug run explains itself, and only on stderr
+        #expect(quiet.status == 0 && verbose.status == 0)
+        #expect(!quiet.stderr.contains("probed a plugin") && !quiet.stderr.contains("task ended"))
+        #expect(verbose.stderr.contains("debug patchbay.registry:") && verbose.stderr.contains("probed a plugin"))
+        #expect(verbose.stderr.contains("debug patchbay.runner:") && verbose.stderr.contains("task ended"))
+        #expect(!verbose.stdout.contains("probed a plugin"))
+    }
+
     @Test("plugins list and inspect show id, pattern, ABI and SHA-256")
     func pluginsList() throws {
         let list = try FirstParty.patchbay(["plugins", "list"])

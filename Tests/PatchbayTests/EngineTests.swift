@@ -262,6 +262,29 @@ struct EngineTests {
         #expect(jobs["never"]?.message?.contains("still not ready") == true)
     }
 
+    @Test("the engine waits on its injected clock: an hour of status checks every ten minutes takes no real hour")
+    func statusCheckOnInjectedClock() async throws {
+        // Given an engine on a virtual clock, and a check that never becomes ready, polled every 600 s for 3600 s
+        let counters = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: counters) }
+        let clock = VirtualClock()
+        let project = try TestProject(files: ["flows/s.yaml": """
+            phases:
+              - id: wait
+                tasks:
+                  - {id: never, connector: test.status-check, poll: {interval: 600, timeout: 3600}, parameters: {counter_file: "\(counters)/n", ready_after: 1000}}
+            """], time: EngineClock(clock: clock, now: { Date() }))
+        defer { project.remove() }
+        // When the flow runs
+        let started = ContinuousClock.now
+        let (run, jobs) = try await project.run("s")
+        // Then it checked at 0, 600, … 3600 s of the engine's time (7 checks), gave up, and took seconds, not an hour
+        #expect(run.status == .error)
+        #expect(jobs["never"]?.message == "status check: still not ready after 7 checks (poll timeout 3600.0 seconds)")
+        #expect(clock.total == .seconds(3600))
+        #expect(ContinuousClock.now - started < .seconds(60))
+    }
+
     @Test("keboola JSON runs end to end: disabled skipped, continueOnFailure gives warning, outputs by numeric task id")
     func keboolaRun() async throws {
         let json = try String(contentsOfFile: Fixtures.repository + "/Tests/Fixtures/flows/keboola-orchestration.json", encoding: .utf8)

@@ -5,6 +5,7 @@ import PatchbayModel
 import PatchbayRegistry
 import PatchbayRunner
 import PatchbayStore
+import Synchronization
 import Testing
 
 /// Test-only connectors for flows (status_check, secret-echo, auth), built once per test run.
@@ -39,7 +40,7 @@ struct TestProject {
     let project: Project
     let engine: Engine
 
-    init(files: [String: String]) throws {
+    init(files: [String: String], time: EngineClock = .system) throws {
         let root = try Fixtures.temporaryDirectory()
         try "name: test\n".write(toFile: root + "/patchbay.yaml", atomically: true, encoding: .utf8)
         for (path, contents) in files {
@@ -51,7 +52,7 @@ struct TestProject {
         try project.prepareDirectories()
         let directories = try FlowFixtures.pluginDirectories
         let registry = PluginRegistry(directories: PluginDirectories(directories: directories, installDirectory: directories[0]))
-        engine = try Engine(project: project, registry: registry, terminationPollInterval: .milliseconds(20))
+        engine = try Engine(project: project, registry: registry, terminationPollInterval: .milliseconds(20), time: time)
         try engine.bootstrapSecurity()
     }
 
@@ -102,4 +103,30 @@ func maximumOverlap(_ jobs: [JobRecord]) -> Int {
         most = max(most, current)
     }
     return most
+}
+
+/// A clock whose sleeps return at once and move its time on: an hour of waiting takes no time.
+struct VirtualClock: Clock {
+    struct Instant: InstantProtocol {
+        var offset: Duration
+        func advanced(by duration: Duration) -> Instant { Instant(offset: offset + duration) }
+        func duration(to other: Instant) -> Duration { other.offset - offset }
+        static func < (a: Instant, b: Instant) -> Bool { a.offset < b.offset }
+    }
+
+    private final class Elapsed: Sendable {
+        let value = Mutex(Duration.zero)
+    }
+    private let elapsed = Elapsed()
+
+    var now: Instant { Instant(offset: elapsed.value.withLock { $0 }) }
+    var minimumResolution: Duration { .zero }
+    /// How far this clock has been moved on by sleeps.
+    var total: Duration { elapsed.value.withLock { $0 } }
+
+    func sleep(until deadline: Instant, tolerance: Duration?) async throws {
+        try Task.checkCancellation()
+        elapsed.value.withLock { $0 = max($0, deadline.offset) }
+        await Task.yield()
+    }
 }

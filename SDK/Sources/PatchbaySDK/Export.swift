@@ -66,8 +66,9 @@ private func invoke(_ task: OpaquePointer?, _ error: OpaquePointer?,
 }
 
 /// Calls a connector's function with a task of `host`, mapping every outcome to a status: the one
-/// mapping that the exported entry points and `PatchbaySDKTesting`'s fake host share.
-package func perform(_ connector: any Connector, host: UnsafePointer<patchbay_host>, task: OpaquePointer, error: OpaquePointer?,
+/// mapping that the exported entry points and `PatchbaySDKTesting`'s fake host share. (SPI, not for connectors:
+/// `package` access would need `-package-name` from every author who compiles the SDK with plain swiftc.)
+@_spi(PatchbayTesting) public func perform(_ connector: any Connector, host: UnsafePointer<patchbay_host>, task: OpaquePointer, error: OpaquePointer?,
                      _ body: (any Connector, TaskContext) throws -> Void) -> patchbay_status {
     let context = TaskContext(host: host, task: task)
     do {

@@ -9,7 +9,7 @@ public struct TaskContext {
     let host: UnsafePointer<patchbay_host>
     let task: OpaquePointer
 
-    package init(host: UnsafePointer<patchbay_host>, task: OpaquePointer) {
+    @_spi(PatchbayTesting) public init(host: UnsafePointer<patchbay_host>, task: OpaquePointer) {
         self.host = host
         self.task = task
     }

@@ -6,6 +6,7 @@
 // tables are visible only if the task succeeds, opening an output twice is INVALID_ARGUMENT, a table the
 // task may not touch is DENIED). Must never know: the Patchbay host, processes, SQLite. Needs no package.
 public import PatchbaySDK
+@_spi(PatchbayTesting) import PatchbaySDK
 import PatchbayABI
 
 /// A table as rows of strings.

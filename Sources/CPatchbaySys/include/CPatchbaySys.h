@@ -47,7 +47,9 @@ typedef struct pb_fd_mapping {
 /// Spawns `path` in a new session (so it leads its own process group), with
 /// every signal disposition reset to default, an empty signal mask, exactly the
 /// given descriptors (stdin is /dev/null unless mapped), and every other
-/// descriptor closed. `envp` may be an empty array. The sources may overlap
+/// descriptor closed: by posix_spawn_file_actions_addclosefrom_np on glibc 2.34
+/// and later; on an older C library only descriptors marked close-on-exec are
+/// kept from the child. `envp` may be an empty array. The sources may overlap
 /// the targets: they are first duplicated out of the way.
 /// Returns 0 and sets *out_pid, or an errno value.
 int pb_spawn(const char *path, char *const argv[], char *const envp[],

@@ -209,68 +209,91 @@ extension TokenScopes {
     }
 }
 
+/// Why a job ends before (or instead of) its connector running: the completion to record.
 struct JobFailure: Error {
-    let message: String
+    var completion: JobCompletion
+
+    init(_ message: String, class failureClass: FailureClass = .config) {
+        completion = JobCompletion(status: .error, failureClass: failureClass, message: message)
+    }
+
+    init(cancelled message: String) { completion = JobCompletion(status: .cancelled, message: message) }
+}
+
+/// What a job's end is recorded with: the masker for its secrets and the host whose log must be whole.
+private struct JobRecorder {
+    var masker = Masker(secrets: [])
+    var host: JobHost?
 }
 
 extension Engine {
     func stagingDirectory(job id: Int64) -> String { project.stagingDirectory + "/job-\(id)" }
 
-    /// Runs one job to its end: parameters rendered, inputs found, configuration lock held, runner
-    /// spawned (and, for a status check, re-spawned until ready), then everything recorded at once.
+    /// Runs one job to its end, in stages: parameters rendered, secrets and inputs resolved, configuration
+    /// lock held, runner spawned (and, for a status check, spawned again until ready), outcome judged, then
+    /// everything recorded at once. A stage that fails ends the job with what it threw.
     func runJob(_ job: JobRecord, task: FlowTask, flow: Flow, context: RunContext, entry: CatalogEntry?,
                 outputs: [String: [String: OutputValue]], events: @escaping @Sendable (RunEvent) -> Void) async -> JobOutcome {
-        let runID = context.runID
-        var masker = Masker(secrets: [])
-        var host: JobHost?
-        func end(_ job: JobRecord, _ completion: JobCompletion) -> JobOutcome {
-            var completion = completion
-            // The job's log must be whole before its end is recorded; if it is not, the job failed.
-            host?.flush()
-            if let failure = host?.journal.failure {
-                completion = JobCompletion(status: .error, failureClass: .system, message: failure,
-                                           exitKind: completion.exitKind, exitSummary: completion.exitSummary)
+        var recorder = JobRecorder()
+        do {
+            guard let entry, entry.isReady, let descriptor = entry.descriptor else {
+                throw JobFailure("connector '\(task.connector)' is not available any more")
             }
-            completion.message = masker.mask(completion.message)
-            completion.exitSummary = masker.mask(completion.exitSummary)
-            completion.outputs = completion.outputs.map { output in
-                var output = output
-                output.value = masker.mask(output.value)
-                return output
-            }
-            let finished: JobRecord
-            do {
-                finished = try store.complete(job: job, with: completion)
-            } catch {
-                // Never leave the job `processing` while the run moves on: record it as a system error, or,
-                // if even that cannot be written, fail the run with the reason.
-                let reason = "the job's result could not be stored: \(error)"
-                logger.error("a job's result could not be stored", metadata: ["job": "\(job.id!)", "task": "\(job.taskID)", "error": "\(error)"])
-                let failure = JobCompletion(status: .error, failureClass: .system, message: masker.mask(reason),
-                                            exitKind: completion.exitKind, exitSummary: completion.exitSummary)
-                let recorded: JobRecord
-                do { recorded = try store.complete(job: job, with: failure) } catch {
-                    context.recordStoreFailure("job \(job.id!) (\(job.taskID)): \(reason); recording the failure failed too: \(error)")
-                    var unrecorded = job
-                    unrecorded.status = .error
-                    unrecorded.failureClass = .system
-                    unrecorded.message = failure.message
-                    recorded = unrecorded
-                }
-                events(.job(recorded))
-                return JobOutcome(job: recorded)
-            }
-            events(.job(finished))
-            let values = completion.outputs.map { ($0.name, OutputValue(value: $0.value, isSecret: $0.isSecret)) }
-            return JobOutcome(job: finished, outputs: Dictionary(values, uniquingKeysWith: { _, last in last }))
-        }
-        guard let entry, entry.isReady, let descriptor = entry.descriptor else {
-            return end(job, JobCompletion(status: .error, failureClass: .config,
-                                          message: "connector '\(task.connector)' is not available any more"))
-        }
+            let parameters = try renderParameters(of: task, flow: flow, schema: descriptor.parametersSchema, outputs: outputs)
+            let (connectorParameters, access) = try secrets(of: task, parameters: parameters, context: context)
+            recorder.masker = access.masker
+            let inputs = try inputTables(of: task, context: context)
 
-        // Parameters: outputs of earlier phases filled in, then checked against the schema again.
-        let schema = try? JSONValue(parsing: descriptor.parametersSchema)
+            // One job per configuration at a time, across every run and process. A task with inline
+            // parameters has a configuration of its own (`connector/flow:NAME/TASK`), already covered by the
+            // flow lock this run holds, so only shared configurations take a lock of their own.
+            var lock: LockManager.Handle?
+            if task.configurationID != nil {
+                lock = await locks.acquire("config:" + job.configurationKey, owner: context.runID) { [store] in
+                    let message = "waiting: another job of configuration '\(job.configurationKey)' is running"
+                    if let waiting = try? store.update(job: job, to: .waiting, message: message) { events(.job(waiting)) }
+                }
+                guard lock != nil else { throw JobFailure(cancelled: "the run was terminated before this job started") }
+            }
+            defer { if let lock { Task { await locks.release(lock) } } }
+            // The store's updates start from the stored row, so `job` need not be fetched again after waiting.
+            // It becomes `processing` when its runner has started (JobHost records both in one transaction).
+            let control = TaskControl()
+            guard context.register(control, job: job.id!) else {
+                throw JobFailure(cancelled: "the run was terminated before this job started")
+            }
+            defer { context.unregister(job: job.id!) }
+
+            let stateJSON = (try? store.state(configurationKey: job.configurationKey))?.stateJSON ?? "{}"
+            let jobHost = JobHost(job: job, store: store, stagingDirectory: stagingDirectory(job: job.id!), connectorVersion: entry.version,
+                                  sha256: entry.sha256, parametersJSON: parameters.jsonText, access: access, events: events)
+            recorder.host = jobHost
+            let spec = TaskSpec(pluginPath: entry.path, parametersJSON: connectorParameters.jsonText, stateJSON: stateJSON, inputs: inputs,
+                                limits: TaskLimits(timeout: task.timeout ?? .seconds(3600)), workspaceRoot: project.workDirectory,
+                                minimumLogLevel: 2, writableBuckets: context.scopes.writeRule)
+            let (report, checks) = await spawn(spec, host: jobHost, control: control, task: task, pattern: entry.pattern, context: context)
+            var completion = judge(report, checks: checks, job: job, task: task, pattern: entry.pattern, context: context)
+            if let denial = access.denial {
+                completion = JobCompletion(status: .error, failureClass: .config, message: denial,
+                                           exitKind: report.classification.kind, exitSummary: report.classification.summary)
+            }
+            recorder.masker = access.masker  // with the secret outputs the connector set
+            let finished = record(job, completion, recorder, context: context, events: events)
+            if finished.job.status == .success { publishStagedTables(job: job.id!) } else { removeTree(stagingDirectory(job: job.id!)) }
+            return finished
+        } catch let failure as JobFailure {
+            return record(job, failure.completion, recorder, context: context, events: events)
+        } catch {
+            return record(job, JobFailure("\(error)", class: .system).completion, recorder, context: context, events: events)
+        }
+    }
+
+    // MARK: stages
+
+    /// The task's parameters with outputs of earlier phases filled in, checked against the schema again.
+    private func renderParameters(of task: FlowTask, flow: Flow, schema text: String,
+                                  outputs: [String: [String: OutputValue]]) throws(JobFailure) -> JSONValue {
+        let schema = try? JSONValue(parsing: text)
         let parameters: JSONValue
         do {
             parameters = try Template.render(task.parameters, schema: schema) { reference in
@@ -280,146 +303,158 @@ extension Engine {
                     value = OutputValue(value: found.value, isSecret: found.isSecret)
                 }
                 guard let value else {
-                    throw JobFailure(message: "\(reference): task '\(reference.task)' did not set the output '\(reference.output)'")
+                    throw JobFailure("\(reference): task '\(reference.task)' did not set the output '\(reference.output)'")
                 }
                 guard !value.isSecret, let text = value.value else {
-                    throw JobFailure(message: "\(reference) is a secret output; secrets are never rendered into parameters")
+                    throw JobFailure("\(reference) is a secret output; secrets are never rendered into parameters")
                 }
                 return text
             }
         } catch let failure as JobFailure {
-            return end(job, JobCompletion(status: .error, failureClass: .config, message: failure.message))
+            throw failure
         } catch {
-            return end(job, JobCompletion(status: .error, failureClass: .config, message: "\(error)"))
+            throw JobFailure("\(error)")
         }
         if let schema {
             let violations = JSONSchema.validate(parameters, against: schema)
             if !violations.isEmpty {
                 let text = violations.map { "parameters\($0.pointer.isEmpty ? "" : $0.pointer): \($0.message)" }.joined(separator: "; ")
-                return end(job, JobCompletion(status: .error, failureClass: .config, message: "after filling outputs: \(text)"))
+                throw JobFailure("after filling outputs: \(text)")
             }
         }
+        return parameters
+    }
 
-        // `#` values leave the parameters: the connector asks for them by name (credential callback).
-        let secretValues: [String: String]
-        let connectorParameters: JSONValue
-        let access: CredentialAccess
+    /// `#` values leave the parameters: the connector asks for them, and for its named credentials, by name.
+    private func secrets(of task: FlowTask, parameters: JSONValue,
+                         context: RunContext) throws(JobFailure) -> (JSONValue, CredentialAccess) {
         do {
-            (connectorParameters, secretValues) = try separateSecrets(parameters, connector: task.connector.id)
+            let (connectorParameters, secretValues) = try separateSecrets(parameters, connector: task.connector.id)
             let named = try context.credentials(for: task.connector.id, box: { try self.secretBox() })
-            let values = named.merging(secretValues) { _, own in own }
-            access = CredentialAccess(connector: task.connector.id, tokenName: context.tokenName,
-                                      granted: context.scopes.allows(component: task.connector.id), values: values,
-                                      earlier: context.restricted)
-            masker = access.masker
+            let access = CredentialAccess(connector: task.connector.id, tokenName: context.tokenName,
+                                          granted: context.scopes.allows(component: task.connector.id),
+                                          values: named.merging(secretValues) { _, own in own }, earlier: context.restricted)
+            return (connectorParameters, access)
         } catch {
-            return end(job, JobCompletion(status: .error, failureClass: .config, message: "secrets of task '\(task.id)': \(error)"))
+            throw JobFailure("secrets of task '\(task.id)': \(error)")
         }
+    }
 
-        // Inputs: tables of the catalog (or project files, for names with a '/'), if the token may read them.
+    /// Inputs: tables of the catalog (or project files, for names with a '/'), if the token may read them.
+    private func inputTables(of task: FlowTask, context: RunContext) throws(JobFailure) -> [InputTable] {
         var inputs: [InputTable] = []
         for (name, table) in task.inputs.sorted(by: { $0.key < $1.key }) {
             if !table.contains("/"), !context.scopes.allows(table: table, .read) {
-                return end(job, JobCompletion(status: .error, failureClass: .config,
-                                              message: "input '\(name)': the run's token '\(context.tokenName)' may not read the bucket of '\(table)'"))
+                throw JobFailure("input '\(name)': the run's token '\(context.tokenName)' may not read the bucket of '\(table)'")
             }
             let path = table.contains("/") ? (table.hasPrefix("/") ? table : project.root + "/" + table) : project.tableFile(table)
             guard FileManager.default.isReadableFile(atPath: path) else {
                 let why = table.contains("/") ? "the file \(path) cannot be read"
                     : "the table '\(table)' does not exist yet (no job has produced it)"
-                return end(job, JobCompletion(status: .error, failureClass: .config, message: "input '\(name)': \(why)"))
+                throw JobFailure("input '\(name)': \(why)")
             }
             inputs.append(InputTable(name: name, path: path))
         }
+        return inputs
+    }
 
-        // One job per configuration at a time, across every run and process. A task with inline
-        // parameters has a configuration of its own (`connector/flow:NAME/TASK`), already covered by the
-        // flow lock this run holds, so only shared configurations take a lock of their own.
-        var lock: LockManager.Handle?
-        if task.configurationID != nil {
-            lock = await locks.acquire("config:" + job.configurationKey, owner: runID) { [store] in
-                let message = "waiting: another job of configuration '\(job.configurationKey)' is running"
-                if let waiting = try? store.update(job: job, to: .waiting, message: message) { events(.job(waiting)) }
-            }
-            guard lock != nil else {
-                return end(job, JobCompletion(status: .cancelled, message: "the run was terminated before this job started"))
-            }
-        }
-        defer { if let lock { Task { await locks.release(lock) } } }
-        // The store's updates start from the stored row, so `job` need not be fetched again after waiting.
-        // It becomes `processing` when its runner has started (JobHost records both in one transaction).
-        let current = job
-        let control = TaskControl()
-        guard context.register(control, job: job.id!) else {
-            return end(current, JobCompletion(status: .cancelled, message: "the run was terminated before this job started"))
-        }
-        defer { context.unregister(job: job.id!) }
-
-        let stateJSON = (try? store.state(configurationKey: job.configurationKey))?.stateJSON ?? "{}"
-        let staging = stagingDirectory(job: job.id!)
-        let jobHost = JobHost(job: current, store: store, stagingDirectory: staging, connectorVersion: entry.version,
-                              sha256: entry.sha256, parametersJSON: parameters.jsonText, access: access, events: events)
-        host = jobHost
-        let spec = TaskSpec(pluginPath: entry.path, parametersJSON: connectorParameters.jsonText, stateJSON: stateJSON, inputs: inputs,
-                            limits: TaskLimits(timeout: task.timeout ?? .seconds(3600)), workspaceRoot: project.workDirectory,
-                            minimumLogLevel: 2, writableBuckets: context.scopes.writeRule)
-        var report = await runner.run(spec, host: jobHost, control: control)
-
-        // status_check: the host asks again every interval until ready, failed or out of time.
+    /// Runs the task in a runner; a status check is asked again every interval until ready, failed or out of time.
+    private func spawn(_ spec: TaskSpec, host: JobHost, control: TaskControl, task: FlowTask, pattern: JobPattern?,
+                       context: RunContext) async -> (TaskReport, checks: Int) {
+        var report = await runner.run(spec, host: host, control: control)
         var checks = 1
-        if entry.pattern == .statusCheck {
-            let policy = task.poll ?? PollPolicy()
-            let deadline = time.deadline(after: policy.timeout)
-            while report.classification == .pending, deadline.remaining >= policy.interval, !context.isTerminating {
-                jobHost.handle(.log(LogLine(time: time.now(), level: .info, source: .host,
-                                            message: "not ready yet (check \(checks)); checking again in \(policy.interval)")))
-                jobHost.flush()
-                await sleep(policy.interval, unless: context)
-                if context.isTerminating { break }
-                report = await runner.run(spec, host: jobHost, control: control)
-                checks += 1
-            }
+        guard pattern == .statusCheck else { return (report, checks) }
+        let policy = task.poll ?? PollPolicy()
+        let deadline = time.deadline(after: policy.timeout)
+        while report.classification == .pending, deadline.remaining >= policy.interval, !context.isTerminating {
+            host.handle(.log(LogLine(time: time.now(), level: .info, source: .host,
+                                     message: "not ready yet (check \(checks)); checking again in \(policy.interval)")))
+            host.flush()
+            await sleep(policy.interval, unless: context)
+            if context.isTerminating { break }
+            report = await runner.run(spec, host: host, control: control)
+            checks += 1
         }
+        return (report, checks)
+    }
 
-        var completion: JobCompletion
+    /// What the runner's report means for the job, by the pattern's rules and the token's scopes.
+    private func judge(_ report: TaskReport, checks: Int, job: JobRecord, task: FlowTask, pattern: JobPattern?,
+                       context: RunContext) -> JobCompletion {
+        let exit = (kind: report.classification.kind, summary: report.classification.summary)
         switch report.classification {
         case .succeeded:
             let now = time.now()
-            completion = JobCompletion(
-                status: .success, exitKind: report.classification.kind, exitSummary: report.classification.summary,
+            var completion = JobCompletion(
+                status: .success, exitKind: exit.kind, exitSummary: exit.summary,
                 rowsOut: Int64(report.tables.reduce(0) { $0 + $1.rowCount }),
                 outputs: report.outputs.map { OutputRecord(jobID: job.id!, name: $0.name, value: $0.isSecret ? nil : String(decoding: $0.value, as: UTF8.self), isSecret: $0.isSecret) },
                 state: report.newStateJSON,
                 tables: report.tables.map { TableRecord(name: $0.name, columns: $0.columns, rowCount: Int64($0.rowCount), lastImportAt: now, jobID: job.id!, file: $0.name + ".csv") })
             if checks > 1 { completion.message = "ready after \(checks) checks" }
             if let table = report.tables.first(where: { !context.scopes.allows(table: $0.name, .write) }) {
-                completion = JobCompletion(status: .error, failureClass: .config,
-                                           message: "the run's token '\(context.tokenName)' may not write the bucket of '\(table.name)'; nothing was stored",
-                                           exitKind: report.classification.kind, exitSummary: report.classification.summary)
-            } else if entry.pattern == .authentication {
-                context.restricted.add(report.outputs)
+                return JobCompletion(status: .error, failureClass: .config,
+                                     message: "the run's token '\(context.tokenName)' may not write the bucket of '\(table.name)'; nothing was stored",
+                                     exitKind: exit.kind, exitSummary: exit.summary)
             }
+            if pattern == .authentication { context.restricted.add(report.outputs) }
+            return completion
         case .pending:
-            completion = JobCompletion(status: context.isTerminating ? .terminated : .error, failureClass: .transient,
-                                       message: "status check: still not ready after \(checks) checks (poll timeout \((task.poll ?? PollPolicy()).timeout))",
-                                       exitKind: report.classification.kind, exitSummary: report.classification.summary)
+            return JobCompletion(status: context.isTerminating ? .terminated : .error, failureClass: .transient,
+                                 message: "status check: still not ready after \(checks) checks (poll timeout \((task.poll ?? PollPolicy()).timeout))",
+                                 exitKind: exit.kind, exitSummary: exit.summary)
         case .cancelled where context.isTerminating:
-            completion = JobCompletion(status: .terminated, failureClass: .transient, message: "terminated on request (\(report.classification.summary))",
-                                       exitKind: report.classification.kind, exitSummary: report.classification.summary)
+            return JobCompletion(status: .terminated, failureClass: .transient, message: "terminated on request (\(exit.summary))",
+                                 exitKind: exit.kind, exitSummary: exit.summary)
         default:
-            completion = JobCompletion(status: context.isTerminating ? .terminated : .error,
-                                       failureClass: report.classification.failureClass,
-                                       message: report.classification.summary, exitKind: report.classification.kind,
-                                       exitSummary: report.classification.summary)
+            return JobCompletion(status: context.isTerminating ? .terminated : .error, failureClass: report.classification.failureClass,
+                                 message: exit.summary, exitKind: exit.kind, exitSummary: exit.summary)
         }
-        if let denial = access.denial {
-            completion = JobCompletion(status: .error, failureClass: .config, message: denial,
-                                       exitKind: report.classification.kind, exitSummary: report.classification.summary)
+    }
+
+    /// Records the job's end, masked, once its log is whole; a store that cannot record it fails the job (or the run) visibly.
+    private func record(_ job: JobRecord, _ completion: JobCompletion, _ recorder: JobRecorder, context: RunContext,
+                        events: @Sendable (RunEvent) -> Void) -> JobOutcome {
+        let masker = recorder.masker
+        var completion = completion
+        // The job's log must be whole before its end is recorded; if it is not, the job failed.
+        recorder.host?.flush()
+        if let failure = recorder.host?.journal.failure {
+            completion = JobCompletion(status: .error, failureClass: .system, message: failure,
+                                       exitKind: completion.exitKind, exitSummary: completion.exitSummary)
         }
-        masker = access.masker  // with the secret outputs the connector set
-        let finished = end(current, completion)
-        if finished.job.status == .success { publishStagedTables(job: job.id!) } else { removeTree(staging) }
-        return finished
+        completion.message = masker.mask(completion.message)
+        completion.exitSummary = masker.mask(completion.exitSummary)
+        completion.outputs = completion.outputs.map { output in
+            var output = output
+            output.value = masker.mask(output.value)
+            return output
+        }
+        let finished: JobRecord
+        do {
+            finished = try store.complete(job: job, with: completion)
+        } catch {
+            // Never leave the job `processing` while the run moves on: record it as a system error, or,
+            // if even that cannot be written, fail the run with the reason.
+            let reason = "the job's result could not be stored: \(error)"
+            logger.error("a job's result could not be stored", metadata: ["job": "\(job.id!)", "task": "\(job.taskID)", "error": "\(error)"])
+            let failure = JobCompletion(status: .error, failureClass: .system, message: masker.mask(reason),
+                                        exitKind: completion.exitKind, exitSummary: completion.exitSummary)
+            let recorded: JobRecord
+            do { recorded = try store.complete(job: job, with: failure) } catch {
+                context.recordStoreFailure("job \(job.id!) (\(job.taskID)): \(reason); recording the failure failed too: \(error)")
+                var unrecorded = job
+                unrecorded.status = .error
+                unrecorded.failureClass = .system
+                unrecorded.message = failure.message
+                recorded = unrecorded
+            }
+            events(.job(recorded))
+            return JobOutcome(job: recorded)
+        }
+        events(.job(finished))
+        let values = completion.outputs.map { ($0.name, OutputValue(value: $0.value, isSecret: $0.isSecret)) }
+        return JobOutcome(job: finished, outputs: Dictionary(values, uniquingKeysWith: { _, last in last }))
     }
 
     /// Moves a succeeded job's staged tables into tables/ (after the store has recorded them).

@@ -10,6 +10,12 @@ enum Fixtures {
     static let binDirectory = URL(fileURLWithPath: TaskRunner.defaultRunnerPath).deletingLastPathComponent().path
     static let patchbay = binDirectory + "/patchbay"
     static let sdkInclude = repository + "/SDK/include"
+
+    /// Does this machine give the runner a writable cgroup v1 hierarchy (per-task process and memory limits)?
+    static var hasCgroups: Bool {
+        if case .cgroupV1 = ConfinementMode.current { return true }
+        return false
+    }
     static let connectorSources = repository + "/Tests/Fixtures/connectors"
 
     /// Behaviours of misbehaving.c, each built as lib<name>.so.

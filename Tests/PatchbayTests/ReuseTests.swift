@@ -65,9 +65,9 @@ struct ReuseTests {
 
 @Suite("Reused cgroups")
 struct CgroupReuseTests {
-    @Test("a reused cgroup reports only its new task's process-limit hits, not the last task's")
+    @Test("a reused cgroup reports only its new task's process-limit hits, not the last task's",
+          .enabled(if: Fixtures.hasCgroups, "this machine gives no writable cgroup v1 hierarchy, so nothing is pooled"))
     func countersStartAtZero() async throws {
-        guard case .cgroupV1 = ConfinementMode.current else { return }  // nothing is pooled without cgroups
         let pool = CgroupPool()
         defer { pool.removeAll() }
         let first = try TaskCgroups(mode: .current, taskID: "reuse-\(UInt32.random(in: 0...UInt32.max))",

@@ -11,22 +11,13 @@
 #include <string.h>
 
 #include "patchbay/connector.h"
+#include "patchbay/params.h"
 
 static const patchbay_host *host;
 
+/* A string parameter, or "" when absent (patchbay/params.h reads it). */
 static void text(patchbay_str json, const char *key, char *out, size_t cap) {
-    char pattern[64], buffer[2048];
-    snprintf(pattern, sizeof pattern, "\"%s\":\"", key);
-    size_t n = json.length < sizeof buffer - 1 ? json.length : sizeof buffer - 1;
-    memcpy(buffer, json.data, n);
-    buffer[n] = 0;
-    out[0] = 0;
-    const char *found = strstr(buffer, pattern);
-    if (!found) return;
-    found += strlen(pattern);
-    size_t i = 0;
-    while (found[i] && found[i] != '"' && i + 1 < cap) { out[i] = found[i]; i++; }
-    out[i] = 0;
+    if (patchbay_params_get(json, key, out, cap) != PATCHBAY_PARAM_FOUND) out[0] = 0;
 }
 
 static void say(patchbay_task *task, const char *message) {

@@ -6,33 +6,18 @@
 #include <string.h>
 
 #include "patchbay/connector.h"
+#include "patchbay/params.h"
 
 static const patchbay_host *host;
 
+/* A number parameter, or 0 when absent; a string one, or "" (patchbay/params.h reads both). */
 static long long number(patchbay_str json, const char *key) {
-    char pattern[64];
-    snprintf(pattern, sizeof pattern, "\"%s\":", key);
-    char buffer[1024];
-    size_t n = json.length < sizeof buffer - 1 ? json.length : sizeof buffer - 1;
-    memcpy(buffer, json.data, n);
-    buffer[n] = 0;
-    const char *found = strstr(buffer, pattern);
-    return found ? atoll(found + strlen(pattern)) : 0;
+    char value[32];
+    return patchbay_params_get(json, key, value, sizeof value) == PATCHBAY_PARAM_FOUND ? atoll(value) : 0;
 }
 
 static void text(patchbay_str json, const char *key, char *out, size_t cap) {
-    char pattern[64], buffer[1024];
-    snprintf(pattern, sizeof pattern, "\"%s\":\"", key);
-    size_t n = json.length < sizeof buffer - 1 ? json.length : sizeof buffer - 1;
-    memcpy(buffer, json.data, n);
-    buffer[n] = 0;
-    out[0] = 0;
-    const char *found = strstr(buffer, pattern);
-    if (!found) return;
-    found += strlen(pattern);
-    size_t i = 0;
-    while (found[i] && found[i] != '"' && i + 1 < cap) { out[i] = found[i]; i++; }
-    out[i] = 0;
+    if (patchbay_params_get(json, key, out, cap) != PATCHBAY_PARAM_FOUND) out[0] = 0;
 }
 
 static patchbay_status run(patchbay_task *task, patchbay_error *error) {

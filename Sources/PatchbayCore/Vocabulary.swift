@@ -279,3 +279,30 @@ public enum TaskOutcome: Sendable, Equatable {
     /// The plugin was refused before any of its code but the entry ran.
     case refusedToLoad(LoadFailureKind, detail: String)
 }
+
+/// The network a task may use: what its connector declares (ABI 1.1), narrowed by the flow, never widened.
+public enum NetworkAccess: Sendable, Hashable, CustomStringConvertible {
+    /// No sockets but local (AF_UNIX) ones. A v1.0 connector gets this.
+    case none
+    /// Outbound TCP to these ports only (no listening); other families as the kernel's Landlock allows.
+    case tcpPorts([UInt16])
+    /// Anything the machine's network allows.
+    case any
+
+    /// The stricter of the two: what both allow.
+    public func narrowed(to other: NetworkAccess) -> NetworkAccess {
+        switch (self, other) {
+        case (.none, _), (_, .none): return .none
+        case (.any, let other), (let other, .any): return other
+        case (.tcpPorts(let mine), .tcpPorts(let theirs)): return .tcpPorts(mine.filter(theirs.contains))
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .none: "none"
+        case .tcpPorts(let ports): "tcp:" + ports.map(String.init).joined(separator: ",")
+        case .any: "any"
+        }
+    }
+}

@@ -268,9 +268,10 @@ extension Engine {
             let jobHost = JobHost(job: job, store: store, stagingDirectory: stagingDirectory(job: job.id!), connectorVersion: entry.version,
                                   sha256: entry.sha256, parametersJSON: parameters.jsonText, access: access, events: events)
             recorder.host = jobHost
-            let spec = TaskSpec(pluginPath: entry.path, parametersJSON: connectorParameters.jsonText, stateJSON: stateJSON, inputs: inputs,
+            var spec = TaskSpec(pluginPath: entry.path, parametersJSON: connectorParameters.jsonText, stateJSON: stateJSON, inputs: inputs,
                                 limits: TaskLimits(timeout: task.timeout ?? .seconds(3600)), workspaceRoot: project.workDirectory,
                                 minimumLogLevel: 2, writableBuckets: context.scopes.writeRule)
+            (spec.readablePaths, spec.writablePaths) = try grantedPaths(of: task)
             let (report, checks) = await spawn(spec, host: jobHost, control: control, task: task, pattern: entry.pattern, context: context)
             var completion = judge(report, checks: checks, job: job, task: task, pattern: entry.pattern, context: context)
             if let denial = access.denial {
@@ -338,6 +339,23 @@ extension Engine {
         } catch {
             throw JobFailure("secrets of task '\(task.id)': \(error)")
         }
+    }
+
+    /// The paths the flow grants the task beyond its workspace, absolute; each must exist.
+    private func grantedPaths(of task: FlowTask) throws(JobFailure) -> (read: [String], write: [String]) {
+        guard let files = task.files else { return ([], []) }
+        func resolve(_ paths: [String], _ key: String) throws(JobFailure) -> [String] {
+            var resolved: [String] = []
+            for path in paths {
+                let absolute = path.hasPrefix("/") ? path : project.root + "/" + path
+                guard FileManager.default.fileExists(atPath: absolute) else {
+                    throw JobFailure("files.\(key): \(absolute) does not exist (a task may be granted only paths that do)")
+                }
+                resolved.append(absolute)
+            }
+            return resolved
+        }
+        return (try resolve(files.read, "read"), try resolve(files.write, "write"))
     }
 
     /// Inputs: tables of the catalog (or project files, for names with a '/'), if the token may read them.

@@ -34,6 +34,19 @@ public struct PollPolicy: Sendable, Codable, Equatable {
     }
 }
 
+/// Paths outside its workspace that a task's connector may use, as the flow author grants them (the sandbox
+/// allows nothing else). Absolute, or relative to the project. The task runs as a uid of its own, so a
+/// path must also be readable (or writable) by other users.
+public struct FileGrants: Sendable, Codable, Equatable {
+    public var read: [String]
+    public var write: [String]
+
+    public init(read: [String] = [], write: [String] = []) {
+        self.read = read
+        self.write = write
+    }
+}
+
 /// One connector invocation in a flow.
 public struct FlowTask: Sendable, Codable, Equatable {
     public var id: String
@@ -50,6 +63,8 @@ public struct FlowTask: Sendable, Codable, Equatable {
     public var continueOnFailure: Bool
     public var timeout: Duration?
     public var poll: PollPolicy?
+    /// Paths beyond the workspace the connector may read or write (nil: none).
+    public var files: FileGrants?
     public var location: SourceLocation?
     /// Where each parameter was written, by JSON pointer ("/rows"), for schema errors.
     public var parameterLocations: [String: SourceLocation]

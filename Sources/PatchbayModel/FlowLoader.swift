@@ -215,7 +215,7 @@ struct FlowReader {
     mutating func readNativeTask(_ node: Node, phase: String, path: String) -> FlowTask? {
         guard let fields = mapping(node, path) else { return nil }
         checkKeys(fields, path, allowed: ["id", "name", "connector", "version", "configuration", "parameters", "inputs",
-                                          "enabled", "continueOnFailure", "timeout", "poll"])
+                                          "enabled", "continueOnFailure", "timeout", "poll", "files"])
         guard let id = identifier(node["id"], join(path, "id")) else {
             if node["id"] == nil { fail(node, path, "a task needs an 'id'") }
             return nil
@@ -228,8 +228,24 @@ struct FlowReader {
             if let timeout = seconds(pollNode["timeout"], join(path, "poll.timeout")) { policy.timeout = timeout }
             poll = policy
         }
+        var files: FileGrants?
+        if let filesNode = node["files"], let fileFields = mapping(filesNode, join(path, "files")) {
+            checkKeys(fileFields, join(path, "files"), allowed: ["read", "write"])
+            func paths(_ key: String) -> [String] {
+                guard let list = filesNode[key].flatMap({ sequence($0, join(path, "files.\(key)")) }) else { return [] }
+                return list.enumerated().compactMap { index, item in
+                    guard let value = text(item, "\(join(path, "files.\(key)"))[\(index)]") else { return nil }
+                    if value.isEmpty || value.split(separator: "/").contains("..") {
+                        fail(item, "\(join(path, "files.\(key)"))[\(index)]", "'\(value)' is not a usable path (empty, or with '..')")
+                        return nil
+                    }
+                    return value
+                }
+            }
+            files = FileGrants(read: paths("read"), write: paths("write"))
+        }
         let configurationID = node["configuration"].flatMap { identifier($0, join(path, "configuration")) }
-        return makeTask(
+        var task = makeTask(
             id: id, name: text(node["name"], join(path, "name")) ?? id, phase: phase, node: node, path: path,
             connector: node["connector"].flatMap { connector($0, version: node["version"], join(path, "connector")) },
             connectorNode: node["connector"], configurationID: configurationID, configurationNode: node["configuration"],
@@ -238,6 +254,8 @@ struct FlowReader {
             enabled: flag(node["enabled"], join(path, "enabled"), default: true),
             continueOnFailure: flag(node["continueOnFailure"], join(path, "continueOnFailure"), default: false),
             timeout: seconds(node["timeout"], join(path, "timeout")), poll: poll)
+        task?.files = files
+        return task
     }
 
     mutating func readKeboola(_ root: Node) -> Flow {
@@ -390,7 +408,7 @@ struct FlowReader {
         }
         return FlowTask(id: id, name: name, phase: phase, connector: resolvedConnector, configurationID: configurationID,
                         parameters: .object(merged), inputs: mergedInputs, enabled: enabled,
-                        continueOnFailure: continueOnFailure, timeout: timeout, poll: poll, location: node.location,
+                        continueOnFailure: continueOnFailure, timeout: timeout, poll: poll, files: nil, location: node.location,
                         parameterLocations: locations)
     }
 

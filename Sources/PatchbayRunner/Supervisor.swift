@@ -24,13 +24,16 @@ extension Duration {
 public struct TaskRunner: Sendable {
     public let runnerExecutable: String
     public let confinement: ConfinementMode
+    /// The uid and kernel layers every task and probe runs under.
+    public let sandbox: SandboxPolicy
     /// Each task's end, at debug level: which plugin, how it ended, how long it took.
     public let logger: Logger
 
     public init(runnerExecutable: String = TaskRunner.defaultRunnerPath, confinement: ConfinementMode = .current,
-                logger: Logger = Logger(label: "patchbay.runner")) {
+                sandbox: SandboxPolicy = .current, logger: Logger = Logger(label: "patchbay.runner")) {
         self.runnerExecutable = runnerExecutable
         self.confinement = confinement
+        self.sandbox = sandbox
         self.logger = logger
     }
 
@@ -141,33 +144,30 @@ struct Supervisor<Host: TaskHost> {
         let taskID = String(UInt64.random(in: 0...UInt64.max), radix: 16)
         let fm = FileManager.default
 
-        // The workspace: private and empty; handed back to the pool afterwards (kept only if still pristine).
-        var dropUser: (uid: UInt32, gid: UInt32)?
-        if case .unprivilegedUser(let uid, let gid) = runner.confinement { dropUser = (uid, gid) }
+        // The task's own uid, held until every process of the task is gone (the defers run in reverse).
+        var user: TaskUser?
+        if runner.sandbox.dropsPrivileges {
+            guard let leased = TaskUser.lease() else {
+                return report(.runnerUnavailable("no free task uid in \(TaskUser.base)…\(TaskUser.base + TaskUser.slots - 1) (\(TaskUser.directory))"), started: started)
+            }
+            user = leased
+        }
+        defer { user?.release() }
+
+        // The workspace: private and empty, owned by the task's uid; handed back to the pool afterwards
+        // (kept only if still pristine).
         let workspace: String
-        do { workspace = try WorkspacePool.shared.take(root: spec.workspaceRoot, reusable: dropUser == nil) } catch {
+        do { workspace = try WorkspacePool.shared.take(root: spec.workspaceRoot, owner: user?.uid) } catch {
             return report(.runnerUnavailable("\(error)"), started: started)
         }
-        var placedInputs: [String] = []
-        defer { WorkspacePool.shared.giveBack(workspace, root: spec.workspaceRoot, removing: placedInputs) }
+        defer { WorkspacePool.shared.giveBack(workspace, root: spec.workspaceRoot, owner: user?.uid) }
 
-        // Inputs are linked (or copied) into the workspace so the runner reads only its own directory.
-        var inputs: [InputTable] = []
-        for input in spec.inputs {
-            let target = workspace + "/in/tables/" + input.name + ".csv"
-            if dropUser != nil || link(input.path, target) != 0 {
-                do { try fm.copyItem(atPath: input.path, toPath: target) } catch {
-                    return report(.failed(.config, message: "input table '\(input.name)': cannot read \(input.path): \(error.localizedDescription)"), started: started)
-                }
-            }
-            placedInputs.append(target)
-            inputs.append(InputTable(name: input.name, path: target))
+        // Input tables are opened by the runner before it gives up the host's rights: the task reads them
+        // through those descriptors and never sees the project's directories.
+        for input in spec.inputs where access(input.path, R_OK) != 0 {
+            return report(.failed(.config, message: "input table '\(input.name)': cannot read \(input.path): \(String(cString: strerror(errno)))"), started: started)
         }
-        if let dropUser {
-            for path in [workspace, workspace + "/in", workspace + "/in/tables", workspace + "/out", workspace + "/out/tables"] + inputs.map(\.path) {
-                chown(path, dropUser.uid, dropUser.gid)
-            }
-        }
+        let inputs = spec.inputs
 
         var cgroups: TaskCgroups?
         if case .cgroupV1 = runner.confinement {
@@ -225,12 +225,20 @@ struct Supervisor<Host: TaskHost> {
         case .unprivilegedUser(let uid, let gid):
             confinement.addressSpaceBytes = spec.limits.memoryBytes > 0 ? spec.limits.memoryBytes + (256 << 20) : 0
             confinement.processes = spec.limits.processes
-            confinement.userID = uid
-            confinement.groupID = gid
+            confinement.userID = user?.uid ?? uid
+            confinement.groupID = user?.uid ?? gid
         case .rlimits:
             confinement.addressSpaceBytes = spec.limits.memoryBytes > 0 ? spec.limits.memoryBytes + (256 << 20) : 0
             confinement.processes = spec.limits.processes
         }
+        if let user {
+            confinement.userID = user.uid
+            confinement.groupID = user.uid
+        }
+        confinement.layers = runner.sandbox.layers
+        confinement.readablePaths = runner.sandbox.readablePaths + spec.readablePaths
+        confinement.writablePaths = spec.writablePaths
+        confinement.network = spec.network
         let hello = Hello(nonce: nonce, mode: spec.mode, pluginPath: spec.pluginPath, workspace: workspace,
                           parametersJSON: spec.parametersJSON, stateJSON: spec.stateJSON, inputs: inputs,
                           confinement: confinement, deadlineNanoseconds: stop.deadline ?? 0,

@@ -17,11 +17,17 @@ public struct TaskSpec: Sendable {
     public var minimumLogLevel: UInt32
     /// The buckets the task may write. The runner refuses others at open_output.
     public var writableBuckets: BucketRule
+    /// The network the task may use: its connector's declaration, narrowed by the flow.
+    public var network: NetworkAccess
+    /// Paths beyond its workspace the task may read, and write, as the user granted them.
+    public var readablePaths: [String] = []
+    public var writablePaths: [String] = []
 
     public init(pluginPath: String, mode: RunnerMode = .run, parametersJSON: String = "{}", stateJSON: String = "{}",
                 inputs: [InputTable] = [], limits: TaskLimits = TaskLimits(),
                 workspaceRoot: String = TaskSpec.defaultWorkspaceRoot, minimumLogLevel: UInt32 = 1,
-                writableBuckets: BucketRule = .any) {
+                writableBuckets: BucketRule = .any, network: NetworkAccess = .none) {
+        self.network = network
         self.pluginPath = pluginPath
         self.mode = mode
         self.parametersJSON = parametersJSON

@@ -29,18 +29,32 @@ public final class WorkspacePool: Sendable {
         public let description: String
     }
 
-    /// A private, empty workspace under `root`: an idle one if there is one, else a new one.
-    /// `reusable` false (a runner that drops to another user gets a fresh tree it may own) skips the pool.
-    func take(root: String, reusable: Bool) throws(Failure) -> String {
-        if reusable, let path = idle.withLock({ $0[root]?.popLast() }) { return path }
+    /// The directories of every workspace, relative to it (`tmp` is the task's private temporary directory).
+    static let skeleton = ["", "/in", "/in/tables", "/out", "/out/tables", "/tmp"]
+
+    /// A private, empty workspace under `root`: an idle one if there is one, else a new one; with `owner`,
+    /// handed to that uid (the task's own).
+    func take(root: String, owner: UInt32? = nil) throws(Failure) -> String {
+        let path = try take(root: root)
+        if let owner {
+            for directory in Self.skeleton where chown(path + directory, owner, owner) != 0 {
+                let reason = String(cString: strerror(errno))
+                removeTree(path)
+                throw Failure(description: "cannot hand the task workspace \(path + directory) to uid \(owner): \(reason)")
+            }
+        }
+        return path
+    }
+
+    private func take(root: String) throws(Failure) -> String {
+        if let path = idle.withLock({ $0[root]?.popLast() }) { return path }
         if swept.withLock({ $0.insert(root).inserted }) { Self.sweepAbandoned(root: root) }
         if mkdir(root, 0o711) != 0 && errno != EEXIST {
             try? FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true,
                                                      attributes: [.posixPermissions: 0o711])
         }
         let path = root + "/task-\(getpid())-" + String(UInt64.random(in: 0...UInt64.max), radix: 16)
-        for directory in [path, path + "/in", path + "/in/tables", path + "/out", path + "/out/tables"]
-        where mkdir(directory, 0o700) != 0 {
+        for directory in Self.skeleton.map({ path + $0 }) where mkdir(directory, 0o700) != 0 {
             let reason = String(cString: strerror(errno))
             removeTree(path)
             throw Failure(description: "cannot create the task workspace \(directory): \(reason)")
@@ -48,11 +62,11 @@ public final class WorkspacePool: Sendable {
         return path
     }
 
-    /// Takes a workspace back after its task: the inputs the host placed are unlinked, then the tree is
-    /// kept only if it is exactly the empty skeleton again (real directories, owned by this user, 0700).
-    func giveBack(_ path: String, root: String, removing placed: [String]) {
-        for file in placed { unlink(file) }
-        let kept = Self.isPristine(path) && idle.withLock { pools in
+    /// Takes a workspace back after its task (whose processes are all gone): it is kept only if it is
+    /// exactly the empty skeleton again (real directories, owned by this user or the task's `owner`, which
+    /// are given back to this user, 0700).
+    func giveBack(_ path: String, root: String, owner: UInt32? = nil) {
+        let kept = Self.isPristine(path, taskOwner: owner) && idle.withLock { pools in
             guard pools[root, default: []].count < Self.capacity else { return false }
             pools[root, default: []].append(path)
             return true
@@ -68,16 +82,21 @@ public final class WorkspacePool: Sendable {
 
     /// The skeleton and nothing else: `in/tables` and `out/tables`, all empty, no links, owned by this
     /// user (so a tree handed to an unprivileged runner user is never reused), mode reset to 0700.
-    static func isPristine(_ path: String) -> Bool {
-        let expected: [(String, [String])] = [("", ["in", "out"]), ("/in", ["tables"]), ("/in/tables", []),
-                                              ("/out", ["tables"]), ("/out/tables", [])]
+    static func isPristine(_ path: String, taskOwner: UInt32? = nil) -> Bool {
+        let expected: [(String, [String])] = [("", ["in", "out", "tmp"]), ("/in", ["tables"]), ("/in/tables", []),
+                                              ("/out", ["tables"]), ("/out/tables", []), ("/tmp", [])]
         return expected.allSatisfy { suffix, children in
             let fd = open(path + suffix, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             guard fd >= 0 else { return false }
             defer { close(fd) }
             var info = stat()
-            guard fstat(fd, &info) == 0, info.st_uid == geteuid(),
-                  info.st_mode & 0o7777 == 0o700 || fchmod(fd, 0o700) == 0 else { return false }
+            guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { return false }
+            if let taskOwner, info.st_uid == taskOwner {
+                guard fchown(fd, geteuid(), getegid()) == 0 else { return false }
+            } else if info.st_uid != geteuid() {
+                return false
+            }
+            guard info.st_mode & 0o7777 == 0o700 || fchmod(fd, 0o700) == 0 else { return false }
             return directoryEntries(fd)?.sorted() == children
         }
     }

@@ -34,7 +34,7 @@ public enum WireError: Error, Equatable, CustomStringConvertible {
 
 public enum Wire {
     /// Bumped when any message changes; the handshake refuses a mismatch.
-    public static let protocolVersion: UInt32 = 2
+    public static let protocolVersion: UInt32 = 3
     /// The largest frame either side accepts (16 MiB).
     public static let maxFrameLength: UInt32 = 16 << 20
     /// The runner's socket to the host.

@@ -28,6 +28,18 @@ public enum RunnerPhase: UInt8, Sendable {
     case finishing = 6
 }
 
+/// Kernel layers of the sandbox, each applied by the runner to itself after it dropped its uid.
+public struct SandboxLayers: OptionSet, Sendable, Hashable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    /// Landlock: the filesystem beyond the allowed paths, TCP beyond declared ports, signals and abstract
+    /// sockets outside the task.
+    public static let landlock = SandboxLayers(rawValue: 1 << 0)
+    /// seccomp-bpf: the deny list of system calls (and, with no network, non-local sockets).
+    public static let seccomp = SandboxLayers(rawValue: 1 << 1)
+}
+
 /// Resource limits the runner applies to itself before loading. (cgroups, when in force,
 /// are joined by the host between spawn and hello: the runner loads nothing before hello.)
 public struct Confinement: Sendable, Equatable {
@@ -45,9 +57,21 @@ public struct Confinement: Sendable, Equatable {
     /// When not UInt32.max, the runner switches to this uid/gid before loading.
     public var userID: UInt32
     public var groupID: UInt32
+    /// The kernel layers the runner puts on itself before loading.
+    public var layers: SandboxLayers
+    /// With `.landlock`: what the task may read (and map executable) besides its plugin and workspace.
+    public var readablePaths: [String]
+    /// With `.landlock`: what the task may also write (its workspace always).
+    public var writablePaths: [String] = []
+    /// The sockets the task may use (seccomp for `.none`, Landlock TCP rules for ports).
+    public var network: NetworkAccess
 
     public init(addressSpaceBytes: UInt64 = 0, cpuSeconds: UInt64 = 0, openFiles: UInt64 = 0, processes: UInt64 = 0,
-                fileSizeBytes: UInt64 = 0, userID: UInt32 = .max, groupID: UInt32 = .max) {
+                fileSizeBytes: UInt64 = 0, userID: UInt32 = .max, groupID: UInt32 = .max, layers: SandboxLayers = [],
+                readablePaths: [String] = [], network: NetworkAccess = .any) {
+        self.layers = layers
+        self.readablePaths = readablePaths
+        self.network = network
         self.addressSpaceBytes = addressSpaceBytes
         self.cpuSeconds = cpuSeconds
         self.openFiles = openFiles
@@ -152,6 +176,12 @@ public enum HostMessage: Sendable, Equatable {
             let c = h.confinement
             e.u64(c.addressSpaceBytes); e.u64(c.cpuSeconds); e.u64(c.openFiles); e.u64(c.processes)
             e.u64(c.fileSizeBytes); e.u32(c.userID); e.u32(c.groupID)
+            e.u32(c.layers.rawValue); e.strings(c.readablePaths); e.strings(c.writablePaths)
+            switch c.network {
+            case .none: e.u8(0); e.u32(0)
+            case .tcpPorts(let ports): e.u8(1); e.u32(UInt32(ports.count)); for port in ports { e.u32(UInt32(port)) }
+            case .any: e.u8(2); e.u32(0)
+            }
             e.u64(h.deadlineNanoseconds)
             e.u32(h.minimumLogLevel)
             switch h.writableBuckets {
@@ -186,10 +216,27 @@ public enum HostMessage: Sendable, Equatable {
             let inputCount = try d.u32("inputs")
             var inputs: [InputTable] = []
             for _ in 0..<inputCount { inputs.append(InputTable(name: try d.string("input.name"), path: try d.string("input.path"))) }
-            let confinement = Confinement(
+            var confinement = Confinement(
                 addressSpaceBytes: try d.u64("addressSpaceBytes"), cpuSeconds: try d.u64("cpuSeconds"),
                 openFiles: try d.u64("openFiles"), processes: try d.u64("processes"),
-                fileSizeBytes: try d.u64("fileSizeBytes"), userID: try d.u32("userID"), groupID: try d.u32("groupID"))
+                fileSizeBytes: try d.u64("fileSizeBytes"), userID: try d.u32("userID"), groupID: try d.u32("groupID"),
+                layers: SandboxLayers(rawValue: try d.u32("layers")), readablePaths: try d.strings("readablePaths"))
+            confinement.writablePaths = try d.strings("writablePaths")
+            let networkKind = try d.u8("network.kind")
+            let portCount = try d.u32("network.ports")
+            guard portCount <= 1024 else { throw .invalidValue(field: "network.ports", value: UInt64(portCount)) }
+            var ports: [UInt16] = []
+            for _ in 0..<portCount {
+                let port = try d.u32("network.port")
+                guard port > 0, port <= 65535 else { throw .invalidValue(field: "network.port", value: UInt64(port)) }
+                ports.append(UInt16(port))
+            }
+            switch networkKind {
+            case 0: confinement.network = .none
+            case 1: confinement.network = .tcpPorts(ports)
+            case 2: confinement.network = .any
+            default: throw .invalidValue(field: "network.kind", value: UInt64(networkKind))
+            }
             let deadline = try d.u64("deadline")
             let level = try d.u32("minimumLogLevel")
             let ruleKind = try d.u8("writableBuckets.kind")

@@ -77,7 +77,11 @@ final class TaskSession {
     /// What the connector said with set_error().
     var failure: (failureClass: UInt32, user: String, internal: String)?
 
-    init(channel: Channel, hello: Hello) {
+    /// The input tables, opened by the runner before it dropped its privileges (by name).
+    let inputDescriptors: [String: Int32]
+
+    init(channel: Channel, hello: Hello, inputDescriptors: [String: Int32]) {
+        self.inputDescriptors = inputDescriptors
         self.channel = channel
         self.hello = hello
         parameters = LentBytes(hello.parametersJSON.utf8)
@@ -123,8 +127,12 @@ final class TaskSession {
             channel.send(.log(level: UInt32(PATCHBAY_LOG_WARNING), message: "open_input: the task has no input table named '\(key)' (it has: \(hello.inputs.map(\.name).joined(separator: ", ")))"))
             return patchbay_status(PATCHBAY_NOT_FOUND)
         }
+        guard let descriptor = inputDescriptors[key] else {
+            channel.send(.log(level: UInt32(PATCHBAY_LOG_ERROR), message: "open_input '\(key)': \(input.path) could not be opened before the task started"))
+            return patchbay_status(PATCHBAY_IO)
+        }
         do {
-            let reader = try TableReader(path: input.path)
+            let reader = try TableReader(descriptor: descriptor, path: input.path)
             let handle = newHandle()
             readers[handle] = reader
             out.pointee = OpaquePointer(bitPattern: handle)

@@ -201,14 +201,13 @@ final class TableReader {
     /// The column names, lent until close.
     private(set) var columnNames = LentStrings()
 
-    init(path: String) throws(InputError) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw InputError(detail: "cannot open \(path): \(String(cString: strerror(errno)))") }
-        defer { Glibc.close(fd) }
+    /// Reads the table from `fd`, which the runner opened before it gave up its privileges (read from
+    /// offset 0 each time, so a table may be opened more than once).
+    init(descriptor fd: Int32, path: String) throws(InputError) {
         var data: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
-            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(data.count)) }
             if n < 0 && errno == EINTR { continue }
             if n < 0 { throw InputError(detail: "cannot read \(path): \(String(cString: strerror(errno)))") }
             if n == 0 { break }

@@ -36,9 +36,12 @@ func runnerMain() -> Never {
         fail("host speaks protocol \(hello.protocolVersion); this runner speaks \(Wire.protocolVersion)")
     }
 
-    // 3. Confinement, before any connector code exists in this process.
+    // 3. Confinement, before any connector code exists in this process. Order matters: what needs the
+    //    host's privileges first (limits, the input tables), then the uid, then the kernel layers, which
+    //    bind every thread and child the connector will ever have.
     channel.send(.phase(.confining))
-    func confine(_ c: Confinement, workspace: String) {
+    var inputDescriptors: [String: Int32] = [:]
+    func confine(_ c: Confinement, workspace: String, plugin: String) {
         func check(_ result: Int32, _ what: String) {
             if result != 0 { fail("\(what): \(String(cString: strerror(result)))") }
         }
@@ -52,18 +55,46 @@ func runnerMain() -> Never {
             signal(SIGXFSZ, SIG_IGN)
             check(pb_set_limit(Int32(PB_LIMIT_FILE_SIZE), c.fileSizeBytes), "setting RLIMIT_FSIZE")
         }
+        // Input tables are opened now, with the host's rights: the task itself may not reach the project.
+        for input in hello.inputs {
+            let fd = open(input.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
+            if fd >= 0 { inputDescriptors[input.name] = fd }
+        }
         if c.userID != .max {
             check(setgroups(0, nil) == 0 ? 0 : errno, "dropping supplementary groups")
             check(setgid(c.groupID) == 0 ? 0 : errno, "switching to gid \(c.groupID)")
             check(setuid(c.userID) == 0 ? 0 : errno, "switching to uid \(c.userID)")
+            // A change of credentials clears the parent-death signal: set it again, and make sure the
+            // host did not die in between.
+            _ = pb_set_parent_death_signal(SIGKILL)
+            if getppid() != parent { fail("the host exited while the task was being confined") }
         }
         check(pb_set_no_new_privileges(), "setting PR_SET_NO_NEW_PRIVS")
         check(chdir(workspace) == 0 ? 0 : errno, "entering the workspace \(workspace)")
         umask(0o077)
-        if mkdir("out", 0o700) != 0 && errno != EEXIST { fail("creating out/: \(String(cString: strerror(errno)))") }
-        if mkdir("out/tables", 0o700) != 0 && errno != EEXIST { fail("creating out/tables/: \(String(cString: strerror(errno)))") }
+        for directory in ["out", "out/tables", "tmp"] where mkdir(directory, 0o700) != 0 && errno != EEXIST {
+            fail("creating \(directory)/ in the workspace: \(String(cString: strerror(errno)))")
+        }
+        // A private temporary directory: the task cannot reach /tmp itself.
+        setenv("TMPDIR", workspace + "/tmp", 1)
+        if c.layers.contains(.landlock) {
+            var result = pb_landlock_result()
+            let granted = LandlockGrants(readable: c.readablePaths, writable: c.writablePaths, plugin: plugin, workspace: workspace)
+            let status = granted.withRules { rules in
+                var ports: [UInt16] = []
+                if case .tcpPorts(let declared) = c.network { ports = declared }
+                let restrictTCP: Int32 = if case .any = c.network { 0 } else { 1 }
+                return ports.withUnsafeBufferPointer { pb_landlock_confine(rules.baseAddress, rules.count, restrictTCP, $0.baseAddress, $0.count, &result) }
+            }
+            check(status, "applying the Landlock rules")
+        }
+        if c.layers.contains(.seccomp) {
+            check(pb_report_refused_calls(), "installing the SIGSYS reporter")
+            let denyInet: Int32 = if case .none = c.network { 1 } else { 0 }
+            check(pb_seccomp_confine(denyInet), "installing the seccomp filter")
+        }
     }
-    confine(hello.confinement, workspace: hello.workspace)
+    confine(hello.confinement, workspace: hello.workspace, plugin: hello.pluginPath)
     channel.send(.ready(protocolVersion: Wire.protocolVersion, nonce: hello.nonce, runnerPID: getpid()))
 
     func finish(_ result: TaskOutcome) -> Never {
@@ -77,7 +108,7 @@ func runnerMain() -> Never {
     }
 
     // 4. Load and describe.
-    let session = TaskSession(channel: channel, hello: hello)
+    let session = TaskSession(channel: channel, hello: hello, inputDescriptors: inputDescriptors)
     currentSession = session
     let descriptor: UnsafePointer<patchbay_connector>
     do throws(LoadFailure) {

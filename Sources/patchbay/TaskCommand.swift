@@ -53,6 +53,14 @@ extension TaskCommand {
         @Option(name: .customLong("input"), help: ArgumentHelp("An input table, NAME=FILE.csv; repeatable.", valueName: "name=file"))
         var inputs: [String] = []
 
+        @Option(name: .customLong("read"), help: ArgumentHelp(
+            "A file or directory the connector may read; repeatable. The sandbox allows nothing else outside its workspace.",
+            valueName: "path"))
+        var readable: [String] = []
+
+        @Option(name: .customLong("write"), help: ArgumentHelp("A file or directory the connector may write; repeatable.", valueName: "path"))
+        var writable: [String] = []
+
         @Option(help: ArgumentHelp("Stop the task after this many seconds (cancel, then SIGTERM, then SIGKILL).", valueName: "seconds"))
         var timeout: Double = 3600
 
@@ -121,11 +129,18 @@ extension TaskCommand {
             if global.output == .text, let d = entry.descriptor {
                 print("▶ \(d.id)@\(d.version) (\(entry.pattern?.name ?? "?")) \(entry.path)")
             }
-            let spec = TaskSpec(
+            var spec = TaskSpec(
                 pluginPath: entry.path, mode: check ? .check : .run, parametersJSON: parametersJSON, inputs: inputTables,
                 limits: TaskLimits(timeout: .milliseconds(Int64(timeout * 1000)), memoryBytes: memory << 20, processes: processes,
                                    fileSizeBytes: maxFileMB << 20),
                 minimumLogLevel: verbose ? 1 : 2)
+            for (paths, option) in [(readable, "--read"), (writable, "--write")] {
+                for path in paths where !FileManager.default.fileExists(atPath: path) {
+                    throw CLIError("\(option) \(path): no such file or directory", exitCode: .inputInvalid)
+                }
+            }
+            spec.readablePaths = readable.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+            spec.writablePaths = writable.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
             let report = masker.mask(await TaskRunner().run(spec, host: host))
             if global.output == .json {
                 printJSON(json(report, entry: entry, tablesDirectory: tablesDirectory))

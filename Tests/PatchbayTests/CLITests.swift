@@ -218,13 +218,13 @@ struct FirstPartyConnectorTests {
         ])
         defer { try? FileManager.default.removeItem(atPath: directory) }
 
-        let csv = try FirstParty.patchbay(["task", "run", "dev.patchbay.file-extract", "--param", "path=\(directory)/a.csv",
+        let csv = try FirstParty.patchbay(["task", "run", "dev.patchbay.file-extract", "--read", directory, "--param", "path=\(directory)/a.csv",
                                            "--param", "table=in.notes", "--tables-dir", directory + "/tables"])
         #expect(csv.status == 0, "\(csv.stdout)\(csv.stderr)")
         #expect(try String(contentsOfFile: directory + "/tables/in.notes.csv", encoding: .utf8)
                 == "id,note\n1,\"hello, world\"\n2,\"she said \"\"hi\"\"\"\n")
 
-        let jsonl = try FirstParty.patchbay(["task", "run", "dev.patchbay.file-extract", "--param", "path=\(directory)/b.jsonl",
+        let jsonl = try FirstParty.patchbay(["task", "run", "dev.patchbay.file-extract", "--read", directory, "--param", "path=\(directory)/b.jsonl",
                                              "--param", "table=in.people", "--tables-dir", directory + "/tables"])
         #expect(jsonl.status == 0, "\(jsonl.stdout)\(jsonl.stderr)")
         #expect(try String(contentsOfFile: directory + "/tables/in.people.csv", encoding: .utf8) == "id,name,vip\n1,Ann,true\n2,Béla,\n")
@@ -234,7 +234,7 @@ struct FirstPartyConnectorTests {
     func malformedFile() throws {
         let directory = try Fixtures.directory(with: ["bad.csv": "a,b\n1,2\n3\n"])
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let result = try FirstParty.patchbay(["task", "run", "dev.patchbay.file-extract", "--param", "path=\(directory)/bad.csv",
+        let result = try FirstParty.patchbay(["task", "run", "dev.patchbay.file-extract", "--read", directory, "--param", "path=\(directory)/bad.csv",
                                               "--tables-dir", directory + "/tables"])
         #expect(result.status == 1)
         #expect(result.stdout.contains("failed (config error): \(directory)/bad.csv: record 3 has 1 fields; the header has 2"))

@@ -189,6 +189,7 @@ struct EngineTests {
     @Test("retry re-runs only the failed tasks and the phases not executed, reusing succeeded jobs and their outputs")
     func retryToSuccess() async throws {
         let switchFile = try Fixtures.temporaryDirectory()
+        chmod(switchFile, 0o777)  // granted to the connector, which runs as a uid of its own
         defer { try? FileManager.default.removeItem(atPath: switchFile) }
         let project = try TestProject(files: ["flows/r2.yaml": """
             phases:
@@ -198,6 +199,7 @@ struct EngineTests {
                   - id: gate
                     connector: test.status-check
                     poll: {interval: 0.01, timeout: 5}
+                    files: {write: ["\(switchFile)"]}
                     parameters: {counter_file: "\(switchFile)/count", ready_after: 1, fail_at: 2}
               - id: two
                 tasks:
@@ -206,10 +208,12 @@ struct EngineTests {
         defer { project.remove() }
         // The gate fails once the counter reaches 2: start at 1 so the first run fails.
         try "1\n".write(toFile: switchFile + "/count", atomically: true, encoding: .utf8)
+        chmod(switchFile + "/count", 0o666)  // the connector runs as a uid of its own
         let (failed, jobs) = try await project.run("r2")
         #expect(failed.status == .error)
         #expect(jobs["gate"]?.status == .error)
         try "-5\n".write(toFile: switchFile + "/count", atomically: true, encoding: .utf8)
+        chmod(switchFile + "/count", 0o666)
         let cli = try project.patchbay(["jobs", "retry", String(failed.id!)])
         #expect(cli.status == 0, "\(cli.stdout)\(cli.stderr)")
         let final = try #require(try project.store.runs().first)
@@ -245,13 +249,14 @@ struct EngineTests {
     @Test("a status_check connector is polled until ready, or fails when its timeout passes")
     func statusCheckPolling() async throws {
         let counters = try Fixtures.temporaryDirectory()
+        chmod(counters, 0o777)  // granted to the connector, which runs as a uid of its own
         defer { try? FileManager.default.removeItem(atPath: counters) }
         let project = try TestProject(files: ["flows/s.yaml": """
             phases:
               - id: wait
                 tasks:
-                  - {id: ready, connector: test.status-check, poll: {interval: 0.01, timeout: 10}, parameters: {counter_file: "\(counters)/a", ready_after: 3}}
-                  - {id: never, connector: test.status-check, continueOnFailure: true, poll: {interval: 0.05, timeout: 0.2}, parameters: {counter_file: "\(counters)/b", ready_after: 1000}}
+                  - {id: ready, connector: test.status-check, poll: {interval: 0.01, timeout: 10}, files: {write: ["\(counters)"]}, parameters: {counter_file: "\(counters)/a", ready_after: 3}}
+                  - {id: never, connector: test.status-check, continueOnFailure: true, poll: {interval: 0.05, timeout: 0.2}, files: {write: ["\(counters)"]}, parameters: {counter_file: "\(counters)/b", ready_after: 1000}}
             """])
         defer { project.remove() }
         let (run, jobs) = try await project.run("s")
@@ -266,13 +271,14 @@ struct EngineTests {
     func statusCheckOnInjectedClock() async throws {
         // Given an engine on a virtual clock, and a check that never becomes ready, polled every 600 s for 3600 s
         let counters = try Fixtures.temporaryDirectory()
+        chmod(counters, 0o777)  // granted to the connector, which runs as a uid of its own
         defer { try? FileManager.default.removeItem(atPath: counters) }
         let clock = VirtualClock()
         let project = try TestProject(files: ["flows/s.yaml": """
             phases:
               - id: wait
                 tasks:
-                  - {id: never, connector: test.status-check, poll: {interval: 600, timeout: 3600}, parameters: {counter_file: "\(counters)/n", ready_after: 1000}}
+                  - {id: never, connector: test.status-check, poll: {interval: 600, timeout: 3600}, files: {write: ["\(counters)"]}, parameters: {counter_file: "\(counters)/n", ready_after: 1000}}
             """], time: EngineClock(clock: clock, now: { Date() }))
         defer { project.remove() }
         // When the flow runs

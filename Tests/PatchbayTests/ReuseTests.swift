@@ -13,38 +13,46 @@ struct ReuseTests {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let pool = WorkspacePool()
 
-        let first = try pool.take(root: root, reusable: true)
-        for directory in ["in/tables", "out/tables"] {
+        // Given a workspace handed to a task uid, which it leaves empty
+        let owner: UInt32? = getuid() == 0 ? 7_904_095 : nil
+        let first = try pool.take(root: root, owner: owner)
+        for directory in ["in/tables", "out/tables", "tmp"] {
             #expect(FileManager.default.fileExists(atPath: first + "/" + directory))
         }
-        let input = first + "/in/tables/orders.csv"
-        try "id\n1\n".write(toFile: input, atomically: false, encoding: .utf8)
-        pool.giveBack(first, root: root, removing: [input])
-        #expect(try pool.take(root: root, reusable: true) == first, "a clean workspace (inputs unlinked) is reused")
+        var info = stat()
+        #expect(stat(first + "/out/tables", &info) == 0 && info.st_uid == owner ?? getuid())
+        pool.giveBack(first, root: root, owner: owner)
+        // Then it is reused, given back to the host's uid first
+        #expect(stat(first + "/out/tables", &info) == 0 && info.st_uid == getuid())
+        #expect(try pool.take(root: root) == first, "a clean workspace is reused")
 
         try "secret".write(toFile: first + "/out/tables/leftover.csv", atomically: false, encoding: .utf8)
-        pool.giveBack(first, root: root, removing: [])
+        pool.giveBack(first, root: root)
         #expect(!FileManager.default.fileExists(atPath: first), "a workspace with a leftover file is deleted")
-        let second = try pool.take(root: root, reusable: true)
+        let second = try pool.take(root: root)
         #expect(second != first)
         #expect(try FileManager.default.contentsOfDirectory(atPath: second + "/out/tables").isEmpty)
 
         try FileManager.default.removeItem(atPath: second + "/in/tables")
         try FileManager.default.createSymbolicLink(atPath: second + "/in/tables", withDestinationPath: "/etc")
-        pool.giveBack(second, root: root, removing: [])
+        pool.giveBack(second, root: root)
         #expect(!FileManager.default.fileExists(atPath: second), "a workspace whose directory became a link is deleted")
         #expect(FileManager.default.fileExists(atPath: "/etc/passwd"), "deleting it never follows the link")
 
-        let third = try pool.take(root: root, reusable: true)
+        let third = try pool.take(root: root)
         chmod(third, 0o777)
-        pool.giveBack(third, root: root, removing: [])
-        let again = try pool.take(root: root, reusable: true)
-        var info = stat()
+        pool.giveBack(third, root: root)
+        let again = try pool.take(root: root)
         stat(again, &info)
         #expect(info.st_mode & 0o777 == 0o700, "a reused workspace is private again")
 
-        let unshared = try pool.take(root: root, reusable: false)
-        #expect(unshared != again, "a runner that changes user always gets a fresh tree")
+        if let owner {
+            // A directory that ended up owned by anyone but the host or the task's uid is never reused
+            let foreign = try pool.take(root: root, owner: owner)
+            chown(foreign + "/tmp", owner - 1, owner - 1)
+            pool.giveBack(foreign, root: root, owner: owner)
+            #expect(!FileManager.default.fileExists(atPath: foreign))
+        }
     }
 
     @Test("workspaces of hosts that are gone are swept; this host's are kept")

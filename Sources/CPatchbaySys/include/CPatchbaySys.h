@@ -55,4 +55,52 @@ typedef struct pb_fd_mapping {
 int pb_spawn(const char *path, char *const argv[], char *const envp[],
              const pb_fd_mapping *mappings, size_t mapping_count, pid_t *out_pid);
 
+
+// ---- Sandbox layers (sandbox.c), applied by the runner to itself before any connector code loads ----
+
+/// The Landlock ABI version the running kernel offers; 0 when it has none (or it is disabled).
+int pb_landlock_abi(void);
+
+/// A path the task may use, with the Landlock rights it gets beneath it (LANDLOCK_ACCESS_FS_* bits).
+/// A path that is not on this machine is skipped.
+typedef struct pb_landlock_path {
+    const char *path;
+    uint64_t access;
+} pb_landlock_path;
+
+enum {
+    PB_LANDLOCK_READ = (1 << 0) | (1 << 2) | (1 << 3),  // execute, read files, read directories
+    PB_LANDLOCK_READ_NO_EXEC = (1 << 2) | (1 << 3),
+    PB_LANDLOCK_ALL = -1                                // every right the kernel knows
+};
+
+/// What the Landlock layer put in force.
+typedef struct pb_landlock_result {
+    int abi;
+    int rules;
+    int tcp_restricted;  // TCP bind/connect limited to the listed ports (ABI >= 4)
+    int scoped;          // signals and abstract UNIX sockets limited to the task (ABI >= 6)
+} pb_landlock_result;
+
+/// Restricts the calling process (all its threads, and every child) to `paths`; with `restrict_tcp`,
+/// TCP connect only to `tcp_ports` and no bind; signals and abstract sockets to its own domain.
+/// Needs PR_SET_NO_NEW_PRIVS or CAP_SYS_ADMIN. Returns 0, ENOSYS without Landlock, or errno.
+int pb_landlock_confine(const pb_landlock_path *paths, size_t path_count, int restrict_tcp,
+                        const uint16_t *tcp_ports, size_t port_count, pb_landlock_result *result);
+
+/// Installs the seccomp deny list on every thread of the process: ptrace, mounts, namespaces (unshare,
+/// setns, clone with namespace flags), bpf, perf_event_open, keys, kexec, modules, reboot, swap, acct,
+/// userfaultfd, process_vm_*, open_by_handle_at, io_uring, setting the clock. A denied call raises SIGSYS
+/// (see pb_report_refused_calls); clone3 answers ENOSYS (glibc falls back to clone); another architecture's
+/// calls kill the process. With `deny_inet_sockets`, socket() of any family but AF_UNIX fails with EACCES.
+/// Sets PR_SET_NO_NEW_PRIVS. Returns 0 or errno.
+int pb_seccomp_confine(int deny_inet_sockets);
+
+/// 1 when the kernel accepts seccomp filters, else 0.
+int pb_seccomp_available(void);
+
+/// Makes a SIGSYS from the seccomp filter write "patchbay-runner: refused system call NR" to stderr and
+/// then end the process with SIGSYS, so the host can name the call. Returns 0 or errno.
+int pb_report_refused_calls(void);
+
 #endif

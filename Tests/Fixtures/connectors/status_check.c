@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
 #include "patchbay/connector.h"
 #include "patchbay/params.h"
 
@@ -34,6 +35,7 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
         host->set_error(error, PATCHBAY_FAILURE_CONFIG, message, message);
         return PATCHBAY_ERROR;
     }
+    fchmod(fileno(file), 0666);  /* the next check runs as another task uid */
     fprintf(file, "%lld\n", count);
     fclose(file);
     long long fail_at = number(params, "fail_at");

@@ -131,21 +131,24 @@ int pb_landlock_confine(const pb_landlock_path *paths, size_t path_count, int re
 
 /// What no connector needs: the deny list, after Docker's default profile and systemd's @system-service.
 /// Each ends the task with SIGSYS, which the reporter names.
-static const int denied_calls[] = {
-    SYS_ptrace, SYS_process_vm_readv, SYS_process_vm_writev, SYS_kcmp,
-    SYS_mount, SYS_umount2, SYS_pivot_root, SYS_chroot, SYS_unshare, SYS_setns,
-    SYS_open_tree, SYS_move_mount, SYS_fsopen, SYS_fsconfig, SYS_fsmount, SYS_fspick, SYS_mount_setattr,
-    SYS_bpf, SYS_perf_event_open, SYS_userfaultfd,
-    SYS_keyctl, SYS_add_key, SYS_request_key,
-    SYS_kexec_load, SYS_kexec_file_load, SYS_init_module, SYS_finit_module, SYS_delete_module,
-    SYS_reboot, SYS_swapon, SYS_swapoff, SYS_acct, SYS_quotactl,
-    SYS_open_by_handle_at, SYS_name_to_handle_at,
-    SYS_io_uring_setup, SYS_io_uring_enter, SYS_io_uring_register,
-    SYS_settimeofday, SYS_clock_settime, SYS_clock_adjtime, SYS_adjtimex,
+#define DENY(call) { SYS_##call, #call }
+static const struct { int number; const char *name; } denied_calls[] = {
+    DENY(ptrace), DENY(process_vm_readv), DENY(process_vm_writev), DENY(kcmp),
+    DENY(mount), DENY(umount2), DENY(pivot_root), DENY(chroot), DENY(unshare), DENY(setns),
+    DENY(open_tree), DENY(move_mount), DENY(fsopen), DENY(fsconfig), DENY(fsmount), DENY(fspick), DENY(mount_setattr),
+    DENY(bpf), DENY(perf_event_open), DENY(userfaultfd),
+    DENY(keyctl), DENY(add_key), DENY(request_key),
+    DENY(kexec_load), DENY(kexec_file_load), DENY(init_module), DENY(finit_module), DENY(delete_module),
+    DENY(reboot), DENY(swapon), DENY(swapoff), DENY(acct), DENY(quotactl),
+    DENY(open_by_handle_at), DENY(name_to_handle_at),
+    DENY(io_uring_setup), DENY(io_uring_enter), DENY(io_uring_register),
+    DENY(settimeofday), DENY(clock_settime), DENY(clock_adjtime), DENY(adjtimex),
 #if defined(__x86_64__)
-    SYS_iopl, SYS_ioperm, SYS_lookup_dcookie, SYS_uselib,
+    DENY(iopl), DENY(ioperm), DENY(lookup_dcookie), DENY(uselib),
 #endif
 };
+#undef DENY
+
 
 /// Namespace flags: a clone that asks for any of them is refused like unshare.
 #define PB_NAMESPACE_FLAGS (CLONE_NEWNS | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP)
@@ -169,7 +172,7 @@ int pb_seccomp_confine(int deny_inet_sockets) {
     STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
 #endif
     for (size_t i = 0; i < DENIED; i++) {
-        EMIT(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)denied_calls[i], 0, 1);
+        EMIT(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)denied_calls[i].number, 0, 1);
         STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP);
     }
     // clone3's flags are behind a pointer a filter cannot read: answer ENOSYS and glibc falls back to clone.
@@ -196,6 +199,14 @@ int pb_seccomp_confine(int deny_inet_sockets) {
     if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &filter) != 0) return errno;
     return 0;
 #endif
+}
+
+const char *pb_denied_call_name(long number) {
+    for (size_t i = 0; i < sizeof denied_calls / sizeof denied_calls[0]; i++) {
+        if (denied_calls[i].number == number) return denied_calls[i].name;
+    }
+    if (number == SYS_clone) return "clone (with a namespace flag)";
+    return NULL;
 }
 
 int pb_seccomp_available(void) {

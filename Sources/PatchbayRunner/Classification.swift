@@ -17,6 +17,8 @@ public enum ExitClassification: Sendable, Equatable {
     case protocolViolation(String)
     case refusedToLoad(LoadFailureKind, String)
     case runnerUnavailable(String)
+    /// The sandbox's seccomp filter refused a system call (ptrace, mount, bpf, …) and ended the task.
+    case refusedSystemCall(name: String, phase: RunnerPhase?)
 
     /// A short stable name, for JSON and tests.
     public var kind: String {
@@ -33,6 +35,7 @@ public enum ExitClassification: Sendable, Equatable {
         case .protocolViolation: "protocol_violation"
         case .refusedToLoad: "refused_to_load"
         case .runnerUnavailable: "runner_unavailable"
+        case .refusedSystemCall: "refused_system_call"
         }
     }
 
@@ -48,7 +51,7 @@ public enum ExitClassification: Sendable, Equatable {
         case .protocolViolation(let detail): .protocolViolation(transform(detail))
         case .refusedToLoad(let kind, let detail): .refusedToLoad(kind, transform(detail))
         case .runnerUnavailable(let detail): .runnerUnavailable(transform(detail))
-        case .succeeded, .pending, .cancelled, .timedOut, .outOfMemory: self
+        case .succeeded, .pending, .cancelled, .timedOut, .outOfMemory, .refusedSystemCall: self
         }
     }
 
@@ -59,7 +62,7 @@ public enum ExitClassification: Sendable, Equatable {
         case .failed(let failureClass, _): failureClass
         case .cancelled, .timedOut: .transient
         case .outOfMemory, .processLimit, .refusedToLoad: .config
-        case .crashed, .exited, .protocolViolation, .runnerUnavailable: .system
+        case .crashed, .exited, .protocolViolation, .runnerUnavailable, .refusedSystemCall: .system
         }
     }
 
@@ -92,6 +95,9 @@ public enum ExitClassification: Sendable, Equatable {
             return "refused to load (\(kind.wording)): \(detail)"
         case .runnerUnavailable(let detail):
             return "could not start a runner: \(detail)"
+        case .refusedSystemCall(let name, let phase):
+            let where_ = phase.map { " \($0.wording)" } ?? ""
+            return "refused system call \(name)\(where_): the sandbox does not allow it, and the task was ended"
         }
     }
 
@@ -182,11 +188,15 @@ public struct ExitEvidence: Sendable {
     /// The connector's last words on stderr.
     public var crashDetail: String
     public var limits: TaskLimits
+    /// The system call the seccomp filter refused, as the runner's SIGSYS reporter named it.
+    public var refusedSystemCall: String?
 
     public init(waitStatus: Int32, outcome: TaskOutcome? = nil, violation: String? = nil,
                 stopReason: StopSequence.Reason? = nil, stopStage: StopSequence.Stage = .running,
                 outOfMemoryKills: Int? = nil, processLimitHits: Int? = nil, peakMemoryBytes: UInt64 = 0,
-                phase: RunnerPhase? = nil, handshakeDone: Bool = true, crashDetail: String = "", limits: TaskLimits = TaskLimits()) {
+                phase: RunnerPhase? = nil, handshakeDone: Bool = true, crashDetail: String = "", limits: TaskLimits = TaskLimits(),
+                refusedSystemCall: String? = nil) {
+        self.refusedSystemCall = refusedSystemCall
         self.waitStatus = waitStatus
         self.outcome = outcome
         self.violation = violation
@@ -254,6 +264,10 @@ extension ExitClassification {
         // Without a memory cgroup, a task near its address-space limit that died ran out of memory.
         if evidence.outOfMemoryKills == nil, limits.memoryBytes > 0, evidence.peakMemoryBytes >= limits.memoryBytes * 9 / 10 {
             self = .outOfMemory(limitBytes: limits.memoryBytes)
+            return
+        }
+        if signalled, signal == SIGSYS, let call = evidence.refusedSystemCall {
+            self = .refusedSystemCall(name: call, phase: evidence.phase)
             return
         }
         if signalled {

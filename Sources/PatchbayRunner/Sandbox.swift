@@ -82,6 +82,15 @@ public struct SandboxPolicy: Sendable {
         return directories.sorted()
     }
 
+    /// Each layer, on or off, with what it does or why it is off (for `doctor`).
+    public var layerStates: [(name: String, on: Bool, detail: String)] {
+        [
+            ("uid", dropsPrivileges, off["uid"] ?? "each task runs as a uid of its own from \(TaskUser.base)…\(TaskUser.base + TaskUser.slots - 1): it cannot signal, ptrace or read the host or another task"),
+            ("landlock", layers.contains(.landlock), off["landlock"] ?? "ABI \(landlockABI): system libraries read-only, the plugin, the workspace; nothing else\(landlockABI >= 4 ? "; TCP only to declared ports" : "")\(landlockABI >= 6 ? "; signals and abstract sockets only within the task" : "")"),
+            ("seccomp", layers.contains(.seccomp), off["seccomp"] ?? "ptrace, mounts, namespaces, bpf, perf, keys, kexec, modules, io_uring and more refused; non-local sockets without a declared network"),
+        ]
+    }
+
     /// One line per layer, for `doctor` and reports: on, or off and why.
     public var summary: String {
         var parts: [String] = []

@@ -514,6 +514,14 @@ struct Supervisor<Host: TaskHost> {
 
     /// The connector's last words on stderr: Swift's "Fatal error" line if there is one, else the
     /// last lines before the Swift runtime's crash report (which follows the connector's own text).
+    /// The call the runner's SIGSYS reporter named on stderr ("patchbay-runner: refused system call 101").
+    private func refusedSystemCall() -> String? {
+        let marker = "patchbay-runner: refused system call "
+        guard let line = stderrCapture.tailText.split(separator: "\n").last(where: { $0.hasPrefix(marker) }),
+              let number = Int(line.dropFirst(marker.count).trimmingCharacters(in: .whitespaces)) else { return nil }
+        return pb_denied_call_name(number).map { String(cString: $0) } ?? "number \(number)"
+    }
+
     private func crashDetail() -> String {
         var lines = stderrCapture.tailText.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
         if let fatal = lines.last(where: { $0.contains("Fatal error:") }) { return fatal }
@@ -528,6 +536,6 @@ struct Supervisor<Host: TaskHost> {
         ExitClassification(ExitEvidence(
             waitStatus: status, outcome: result, violation: violation, stopReason: stop.reason, stopStage: stop.stage,
             outOfMemoryKills: counters?.outOfMemoryKills, processLimitHits: counters?.processLimitHits, peakMemoryBytes: peakBytes,
-            phase: phase, handshakeDone: ready, crashDetail: crashDetail(), limits: spec.limits))
+            phase: phase, handshakeDone: ready, crashDetail: crashDetail(), limits: spec.limits, refusedSystemCall: refusedSystemCall()))
     }
 }

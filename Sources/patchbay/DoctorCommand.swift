@@ -15,8 +15,11 @@ struct DoctorCommand: AsyncParsableCommand {
         let mode = ConfinementMode.current
         let runner = TaskRunner.defaultRunnerPath
         let runnerOK = FileManager.default.isExecutableFile(atPath: runner)
+        let sandbox = SandboxPolicy.current
+        let layers = sandbox.layerStates
         if global.output == .json {
             printJSON(["confinement": mode.description, "runner": runner, "runner_found": runnerOK,
+                       "sandbox": layers.map { ["layer": $0.name, "on": $0.on, "detail": $0.detail] },
                        "plugin_directories": global.directories.directories,
                        "install_directory": global.directories.installDirectory,
                        "workspace_root": TaskSpec.defaultWorkspaceRoot])
@@ -30,7 +33,11 @@ struct DoctorCommand: AsyncParsableCommand {
             workspaces         \(TaskSpec.defaultWorkspaceRoot)
             every task         own process and session, empty environment, private working directory,
                                no new privileges, parent-death signal, no core dumps
+            sandbox layers     (every task and probe; PATCHBAY_SANDBOX_OFF=uid,landlock,seccomp turns one off)
             """)
+        for layer in layers {
+            print("  \(layer.name): \(layer.on ? "on" : "off") (\(layer.detail))")
+        }
         if !runnerOK { throw ExitCode.pluginUnavailable }
     }
 }

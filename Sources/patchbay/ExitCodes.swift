@@ -72,7 +72,7 @@ extension ExitCode {
         switch classification {
         case .succeeded, .pending: .success
         case .failed, .cancelled: .taskFailed
-        case .crashed, .exited, .timedOut, .outOfMemory, .processLimit, .protocolViolation: .taskAborted
+        case .crashed, .exited, .timedOut, .outOfMemory, .processLimit, .protocolViolation, .refusedSystemCall: .taskAborted
         case .refusedToLoad, .runnerUnavailable: .pluginUnavailable
         }
     }

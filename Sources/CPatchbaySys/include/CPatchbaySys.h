@@ -96,6 +96,9 @@ int pb_landlock_confine(const pb_landlock_path *paths, size_t path_count, int re
 /// Sets PR_SET_NO_NEW_PRIVS. Returns 0 or errno.
 int pb_seccomp_confine(int deny_inet_sockets);
 
+/// The name of a call the seccomp filter refuses ("ptrace"), or NULL for any other number.
+const char *pb_denied_call_name(long number);
+
 /// 1 when the kernel accepts seccomp filters, else 0.
 int pb_seccomp_available(void);
 

@@ -1,0 +1,114 @@
+import Foundation
+import PatchbayCore
+import PatchbayEngine
+import PatchbayRunner
+import Testing
+
+/// A connector that wants out, run as a flow task through real runners, as CI runs it (root, cgroups writable).
+@Suite("The sandbox holds a hostile connector")
+struct SandboxTests {
+    /// A TCP port on loopback that accepts, for the connector to try.
+    static func listeningPort() throws -> (socket: Int32, port: UInt16) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: 0,
+                                  sin_addr: in_addr(s_addr: UInt32(0x7F00_0001).bigEndian), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        try withUnsafeMutablePointer(to: &address) { pointer in
+            try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                guard bind(fd, raw, length) == 0, listen(fd, 4) == 0, getsockname(fd, raw, &length) == 0 else {
+                    throw Fixtures.FixtureError(message: "cannot listen on loopback: \(String(cString: strerror(errno)))")
+                }
+            }
+        }
+        return (fd, UInt16(bigEndian: address.sin_port))
+    }
+
+    @Test("every escape is denied, each refused system call is named, the host finishes the run, and a good task after succeeds",
+          .enabled(if: getuid() == 0, "the sandbox's own uid per task needs the host to run as root (CI does)"))
+    func escapesAreDenied() async throws {
+        // Given a project, a file in a workspace of another task, a file in the host's working directory, and a port that accepts
+        let listener = try Self.listeningPort()
+        defer { close(listener.socket) }
+        let project = try TestProject(files: ["flows/h.yaml": "name: h\nphases: []\n"])
+        defer { project.remove() }
+        let victimDirectory = project.project.workDirectory + "/task-\(getpid())-victim"
+        try FileManager.default.createDirectory(atPath: victimDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try "another task's data".write(toFile: victimDirectory + "/data.csv", atomically: true, encoding: .utf8)
+        let hostFile = try #require(try FileManager.default.contentsOfDirectory(atPath: FileManager.default.currentDirectoryPath)
+            .first { !$0.hasPrefix(".") && FileManager.default.isReadableFile(atPath: $0) })
+        let escapes = ["ptrace", "mount", "bpf", "unshare"]
+        try """
+            name: h
+            phases:
+              - id: attack
+                tasks:
+                  - id: probe
+                    connector: test.hostile
+                    parameters: {attack: probe, key: "\(project.project.masterKeyPath)", project: "\(project.project.root)",
+                                 victim: "\(victimDirectory)/data.csv", proc: "\(hostFile)", port: "\(listener.port)"}
+                  - {id: kill_parent, connector: test.hostile, parameters: {attack: kill_parent}}
+            \(escapes.map { "      - {id: \($0), connector: test.hostile, continueOnFailure: true, parameters: {attack: \($0)}}" }.joined(separator: "\n"))
+              - id: after
+                tasks:
+                  - {id: good, connector: dev.patchbay.noop, parameters: {output_name: ok, output_value: "yes"}}
+            """.write(toFile: project.project.root + "/flows/h.yaml", atomically: true, encoding: .utf8)
+
+        // When the flow runs
+        let (run, jobs) = try await project.run("h")
+
+        // Then every attempt that does not end the task was denied, each for a reason
+        let outputs = try project.outputs(try #require(jobs["probe"]))
+        let attempts = ["read_key", "read_host_cwd", "read_host_environ", "read_key_walking_up", "read_shadow", "read_victim",
+                        "write_project", "write_tmp", "signal_host", "open_socket"]
+        for attempt in attempts {
+            let said = try #require(outputs[attempt], "the connector did not report '\(attempt)'")
+            #expect(said.hasPrefix("denied ("), "\(attempt): \(said)")
+        }
+        #expect(try project.outputs(try #require(jobs["kill_parent"]))["kill_parent"]?.hasPrefix("denied (") == true)
+        #expect(!FileManager.default.fileExists(atPath: project.project.root + "/pwned.txt"))
+        #expect(!FileManager.default.fileExists(atPath: "/tmp/patchbay-hostile-was-here"))
+        // And each refused call ended its task, named, as a system error
+        for escape in escapes {
+            let job = try #require(jobs[escape])
+            #expect(job.status == .error && job.failureClass == .system, "\(escape): \(job.status) \(job.message ?? "")")
+            #expect(job.message?.hasPrefix("refused system call \(escape)") == true, "\(escape): \(job.message ?? "")")
+        }
+        // And the host finished the run, and the good task after it succeeded
+        #expect(run.status == .warning, "\(run.message ?? "")")
+        #expect(jobs["good"]?.status == .success)
+    }
+
+    @Test("a connector that SIGKILLs its parent does not stop `patchbay task run`",
+          .enabled(if: getuid() == 0, "the sandbox's own uid per task needs the host to run as root (CI does)"))
+    func taskRunSurvivesItsConnector() throws {
+        let plugin = try FlowFixtures.directory.get() + "/libhostile.so"
+        let result = try FirstParty.patchbay(["task", "run", plugin, "--param", "attack=kill_parent", "--output", "json"])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("denied (Operation not permitted)"))
+    }
+
+    @Test("with Landlock forced off, the task's own uid still keeps the master key and the project out of reach",
+          .enabled(if: getuid() == 0, "the sandbox's own uid per task needs the host to run as root (CI does)"))
+    func layersHoldWithOneOff() throws {
+        // Given a key file only its owner may read, and a project directory only its owner may write
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try Data(repeating: 7, count: 32).write(to: URL(fileURLWithPath: directory + "/master.key"))
+        chmod(directory + "/master.key", 0o600)
+        let plugin = try FlowFixtures.directory.get() + "/libhostile.so"
+        // When the connector runs with one layer forced off
+        let result = try Fixtures.run(Fixtures.patchbay, ["task", "run", plugin, "--param", "attack=probe", "--param", "key=\(directory)/master.key",
+                                                          "--param", "project=\(directory)", "--output", "json"],
+                                      environment: ["PATCHBAY_SANDBOX_OFF": "landlock", "PATH": "/usr/bin:/bin"])
+        // Then the key and the project stay out of reach
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout.contains(#""name" : "read_key""#))
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let outputs = (json["outputs"] as? [[String: Any]] ?? []).reduce(into: [String: String]()) { $0[$1["name"] as? String ?? ""] = $1["value"] as? String }
+        #expect(outputs["read_key"]?.hasPrefix("denied (Permission denied)") == true, "\(outputs)")
+        #expect(outputs["write_project"]?.hasPrefix("denied (Permission denied)") == true, "\(outputs)")
+        // And doctor says which layer is off and why
+        let doctor = try Fixtures.run(Fixtures.patchbay, ["doctor"], environment: ["PATCHBAY_SANDBOX_OFF": "landlock", "PATH": "/usr/bin:/bin"])
+        #expect(doctor.stdout.contains("landlock: off (turned off by PATCHBAY_SANDBOX_OFF)"), "\(doctor.stdout)")
+    }
+}

@@ -27,11 +27,17 @@ public actor PluginRegistry {
 
     /// Probes and their verdicts (debug), a probe memory that cannot be read or written (warning).
     private let logger: Logger
+    /// The limits every probe runs under (the same sandbox as a task's; `task run` passes the user's).
+    private let probeLimits: TaskLimits
+
+    /// What a probe gets unless the caller says otherwise: it runs no connector function but the entry.
+    public static let defaultProbeLimits = TaskLimits(timeout: .seconds(10), memoryBytes: 1 << 30, processes: 16, killGrace: .milliseconds(200))
 
     public init(directories: PluginDirectories = .standard(), runner: TaskRunner = TaskRunner(),
-                logger: Logger = Logger(label: "patchbay.registry")) {
+                probeLimits: TaskLimits = PluginRegistry.defaultProbeLimits, logger: Logger = Logger(label: "patchbay.registry")) {
         self.directories = directories
         self.runner = runner
+        self.probeLimits = probeLimits
         self.logger = logger
     }
 
@@ -100,14 +106,14 @@ public actor PluginRegistry {
             forgotten.append(path)
             changes.append(.removed(path: path))
         }
-        let runner = self.runner
+        let runner = self.runner, probeLimits = self.probeLimits
         probeCount += toProbe.count
         let probed = await withTaskGroup(of: (String, FileFingerprint, CatalogEntry).self) { group in
             var results: [(String, FileFingerprint, CatalogEntry)] = []
             var iterator = toProbe.makeIterator()
             func next() -> Bool {
                 guard let (path, print) = iterator.next() else { return false }
-                group.addTask { (path, print, await Self.probe(path: path, runner: runner)) }
+                group.addTask { (path, print, await Self.probe(path: path, runner: runner, limits: probeLimits)) }
                 return true
             }
             for _ in 0..<4 where next() {}
@@ -131,10 +137,9 @@ public actor PluginRegistry {
     }
 
     /// Probes one file in a runner: loads it, checks the ABI and descriptor, reports it.
-    public static func probe(path: String, runner: TaskRunner = TaskRunner()) async -> CatalogEntry {
+    public static func probe(path: String, runner: TaskRunner = TaskRunner(), limits: TaskLimits = defaultProbeLimits) async -> CatalogEntry {
         let size = fingerprint(path)?.size ?? 0
         let sha = (try? sha256Hex(ofFileAt: path)) ?? ""
-        let limits = TaskLimits(timeout: .seconds(10), memoryBytes: 1 << 30, processes: 16, killGrace: .milliseconds(200))
         let report = await runner.run(TaskSpec(pluginPath: path, mode: .probe, limits: limits), host: ProbeHost())
         let status: CatalogEntry.Status = report.classification.isSuccess && report.descriptor != nil
             ? .ready : .quarantined(reason: report.classification.summary)
@@ -149,7 +154,7 @@ public actor PluginRegistry {
         if let known = entries[path], print != nil, fingerprints[path] == print { return known }
         if let (known, entry) = probedByPath[path], known == print { return entry }
         probeCount += 1
-        let entry = await Self.probe(path: path, runner: runner)
+        let entry = await Self.probe(path: path, runner: runner, limits: probeLimits)
         if let print { probedByPath[path] = (print, entry) }
         return entry
     }
@@ -184,7 +189,7 @@ public actor PluginRegistry {
     public func install(file: String) async throws -> CatalogEntry {
         let source = URL(fileURLWithPath: file).standardizedFileURL.path
         guard FileManager.default.fileExists(atPath: source) else { throw RegistryError.fileNotFound(file) }
-        let probed = await Self.probe(path: source, runner: runner)
+        let probed = await Self.probe(path: source, runner: runner, limits: probeLimits)
         guard probed.isReady, let descriptor = probed.descriptor else {
             if case .quarantined(let reason) = probed.status { throw RegistryError.installRefused(path: file, reason: reason) }
             throw RegistryError.installRefused(path: file, reason: "the probe returned no descriptor")

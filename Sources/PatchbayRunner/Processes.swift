@@ -59,4 +59,26 @@ public struct ProcessIdentity: Sendable, Equatable, Hashable {
         kill(-sid, SIGKILL)
         return count
     }
+
+    /// SIGKILLs every live process that runs as `uid` (a task's own uid: whatever it started, in any
+    /// session, daemons included); returns how many there were. For hosts without cgroups.
+    public static func killUser(_ uid: UInt32) -> Int {
+        var count = 0
+        for _ in 0..<50 {
+            var found = 0
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+            for entry in entries {
+                guard let pid = Int32(entry) else { continue }
+                var info = stat()
+                guard stat("/proc/\(pid)", &info) == 0, info.st_uid == uid, let fields = statFields(pid),
+                      !fields.isEmpty, fields[0] != "Z" else { continue }
+                kill(pid, SIGKILL)
+                found += 1
+            }
+            if found == 0 { break }
+            count = max(count, found)
+            usleep(1000)
+        }
+        return count
+    }
 }

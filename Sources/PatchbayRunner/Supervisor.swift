@@ -173,6 +173,7 @@ struct Supervisor<Host: TaskHost> {
         if case .cgroupV1 = runner.confinement {
             do { cgroups = try TaskCgroups(mode: runner.confinement, taskID: taskID, limits: spec.limits) } catch {
                 note(.warning, .host, "cgroup confinement unavailable for this task (\(error)); using rlimits only")
+                runner.logger.warning("cgroup confinement unavailable for a task; using rlimits only", metadata: ["error": "\(error)"])
             }
         }
 
@@ -287,9 +288,10 @@ struct Supervisor<Host: TaskHost> {
         var status: Int32 = 0
         var usage = rusage()
         while wait4(pid, &status, 0, &usage) < 0 && errno == EINTR {}
-        // Leftovers: the cgroup lists them all; without one, scan /proc for the runner's session.
         let counters = cgroups?.counters
-        let leftovers = cgroups?.killAllAndRelease() ?? killSession(pid)
+        // Leftovers: the cgroup lists them all; without one, everything running as the task's own uid;
+        // without that either, the runner's session.
+        let leftovers = cgroups?.killAllAndRelease() ?? user.map { ProcessIdentity.killUser($0.uid) } ?? killSession(pid)
         kill(-pid, SIGKILL)
         if socketOpen { _ = readSocket(socket, pid: pid, cancelWrite: cancelWrite) }
         drain(stdoutRead, stderrRead, stdoutOpen: stdoutOpen, stderrOpen: stderrOpen)

@@ -32,9 +32,9 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// The plugin registry; first starts the diagnostics log at the chosen level (every command calls this).
-    func registry() -> PluginRegistry {
+    func registry(probeLimits: TaskLimits = PluginRegistry.defaultProbeLimits) -> PluginRegistry {
         Diagnostics.start(at: logLevel)
-        return PluginRegistry(directories: directories)
+        return PluginRegistry(directories: directories, probeLimits: probeLimits)
     }
 }
 

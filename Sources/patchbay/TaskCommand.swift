@@ -93,7 +93,10 @@ extension TaskCommand {
         }
 
         func run() async throws {
-            let registry = global.registry()
+            // Probes run in the same sandbox as the task, under the limits the user gave it.
+            let limits = TaskLimits(timeout: .milliseconds(Int64(timeout * 1000)), memoryBytes: memory << 20, processes: processes,
+                                    killGrace: .milliseconds(200), fileSizeBytes: maxFileMB << 20)
+            let registry = global.registry(probeLimits: limits)
             await registry.refresh()
             let entry: CatalogEntry
             do { entry = try await registry.resolve(connector) } catch let error as RegistryError {
@@ -131,8 +134,8 @@ extension TaskCommand {
             }
             var spec = TaskSpec(
                 pluginPath: entry.path, mode: check ? .check : .run, parametersJSON: parametersJSON, inputs: inputTables,
-                limits: TaskLimits(timeout: .milliseconds(Int64(timeout * 1000)), memoryBytes: memory << 20, processes: processes,
-                                   fileSizeBytes: maxFileMB << 20),
+                limits: TaskLimits(timeout: limits.timeout, memoryBytes: limits.memoryBytes, processes: limits.processes,
+                                   fileSizeBytes: limits.fileSizeBytes),
                 minimumLogLevel: verbose ? 1 : 2)
             for (paths, option) in [(readable, "--read"), (writable, "--write")] {
                 for path in paths where !FileManager.default.fileExists(atPath: path) {

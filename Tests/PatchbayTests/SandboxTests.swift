@@ -1,6 +1,7 @@
 import Foundation
 import PatchbayCore
 import PatchbayEngine
+import PatchbayRegistry
 import PatchbayRunner
 import Testing
 
@@ -110,5 +111,34 @@ struct SandboxTests {
         // And doctor says which layer is off and why
         let doctor = try Fixtures.run(Fixtures.patchbay, ["doctor"], environment: ["PATCHBAY_SANDBOX_OFF": "landlock", "PATH": "/usr/bin:/bin"])
         #expect(doctor.stdout.contains("landlock: off (turned off by PATCHBAY_SANDBOX_OFF)"), "\(doctor.stdout)")
+    }
+}
+
+/// Probes run connector code (ELF constructors, the entry point): the same sandbox and limits as a task.
+@Suite("A probe is a task like any other")
+struct ProbeSandboxTests {
+    /// Live processes (zombies, which only wait to be reaped, do not count) named by `prctl(PR_SET_NAME)`.
+    static func processes(named name: String) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            guard (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.trimmingCharacters(in: .newlines) == name,
+                  let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            return stat[stat.index(close, offsetBy: 2)] != "Z"
+        }
+    }
+
+    @Test("an entry point that forks 20 daemons and hangs: the probe stops at the user's timeout, and no daemon outlives it")
+    func probeLeavesNothingBehind() async throws {
+        // Given a plugin whose entry point daemonises 20 children, then never returns
+        let plugin = try Fixtures.plugin("entry_forks_and_hangs")
+        let limits = TaskLimits(timeout: .seconds(1), memoryBytes: 256 << 20, processes: 64, killGrace: .milliseconds(100))
+        // When it is probed under the user's limits
+        let entry = await PluginRegistry.probe(path: plugin, limits: limits)
+        // Then the probe gave up at the user's timeout, not the default 10 s, and quarantined the plugin
+        guard case .quarantined(let reason) = entry.status else { Issue.record("a hanging entry point was not quarantined"); return }
+        #expect(reason.contains("timed out after 1.0 s"), "\(reason)")
+        // And none of the daemons is alive
+        #expect(Self.processes(named: "pb-probe-daemon").isEmpty, "daemons outlived their probe")
     }
 }

@@ -4,6 +4,7 @@
  * and leaves the host running. Keep every loop bounded: the machine is shared. */
 #define _GNU_SOURCE
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,6 +232,17 @@ uint32_t patchbay_abi_version(void) {
 #if !defined(BEHAVIOUR_MISSING_ENTRY)
 const patchbay_connector *patchbay_connector_entry(const patchbay_host *h) {
     host = h;
+#if defined(BEHAVIOUR_ENTRY_FORKS_AND_HANGS)
+    /* At probe time, before any descriptor exists: 20 daemons that leave the session, then a hang. */
+    for (int i = 0; i < 20; i++) {
+        if (fork() == 0) {
+            setsid();
+            prctl(PR_SET_NAME, "pb-probe-daemon", 0, 0, 0);
+            for (;;) pause();
+        }
+    }
+    for (;;) pause();
+#endif
     return DESCRIPTOR;
 }
 #endif

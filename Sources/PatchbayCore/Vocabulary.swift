@@ -226,9 +226,12 @@ public struct TableFile: Sendable, Equatable {
     /// 200 bytes: a name is also a file name (`<name>.csv`), so it can never be a path. The runner refuses
     /// other names at open_output, and the host refuses them again in what a runner reports.
     public static func isValidName(_ name: String) -> Bool {
-        guard let first = name.utf8.first, first != UInt8(ascii: "."), name.utf8.count <= 200 else { return false }
-        return name.utf8.allSatisfy { c in
-            (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || (c >= 0x30 && c <= 0x39) || c == 0x2E || c == 0x2D || c == 0x5F
+        guard !name.isEmpty, name.utf8.count <= 200 else { return false }
+        // Dot-separated parts ("bucket.table", "in.c-main.orders"), none empty, each letters, digits, '-' or '_'.
+        return name.utf8.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false).allSatisfy { part in
+            !part.isEmpty && part.allSatisfy { c in
+                (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || (c >= 0x30 && c <= 0x39) || c == 0x2D || c == 0x5F
+            }
         }
     }
 

@@ -311,7 +311,7 @@ struct Supervisor<Host: TaskHost> {
             // Each path the runner reported must name a file in its own out/tables/: anything else is a lie.
             let files = tables.map { TableFile(name: $0.name, columns: $0.columns, rowCount: $0.rowCount, path: workspace + "/" + $0.path) }
             do {
-                for (table, file) in zip(tables, files) { try Self.checkReported(table, at: file.path) }
+                for table in tables { try Self.checkReported(table, workspace: workspace, owner: user?.uid) }
                 try host.commit(tables: files)
             } catch {
                 classification = .failed(.system, message: "the task succeeded but its tables could not be stored: \(error)")
@@ -322,17 +322,73 @@ struct Supervisor<Host: TaskHost> {
 
     /// A table a runner reports is acted on only if its name is a valid table name, its path is the one the
     /// runner was told to write, and that path is a regular file (not a link a connector swapped in).
-    static func checkReported(_ table: TableFile, at absolutePath: String) throws(ReportedTableRefused) {
+    ///
+    /// The file is opened beneath the workspace with no link of any kind on the way (openat2), must be one
+    /// regular file with no other name (no hard link to a file elsewhere), owned by the task, and must hold
+    /// exactly the columns and rows the runner claimed. The task's processes are all gone by now, so what
+    /// was checked is what the host moves.
+    static func checkReported(_ table: TableFile, workspace: String, owner: UInt32?) throws(ReportedTableRefused) {
+        func refuse(_ why: String) -> ReportedTableRefused {
+            ReportedTableRefused(description: "table '\(table.name)': \(why); nothing was stored")
+        }
         guard TableFile.isValidName(table.name) else {
             throw ReportedTableRefused(description: "the runner reported a table named '\(table.name)', which is not a valid table name")
         }
         guard table.path == table.expectedWorkspacePath else {
             throw ReportedTableRefused(description: "the runner reported table '\(table.name)' at '\(table.path)', not at \(table.expectedWorkspacePath)")
         }
-        var info = stat()
-        guard lstat(absolutePath, &info) == 0, info.st_mode & S_IFMT == S_IFREG else {
-            throw ReportedTableRefused(description: "table '\(table.name)': \(table.path) is not a regular file in the workspace (a link or missing); nothing was stored")
+        let directory = open(workspace, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard directory >= 0 else { throw refuse("the workspace cannot be opened: \(String(cString: strerror(errno)))") }
+        defer { close(directory) }
+        let fd = pb_open_beneath(directory, table.path)
+        guard fd >= 0 else {
+            throw refuse("\(table.path) is not a plain file of the workspace (\(String(cString: strerror(-fd))); a link, or missing)")
         }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { throw refuse("\(table.path) is not a regular file") }
+        guard info.st_nlink == 1 else { throw refuse("\(table.path) has other names (a hard link to a file elsewhere)") }
+        guard info.st_uid == (owner ?? geteuid()) else { throw refuse("\(table.path) is owned by uid \(info.st_uid), not the task's") }
+        var records: UInt64 = 0
+        let scanned = pb_csv_records(fd, &records)
+        guard scanned == 0 else { throw refuse("\(table.path) is not well-formed CSV (\(String(cString: strerror(scanned))))") }
+        guard records >= 1, records - 1 == UInt64(table.rowCount) else {
+            throw refuse("the runner reported \(table.rowCount) rows, the file holds \(max(records, 1) - 1)")
+        }
+        let header = Self.headerFields(fd)
+        guard header == table.columns else {
+            throw refuse("the runner reported columns \(table.columns), the file's header is \(header)")
+        }
+    }
+
+    /// The fields of a CSV file's first record (RFC 4180 quoting), from its first 64 KiB.
+    static func headerFields(_ fd: Int32) -> [String] {
+        var bytes = [UInt8](repeating: 0, count: 65536)
+        let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        guard n > 0 else { return [] }
+        var fields: [String] = [], field: [UInt8] = [], quoted = false, index = 0
+        while index < n {
+            let c = bytes[index]
+            index += 1
+            if quoted {
+                if c == 0x22 {
+                    if index < n && bytes[index] == 0x22 { field.append(0x22); index += 1 } else { quoted = false }
+                } else {
+                    field.append(c)
+                }
+            } else if c == 0x22 {
+                quoted = true
+            } else if c == 0x2C {
+                fields.append(String(decoding: field, as: UTF8.self))
+                field.removeAll()
+            } else if c == 0x0A {
+                break
+            } else if c != 0x0D {
+                field.append(c)
+            }
+        }
+        fields.append(String(decoding: field, as: UTF8.self))
+        return fields
     }
 
     // MARK: - Stopping
@@ -347,6 +403,13 @@ struct Supervisor<Host: TaskHost> {
         case .kill: kill(-pid, SIGKILL)
         }
     }
+
+    // What a runner may send, at most: everything it says is input from the connector.
+    static var maxStateBytes: Int { 1 << 20 }
+    static var maxOutputs: Int { 256 }
+    static var maxNameBytes: Int { 256 }
+    static var maxOutputBytes: Int { 64 << 10 }
+    static var maxProgressBytes: Int { 1 << 10 }
 
     /// SIGKILLs every process still in the runner's session; returns how many there were.
     private func killSession(_ sid: pid_t) -> Int { ProcessIdentity.killSession(sid) }
@@ -374,9 +437,10 @@ struct Supervisor<Host: TaskHost> {
             let n = recv(socket, readBuffer.baseAddress, readBuffer.count, 0)
             if n < 0 {
                 if errno == EINTR { continue }
-                return errno == EAGAIN || errno == EWOULDBLOCK
+                if errno == EAGAIN || errno == EWOULDBLOCK { return true }
+                // ECONNRESET and the like: the runner is gone; what it left half-sent is judged as at EOF.
             }
-            if n == 0 {
+            if n <= 0 {
                 if frames.pendingByteCount > 0 && violation == nil {
                     protocolViolation("the connection closed inside a frame (\(frames.pendingByteCount) bytes of a frame received)", pid: pid, cancelWrite: cancelWrite)
                 }
@@ -447,7 +511,9 @@ struct Supervisor<Host: TaskHost> {
                 host.handle(.log(line))
             }
         case .progress(let fraction, let text):
-            host.handle(.progress(fraction: fraction, message: text))
+            // Bounded like a log line; a fraction that is not a number means "unknown".
+            let message = text.utf8.count <= Self.maxProgressBytes ? text : String(decoding: text.utf8.prefix(Self.maxProgressBytes), as: UTF8.self)
+            host.handle(.progress(fraction: fraction.isFinite ? min(max(fraction, -1), 1) : -1, message: message))
         case .credentialRequest(let name):
             let answer: CredentialAnswer
             if let descriptor, !descriptor.credentialNames.contains(name) {
@@ -466,14 +532,29 @@ struct Supervisor<Host: TaskHost> {
                 send(HostMessage.credentialReply(status: CallbackStatus.denied.abiValue, value: []).frame(), on: socket)
             }
         case .stateSet(let json):
+            guard json.utf8.count <= Self.maxStateBytes else {
+                return protocolViolation("component state of \(json.utf8.count) bytes (limit \(Self.maxStateBytes))", pid: pid, cancelWrite: cancelWrite)
+            }
+            guard (try? JSONSerialization.jsonObject(with: Data(json.utf8))) is [String: Any] else {
+                return protocolViolation("component state that is not a JSON object", pid: pid, cancelWrite: cancelWrite)
+            }
             newState = json
             host.handle(.stateChanged(json: json))
         case .output(let name, let value, let flags):
+            guard !name.isEmpty, name.utf8.count <= Self.maxNameBytes, value.count <= Self.maxOutputBytes else {
+                return protocolViolation("an output of \(name.utf8.count) + \(value.count) bytes (limits \(Self.maxNameBytes) for the name, \(Self.maxOutputBytes) for the value)", pid: pid, cancelWrite: cancelWrite)
+            }
+            guard outputs.count < Self.maxOutputs || outputs.contains(where: { $0.name == name }) else {
+                return protocolViolation("more than \(Self.maxOutputs) outputs", pid: pid, cancelWrite: cancelWrite)
+            }
             let output = TaskOutput(name: name, value: value, isSecret: flags.contains(.secret))
             outputs.removeAll { $0.name == name }
             outputs.append(output)
             host.handle(.output(output))
         case .tableOpened(let name, let columns):
+            guard TableFile.isValidName(name) else {
+                return protocolViolation("a table named '\(name)', which is not a valid table name", pid: pid, cancelWrite: cancelWrite)
+            }
             host.handle(.tableOpened(name: name, columns: columns))
         case .result(let value):
             if case .refusedToLoad = value {} else if descriptor == nil {

@@ -43,7 +43,12 @@ struct IsolationTests {
         Misbehaviour(plugin: "constructor_crash", kind: "crashed", wording: ["SIGSEGV", "while loading the plugin", "ELF constructors"]),
         Misbehaviour(plugin: "abi_major", kind: "refused_to_load", wording: ["ABI major version mismatch", "built for connector ABI 2.0"]),
         Misbehaviour(plugin: "small_descriptor", kind: "refused_to_load", wording: ["descriptor smaller than ABI v1", "8 bytes"]),
-        Misbehaviour(plugin: "symlinked_table", kind: "failed", wording: ["tables could not be stored", "is not a regular file"]),
+        Misbehaviour(plugin: "symlinked_table", kind: "failed", wording: ["tables could not be stored", "is not a plain file of the workspace", "a link"]),
+        Misbehaviour(plugin: "linked_directory", kind: "failed", wording: ["tables could not be stored", "out/tables/out.moved.csv is not a plain file of the workspace"]),
+        Misbehaviour(plugin: "hardlinked_table", kind: "failed", wording: ["tables could not be stored", "has other names (a hard link"]),
+        Misbehaviour(plugin: "lying_rows", kind: "failed", wording: ["tables could not be stored", "reported 5 rows, the file holds 1"]),
+        Misbehaviour(plugin: "second_result", kind: "protocol_violation", wording: ["a message arrived after the result"]),
+        Misbehaviour(plugin: "oversized_state", kind: "protocol_violation", wording: ["component state of 2097160 bytes", "limit 1048576"]),
         Misbehaviour(plugin: "forged_table", kind: "failed", wording: ["tables could not be stored", "'../escaped', which is not a valid table name"]),
         Misbehaviour(plugin: "reserved_set", kind: "refused_to_load", wording: ["descriptor field 'reserved' is 7; it must be 0"]),
         Misbehaviour(plugin: "missing_entry", kind: "refused_to_load", wording: ["missing symbol", "patchbay_connector_entry"]),
@@ -62,7 +67,7 @@ struct IsolationTests {
         #expect(report.tables.isEmpty, "a failed task hands back no table")
     }
 
-    @Test("a table a runner lies about (a path outside its workspace, a link swapped in) is never moved", arguments: ["forged_table", "symlinked_table"])
+    @Test("a table a runner lies about (a path outside its workspace, a link swapped in) is never moved", arguments: ["forged_table", "symlinked_table", "linked_directory", "hardlinked_table", "lying_rows"])
     func lyingTablesAreNotMoved(_ plugin: String) async throws {
         // Given a host that lands committed tables in a directory of its own
         let destination = try Fixtures.temporaryDirectory()

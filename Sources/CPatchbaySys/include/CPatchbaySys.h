@@ -56,6 +56,14 @@ int pb_spawn(const char *path, char *const argv[], char *const envp[],
              const pb_fd_mapping *mappings, size_t mapping_count, pid_t *out_pid);
 
 
+/// openat2(2) of `path` beneath `directory` for reading, refusing any symbolic link, magic link, ".."
+/// escape or mount crossing on the way. Returns the descriptor, or -errno.
+int pb_open_beneath(int directory, const char *path);
+
+/// Counts the CSV records in `fd` (newlines outside double quotes; a last record without one counts).
+/// Returns 0, EINVAL when a quote is left open, or errno.
+int pb_csv_records(int fd, uint64_t *records);
+
 // ---- Sandbox layers (sandbox.c), applied by the runner to itself before any connector code loads ----
 
 /// The Landlock ABI version the running kernel offers; 0 when it has none (or it is disabled).

@@ -176,6 +176,62 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     memcpy(frame, &length, 4);
     if (write(3, frame, n) < 0) return PATCHBAY_ERROR;
     _exit(0);
+#elif defined(BEHAVIOUR_LINKED_DIRECTORY)
+    /* Writes a real table, then makes out/tables a link to the directory that now holds it. */
+    patchbay_table_writer *writer = 0;
+    patchbay_str column = str("line"), cell = str("x");
+    if (host->open_output(task, str("out.moved"), &column, 1, &writer) != PATCHBAY_OK) return PATCHBAY_ERROR;
+    host->write_records(writer, &cell, 1);
+    host->close_output(writer);
+    if (rename("out/tables", "out/real") != 0 || symlink("real", "out/tables") != 0) return PATCHBAY_ERROR;
+    return PATCHBAY_OK;
+#elif defined(BEHAVIOUR_HARDLINKED_TABLE)
+    /* Writes a real table and gives its file a second name. */
+    patchbay_table_writer *writer = 0;
+    patchbay_str column = str("line"), cell = str("x");
+    if (host->open_output(task, str("out.linked"), &column, 1, &writer) != PATCHBAY_OK) return PATCHBAY_ERROR;
+    host->write_records(writer, &cell, 1);
+    host->close_output(writer);
+    if (link("out/tables/out.linked.csv", "out/second-name") != 0) return PATCHBAY_ERROR;
+    return PATCHBAY_OK;
+#elif defined(BEHAVIOUR_LYING_ROWS) || defined(BEHAVIOUR_SECOND_RESULT)
+    /* A real one-row table, then a forged result: it claims 5 rows, or it comes twice. */
+    FILE *f = fopen("out/tables/out.lie.csv", "w");
+    if (!f) return PATCHBAY_ERROR;
+    fputs("line\nx\n", f);
+    fclose(f);
+    unsigned char frame[256];
+    size_t n = 4;
+    #define PUT32(v) do { uint32_t x = (uint32_t)(v); memcpy(frame + n, &x, 4); n += 4; } while (0)
+    #define PUTSTR(s) do { PUT32(strlen(s)); memcpy(frame + n, s, strlen(s)); n += strlen(s); } while (0)
+    frame[n++] = 0x4A; frame[n++] = 0;  /* result: succeeded */
+#if defined(BEHAVIOUR_LYING_ROWS)
+    PUT32(1);
+    PUTSTR("out.lie");
+    PUT32(1); PUTSTR("line");
+    uint64_t rows = 5; memcpy(frame + n, &rows, 8); n += 8;
+    PUTSTR("out/tables/out.lie.csv");
+#else
+    PUT32(0);
+#endif
+    uint32_t length = (uint32_t)(n - 4);
+    memcpy(frame, &length, 4);
+    if (write(3, frame, n) < 0) return PATCHBAY_ERROR;
+#if defined(BEHAVIOUR_SECOND_RESULT)
+    if (write(3, frame, n) < 0) return PATCHBAY_ERROR;
+#endif
+    _exit(0);
+#elif defined(BEHAVIOUR_OVERSIZED_STATE)
+    /* Component state of 2 MiB. */
+    size_t size = 2u << 20;
+    char *json = malloc(size + 16);
+    if (!json) return PATCHBAY_ERROR;
+    memcpy(json, "{\"x\":\"", 6);
+    memset(json + 6, 'a', size);
+    memcpy(json + 6 + size, "\"}", 2);
+    patchbay_str state = { json, size + 8 };
+    host->state_set(task, state);
+    return PATCHBAY_OK;
 #else
     return PATCHBAY_OK;
 #endif

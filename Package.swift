@@ -70,7 +70,7 @@ let package = Package(
             path: "Sources/PatchbayRegistry"
         ),
         // Flows: the model, YAML and Keboola JSON parsing, validation with locations. No processes, no SQL.
-        .target(name: "PatchbayModel", dependencies: ["Yams"], path: "Sources/PatchbayModel"),
+        .target(name: "PatchbayModel", dependencies: ["PatchbayCore", "Yams"], path: "Sources/PatchbayModel"),
         // Secrets: master key, connector-bound AES-GCM values, token hashes and scopes, masking. No SQL, no processes.
         .target(name: "PatchbaySecurity", dependencies: ["PatchbayModel", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/PatchbaySecurity"),
         // SQLite: schema, migrations, queries. Knows no connectors and no processes.
@@ -107,7 +107,7 @@ let package = Package(
         ),
         // Unit tests, one target per module (the end-to-end suite through real processes is PatchbayTests).
         .testTarget(name: "PatchbayCoreTests", dependencies: ["PatchbayCore", "PatchbayRunner", "PatchbayWire"], path: "Tests/PatchbayCoreTests"),
-        .testTarget(name: "PatchbayModelTests", dependencies: ["PatchbayModel"], path: "Tests/PatchbayModelTests"),
+        .testTarget(name: "PatchbayModelTests", dependencies: ["PatchbayModel", "PatchbayCore"], path: "Tests/PatchbayModelTests"),
         .testTarget(name: "PatchbaySecurityTests", dependencies: ["PatchbaySecurity", "PatchbayModel"], path: "Tests/PatchbaySecurityTests"),
         .testTarget(name: "PatchbayStoreTests", dependencies: ["PatchbayStore", "PatchbayCore", .product(name: "GRDB", package: "GRDB.swift")],
                     path: "Tests/PatchbayStoreTests"),

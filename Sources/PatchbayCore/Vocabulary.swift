@@ -185,10 +185,13 @@ public struct ConnectorDescriptor: Sendable, Equatable {
     public var capabilities: Capabilities
     public var hasCheck: Bool
     public var hasCancel: Bool
+    /// What it declares (ABI 1.1); a 1.0 connector declares `.none`.
+    public var network: NetworkAccess
 
     public init(abiVersion: UInt32, structSize: UInt32, id: String, version: String, displayName: String,
                 description: String, parametersSchema: String, credentialNames: [String], pattern: JobPattern,
-                capabilities: Capabilities, hasCheck: Bool, hasCancel: Bool) {
+                capabilities: Capabilities, hasCheck: Bool, hasCancel: Bool, network: NetworkAccess = .none) {
+        self.network = network
         self.abiVersion = abiVersion
         self.structSize = structSize
         self.id = id
@@ -284,13 +287,38 @@ public enum TaskOutcome: Sendable, Equatable {
 }
 
 /// The network a task may use: what its connector declares (ABI 1.1), narrowed by the flow, never widened.
-public enum NetworkAccess: Sendable, Hashable, CustomStringConvertible {
+public enum NetworkAccess: Sendable, Hashable, Codable, CustomStringConvertible {
     /// No sockets but local (AF_UNIX) ones. A v1.0 connector gets this.
     case none
     /// Outbound TCP to these ports only (no listening); other families as the kernel's Landlock allows.
     case tcpPorts([UInt16])
     /// Anything the machine's network allows.
     case any
+
+    /// The declaration's ABI kind (PATCHBAY_NETWORK_*).
+    public var abiKind: UInt32 {
+        switch self {
+        case .none: UInt32(PATCHBAY_NETWORK_NONE)
+        case .tcpPorts: UInt32(PATCHBAY_NETWORK_TCP_PORTS)
+        case .any: UInt32(PATCHBAY_NETWORK_ANY)
+        }
+    }
+
+    /// The declaration an ABI kind and port list make; nil for a kind the header does not define.
+    public init?(abi kind: UInt32, ports: [UInt16]) {
+        switch kind {
+        case UInt32(PATCHBAY_NETWORK_NONE): self = .none
+        case UInt32(PATCHBAY_NETWORK_TCP_PORTS): self = .tcpPorts(ports)
+        case UInt32(PATCHBAY_NETWORK_ANY): self = .any
+        default: return nil
+        }
+    }
+
+    /// The ports of a `.tcpPorts` declaration (empty otherwise).
+    public var ports: [UInt16] {
+        if case .tcpPorts(let ports) = self { return ports }
+        return []
+    }
 
     /// The stricter of the two: what both allow.
     public func narrowed(to other: NetworkAccess) -> NetworkAccess {

@@ -119,7 +119,8 @@ public final class Engine: Sendable {
                 let entry = try await registry.resolve(reference.description)
                 memo.withLock { $0.connectors[reference] = entry }
                 facts[reference] = .available(id: entry.id ?? reference.id, version: entry.version ?? "?",
-                                              parametersSchema: entry.descriptor?.parametersSchema ?? "")
+                                              parametersSchema: entry.descriptor?.parametersSchema ?? "",
+                                              network: entry.descriptor?.network ?? .none)
             } catch let error as RegistryError {
                 facts[reference] = .unavailable(error.description)
             } catch {

@@ -272,6 +272,7 @@ extension Engine {
                                 limits: TaskLimits(timeout: task.timeout ?? .seconds(3600)), workspaceRoot: project.workDirectory,
                                 minimumLogLevel: 2, writableBuckets: context.scopes.writeRule)
             (spec.readablePaths, spec.writablePaths) = try grantedPaths(of: task)
+            spec.network = descriptor.network.narrowed(to: task.network ?? .any)
             let (report, checks) = await spawn(spec, host: jobHost, control: control, task: task, pattern: entry.pattern, context: context)
             var completion = judge(report, checks: checks, job: job, task: task, pattern: entry.pattern, context: context)
             if let denial = access.denial {

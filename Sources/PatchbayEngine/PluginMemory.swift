@@ -16,11 +16,13 @@ struct StoredProbeMemory: ProbeMemory {
             if let abi = row.abiVersion, let size = row.structSize, let id = row.connectorID, let version = row.version,
                let pattern = row.pattern.flatMap({ JobPattern(abi: UInt32(truncatingIfNeeded: $0)) }) {
                 let names = row.credentialNamesJSON.flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
+                let ports = (try? JSONDecoder().decode([UInt16].self, from: Data(row.tcpPortsJSON.utf8))) ?? []
+                guard let network = NetworkAccess(abi: UInt32(truncatingIfNeeded: row.networkKind), ports: ports) else { return nil }
                 descriptor = ConnectorDescriptor(
                     abiVersion: UInt32(truncatingIfNeeded: abi), structSize: UInt32(truncatingIfNeeded: size), id: id, version: version,
                     displayName: row.displayName ?? "", description: row.description ?? "", parametersSchema: row.parametersSchema ?? "",
                     credentialNames: names, pattern: pattern, capabilities: Capabilities(rawValue: UInt64(bitPattern: row.capabilities ?? 0)),
-                    hasCheck: row.hasCheck ?? false, hasCancel: row.hasCancel ?? false)
+                    hasCheck: row.hasCheck ?? false, hasCancel: row.hasCancel ?? false, network: network)
             }
             if row.quarantineReason == nil, descriptor == nil { return nil }
             let status: CatalogEntry.Status = row.quarantineReason.map { .quarantined(reason: $0) } ?? .ready
@@ -56,6 +58,8 @@ struct StoredProbeMemory: ProbeMemory {
                 row.capabilities = Int64(bitPattern: d.capabilities.rawValue)
                 row.hasCheck = d.hasCheck
                 row.hasCancel = d.hasCancel
+                row.networkKind = Int64(d.network.abiKind)
+                row.tcpPortsJSON = (try? JSONEncoder().encode(d.network.ports)).map { String(decoding: $0, as: UTF8.self) } ?? "[]"
             }
             return row
         }

@@ -1,3 +1,4 @@
+public import PatchbayCore
 import Foundation
 
 /// A connector named by id, optionally pinned to one version.
@@ -65,6 +66,8 @@ public struct FlowTask: Sendable, Codable, Equatable {
     public var poll: PollPolicy?
     /// Paths beyond the workspace the connector may read or write (nil: none).
     public var files: FileGrants?
+    /// Narrows the network the connector declares (nil: as declared). Never widens it.
+    public var network: NetworkAccess?
     public var location: SourceLocation?
     /// Where each parameter was written, by JSON pointer ("/rows"), for schema errors.
     public var parameterLocations: [String: SourceLocation]

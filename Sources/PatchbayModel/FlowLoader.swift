@@ -1,4 +1,5 @@
 import Foundation
+import PatchbayCore
 
 /// Reads a flow file — Patchbay YAML (or the same shape in JSON) or Keboola's orchestration JSON —
 /// and checks its structure: ids, phase order, configurations and output references. Connector
@@ -215,7 +216,7 @@ struct FlowReader {
     mutating func readNativeTask(_ node: Node, phase: String, path: String) -> FlowTask? {
         guard let fields = mapping(node, path) else { return nil }
         checkKeys(fields, path, allowed: ["id", "name", "connector", "version", "configuration", "parameters", "inputs",
-                                          "enabled", "continueOnFailure", "timeout", "poll", "files"])
+                                          "enabled", "continueOnFailure", "timeout", "poll", "files", "network"])
         guard let id = identifier(node["id"], join(path, "id")) else {
             if node["id"] == nil { fail(node, path, "a task needs an 'id'") }
             return nil
@@ -255,6 +256,7 @@ struct FlowReader {
             continueOnFailure: flag(node["continueOnFailure"], join(path, "continueOnFailure"), default: false),
             timeout: seconds(node["timeout"], join(path, "timeout")), poll: poll)
         task?.files = files
+        if let networkNode = node["network"] { task?.network = network(networkNode, join(path, "network")) }
         return task
     }
 
@@ -362,6 +364,34 @@ struct FlowReader {
     }
 
     // MARK: tasks
+
+    /// `network: none`, `network: any`, or `network: {tcp: [443, 5432]}`: what the task narrows its connector to.
+    mutating func network(_ node: Node, _ path: String) -> NetworkAccess? {
+        if case .string(let word) = node.value {
+            switch word {
+            case "none": return NetworkAccess.none
+            case "any": return .any
+            default:
+                fail(node, path, "expected none, any or {tcp: [PORT, …]}, found '\(word)'")
+                return nil
+            }
+        }
+        guard let fields = mapping(node, path) else { return nil }
+        checkKeys(fields, path, allowed: ["tcp"])
+        guard let list = node["tcp"].flatMap({ sequence($0, join(path, "tcp")) }) else {
+            fail(node, path, "expected {tcp: [PORT, …]}")
+            return nil
+        }
+        var ports: [UInt16] = []
+        for (index, item) in list.enumerated() {
+            guard case .scalar(.integer(let value)) = item.kind, value >= 1, value <= 65535 else {
+                fail(item, "\(join(path, "tcp"))[\(index)]", "a TCP port is a whole number from 1 to 65535")
+                continue
+            }
+            ports.append(UInt16(value))
+        }
+        return .tcpPorts(ports)
+    }
 
     mutating func makeTask(id: String, name: String, phase: String, node: Node, path: String,
                            connector: ConnectorReference?, connectorNode: Node?,

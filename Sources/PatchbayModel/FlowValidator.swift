@@ -1,8 +1,9 @@
+public import PatchbayCore
 import Foundation
 
 /// What the registry knows of a connector a flow names.
 public enum ConnectorFacts: Sendable {
-    case available(id: String, version: String, parametersSchema: String)
+    case available(id: String, version: String, parametersSchema: String, network: NetworkAccess = .none)
     /// Not installed, not loadable, or no such version; the text says which and what exists.
     case unavailable(String)
 }
@@ -19,7 +20,12 @@ public enum FlowValidator {
                 issues.append(FlowIssue(task.location, "\(path).connector", "connector '\(task.connector)' was not looked up"))
             case .unavailable(let reason):
                 issues.append(FlowIssue(task.location, "\(path).connector", reason))
-            case .available(let id, let version, let schemaText):
+            case .available(let id, let version, let schemaText, let declared):
+                // A task may narrow its connector's network, never widen it.
+                if let asked = task.network, declared.narrowed(to: asked) != asked {
+                    issues.append(FlowIssue(task.location, "\(path).network",
+                                            "\(id)@\(version) declares network \(declared); a task may narrow that, never widen it (asked: \(asked))"))
+                }
                 guard !schemaText.isEmpty else { continue }
                 guard let schema = try? JSONValue(parsing: schemaText) else {
                     issues.append(FlowIssue(task.location, "\(path).connector",

@@ -146,6 +146,12 @@ extension Store {
                 );
                 """)
         }
+        migrator.registerMigration("v4: the network each plugin declares") { db in
+            try db.execute(sql: """
+                ALTER TABLE pluginProbes ADD COLUMN networkKind INTEGER NOT NULL DEFAULT 0;
+                ALTER TABLE pluginProbes ADD COLUMN tcpPortsJSON TEXT NOT NULL DEFAULT '[]';
+                """)
+        }
         return migrator
     }
 }

@@ -28,6 +28,9 @@ public struct PluginProbeRecord: Sendable, Codable, Equatable, FetchableRecord, 
     public var hasCheck: Bool?
     public var hasCancel: Bool?
     public var probedAt: Date
+    /// The declared network (PATCHBAY_NETWORK_*) and, for TCP ports, which.
+    public var networkKind: Int64 = 0
+    public var tcpPortsJSON: String = "[]"
 
     public init(path: String, size: Int64, modifiedNanos: Int64, changedNanos: Int64, inode: Int64, sha256: String,
                 quarantineReason: String?, loadNanos: Int64, probedAt: Date) {

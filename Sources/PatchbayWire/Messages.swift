@@ -289,6 +289,7 @@ public enum RunnerMessage: Sendable, Equatable {
             e.string(d.id); e.string(d.version); e.string(d.displayName); e.string(d.description)
             e.string(d.parametersSchema); e.strings(d.credentialNames)
             e.u32(d.pattern.abiValue); e.u64(d.capabilities.rawValue); e.bool(d.hasCheck); e.bool(d.hasCancel)
+            e.u32(d.network.abiKind); e.u32(UInt32(d.network.ports.count)); for port in d.network.ports { e.u32(UInt32(port)) }
             return e.frame()
         case .loaded(let nanoseconds):
             var e = WireEncoder(kind: 0x4B); e.u64(nanoseconds); return e.frame()
@@ -345,10 +346,22 @@ public enum RunnerMessage: Sendable, Equatable {
             guard let pattern = JobPattern(abi: rawPattern) else { throw .invalidValue(field: "pattern", value: UInt64(rawPattern)) }
             let capabilities = Capabilities(rawValue: try d.u64("capabilities"))
             let hasCheck = try d.bool("hasCheck"), hasCancel = try d.bool("hasCancel")
+            let networkKind = try d.u32("network")
+            let portCount = try d.u32("network.ports")
+            guard portCount <= 64 else { throw .invalidValue(field: "network.ports", value: UInt64(portCount)) }
+            var ports: [UInt16] = []
+            for _ in 0..<portCount {
+                let port = try d.u32("network.port")
+                guard port > 0, port <= 65535 else { throw .invalidValue(field: "network.port", value: UInt64(port)) }
+                ports.append(UInt16(port))
+            }
+            guard let network = NetworkAccess(abi: networkKind, ports: ports) else {
+                throw .invalidValue(field: "network", value: UInt64(networkKind))
+            }
             message = .descriptor(ConnectorDescriptor(
                 abiVersion: abiVersion, structSize: structSize, id: id, version: version, displayName: displayName,
                 description: description, parametersSchema: schema, credentialNames: credentials, pattern: pattern,
-                capabilities: capabilities, hasCheck: hasCheck, hasCancel: hasCancel))
+                capabilities: capabilities, hasCheck: hasCheck, hasCancel: hasCancel, network: network))
         case 0x4B:
             message = .loaded(nanoseconds: try d.u64("nanoseconds"))
         case 0x44:

@@ -196,12 +196,29 @@ func readDescriptor(_ pointer: UnsafePointer<patchbay_connector>?) throws(LoadFa
     }
     var schema = try text(d.parameters_schema, "parameters_schema", required: false)
     if schema.isEmpty { schema = "{}" }
+    // ABI 1.1: the network it needs. A descriptor too small to hold the fields declares none.
+    var network = NetworkAccess.none
+    if Int(size) >= Int(PATCHBAY_CONNECTOR_SIZE_1_1) {
+        guard d.tcp_port_count <= 64, d.tcp_port_count == 0 || d.tcp_ports != nil else {
+            throw LoadFailure(kind: .invalidDescriptor, detail: "tcp_ports does not match tcp_port_count \(d.tcp_port_count) (at most 64)")
+        }
+        let ports = (0..<Int(d.tcp_port_count)).map { d.tcp_ports[$0] }
+        guard !ports.contains(0) else { throw LoadFailure(kind: .invalidDescriptor, detail: "tcp_ports holds port 0") }
+        guard let declared = NetworkAccess(abi: d.network, ports: ports) else {
+            throw LoadFailure(kind: .invalidDescriptor, detail: "network \(d.network) is not one of PATCHBAY_NETWORK_NONE, _TCP_PORTS, _ANY")
+        }
+        if case .tcpPorts = declared, ports.isEmpty {
+            throw LoadFailure(kind: .invalidDescriptor, detail: "network PATCHBAY_NETWORK_TCP_PORTS with no tcp_ports")
+        }
+        network = declared
+    }
     let info = ConnectorDescriptor(
         abiVersion: d.abi_version, structSize: size, id: id, version: version,
         displayName: try text(d.display_name, "display_name", required: true),
         description: try text(d.description, "description", required: false),
         parametersSchema: schema, credentialNames: credentials, pattern: pattern,
-        capabilities: Capabilities(rawValue: d.capabilities), hasCheck: d.check != nil, hasCancel: d.cancel != nil)
+        capabilities: Capabilities(rawValue: d.capabilities), hasCheck: d.check != nil, hasCancel: d.cancel != nil,
+        network: network)
     return (info, d)
 }
 

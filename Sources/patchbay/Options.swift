@@ -99,6 +99,7 @@ extension CatalogEntry {
             object["credentials"] = d.credentialNames
             object["capabilities"] = d.capabilities.rawValue
             object["capability_names"] = d.capabilities.names
+            object["network"] = ["kind": "\(d.network)".split(separator: ":").first.map(String.init) ?? "none", "tcp_ports": d.network.ports.map(Int.init)]
             object["parameters_schema"] = (try? JSONSerialization.jsonObject(with: Data(d.parametersSchema.utf8), options: [.fragmentsAllowed])) ?? d.parametersSchema
         }
         return object
@@ -127,4 +128,28 @@ extension Date {
 /// A line for people that is not the command's result (stderr, so stdout stays parseable).
 @Sendable func printNote(_ text: String) {
     FileHandle.standardError.write(Data("note: \(text)\n".utf8))
+}
+
+extension NetworkAccess {
+    /// How listings say what a connector declares.
+    var wording: String {
+        switch self {
+        case .none: "none (local sockets only)"
+        case .tcpPorts(let ports): "outbound TCP to port" + (ports.count == 1 ? " " : "s ") + ports.map(String.init).joined(separator: ", ")
+        case .any: "any"
+        }
+    }
+
+    /// `none`, `any` or `tcp:443,5432`, as --network takes it.
+    init?(argument: String) {
+        switch argument {
+        case "none": self = .none
+        case "any": self = .any
+        default:
+            guard argument.hasPrefix("tcp:") else { return nil }
+            let ports = argument.dropFirst(4).split(separator: ",").compactMap { UInt16($0) }
+            guard !ports.isEmpty, !ports.contains(0) else { return nil }
+            self = .tcpPorts(ports)
+        }
+    }
 }

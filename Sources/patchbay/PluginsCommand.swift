@@ -90,6 +90,7 @@ extension PluginsCommand {
                   size          \(entry.size) bytes
                   load time     \(formatDuration(entry.probeLoadTime)) (dlopen + entry + checks, in a runner)
                   credentials   \(d.credentialNames.isEmpty ? "none" : d.credentialNames.joined(separator: ", "))
+                  network       \(d.network.wording)
                   capabilities  \(d.capabilities.names.isEmpty ? "none" : d.capabilities.names.joined(separator: ", "))
                   check()       \(d.hasCheck ? "yes" : "no")   cancel()  \(d.hasCancel ? "yes" : "no")
                 """)
@@ -120,6 +121,7 @@ extension PluginsCommand {
                     printJSON(entry.json)
                 } else {
                     print("installed \(entry.id ?? "?")@\(entry.version ?? "?") → \(entry.path)")
+                    print("  network: \(entry.descriptor?.network.wording ?? "none")")
                 }
             } catch let error as RegistryError {
                 printError(error)

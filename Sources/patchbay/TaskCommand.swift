@@ -61,6 +61,9 @@ extension TaskCommand {
         @Option(name: .customLong("write"), help: ArgumentHelp("A file or directory the connector may write; repeatable.", valueName: "path"))
         var writable: [String] = []
 
+        @Option(help: ArgumentHelp("Narrow the network the connector declares: none, or tcp:PORT,… (never wider than declared).", valueName: "network"))
+        var network: String?
+
         @Option(help: ArgumentHelp("Stop the task after this many seconds (cancel, then SIGTERM, then SIGKILL).", valueName: "seconds"))
         var timeout: Double = 3600
 
@@ -139,11 +142,22 @@ extension TaskCommand {
                 minimumLogLevel: verbose ? 1 : 2)
             for (paths, option) in [(readable, "--read"), (writable, "--write")] {
                 for path in paths where !FileManager.default.fileExists(atPath: path) {
-                    throw CLIError("\(option) \(path): no such file or directory", exitCode: .inputInvalid)
+                    printError("\(option) \(path): no such file or directory"); throw ExitCode.inputInvalid
                 }
             }
             spec.readablePaths = readable.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
             spec.writablePaths = writable.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
+            let declared = entry.descriptor?.network ?? .none
+            spec.network = declared
+            if let network {
+                guard let asked = NetworkAccess(argument: network) else {
+                    printError("--network \(network): write none, any or tcp:PORT,PORT"); throw ExitCode.inputInvalid
+                }
+                guard declared.narrowed(to: asked) == asked else {
+                    printError("--network \(network): the connector declares \(declared.wording); a task may narrow that, never widen it"); throw ExitCode.inputInvalid
+                }
+                spec.network = asked
+            }
             let report = masker.mask(await TaskRunner().run(spec, host: host))
             if global.output == .json {
                 printJSON(json(report, entry: entry, tablesDirectory: tablesDirectory))

@@ -46,12 +46,19 @@ struct ABICompatibilityTests {
             try #require(build.status == 0, "\(build.stderr)")
             return try Fixtures.run(binary, []).stdout.split(separator: "\n").map(String.init)
         }
-        // When both print their layout
-        let frozen = try layout(include: Fixtures.repository + "/Tests/Fixtures/abi-v1.0")
-        let current = try layout(include: Fixtures.sdkInclude, defines: ["-DPATCHBAY_LAYOUT_PUBLISHED_SIZES"])
-        // Then every v1.0 line is unchanged, and the published v1.0 sizes match the v1.0 layout
+        // When each prints its layout (the ABI version last: each minor raises it)
+        let frozenWithVersion = try layout(include: Fixtures.repository + "/Tests/Fixtures/abi-v1.0")
+        let frozen1_1 = try layout(include: Fixtures.repository + "/Tests/Fixtures/abi-v1.1",
+                                   defines: ["-DPATCHBAY_LAYOUT_PUBLISHED_SIZES", "-DPATCHBAY_LAYOUT_V1_1"])
+        let current = try layout(include: Fixtures.sdkInclude, defines: ["-DPATCHBAY_LAYOUT_PUBLISHED_SIZES", "-DPATCHBAY_LAYOUT_V1_1"])
+        #expect(frozenWithVersion.last == "PATCHBAY_ABI_VERSION=65536")
+        #expect(current.last == "PATCHBAY_ABI_VERSION=65537")
+        let frozen = Array(frozenWithVersion.dropLast())
+        // Then every v1.0 line is unchanged, the 1.1 additions are as frozen, and the published sizes match the layouts
         #expect(frozen.count > 60)
         #expect(Array(current.prefix(frozen.count)) == frozen)
+        #expect(current == frozen1_1)
+        #expect(current.contains("PATCHBAY_CONNECTOR_SIZE_1_1=120"))
         func end(of field: String) throws -> Int {
             let line = try #require(frozen.first { $0.hasPrefix(field + " ") })
             let numbers = line.split(separator: " ").dropFirst().map { Int($0.split(separator: "=")[1])! }
@@ -67,7 +74,7 @@ struct ABICompatibilityTests {
         #expect(report.classification == .succeeded, "\(report.classification.summary)")
         #expect(report.descriptor?.abiVersion == 0x0001_0005)
         let size = try #require(report.descriptor?.structSize)
-        #expect(size == 120, "v1.0 is 104 bytes; the 1.5 descriptor appends 16")
+        #expect(size == 136, "v1.1 is 120 bytes; the 1.5 descriptor appends 16")
     }
 
     @Test("probing loads nothing but the entry: a connector that would crash in run() probes fine")

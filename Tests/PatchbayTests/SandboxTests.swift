@@ -88,6 +88,36 @@ struct SandboxTests {
         #expect(result.stdout.contains("denied (Operation not permitted)"))
     }
 
+    @Test("a connector that declares one TCP port reaches that port and no other; --network none takes even that away",
+          .enabled(if: SandboxPolicy.current.landlockABI >= 4, "Landlock TCP rules need ABI 4 (Linux 6.7)"))
+    func declaredPortOnly() throws {
+        // Given two ports that accept, and a connector built to declare the first (ABI 1.1)
+        let allowed = try Self.listeningPort(), other = try Self.listeningPort()
+        defer { close(allowed.socket); close(other.socket) }
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let plugin = directory + "/libhostile_net.so"
+        let build = try Fixtures.run("/usr/bin/env", ["cc", "-shared", "-fPIC", "-std=c99", "-I", Fixtures.sdkInclude, "-DDECLARED_PORT=\(allowed.port)",
+                                                      Fixtures.connectorSources + "/hostile.c", "-o", plugin])
+        try #require(build.status == 0, "\(build.stderr)")
+        func attempt(_ port: UInt16, _ extra: [String] = []) throws -> String {
+            let result = try FirstParty.patchbay(["task", "run", plugin, "--param", "attack=probe", "--param", "port=\(port)", "--output", "json"] + extra)
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stderr)")
+            let outputs = json["outputs"] as? [[String: Any]] ?? []
+            return outputs.first { $0["name"] as? String == "open_socket" }?["value"] as? String ?? "no report"
+        }
+        // When it connects to each, Then only the declared one answers
+        #expect(try attempt(allowed.port) == "ALLOWED (connected)")
+        #expect(try attempt(other.port).hasPrefix("denied ("))
+        // And narrowed to no network, it cannot open an internet socket at all
+        #expect(try attempt(allowed.port, ["--network", "none"]).hasPrefix("denied (Permission denied)"))
+        // And the declaration is shown where a user decides to install it; widening it is refused
+        let inspect = try FirstParty.patchbay(["plugins", "inspect", plugin])
+        #expect(inspect.stdout.contains("network       outbound TCP to port \(allowed.port)"), "\(inspect.stdout)")
+        let widen = try FirstParty.patchbay(["task", "run", plugin, "--network", "any"])
+        #expect(widen.status == 4 && widen.stderr.contains("never widen it"), "\(widen.stderr)")
+    }
+
     @Test("with Landlock forced off, the task's own uid still keeps the master key and the project out of reach",
           .enabled(if: getuid() == 0, "the sandbox's own uid per task needs the host to run as root (CI does)"))
     func layersHoldWithOneOff() throws {

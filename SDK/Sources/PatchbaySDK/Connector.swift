@@ -39,6 +39,16 @@ public struct Capabilities: OptionSet, Sendable {
     public static let cancel = Capabilities(rawValue: 1 << 3)
 }
 
+/// The network a connector needs (ABI 1.1): it gets that and nothing more.
+public enum Network: Sendable, Equatable {
+    /// Local (AF_UNIX) sockets only. The default.
+    case none
+    /// Outbound TCP to these ports only.
+    case tcpPorts([UInt16])
+    /// Whatever the machine's network allows.
+    case any
+}
+
 /// A connector. Implement `run`; everything else has a sensible default.
 ///
 /// Requirements: `id` is reverse-DNS (lowercase letters, digits, `.`, `-`, `_`),
@@ -55,6 +65,8 @@ public protocol Connector {
     /// Names of the credentials `run` may ask for with `task.credential(_:)`.
     static var credentials: [String] { get }
     static var capabilities: Capabilities { get }
+    /// The network `run` and `check` need. Default: none.
+    static var network: Network { get }
 
     init()
     /// Checks parameters and credentials quickly. Default: nothing to check.
@@ -68,6 +80,7 @@ extension Connector {
     public static var parametersSchema: String { "{}" }
     public static var credentials: [String] { [] }
     public static var capabilities: Capabilities { [] }
+    public static var network: Network { .none }
     public func check(_ task: TaskContext) throws {}
 }
 

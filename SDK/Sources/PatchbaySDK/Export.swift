@@ -38,6 +38,16 @@ public func export<C: Connector>(_ type: C.Type, host: UnsafePointer<patchbay_ho
     d.credential_count = C.credentials.count
     d.pattern = C.pattern.rawValue
     d.capabilities = C.capabilities.rawValue
+    switch C.network {
+    case .none: d.network = patchbay_network(PATCHBAY_NETWORK_NONE)
+    case .any: d.network = patchbay_network(PATCHBAY_NETWORK_ANY)
+    case .tcpPorts(let ports):
+        d.network = patchbay_network(PATCHBAY_NETWORK_TCP_PORTS)
+        let copy = UnsafeMutablePointer<UInt16>.allocate(capacity: max(ports.count, 1))
+        copy.initialize(from: ports, count: ports.count)
+        d.tcp_ports = UnsafePointer(copy)
+        d.tcp_port_count = UInt32(ports.count)
+    }
     d.check = { task, error in invoke(task, error) { connector, context in try connector.check(context) } }
     d.run = { task, error in invoke(task, error) { connector, context in try connector.run(context) } }
     // No cancel(): `TaskContext.isCancelled` asks the host, which knows (and the runner then needs no

@@ -1,5 +1,5 @@
 /*
- * patchbay/connector.h — the Patchbay connector ABI, version 1.0.
+ * patchbay/connector.h — the Patchbay connector ABI, version 1.1.
  *
  * This header is the whole contract between a Patchbay host and a connector
  * plugin. Anything not declared here is not a published API. It is plain C99,
@@ -42,6 +42,9 @@
  *        meaning: PATCHBAY_ABI_VERSION written as an expression; the v1.0
  *        struct sizes published as PATCHBAY_HOST_SIZE_1_0 and
  *        PATCHBAY_CONNECTOR_SIZE_1_0; `reserved` is checked.)
+ *   1.1  The connector declares the network it needs (`network`, `tcp_port_count`,
+ *        `tcp_ports`, appended to patchbay_connector; PATCHBAY_NETWORK_*;
+ *        PATCHBAY_CONNECTOR_SIZE_1_1). A 1.0 connector gets no network.
  *
  * ===========================================================================
  * THE TWO EXPORTED SYMBOLS
@@ -101,7 +104,7 @@ extern "C" {
 
 enum {
     PATCHBAY_ABI_MAJOR = 1,
-    PATCHBAY_ABI_MINOR = 0,
+    PATCHBAY_ABI_MINOR = 1,
     PATCHBAY_ABI_VERSION = (PATCHBAY_ABI_MAJOR << 16) | PATCHBAY_ABI_MINOR
 };
 
@@ -167,6 +170,16 @@ enum {
 /* Flags for set_output(). */
 enum {
     PATCHBAY_OUTPUT_SECRET = 1u << 0 /* never shown, logged or rendered into text */
+};
+
+/* The network a connector declares (patchbay_connector.network, ABI 1.1). The host
+ * gives a task exactly what its connector declares, or less when the flow narrows
+ * it, never more. */
+typedef uint32_t patchbay_network;
+enum {
+    PATCHBAY_NETWORK_NONE = 0,      /* local (AF_UNIX) sockets only */
+    PATCHBAY_NETWORK_TCP_PORTS = 1, /* outbound TCP to tcp_ports only; nothing listens */
+    PATCHBAY_NETWORK_ANY = 2        /* whatever the machine's network allows */
 };
 
 /* ---- Opaque host objects (owned by the host, rule 3) ------------------- */
@@ -313,6 +326,15 @@ typedef struct patchbay_connector {
     /* Asks a running run() to stop. Called from another thread; must only
      * flag the request. May be NULL (the host then relies on is_cancelled()). */
     void (*cancel)(patchbay_task *task);
+
+    /* --- Version 1.1 --- */
+    /* The network run() and check() need: PATCHBAY_NETWORK_*. A connector whose
+     * struct_size does not cover it (a 1.0 connector) gets PATCHBAY_NETWORK_NONE. */
+    patchbay_network network;
+    /* With PATCHBAY_NETWORK_TCP_PORTS: the ports it connects to, tcp_port_count
+     * entries (at most 64), each 1…65535. Static lifetime; NULL when the count is 0. */
+    uint32_t tcp_port_count;
+    const uint16_t *tcp_ports;
 } patchbay_connector;
 
 /* ---- Sizes of the v1.0 structs ----------------------------------------- */
@@ -325,7 +347,8 @@ typedef struct patchbay_connector {
  * and so on; these never change. */
 enum {
     PATCHBAY_HOST_SIZE_1_0 = offsetof(patchbay_host, set_error) + sizeof(void (*)(void)),
-    PATCHBAY_CONNECTOR_SIZE_1_0 = offsetof(patchbay_connector, cancel) + sizeof(void (*)(void))
+    PATCHBAY_CONNECTOR_SIZE_1_0 = offsetof(patchbay_connector, cancel) + sizeof(void (*)(void)),
+    PATCHBAY_CONNECTOR_SIZE_1_1 = offsetof(patchbay_connector, tcp_ports) + sizeof(const uint16_t *)
 };
 
 /* ---- Exported by every connector --------------------------------------- */

@@ -72,6 +72,7 @@ static const patchbay_connector descriptor = {
     .pattern = PATCHBAY_PATTERN_EXTRACTION,
     .capabilities = PATCHBAY_CAP_WRITES_TABLES,
     .run = run,
+    .network = PATCHBAY_NETWORK_NONE, /* or PATCHBAY_NETWORK_TCP_PORTS with .tcp_ports / .tcp_port_count */
 };
 
 uint32_t patchbay_abi_version(void) { return PATCHBAY_ABI_VERSION; }

@@ -29,7 +29,7 @@ int main(void) {
 
     printf("sizeof(patchbay_status)=%zu sizeof(patchbay_pattern)=%zu sizeof(patchbay_log_level)=%zu sizeof(patchbay_failure_class)=%zu\n",
            sizeof(patchbay_status), sizeof(patchbay_pattern), sizeof(patchbay_log_level), sizeof(patchbay_failure_class));
-    CONSTANT(PATCHBAY_ABI_MAJOR); CONSTANT(PATCHBAY_ABI_VERSION);
+    CONSTANT(PATCHBAY_ABI_MAJOR);
     CONSTANT(PATCHBAY_OK); CONSTANT(PATCHBAY_ERROR); CONSTANT(PATCHBAY_NOT_FOUND); CONSTANT(PATCHBAY_DENIED);
     CONSTANT(PATCHBAY_INVALID_ARGUMENT); CONSTANT(PATCHBAY_CANCELLED); CONSTANT(PATCHBAY_END); CONSTANT(PATCHBAY_IO);
     CONSTANT(PATCHBAY_PENDING);
@@ -44,5 +44,13 @@ int main(void) {
     /* Only the current header publishes these: they must equal the v1.0 layout printed above. */
     CONSTANT(PATCHBAY_HOST_SIZE_1_0); CONSTANT(PATCHBAY_CONNECTOR_SIZE_1_0);
 #endif
+#ifdef PATCHBAY_LAYOUT_V1_1
+    /* What 1.1 appended: compared with the frozen 1.1 header. */
+    FIELD(patchbay_connector, network); FIELD(patchbay_connector, tcp_port_count); FIELD(patchbay_connector, tcp_ports);
+    CONSTANT(PATCHBAY_NETWORK_NONE); CONSTANT(PATCHBAY_NETWORK_TCP_PORTS); CONSTANT(PATCHBAY_NETWORK_ANY);
+    CONSTANT(PATCHBAY_CONNECTOR_SIZE_1_1);
+#endif
+    /* Last, because each minor raises it. */
+    CONSTANT(PATCHBAY_ABI_VERSION);
     return 0;
 }

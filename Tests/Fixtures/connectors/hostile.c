@@ -128,6 +128,11 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     return PATCHBAY_ERROR;
 }
 
+#ifdef DECLARED_PORT
+/* Built with -DDECLARED_PORT=N: declares outbound TCP to port N (ABI 1.1), and nothing else. */
+static const uint16_t declared_ports[] = { DECLARED_PORT };
+#endif
+
 static const patchbay_connector descriptor = {
     .struct_size = sizeof(patchbay_connector),
     .abi_version = PATCHBAY_ABI_VERSION,
@@ -138,6 +143,11 @@ static const patchbay_connector descriptor = {
     .parameters_schema = "{\"type\":\"object\"}",
     .pattern = PATCHBAY_PATTERN_INITIATION,
     .run = run,
+#ifdef DECLARED_PORT
+    .network = PATCHBAY_NETWORK_TCP_PORTS,
+    .tcp_port_count = 1,
+    .tcp_ports = declared_ports,
+#endif
 };
 
 uint32_t patchbay_abi_version(void) { return PATCHBAY_ABI_VERSION; }

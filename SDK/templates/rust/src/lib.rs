@@ -77,6 +77,10 @@ static DESCRIPTOR: patchbay_connector = patchbay_connector {
     check: None,
     run: Some(run),
     cancel: None,
+    // No network: the sandbox gives this connector local sockets only.
+    network: PATCHBAY_NETWORK_NONE,
+    tcp_port_count: 0,
+    tcp_ports: std::ptr::null(),
 };
 
 #[no_mangle]

@@ -1,9 +1,9 @@
-//! Bindings to SDK/include/patchbay/connector.h (ABI 1.0), written by hand so the
+//! Bindings to SDK/include/patchbay/connector.h (ABI 1.1), written by hand so the
 //! template needs no crate. Field order and types must match the header exactly.
 #![allow(non_camel_case_types, dead_code)]
 use std::os::raw::{c_char, c_int};
 
-pub const PATCHBAY_ABI_VERSION: u32 = 0x0001_0000;
+pub const PATCHBAY_ABI_VERSION: u32 = 0x0001_0001;
 pub const PATCHBAY_OK: u32 = 0;
 pub const PATCHBAY_ERROR: u32 = 1;
 pub const PATCHBAY_CANCELLED: u32 = 5;
@@ -13,6 +13,9 @@ pub const PATCHBAY_FAILURE_SYSTEM: u32 = 3;
 pub const PATCHBAY_PATTERN_EXTRACTION: u32 = 4;
 pub const PATCHBAY_LOG_INFO: u32 = 2;
 pub const PATCHBAY_CAP_WRITES_TABLES: u64 = 1 << 1;
+pub const PATCHBAY_NETWORK_NONE: u32 = 0;
+pub const PATCHBAY_NETWORK_TCP_PORTS: u32 = 1;
+pub const PATCHBAY_NETWORK_ANY: u32 = 2;
 
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -85,6 +88,10 @@ pub struct patchbay_connector {
     pub check: Option<ConnectorFn>,
     pub run: Option<ConnectorFn>,
     pub cancel: Option<extern "C" fn(Task)>,
+    // ABI 1.1
+    pub network: u32,
+    pub tcp_port_count: u32,
+    pub tcp_ports: *const u16,
 }
 
 // The descriptor is a static, immutable value shared with the host: safe to share between threads.

@@ -9,6 +9,8 @@ struct MyConnector: Connector {
     static let summary = "Writes a greeting N times into out.greetings."
     static let pattern = JobPattern.extraction
     static let capabilities: Capabilities = [.writesTables]
+    /// The network it needs: none (local sockets only); `.tcpPorts([443])` or `.any` ask for more.
+    static let network = Network.none
     static let parametersSchema = #"{"type":"object","properties":{"greeting":{"type":"string"},"count":{"type":"integer","minimum":0}}}"#
 
     func run(_ task: TaskContext) throws {

@@ -279,6 +279,7 @@ extension Engine {
                 completion = JobCompletion(status: .error, failureClass: .config, message: denial,
                                            exitKind: report.classification.kind, exitSummary: report.classification.summary)
             }
+            completion.sandbox = report.sandbox
             recorder.masker = access.masker  // with the secret outputs the connector set
             let finished = record(job, completion, recorder, context: context, events: events)
             if finished.job.status == .success { publishStagedTables(job: job.id!) } else { removeTree(stagingDirectory(job: job.id!)) }

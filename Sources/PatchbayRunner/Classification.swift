@@ -150,6 +150,8 @@ public struct TaskReport: Sendable {
     /// Loading inside the runner: ELF check, dlopen, ABI probe, entry, descriptor checks.
     public var loadTime: Duration
     public var confinement: ConfinementMode
+    /// What held the task, in one line: its uid, the kernel layers, its network, its cgroups.
+    public var sandbox: String = ""
 }
 
 extension RunnerPhase {

@@ -92,6 +92,8 @@ struct Supervisor<Host: TaskHost> {
     private var phase: RunnerPhase?
     private var ready = false
     private var violation: String?
+    /// What held this task, for its report (set once the uid and cgroups are known).
+    private var sandbox = ""
     /// 16 random bytes from two draws (one system call each), not sixteen.
     private var nonce: [UInt8] = withUnsafeBytes(of: (UInt64.random(in: 0...UInt64.max), UInt64.random(in: 0...UInt64.max))) { Array($0) }
     private var frames = FrameAccumulator()
@@ -134,7 +136,7 @@ struct Supervisor<Host: TaskHost> {
                    tables: classification.isSuccess ? producedTables : [], newStateJSON: newState,
                    internalMessage: internalMessage, runnerPID: pid, peakMemoryBytes: peak,
                    wallTime: .nanoseconds(Int64(monotonicNow() - started)), leftoverProcessesKilled: leftovers,
-                   loadTime: .nanoseconds(Int64(loadNanoseconds)), confinement: runner.confinement)
+                   loadTime: .nanoseconds(Int64(loadNanoseconds)), confinement: runner.confinement, sandbox: sandbox)
     }
 
     mutating func run() -> TaskReport {
@@ -176,6 +178,8 @@ struct Supervisor<Host: TaskHost> {
                 runner.logger.warning("cgroup confinement unavailable for a task; using rlimits only", metadata: ["error": "\(error)"])
             }
         }
+
+        sandbox = Self.describe(user: user?.uid, policy: runner.sandbox, network: spec.network, cgroups: cgroups != nil)
 
         // Descriptors: socket (fd 3 in the runner), cancel pipe (fd 4), stdout, stderr.
         var pair: [Int32] = [-1, -1]
@@ -402,6 +406,16 @@ struct Supervisor<Host: TaskHost> {
         case .terminate: kill(-pid, SIGTERM)
         case .kill: kill(-pid, SIGKILL)
         }
+    }
+
+    /// "uid 7901851, landlock ABI 7, seccomp, network none, cgroups": what held one task.
+    static func describe(user: UInt32?, policy: SandboxPolicy, network: NetworkAccess, cgroups: Bool) -> String {
+        var parts = [user.map { "uid \($0)" } ?? "uid \(getuid()) (not dropped)"]
+        parts.append(policy.layers.contains(.landlock) ? "landlock ABI \(policy.landlockABI)" : "no landlock")
+        parts.append(policy.layers.contains(.seccomp) ? "seccomp" : "no seccomp")
+        parts.append("network \(network)")
+        parts.append(cgroups ? "cgroups (pids, memory)" : "rlimits")
+        return parts.joined(separator: ", ")
     }
 
     // What a runner may send, at most: everything it says is input from the connector.

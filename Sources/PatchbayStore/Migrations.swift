@@ -152,6 +152,9 @@ extension Store {
                 ALTER TABLE pluginProbes ADD COLUMN tcpPortsJSON TEXT NOT NULL DEFAULT '[]';
                 """)
         }
+        migrator.registerMigration("v5: what held each job") { db in
+            try db.execute(sql: "ALTER TABLE jobs ADD COLUMN sandbox TEXT")
+        }
         return migrator
     }
 }

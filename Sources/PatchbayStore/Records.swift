@@ -77,6 +77,8 @@ public struct JobRecord: Sendable, Codable, Equatable, FetchableRecord, MutableP
     public var message: String?
     /// How the runner process ended (ExitClassification.kind) and its one-line summary.
     public var exitKind: String?
+    /// What held the job's task: uid, kernel layers, network, cgroups.
+    public var sandbox: String?
     public var exitSummary: String?
     public var runnerPID: Int32?
     public var runnerStart: Int64?
@@ -197,6 +199,7 @@ public struct JobCompletion: Sendable {
     public var failureClass: FailureClass?
     public var message: String?
     public var exitKind: String?
+    public var sandbox: String?
     public var exitSummary: String?
     public var rowsOut: Int64
     public var outputs: [OutputRecord]

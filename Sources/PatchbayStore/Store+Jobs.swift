@@ -76,12 +76,12 @@ extension Store {
         try write { db in
             let statement = try db.cachedStatement(sql: """
                 UPDATE jobs SET status = ?, finishedAt = ?, failureClass = ?, message = ?, exitKind = ?,
-                    exitSummary = ?, rowsOut = ?
+                    exitSummary = ?, rowsOut = ?, sandbox = COALESCE(?, sandbox)
                 WHERE id = ? AND status IN (\(Self.sourceList(of: completion.status))) RETURNING *
                 """)
             guard let finished = try JobRecord.fetchOne(statement, arguments: [
                 completion.status, StoredTime.text(time), completion.failureClass, completion.message, completion.exitKind,
-                completion.exitSummary, completion.rowsOut, job.id])
+                completion.exitSummary, completion.rowsOut, completion.sandbox, job.id])
             else { throw try refusal(db, table: "jobs", id: job.id!, to: completion.status) }
             for output in completion.outputs { try output.upsert(db) }
             if let state = completion.state {

@@ -26,7 +26,7 @@ func jobJSON(_ job: JobRecord, outputs: [OutputRecord]) -> [String: Any] {
         "created_at": iso(job.createdAt), "started_at": iso(job.startedAt), "finished_at": iso(job.finishedAt),
         "failure_class": job.failureClass?.rawValue as Any, "message": job.message as Any, "exit": job.exitKind as Any,
         "exit_summary": job.exitSummary as Any, "runner_pid": job.runnerPID as Any, "rows_out": job.rowsOut,
-        "reused_job": job.reusedJobID as Any,
+        "reused_job": job.reusedJobID as Any, "sandbox": job.sandbox as Any,
         "outputs": outputs.map { ["name": $0.name, "secret": $0.isSecret, "value": $0.isSecret ? "[hidden]" : ($0.value ?? "")] },
     ]
     if let parameters = job.parametersJSON, let value = try? JSONSerialization.jsonObject(with: Data(parameters.utf8)) {
@@ -97,6 +97,7 @@ extension JobsCommand {
                     print("  \(RunView.mark(job.status, "…")) \(job.taskID)  job \(job.id!) · attempt \(job.attempt) · \(job.status.rawValue) · \(time)"
                           + " · \(job.connectorID)\(job.connectorVersion.map { "@\($0)" } ?? "")" + (job.rowsOut > 0 ? " · \(job.rowsOut) rows" : ""))
                     if let message = job.message { print("      \(job.failureClass.map { "[\($0.rawValue)] " } ?? "")\(message)") }
+                    if let sandbox = job.sandbox { print("      sandbox: \(sandbox)") }
                     for output in outputs {
                         print("      output \(output.name) = \(output.isSecret ? "[hidden]" : output.value ?? "")")
                     }

@@ -259,6 +259,7 @@ extension TaskCommand {
                 }
             }
             if let state = report.newStateJSON { print("state: \(state)") }
+            print("sandbox: \(report.sandbox)")
             let mark = report.classification.isSuccess ? "✓" : "✗"
             print("\(mark) \(report.classification.summary) in \(formatDuration(report.wallTime))")
         }
@@ -273,6 +274,7 @@ extension TaskCommand {
                 "peak_memory_bytes": report.peakMemoryBytes,
                 "leftover_processes_killed": report.leftoverProcessesKilled,
                 "confinement": report.confinement.description,
+                "sandbox": report.sandbox,
                 "logs": report.logs.map { ["time": timestamps.string(from: $0.time), "level": $0.level.rawValue,
                                            "source": $0.source.rawValue, "message": $0.message] },
                 "outputs": report.outputs.map { ["name": $0.name, "secret": $0.isSecret,

@@ -77,6 +77,11 @@ struct SandboxTests {
         // And the host finished the run, and the good task after it succeeded
         #expect(run.status == .warning, "\(run.message ?? "")")
         #expect(jobs["good"]?.status == .success)
+        // And each job records what held it, which `jobs show` prints
+        let held = try #require(jobs["good"]?.sandbox)
+        #expect(held.hasPrefix("uid 79") && held.contains("seccomp") && held.contains("network none"), "\(held)")
+        let shown = try project.patchbay(["jobs", "show", String(run.id!)])
+        #expect(shown.stdout.contains("sandbox: \(held)"), "\(shown.stdout)")
     }
 
     @Test("a connector that SIGKILLs its parent does not stop `patchbay task run`",
@@ -86,6 +91,7 @@ struct SandboxTests {
         let result = try FirstParty.patchbay(["task", "run", plugin, "--param", "attack=kill_parent", "--output", "json"])
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
         #expect(result.stdout.contains("denied (Operation not permitted)"))
+        #expect(result.stdout.contains(#""sandbox" : "uid 79"#), "\(result.stdout)")
     }
 
     @Test("a connector that declares one TCP port reaches that port and no other; --network none takes even that away",

@@ -27,6 +27,11 @@ public struct SandboxPolicy: Sendable {
 
     public static let current = SandboxPolicy(environment: ProcessInfo.processInfo.environment)
 
+    /// The machine's policy with some layers turned off (`uid`, `landlock`, `seccomp`), for diagnosis and benchmarks.
+    public init(turningOff layers: Set<String>) {
+        self.init(environment: ["PATCHBAY_SANDBOX_OFF": layers.sorted().joined(separator: ",")])
+    }
+
     init(environment: [String: String]) {
         let forcedOff = Set((environment["PATCHBAY_SANDBOX_OFF"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
         var off: [String: String] = [:]

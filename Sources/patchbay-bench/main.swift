@@ -1,6 +1,8 @@
 // patchbay-bench — reproducible performance figures. Run in release:
-//   swift run -c release patchbay-bench [probe|cold|records|flow|all] [--runs N]
-//   swift run -c release patchbay-bench flow --runs 7 [--phases 3 --tasks 100 --parallelism 8]
+//   swift run -c release patchbay-bench [probe|cold|sandbox|records|flow|all] [--runs N]
+//   swift run -c release patchbay-bench flow --runs 7 [--phases 3 --tasks 100 --parallelism 8] [--cli]
+//     --cli times `patchbay run` of the same flow as a child process, from start to exit (every job persisted).
+//   sandbox: a cold no-op task with every layer, and with each layer off, so each layer's cost shows.
 // Prints medians (and p10/p90) because the machine is shared and noisy.
 // Needs the first-party plugins: scripts/build release.
 import Foundation
@@ -87,6 +89,28 @@ if which == "cold" || which == "all" {
     line("cold isolated no-op task (spawn→result→reap)", wall, unit: "ms", target: "≤ 5 ms")
 }
 
+if which == "sandbox" || which == "all" {
+    // The same cold no-op task under each sandbox: what each layer costs on its own is the difference.
+    let spec = TaskSpec(pluginPath: sample.path, parametersJSON: "{\"rows\":0}", workspaceRoot: workspace)
+    let variants: [(String, Set<String>)] = [("every layer", []), ("without the task's own uid", ["uid"]),
+                                             ("without Landlock", ["landlock"]), ("without seccomp", ["seccomp"]),
+                                             ("no layer (uid, Landlock, seccomp off)", ["uid", "landlock", "seccomp"])]
+    let runners = variants.map { TaskRunner(sandbox: SandboxPolicy(turningOff: $0.1)) }
+    var walls = Array(repeating: [Double](), count: variants.count)
+    for _ in 0..<runs {
+        for (index, variant) in runners.enumerated() {  // interleaved, so drift hits every variant alike
+            let started = ContinuousClock.now
+            let report = variant.runBlocking(spec, host: Quiet())
+            walls[index].append(milliseconds(ContinuousClock.now - started))
+            precondition(report.classification.isSuccess, report.classification.summary)
+        }
+    }
+    print("sandbox: \(SandboxPolicy.current.summary)")
+    for (index, variant) in variants.enumerated() {
+        line("sandbox: cold no-op task, \(variant.0)", walls[index], unit: "ms", target: index == 0 ? "≤ 2 ms" : "-")
+    }
+}
+
 if which == "records" || which == "all" {
     var rates: [Double] = []
     let rows = 1_000_000
@@ -115,6 +139,27 @@ if which == "flow" || which == "all" {
     let project = Project(root: root)
     try FileManager.default.createDirectory(atPath: project.flowsDirectory, withIntermediateDirectories: true)
     try yaml.write(toFile: project.flowsDirectory + "/bench.yaml", atomically: true, encoding: .utf8)
+    if arguments.contains("--cli") {
+        // The whole command, as a user runs it: `patchbay run bench`, a child process, start to exit.
+        try "name: bench\n".write(toFile: root + "/" + Project.markerFile, atomically: true, encoding: .utf8)
+        let executable = URL(fileURLWithPath: runner.runnerExecutable).deletingLastPathComponent().appendingPathComponent("patchbay").path
+        func command() throws -> Double {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = ["run", "bench", "--project", root, "--parallelism", String(parallelism), "--output", "json"]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            let started = ContinuousClock.now
+            try process.run()
+            process.waitUntilExit()
+            precondition(process.terminationStatus == 0, "patchbay run exited \(process.terminationStatus)")
+            return milliseconds(ContinuousClock.now - started) / 1000
+        }
+        _ = try command()  // init the store and the plugin catalog once, as a project's first command does
+        let walls = try (0..<runs).map { _ in try command() }
+        line("flow \(phases)×\(tasks) no-op tasks, `patchbay run`, whole process", walls, unit: "s", target: "≤ 1.5× xargs -P \(parallelism)")
+        exit(0)
+    }
     let engine = try Engine(project: project, registry: registry)
     let flow = try await engine.load(flowFile: project.flowFile("bench"))
     var walls: [Double] = [], perTask: [Double] = [], hostCPU: [Double] = [], runnerCPU: [Double] = []

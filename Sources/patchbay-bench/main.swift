@@ -141,21 +141,21 @@ if which == "flow" || which == "all" {
     try yaml.write(toFile: project.flowsDirectory + "/bench.yaml", atomically: true, encoding: .utf8)
     if arguments.contains("--cli") {
         // The whole command, as a user runs it: `patchbay run bench`, a child process, start to exit.
-        try "name: bench\n".write(toFile: root + "/" + Project.markerFile, atomically: true, encoding: .utf8)
         let executable = URL(fileURLWithPath: runner.runnerExecutable).deletingLastPathComponent().appendingPathComponent("patchbay").path
-        func command() throws -> Double {
+        func command(_ arguments: [String] = ["run", "bench", "--project", root, "--parallelism", String(parallelism), "--output", "json"]) throws -> Double {
             let process = Process()
             process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = ["run", "bench", "--project", root, "--parallelism", String(parallelism), "--output", "json"]
+            process.arguments = arguments
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             let started = ContinuousClock.now
             try process.run()
             process.waitUntilExit()
-            precondition(process.terminationStatus == 0, "patchbay run exited \(process.terminationStatus)")
+            precondition(process.terminationStatus == 0, "patchbay \(arguments.joined(separator: " ")) exited \(process.terminationStatus)")
             return milliseconds(ContinuousClock.now - started) / 1000
         }
-        _ = try command()  // init the store and the plugin catalog once, as a project's first command does
+        _ = try command(["init", root])  // the project's keys and master token, as a user makes them
+        _ = try command()  // the store and the plugin catalog, as a project's first run makes them
         let walls = try (0..<runs).map { _ in try command() }
         line("flow \(phases)×\(tasks) no-op tasks, `patchbay run`, whole process", walls, unit: "s", target: "≤ 1.5× xargs -P \(parallelism)")
         exit(0)

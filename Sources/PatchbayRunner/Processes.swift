@@ -42,20 +42,7 @@ public struct ProcessIdentity: Sendable, Equatable, Hashable {
     /// returns how many there were besides the leader.
     @discardableResult
     public static func killSession(_ sid: Int32) -> Int {
-        var count = 0
-        for _ in 0..<50 {
-            var found = 0
-            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
-            for entry in entries {
-                guard let pid = Int32(entry), pid != sid, let fields = statFields(pid),
-                      fields.count > 3, fields[0] != "Z", Int32(fields[3]) == sid else { continue }
-                kill(pid, SIGKILL)
-                found += 1
-            }
-            if found == 0 { break }
-            count = max(count, found)
-            usleep(1000)
-        }
+        let count = killAll { pid, fields in pid != sid && fields.count > 3 && Int32(fields[3]) == sid }
         kill(-sid, SIGKILL)
         return count
     }
@@ -63,15 +50,22 @@ public struct ProcessIdentity: Sendable, Equatable, Hashable {
     /// SIGKILLs every live process that runs as `uid` (a task's own uid: whatever it started, in any
     /// session, daemons included); returns how many there were. For hosts without cgroups.
     public static func killUser(_ uid: UInt32) -> Int {
+        killAll { pid, _ in
+            var info = stat()
+            return stat("/proc/\(pid)", &info) == 0 && info.st_uid == uid
+        }
+    }
+
+    /// SIGKILLs every live (not zombie) process that `matches`, again until none is left (a dying one
+    /// may fork once more); returns the most found in one pass.
+    private static func killAll(matching matches: (Int32, [Substring]) -> Bool) -> Int {
         var count = 0
         for _ in 0..<50 {
             var found = 0
             let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
             for entry in entries {
-                guard let pid = Int32(entry) else { continue }
-                var info = stat()
-                guard stat("/proc/\(pid)", &info) == 0, info.st_uid == uid, let fields = statFields(pid),
-                      !fields.isEmpty, fields[0] != "Z" else { continue }
+                guard let pid = Int32(entry), let fields = statFields(pid), !fields.isEmpty, fields[0] != "Z",
+                      matches(pid, fields) else { continue }
                 kill(pid, SIGKILL)
                 found += 1
             }

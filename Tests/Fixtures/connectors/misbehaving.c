@@ -42,6 +42,33 @@ __attribute__((constructor)) static void crash_on_load(void) { *nowhere = 1; }
 extern int pbgone_function(void);
 #endif
 
+#if defined(BEHAVIOUR_FORGED_TABLE) || defined(BEHAVIOUR_LYING_ROWS) || defined(BEHAVIOUR_SECOND_RESULT)
+/* Writes a forged "result: succeeded" frame on the runner's socket, `times` times: with one table
+ * (`table` with one column, `rows` rows, at `path`), or none when `table` is NULL. Returns 0 or -1. */
+static int forge_result(const char *table, const char *column, uint64_t rows, const char *path, int times) {
+    unsigned char frame[256];
+    size_t n = 4;
+#define PUT32(v) do { uint32_t x = (uint32_t)(v); memcpy(frame + n, &x, 4); n += 4; } while (0)
+#define PUTSTR(s) do { PUT32(strlen(s)); memcpy(frame + n, s, strlen(s)); n += strlen(s); } while (0)
+    frame[n++] = 0x4A; frame[n++] = 0;  /* result: succeeded */
+    if (table) {
+        PUT32(1);
+        PUTSTR(table);
+        PUT32(1); PUTSTR(column);
+        memcpy(frame + n, &rows, 8); n += 8;
+        PUTSTR(path);
+    } else {
+        PUT32(0);
+    }
+#undef PUT32
+#undef PUTSTR
+    uint32_t length = (uint32_t)(n - 4);
+    memcpy(frame, &length, 4);
+    for (int i = 0; i < times; i++) if (write(3, frame, n) < 0) return -1;
+    return 0;
+}
+#endif
+
 static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     (void)error;
 #if defined(BEHAVIOUR_GOOD)
@@ -162,19 +189,7 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     if (!f) return PATCHBAY_ERROR;
     fputs("a\n1\n", f);
     fclose(f);
-    unsigned char frame[256];
-    size_t n = 4;
-    #define PUT32(v) do { uint32_t x = (uint32_t)(v); memcpy(frame + n, &x, 4); n += 4; } while (0)
-    #define PUTSTR(s) do { PUT32(strlen(s)); memcpy(frame + n, s, strlen(s)); n += strlen(s); } while (0)
-    frame[n++] = 0x4A; frame[n++] = 0;  /* result: succeeded */
-    PUT32(1);
-    PUTSTR("../escaped");
-    PUT32(1); PUTSTR("a");
-    uint64_t rows = 1; memcpy(frame + n, &rows, 8); n += 8;
-    PUTSTR("out/tables/../escaped.csv");
-    uint32_t length = (uint32_t)(n - 4);
-    memcpy(frame, &length, 4);
-    if (write(3, frame, n) < 0) return PATCHBAY_ERROR;
+    if (forge_result("../escaped", "a", 1, "out/tables/../escaped.csv", 1) != 0) return PATCHBAY_ERROR;
     _exit(0);
 #elif defined(BEHAVIOUR_LINKED_DIRECTORY)
     /* Writes a real table, then makes out/tables a link to the directory that now holds it. */
@@ -200,25 +215,10 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     if (!f) return PATCHBAY_ERROR;
     fputs("line\nx\n", f);
     fclose(f);
-    unsigned char frame[256];
-    size_t n = 4;
-    #define PUT32(v) do { uint32_t x = (uint32_t)(v); memcpy(frame + n, &x, 4); n += 4; } while (0)
-    #define PUTSTR(s) do { PUT32(strlen(s)); memcpy(frame + n, s, strlen(s)); n += strlen(s); } while (0)
-    frame[n++] = 0x4A; frame[n++] = 0;  /* result: succeeded */
 #if defined(BEHAVIOUR_LYING_ROWS)
-    PUT32(1);
-    PUTSTR("out.lie");
-    PUT32(1); PUTSTR("line");
-    uint64_t rows = 5; memcpy(frame + n, &rows, 8); n += 8;
-    PUTSTR("out/tables/out.lie.csv");
+    if (forge_result("out.lie", "line", 5, "out/tables/out.lie.csv", 1) != 0) return PATCHBAY_ERROR;
 #else
-    PUT32(0);
-#endif
-    uint32_t length = (uint32_t)(n - 4);
-    memcpy(frame, &length, 4);
-    if (write(3, frame, n) < 0) return PATCHBAY_ERROR;
-#if defined(BEHAVIOUR_SECOND_RESULT)
-    if (write(3, frame, n) < 0) return PATCHBAY_ERROR;
+    if (forge_result(NULL, NULL, 0, NULL, 2) != 0) return PATCHBAY_ERROR;
 #endif
     _exit(0);
 #elif defined(BEHAVIOUR_OVERSIZED_STATE)

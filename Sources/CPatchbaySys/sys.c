@@ -19,6 +19,10 @@ int pb_set_parent_death_signal(int signal_number) {
     return prctl(PR_SET_PDEATHSIG, (unsigned long)signal_number, 0, 0, 0) == 0 ? 0 : errno;
 }
 
+int pb_set_process_name(const char *name) {
+    return prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0) == 0 ? 0 : errno;
+}
+
 int pb_set_no_new_privileges(void) {
     return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0 ? 0 : errno;
 }
@@ -138,4 +142,81 @@ int pb_csv_records(int fd, uint64_t *records) {
     }
     *records = count + (pending ? 1 : 0);
     return quoted ? EINVAL : 0;
+}
+
+// ---- the zygote: one pre-started runner that forks a child per task ----
+
+#include <sched.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+int pb_zygote_next(int control, int descriptors[4]) {
+    char byte;
+    struct iovec io = { .iov_base = &byte, .iov_len = 1 };
+    union { char buffer[CMSG_SPACE(4 * sizeof(int))]; struct cmsghdr align; } control_buffer;
+    struct msghdr message = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = control_buffer.buffer,
+                              .msg_controllen = sizeof control_buffer.buffer };
+    ssize_t n;
+    do { n = recvmsg(control, &message, MSG_CMSG_CLOEXEC); } while (n < 0 && errno == EINTR);
+    if (n <= 0) return -1;
+    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+    if (!header || header->cmsg_type != SCM_RIGHTS || header->cmsg_len != CMSG_LEN(4 * sizeof(int))) return -2;
+    memcpy(descriptors, CMSG_DATA(header), 4 * sizeof(int));
+    return 0;
+}
+
+pid_t pb_clone_as_sibling(void) {
+    // CLONE_PARENT: the child is the host's child, not the zygote's, so the host waits for it, reads its
+    // rusage and gets SIGCHLD exactly as for a spawned runner.
+    return (pid_t)syscall(SYS_clone, CLONE_PARENT | SIGCHLD, 0, NULL, NULL, 0);
+}
+
+int pb_zygote_child_setup(const int descriptors[4]) {
+    if (setsid() < 0) return errno;
+    prctl(PR_SET_NAME, "patchbay-runner", 0, 0, 0);  /* as a spawned runner is named; the zygote is pb-zygote */
+    sigset_t empty;
+    sigemptyset(&empty);
+    sigprocmask(SIG_SETMASK, &empty, NULL);
+    for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
+    // Move the four out of the way, then into place: socket 3, cancel pipe 4, stdout 1, stderr 2.
+    int high[4];
+    for (int i = 0; i < 4; i++) {
+        high[i] = fcntl(descriptors[i], F_DUPFD_CLOEXEC, 64);
+        if (high[i] < 0) return errno;
+    }
+    const int targets[4] = { 3, 4, 1, 2 };
+    for (int i = 0; i < 4; i++) if (dup2(high[i], targets[i]) < 0) return errno;
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (null < 0 || dup2(null, 0) < 0) return errno;
+    if (syscall(SYS_close_range, 5, ~0U, 0) != 0) {
+        for (int fd = 5; fd < 4096; fd++) close(fd);
+    }
+    return 0;
+}
+
+int pb_zygote_reply(int control, pid_t pid) {
+    ssize_t n;
+    do { n = write(control, &pid, sizeof pid); } while (n < 0 && errno == EINTR);
+    return n == sizeof pid ? 0 : errno;
+}
+
+int pb_zygote_request(int control, const int descriptors[4], pid_t *pid) {
+    char byte = 'S';
+    struct iovec io = { .iov_base = &byte, .iov_len = 1 };
+    union { char buffer[CMSG_SPACE(4 * sizeof(int))]; struct cmsghdr align; } control_buffer;
+    memset(&control_buffer, 0, sizeof control_buffer);
+    struct msghdr message = { .msg_iov = &io, .msg_iovlen = 1, .msg_control = control_buffer.buffer,
+                              .msg_controllen = sizeof control_buffer.buffer };
+    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_RIGHTS;
+    header->cmsg_len = CMSG_LEN(4 * sizeof(int));
+    memcpy(CMSG_DATA(header), descriptors, 4 * sizeof(int));
+    ssize_t n;
+    do { n = sendmsg(control, &message, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
+    if (n != 1) return n < 0 ? errno : EIO;
+    do { n = read(control, pid, sizeof *pid); } while (n < 0 && errno == EINTR);
+    if (n != sizeof *pid) return n < 0 ? errno : EPIPE;
+    return *pid > 0 ? 0 : ECHILD;
 }

@@ -52,9 +52,63 @@ final class Spawner: Sendable {
         return result!
     }
 
+    /// The zygote of this host, once started (touched only on the spawner thread).
+    private nonisolated(unsafe) var zygote: (executable: String, control: Int32, pid: pid_t)?
+    /// `PATCHBAY_ZYGOTE=off` spawns every runner with posix_spawn (for diagnosis and benchmarks).
+    static let zygoteEnabled = ProcessInfo.processInfo.environment["PATCHBAY_ZYGOTE"] != "off"
+
+    /// A runner for one task, with `descriptors` (socket, cancel pipe, stdout, stderr) as its fds 3, 4, 1, 2:
+    /// forked by the zygote when there is one (no exec, no loader, no runtime start-up), else spawned.
+    /// A zygote that has died is started again, once; its children are the host's own and live on.
+    func spawnRunner(executable: String, descriptors: [Int32]) -> Result<pid_t, SpawnError> {
+        if Self.zygoteEnabled, let pid = perform({ self.forkFromZygote(executable: executable, descriptors: descriptors) }) {
+            return .success(pid)
+        }
+        return spawn(executable: executable, arguments: [String(getpid())],
+                     mappings: [pb_fd_mapping(source: descriptors[0], target: 3), pb_fd_mapping(source: descriptors[1], target: 4),
+                                pb_fd_mapping(source: descriptors[2], target: 1), pb_fd_mapping(source: descriptors[3], target: 2)])
+    }
+
+    /// On the spawner thread (the zygote's death signal is tied to it).
+    private func forkFromZygote(executable: String, descriptors: [Int32]) -> pid_t? {
+        for _ in 0..<2 {
+            if zygote == nil || zygote?.executable != executable { startZygote(executable) }
+            guard let current = zygote else { return nil }
+            var pid: pid_t = 0
+            let status = descriptors.withUnsafeBufferPointer { pb_zygote_request(current.control, $0.baseAddress, &pid) }
+            if status == 0 { return pid }
+            stopZygote()
+        }
+        return nil
+    }
+
+    private func startZygote(_ executable: String) {
+        stopZygote()
+        var pair: [Int32] = [-1, -1]
+        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else { return }
+        defer { close(pair[1]) }
+        let started = spawnNow(executable: executable, arguments: ["--zygote", String(getpid())],
+                               mappings: [pb_fd_mapping(source: pair[1], target: 3), pb_fd_mapping(source: 2, target: 2)])
+        guard case .success(let pid) = started else { close(pair[0]); return }
+        zygote = (executable, pair[0], pid)
+    }
+
+    private func stopZygote() {
+        guard let current = zygote else { return }
+        zygote = nil
+        close(current.control)
+        kill(current.pid, SIGKILL)
+        var status: Int32 = 0
+        while waitpid(current.pid, &status, 0) < 0 && errno == EINTR {}
+    }
+
     /// posix_spawn in a new session with exactly `mappings` as descriptors and a one-variable environment.
     func spawn(executable: String, arguments: [String], mappings: [pb_fd_mapping]) -> Result<pid_t, SpawnError> {
-        perform {
+        perform { self.spawnNow(executable: executable, arguments: arguments, mappings: mappings) }
+    }
+
+    private func spawnNow(executable: String, arguments: [String], mappings: [pb_fd_mapping]) -> Result<pid_t, SpawnError> {
+        do {  // one scope for the C strings' lifetimes
             var argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
             defer { for pointer in argv { free(pointer) } }
             // The environment is empty but for the Swift runtime's crash-report style: a connector

@@ -192,12 +192,8 @@ struct Supervisor<Host: TaskHost> {
             return report(.runnerUnavailable("cannot create descriptors: \(reason)"), started: started)
         }
         let socket = pair[0]
-        let spawned = Spawner.shared.spawn(
-            executable: runner.runnerExecutable, arguments: [String(getpid())],
-            mappings: [pb_fd_mapping(source: pair[1], target: Wire.socketDescriptor),
-                       pb_fd_mapping(source: cancelPipe[0], target: Wire.cancelDescriptor),
-                       pb_fd_mapping(source: outPipe[1], target: 1),
-                       pb_fd_mapping(source: errPipe[1], target: 2)])
+        let spawned = Spawner.shared.spawnRunner(executable: runner.runnerExecutable,
+                                                 descriptors: [pair[1], cancelPipe[0], outPipe[1], errPipe[1]])
         for fd in [pair[1], cancelPipe[0], outPipe[1], errPipe[1]] { close(fd) }
         let cancelWrite = cancelPipe[1], stdoutRead = outPipe[0], stderrRead = errPipe[0]
         defer { for fd in [socket, cancelWrite, stdoutRead, stderrRead] { close(fd) } }
@@ -298,6 +294,11 @@ struct Supervisor<Host: TaskHost> {
         let leftovers = cgroups?.killAllAndRelease() ?? user.map { ProcessIdentity.killUser($0.uid) } ?? killSession(pid)
         kill(-pid, SIGKILL)
         if socketOpen { _ = readSocket(socket, pid: pid, cancelWrite: cancelWrite) }
+        // The runner is gone and its leftovers killed: no more bytes will come that could finish a frame,
+        // even if some other process still holds a copy of the socket (and so the host never sees EOF).
+        if frames.pendingByteCount > 0 && violation == nil {
+            protocolViolation("the connection closed inside a frame (\(frames.pendingByteCount) bytes of a frame received)", pid: pid, cancelWrite: cancelWrite)
+        }
         drain(stdoutRead, stderrRead, stdoutOpen: stdoutOpen, stderrOpen: stderrOpen)
         if leftovers > 0 {
             note(.warning, .host, "killed \(leftovers) process(es) the connector left running after its task")

@@ -8,6 +8,9 @@
 //
 // Usage (by the host only): patchbay-runner PARENT_PID
 //   fd 3: socket to the host; fd 4: cancel pipe; fd 1/2: captured by the host.
+// Or: patchbay-runner --zygote PARENT_PID, fd 3 a control socket: the zygote. It loads nothing and waits;
+//   for each request (the four descriptors of one task) it forks a child as the host's own child
+//   (CLONE_PARENT), which becomes a runner as above without exec, the loader or runtime start-up.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -18,14 +21,11 @@ import PatchbayWire
 
 /// The whole life of a runner process, as one function: its state lives in locals
 /// (top-level globals would need an actor this executable does not link).
-func runnerMain() -> Never {
+func runnerMain(parent: Int32) -> Never {
     // 1. Never outlive the host. The death signal is tied to the host thread that
     //    spawned us; if the host died before this line, getppid() no longer matches.
     _ = pb_set_parent_death_signal(SIGKILL)
-    let arguments = CommandLine.arguments
-    guard arguments.count == 2, let parent = Int32(arguments[1]), getppid() == parent else {
-        fail("must be started by the patchbay host (usage: patchbay-runner PARENT_PID)")
-    }
+    guard getppid() == parent else { fail("must be started by the patchbay host (usage: patchbay-runner PARENT_PID)") }
 
     let channel = Channel(descriptor: Wire.socketDescriptor)
 
@@ -190,4 +190,31 @@ func runnerMain() -> Never {
     fail("unreachable: the task ended without a result")
 }
 
-runnerMain()
+/// The zygote: waits on its control socket and forks one runner per request. It never loads a plugin and
+/// holds nothing a task could want; its children confine themselves exactly as a spawned runner does.
+func zygoteMain(parent: Int32) -> Never {
+    _ = pb_set_parent_death_signal(SIGKILL)
+    guard getppid() == parent else { fail("the zygote must be started by the patchbay host") }
+    _ = pb_set_process_name("pb-zygote")
+    var descriptors: [Int32] = [-1, -1, -1, -1]
+    while true {
+        let request = descriptors.withUnsafeMutableBufferPointer { pb_zygote_next(Wire.socketDescriptor, $0.baseAddress) }
+        if request == -1 { _exit(0) }  // the host is gone or done
+        guard request == 0 else { continue }
+        let child = pb_clone_as_sibling()
+        if child == 0 {
+            let setup = descriptors.withUnsafeBufferPointer { pb_zygote_child_setup($0.baseAddress) }
+            if setup != 0 { fail("setting up a task from the zygote: \(String(cString: strerror(setup)))") }
+            runnerMain(parent: parent)
+        }
+        _ = pb_zygote_reply(Wire.socketDescriptor, child > 0 ? child : -errno)
+        for descriptor in descriptors { close(descriptor) }
+    }
+}
+
+let arguments = CommandLine.arguments
+if arguments.count == 3, arguments[1] == "--zygote", let parent = Int32(arguments[2]) { zygoteMain(parent: parent) }
+guard arguments.count == 2, let parent = Int32(arguments[1]) else {
+    fail("must be started by the patchbay host (usage: patchbay-runner PARENT_PID)")
+}
+runnerMain(parent: parent)

@@ -13,6 +13,9 @@
 /// Sets PR_SET_PDEATHSIG for the calling thread's process. Returns 0 or errno.
 int pb_set_parent_death_signal(int signal_number);
 
+/// Sets the calling thread's name (PR_SET_NAME, at most 15 bytes): what ps and /proc/PID/comm show.
+int pb_set_process_name(const char *name);
+
 /// Sets PR_SET_NO_NEW_PRIVS. Returns 0 or errno.
 int pb_set_no_new_privileges(void);
 
@@ -63,6 +66,25 @@ int pb_open_beneath(int directory, const char *path);
 /// Counts the CSV records in `fd` (newlines outside double quotes; a last record without one counts).
 /// Returns 0, EINVAL when a quote is left open, or errno.
 int pb_csv_records(int fd, uint64_t *records);
+
+// ---- The zygote (sys.c): one pre-started runner forks a child per task, skipping exec and the loader ----
+
+/// In the zygote: waits for the next request (four descriptors: socket, cancel pipe, stdout, stderr).
+/// Returns 0, -1 when the host closed the control socket, -2 for a malformed request.
+int pb_zygote_next(int control, int descriptors[4]);
+
+/// clone(CLONE_PARENT | SIGCHLD): a child whose parent is the zygote's parent (the host). 0 in the child.
+pid_t pb_clone_as_sibling(void);
+
+/// In the child: a new session, default signals, the four descriptors as 3, 4, 1, 2, stdin /dev/null,
+/// every other descriptor closed. Returns 0 or errno.
+int pb_zygote_child_setup(const int descriptors[4]);
+
+/// In the zygote: tells the host the child's pid. Returns 0 or errno.
+int pb_zygote_reply(int control, pid_t pid);
+
+/// In the host: asks the zygote for a child with these four descriptors; sets *pid. Returns 0 or errno.
+int pb_zygote_request(int control, const int descriptors[4], pid_t *pid);
 
 // ---- Sandbox layers (sandbox.c), applied by the runner to itself before any connector code loads ----
 

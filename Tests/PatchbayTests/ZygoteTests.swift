@@ -1,0 +1,46 @@
+import Foundation
+import PatchbayCore
+import PatchbayRunner
+import Testing
+
+/// Runners are forked by one pre-started zygote per host, as the host's own children.
+@Suite("The zygote")
+struct ZygoteTests {
+    /// The pids of this process's zygotes (named pb-zygote, `patchbay-runner --zygote <our pid>`), from /proc;
+    /// the runners it forked carry the same command line but their own name.
+    static func zygotes() -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { pid in
+            guard (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.hasPrefix("pb-zygote") == true,
+                  let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            let words = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            return words.count == 3 && words[0].hasSuffix("patchbay-runner") && words[1] == "--zygote" && words[2] == String(getpid())
+        }
+    }
+
+    @Test("a zygote killed while its task runs: the task finishes as if nothing happened, and the next one gets a new zygote",
+          .enabled(if: ProcessInfo.processInfo.environment["PATCHBAY_ZYGOTE"] != "off", "the zygote is turned off"))
+    func zygoteDeathLosesNothing() async throws {
+        // Given a host whose zygote has started a task that takes a while
+        let noop = try FirstParty.directory.get() + "/libnoop.so"
+        let spec = TaskSpec(pluginPath: noop, parametersJSON: #"{"sleep_ms": 400}"#, limits: TaskLimits(timeout: .seconds(20)))
+        async let running = TaskRunner().run(spec, host: RecordingHost())
+        let deadline = ContinuousClock.now + .seconds(10)
+        var zygotes = Self.zygotes()
+        while zygotes.isEmpty, ContinuousClock.now < deadline {
+            await Task.yield()
+            zygotes = Self.zygotes()
+        }
+        let first = try #require(zygotes.first, "no zygote started")
+        // When the zygote is killed
+        kill(first, SIGKILL)
+        // Then the running task, the host's own child, still succeeds
+        let report = await running
+        #expect(report.classification == .succeeded, "\(report.classification.summary)")
+        // And the next task succeeds through a new zygote
+        let next = await TaskRunner().run(TaskSpec(pluginPath: noop), host: RecordingHost())
+        #expect(next.classification == .succeeded, "\(next.classification.summary)")
+        let now = Self.zygotes()
+        #expect(now.count == 1 && now.first != first, "\(now)")
+    }
+}

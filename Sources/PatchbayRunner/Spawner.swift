@@ -9,7 +9,7 @@ import Glibc
 /// PR_SET_PDEATHSIG fires when the *thread* that created the child exits, not
 /// the process; Swift's cooperative pool and Dispatch retire idle threads. So
 /// every spawn happens on this thread, which lives as long as the process.
-final class Spawner: Sendable {
+public final class Spawner: Sendable {
     static let shared = Spawner()
 
     private struct Request {
@@ -55,7 +55,7 @@ final class Spawner: Sendable {
     /// The zygote of this host, once started (touched only on the spawner thread).
     private nonisolated(unsafe) var zygote: (executable: String, control: Int32, pid: pid_t)?
     /// `PATCHBAY_ZYGOTE=off` spawns every runner with posix_spawn (for diagnosis and benchmarks).
-    static let zygoteEnabled = ProcessInfo.processInfo.environment["PATCHBAY_ZYGOTE"] != "off"
+    public static let zygoteEnabled = ProcessInfo.processInfo.environment["PATCHBAY_ZYGOTE"] != "off"
 
     /// A runner for one task, with `descriptors` (socket, cancel pipe, stdout, stderr) as its fds 3, 4, 1, 2:
     /// forked by the zygote when there is one (no exec, no loader, no runtime start-up), else spawned.

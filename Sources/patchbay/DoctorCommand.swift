@@ -38,6 +38,7 @@ struct DoctorCommand: AsyncParsableCommand {
         for layer in layers {
             print("  \(layer.name): \(layer.on ? "on" : "off") (\(layer.detail))")
         }
+        print("zygote             \(Spawner.zygoteEnabled ? "on: runners are forked from one pre-started runner (PATCHBAY_ZYGOTE=off spawns each)" : "off (PATCHBAY_ZYGOTE=off): each runner is spawned")")
         if !runnerOK { throw ExitCode.pluginUnavailable }
     }
 }

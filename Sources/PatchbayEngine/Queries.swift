@@ -4,7 +4,6 @@
 import Foundation
 import PatchbaySecurity
 public import PatchbayCore
-import PatchbayStore
 
 @_exported public import enum PatchbayStore.JobStatus
 @_exported public import struct PatchbayStore.RunRecord

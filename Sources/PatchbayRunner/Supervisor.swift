@@ -144,7 +144,6 @@ struct Supervisor<Host: TaskHost> {
         defer { readBuffer.deallocate() }
         let started = monotonicNow()
         let taskID = String(UInt64.random(in: 0...UInt64.max), radix: 16)
-        let fm = FileManager.default
 
         // The task's own uid, held until every process of the task is gone (the defers run in reverse).
         var user: TaskUser?

@@ -33,23 +33,24 @@ private func machineDescription(_ machine: UInt16) -> String {
 }
 
 /// Reads the ELF header and checks what dlopen would report less clearly.
-func checkELF(at path: String) throws(LoadFailure) {
+/// `path` is where it is read (the runner's own descriptor, /proc/self/fd/N); `name` what messages call it.
+func checkELF(at path: String, named name: String) throws(LoadFailure) {
     let fd = open(path, O_RDONLY | O_CLOEXEC)
     guard fd >= 0 else {
-        throw LoadFailure(kind: .fileUnreadable, detail: "cannot open \(path): \(String(cString: strerror(errno)))")
+        throw LoadFailure(kind: .fileUnreadable, detail: "cannot open \(name): \(String(cString: strerror(errno)))")
     }
     defer { close(fd) }
     var info = stat()
     guard fstat(fd, &info) == 0 else {
-        throw LoadFailure(kind: .fileUnreadable, detail: "cannot stat \(path): \(String(cString: strerror(errno)))")
+        throw LoadFailure(kind: .fileUnreadable, detail: "cannot stat \(name): \(String(cString: strerror(errno)))")
     }
     var header = [UInt8](repeating: 0, count: 64)
     let got = header.withUnsafeMutableBytes { pread(fd, $0.baseAddress, 64, 0) }
     guard got >= 4, header[0] == 0x7F, header[1] == 0x45, header[2] == 0x4C, header[3] == 0x46 else {
-        throw LoadFailure(kind: .notELF, detail: "\(path) is not an ELF shared library (it does not start with the ELF magic bytes)")
+        throw LoadFailure(kind: .notELF, detail: "\(name) is not an ELF shared library (it does not start with the ELF magic bytes)")
     }
     guard got == 64 else {
-        throw LoadFailure(kind: .truncated, detail: "\(path) is truncated: \(got) bytes, shorter than an ELF header")
+        throw LoadFailure(kind: .truncated, detail: "\(name) is truncated: \(got) bytes, shorter than an ELF header")
     }
     func u16(_ at: Int) -> UInt16 { UInt16(header[at]) | UInt16(header[at + 1]) << 8 }
     func u64(_ at: Int) -> UInt64 { (0..<8).reduce(0) { $0 | UInt64(header[at + $1]) << (8 * $1) } }
@@ -57,17 +58,17 @@ func checkELF(at path: String) throws(LoadFailure) {
     guard header[4] == 2, header[5] == 1, machine == expectedMachine else {
         let bits = header[4] == 1 ? "32-bit" : "64-bit"
         throw LoadFailure(kind: .wrongArchitecture,
-                          detail: "\(path) is built for \(machineDescription(machine)) (\(bits)); this host is \(machineName)")
+                          detail: "\(name) is built for \(machineDescription(machine)) (\(bits)); this host is \(machineName)")
     }
     guard u16(16) == 3 else {  // ET_DYN
-        throw LoadFailure(kind: .notELF, detail: "\(path) is an ELF file but not a shared library (e_type \(u16(16)))")
+        throw LoadFailure(kind: .notELF, detail: "\(name) is an ELF file but not a shared library (e_type \(u16(16)))")
     }
     let size = UInt64(info.st_size)
     let programEnd = u64(32) + UInt64(u16(56)) * UInt64(u16(54))
     let sectionEnd = u64(40) + UInt64(u16(60)) * UInt64(u16(58))
     if programEnd > size || sectionEnd > size {
         throw LoadFailure(kind: .truncated,
-                          detail: "\(path) is truncated: \(size) bytes, but its headers describe \(max(programEnd, sectionEnd))")
+                          detail: "\(name) is truncated: \(size) bytes, but its headers describe \(max(programEnd, sectionEnd))")
     }
 }
 

@@ -202,7 +202,7 @@ final class TaskSession {
             channel.send(.log(level: UInt32(PATCHBAY_LOG_ERROR), message: reason))
             return patchbay_status(PATCHBAY_DENIED)
         }
-        guard let writer = TableWriter(name: table, columns: names, workspace: hello.workspace) else {
+        guard let writer = TableWriter(name: table, columns: names) else {
             let reason = ioFailure(errno, "creating table '\(table)' at \(hello.workspace)/out/tables/\(table).csv")
             writeFailure = writeFailure ?? reason
             channel.send(.log(level: UInt32(PATCHBAY_LOG_ERROR), message: "open_output: \(reason)"))

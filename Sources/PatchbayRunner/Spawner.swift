@@ -87,7 +87,8 @@ public final class Spawner: Sendable {
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else { return }
         defer { close(pair[1]) }
-        let started = spawnNow(executable: executable, arguments: ["--zygote", String(getpid())],
+        let preload = SandboxPolicy.swiftRuntimeLibraries.flatMap { ["--preload", $0] }
+        let started = spawnNow(executable: executable, arguments: ["--zygote", String(getpid())] + preload,
                                mappings: [pb_fd_mapping(source: pair[1], target: 3), pb_fd_mapping(source: 2, target: 2)])
         guard case .success(let pid) = started else { close(pair[0]); return }
         zygote = (executable, pair[0], pid)

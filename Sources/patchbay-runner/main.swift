@@ -200,10 +200,13 @@ func runnerMain(parent: Int32) -> Never {
 
 /// The zygote: waits on its control socket and forks one runner per request. It never loads a plugin and
 /// holds nothing a task could want; its children confine themselves exactly as a spawned runner does.
-func zygoteMain(parent: Int32) -> Never {
+func zygoteMain(parent: Int32, preload: [String]) -> Never {
     _ = pb_set_parent_death_signal(SIGKILL)
     guard getppid() == parent else { fail("the zygote must be started by the patchbay host") }
     _ = pb_set_process_name("pb-zygote")
+    // The host's own Swift runtime libraries, loaded once (trusted system code; no connector is loaded here):
+    // a Swift plugin's dlopen in a child then finds them in place. One that does not load is simply skipped.
+    for library in preload { _ = dlopen(library, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) }
     var descriptors: [Int32] = [-1, -1, -1, -1]
     while true {
         let request = descriptors.withUnsafeMutableBufferPointer { pb_zygote_next(Wire.socketDescriptor, $0.baseAddress) }
@@ -221,7 +224,15 @@ func zygoteMain(parent: Int32) -> Never {
 }
 
 let arguments = CommandLine.arguments
-if arguments.count == 3, arguments[1] == "--zygote", let parent = Int32(arguments[2]) { zygoteMain(parent: parent) }
+if arguments.count >= 3, arguments[1] == "--zygote", let parent = Int32(arguments[2]) {
+    var preload: [String] = []
+    var index = 3
+    while index + 1 < arguments.count, arguments[index] == "--preload" {
+        preload.append(arguments[index + 1])
+        index += 2
+    }
+    zygoteMain(parent: parent, preload: preload)
+}
 guard arguments.count == 2, let parent = Int32(arguments[1]) else {
     fail("must be started by the patchbay host (usage: patchbay-runner PARENT_PID)")
 }

@@ -39,6 +39,10 @@ struct DoctorCommand: AsyncParsableCommand {
             print("  \(layer.name): \(layer.on ? "on" : "off") (\(layer.detail))")
         }
         print("zygote             \(Spawner.zygoteEnabled ? "on: runners are forked from one pre-started runner (PATCHBAY_ZYGOTE=off spawns each)" : "off (PATCHBAY_ZYGOTE=off): each runner is spawned")")
+        if Spawner.zygoteEnabled {
+            let preloaded = SandboxPolicy.swiftRuntimeLibraries
+            print("  preloads          \(preloaded.isEmpty ? "nothing (the host maps no Swift runtime library)" : preloaded.map { ($0 as NSString).lastPathComponent }.joined(separator: ", "))")
+        }
         if !runnerOK { throw ExitCode.pluginUnavailable }
     }
 }

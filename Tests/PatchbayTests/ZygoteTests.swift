@@ -1,6 +1,7 @@
 import Foundation
 import PatchbayCore
 import PatchbayRunner
+import PatchbayWire
 import Testing
 
 /// Runners are forked by one pre-started zygote per host, as the host's own children.
@@ -14,8 +15,21 @@ struct ZygoteTests {
             guard (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.hasPrefix("pb-zygote") == true,
                   let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
             let words = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
-            return words.count == 3 && words[0].hasSuffix("patchbay-runner") && words[1] == "--zygote" && words[2] == String(getpid())
+            return words.count >= 3 && words[0].hasSuffix("patchbay-runner") && words[1] == "--zygote" && words[2] == String(getpid())
         }
+    }
+
+    @Test("the zygote preloads the host's own Swift runtime, found in the whole of /proc/self/maps, and Swift connectors load beside it")
+    func preloadsTheSwiftRuntime() async throws {
+        // Given this process, which maps the Swift runtime of its toolchain
+        let core = try #require(SandboxPolicy.swiftRuntimeLibraries.first, "no Swift runtime library found in /proc/self/maps")
+        // Then it is the one a Swift connector needs, and a task may read its directory
+        #expect(core.hasSuffix("/libswiftCore.so"))
+        #expect(SandboxPolicy.current.readablePaths.contains((core as NSString).deletingLastPathComponent))
+        // And a Swift connector runs through the zygote that preloaded it
+        let plugin = try FirstParty.directory.get() + "/libPatchbayTableDiff.so"
+        let report = await TaskRunner().run(TaskSpec(pluginPath: plugin, mode: .probe), host: RecordingHost())
+        #expect(report.classification == .succeeded, "\(report.classification.summary)")
     }
 
     @Test("a zygote killed while its task runs: the task finishes as if nothing happened, and the next one gets a new zygote",

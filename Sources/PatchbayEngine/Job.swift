@@ -273,6 +273,7 @@ extension Engine {
                                 minimumLogLevel: 2, writableBuckets: context.scopes.writeRule)
             (spec.readablePaths, spec.writablePaths) = try grantedPaths(of: task)
             spec.network = descriptor.network.narrowed(to: task.network ?? .any)
+            spec.expectedDescriptor = descriptor
             let (report, checks) = await spawn(spec, host: jobHost, control: control, task: task, pattern: entry.pattern, context: context)
             var completion = judge(report, checks: checks, job: job, task: task, pattern: entry.pattern, context: context)
             if let denial = access.denial {

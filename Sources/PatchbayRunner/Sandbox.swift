@@ -76,16 +76,21 @@ public struct SandboxPolicy: Sendable {
     /// Directories of the shared libraries the host itself has mapped outside the system paths (the Swift
     /// runtime of a toolchain in /opt, say): a Swift connector built with the host's toolchain needs them.
     static func hostLibraryDirectories() -> [String] {
-        // Read to EOF: /proc files report size 0, and a size-based read (String(contentsOfFile:)) stops short.
+        Set(mappedLibraries().filter { path in !systemPaths.contains { path.hasPrefix($0 + "/") } }
+            .map { ($0 as NSString).deletingLastPathComponent }).sorted()
+    }
+
+    /// Every shared library the host has mapped, by path, from the whole of /proc/self/maps (read to EOF:
+    /// /proc files report size 0, and a size-based read such as String(contentsOfFile:) stops short).
+    static func mappedLibraries() -> [String] {
         guard let maps = readSmallFile("/proc/self/maps") else { return [] }
-        var directories: Set<String> = []
+        var seen: Set<String> = [], paths: [String] = []
         for line in maps.split(separator: "\n") {
             guard let slash = line.firstIndex(of: "/") else { continue }
             let path = String(line[slash...])
-            guard path.contains(".so"), !systemPaths.contains(where: { path.hasPrefix($0 + "/") }) else { continue }
-            directories.insert((path as NSString).deletingLastPathComponent)
+            if path.contains(".so"), seen.insert(path).inserted { paths.append(path) }
         }
-        return directories.sorted()
+        return paths
     }
 
     /// Each layer, on or off, with what it does or why it is off (for `doctor`).
@@ -100,16 +105,9 @@ public struct SandboxPolicy: Sendable {
     /// The Swift runtime libraries a Swift connector needs, as the host itself has them mapped (its toolchain's):
     /// the zygote loads them once, so a Swift plugin's dlopen finds them in place instead of loading them per task.
     public static let swiftRuntimeLibraries: [String] = {
-        // Read to EOF: /proc files report size 0, and a size-based read (String(contentsOfFile:)) stops short.
-        guard let maps = readSmallFile("/proc/self/maps") else { return [] }
         let wanted = ["libswiftCore.so", "libswift_Concurrency.so", "libswift_StringProcessing.so", "libswift_RegexParser.so"]
-        var found: [String] = []
-        for line in maps.split(separator: "\n") {
-            guard let slash = line.firstIndex(of: "/") else { continue }
-            let path = String(line[slash...])
-            if wanted.contains((path as NSString).lastPathComponent), !found.contains(path) { found.append(path) }
-        }
-        return wanted.compactMap { name in found.first { ($0 as NSString).lastPathComponent == name } }
+        let mapped = mappedLibraries()
+        return wanted.compactMap { name in mapped.first { ($0 as NSString).lastPathComponent == name } }
     }()
 
     /// One line per layer, for `doctor` and reports: on, or off and why.

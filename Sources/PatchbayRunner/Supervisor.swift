@@ -408,6 +408,12 @@ struct Supervisor<Host: TaskHost> {
         }
     }
 
+    /// Whether two descriptors claim the same things: what the host grants or checks by them.
+    static func sameGrants(_ a: ConnectorDescriptor, _ b: ConnectorDescriptor) -> Bool {
+        a.id == b.id && a.version == b.version && a.pattern == b.pattern && a.credentialNames == b.credentialNames
+            && a.network == b.network && a.capabilities == b.capabilities
+    }
+
     /// "uid 7901851, landlock ABI 7, seccomp, network none, cgroups": what held one task.
     static func describe(user: UInt32?, policy: SandboxPolicy, network: NetworkAccess, cgroups: Bool) -> String {
         var parts = [user.map { "uid \($0)" } ?? "uid \(getuid()) (not dropped)"]
@@ -514,6 +520,9 @@ struct Supervisor<Host: TaskHost> {
             break
         case .descriptor(let info):
             guard descriptor == nil else { return protocolViolation("a second descriptor", pid: pid, cancelWrite: cancelWrite) }
+            if let expected = spec.expectedDescriptor, !Self.sameGrants(expected, info) {
+                return protocolViolation("the plugin describes itself as \(info.id)@\(info.version) (credentials \(info.credentialNames), network \(info.network)), not as it did when probed (\(expected.id)@\(expected.version), credentials \(expected.credentialNames), network \(expected.network))", pid: pid, cancelWrite: cancelWrite)
+            }
             descriptor = info
             host.handle(.descriptor(info))
         case .loaded(let nanoseconds):

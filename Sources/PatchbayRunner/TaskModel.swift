@@ -22,6 +22,10 @@ public struct TaskSpec: Sendable {
     /// Paths beyond its workspace the task may read, and write, as the user granted them.
     public var readablePaths: [String] = []
     public var writablePaths: [String] = []
+    /// The descriptor the plugin gave when it was probed (the catalog's). The runner's descriptor frame is
+    /// the connector's word: one that differs in what it may ask for (id, version, pattern, credentials,
+    /// network, capabilities) is a protocol violation, not a new grant.
+    public var expectedDescriptor: ConnectorDescriptor?
 
     public init(pluginPath: String, mode: RunnerMode = .run, parametersJSON: String = "{}", stateJSON: String = "{}",
                 inputs: [InputTable] = [], limits: TaskLimits = TaskLimits(),

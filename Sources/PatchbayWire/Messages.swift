@@ -177,11 +177,7 @@ public enum HostMessage: Sendable, Equatable {
             e.u64(c.addressSpaceBytes); e.u64(c.cpuSeconds); e.u64(c.openFiles); e.u64(c.processes)
             e.u64(c.fileSizeBytes); e.u32(c.userID); e.u32(c.groupID)
             e.u32(c.layers.rawValue); e.strings(c.readablePaths); e.strings(c.writablePaths)
-            switch c.network {
-            case .none: e.u8(0); e.u32(0)
-            case .tcpPorts(let ports): e.u8(1); e.u32(UInt32(ports.count)); for port in ports { e.u32(UInt32(port)) }
-            case .any: e.u8(2); e.u32(0)
-            }
+            e.network(c.network)
             e.u64(h.deadlineNanoseconds)
             e.u32(h.minimumLogLevel)
             switch h.writableBuckets {
@@ -222,21 +218,7 @@ public enum HostMessage: Sendable, Equatable {
                 fileSizeBytes: try d.u64("fileSizeBytes"), userID: try d.u32("userID"), groupID: try d.u32("groupID"),
                 layers: SandboxLayers(rawValue: try d.u32("layers")), readablePaths: try d.strings("readablePaths"))
             confinement.writablePaths = try d.strings("writablePaths")
-            let networkKind = try d.u8("network.kind")
-            let portCount = try d.u32("network.ports")
-            guard portCount <= 1024 else { throw .invalidValue(field: "network.ports", value: UInt64(portCount)) }
-            var ports: [UInt16] = []
-            for _ in 0..<portCount {
-                let port = try d.u32("network.port")
-                guard port > 0, port <= 65535 else { throw .invalidValue(field: "network.port", value: UInt64(port)) }
-                ports.append(UInt16(port))
-            }
-            switch networkKind {
-            case 0: confinement.network = .none
-            case 1: confinement.network = .tcpPorts(ports)
-            case 2: confinement.network = .any
-            default: throw .invalidValue(field: "network.kind", value: UInt64(networkKind))
-            }
+            confinement.network = try d.network()
             let deadline = try d.u64("deadline")
             let level = try d.u32("minimumLogLevel")
             let ruleKind = try d.u8("writableBuckets.kind")
@@ -289,7 +271,7 @@ public enum RunnerMessage: Sendable, Equatable {
             e.string(d.id); e.string(d.version); e.string(d.displayName); e.string(d.description)
             e.string(d.parametersSchema); e.strings(d.credentialNames)
             e.u32(d.pattern.abiValue); e.u64(d.capabilities.rawValue); e.bool(d.hasCheck); e.bool(d.hasCancel)
-            e.u32(d.network.abiKind); e.u32(UInt32(d.network.ports.count)); for port in d.network.ports { e.u32(UInt32(port)) }
+            e.network(d.network)
             return e.frame()
         case .loaded(let nanoseconds):
             var e = WireEncoder(kind: 0x4B); e.u64(nanoseconds); return e.frame()
@@ -346,18 +328,7 @@ public enum RunnerMessage: Sendable, Equatable {
             guard let pattern = JobPattern(abi: rawPattern) else { throw .invalidValue(field: "pattern", value: UInt64(rawPattern)) }
             let capabilities = Capabilities(rawValue: try d.u64("capabilities"))
             let hasCheck = try d.bool("hasCheck"), hasCancel = try d.bool("hasCancel")
-            let networkKind = try d.u32("network")
-            let portCount = try d.u32("network.ports")
-            guard portCount <= 64 else { throw .invalidValue(field: "network.ports", value: UInt64(portCount)) }
-            var ports: [UInt16] = []
-            for _ in 0..<portCount {
-                let port = try d.u32("network.port")
-                guard port > 0, port <= 65535 else { throw .invalidValue(field: "network.port", value: UInt64(port)) }
-                ports.append(UInt16(port))
-            }
-            guard let network = NetworkAccess(abi: networkKind, ports: ports) else {
-                throw .invalidValue(field: "network", value: UInt64(networkKind))
-            }
+            let network = try d.network()
             message = .descriptor(ConnectorDescriptor(
                 abiVersion: abiVersion, structSize: structSize, id: id, version: version, displayName: displayName,
                 description: description, parametersSchema: schema, credentialNames: credentials, pattern: pattern,
@@ -406,5 +377,31 @@ public enum RunnerMessage: Sendable, Equatable {
         }
         try d.finish()
         return message
+    }
+}
+
+// One encoding of a network declaration, in the hello and in the descriptor: its ABI kind, then its ports.
+extension WireEncoder {
+    mutating func network(_ network: NetworkAccess) {
+        u32(network.abiKind)
+        u32(UInt32(network.ports.count))
+        for port in network.ports { u32(UInt32(port)) }
+    }
+}
+
+extension WireDecoder {
+    /// A network declaration: at most 64 ports, each 1…65535, of a kind the header defines.
+    mutating func network() throws(WireError) -> NetworkAccess {
+        let kind = try u32("network")
+        let count = try u32("network.ports")
+        guard count <= 64 else { throw .invalidValue(field: "network.ports", value: UInt64(count)) }
+        var ports: [UInt16] = []
+        for _ in 0..<count {
+            let port = try u32("network.port")
+            guard port > 0, port <= 65535 else { throw .invalidValue(field: "network.port", value: UInt64(port)) }
+            ports.append(UInt16(port))
+        }
+        guard let network = NetworkAccess(abi: kind, ports: ports) else { throw .invalidValue(field: "network", value: UInt64(kind)) }
+        return network
     }
 }

@@ -99,7 +99,7 @@ extension CatalogEntry {
             object["credentials"] = d.credentialNames
             object["capabilities"] = d.capabilities.rawValue
             object["capability_names"] = d.capabilities.names
-            object["network"] = ["kind": "\(d.network)".split(separator: ":").first.map(String.init) ?? "none", "tcp_ports": d.network.ports.map(Int.init)]
+            object["network"] = ["kind": d.network.kindName, "tcp_ports": d.network.ports.map(Int.init)]
             object["parameters_schema"] = (try? JSONSerialization.jsonObject(with: Data(d.parametersSchema.utf8), options: [.fragmentsAllowed])) ?? d.parametersSchema
         }
         return object
@@ -131,6 +131,15 @@ extension Date {
 }
 
 extension NetworkAccess {
+    /// The kind, as JSON carries it: none, tcp_ports or any.
+    var kindName: String {
+        switch self {
+        case .none: "none"
+        case .tcpPorts: "tcp_ports"
+        case .any: "any"
+        }
+    }
+
     /// How listings say what a connector declares.
     var wording: String {
         switch self {

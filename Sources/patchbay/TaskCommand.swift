@@ -149,6 +149,7 @@ extension TaskCommand {
             spec.writablePaths = writable.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
             let declared = entry.descriptor?.network ?? .none
             spec.network = declared
+            spec.expectedDescriptor = entry.descriptor
             if let network {
                 guard let asked = NetworkAccess(argument: network) else {
                     printError("--network \(network): write none, any or tcp:PORT,PORT"); throw ExitCode.inputInvalid

@@ -196,3 +196,27 @@ struct ProbeSandboxTests {
         #expect(Self.processes(named: "pb-probe-daemon").isEmpty, "daemons outlived their probe")
     }
 }
+
+@Suite("The runner's descriptor frame is the connector's word")
+struct DescriptorTrustTests {
+    @Test("a plugin that describes itself at run time otherwise than at its probe is a protocol violation, not a new grant")
+    func changedDescriptorIsRefused() async throws {
+        // Given the descriptor a plugin gave at its probe, as the catalog keeps it
+        let plugin = try Fixtures.plugin("credential")
+        let probed = try #require(await PluginRegistry.probe(path: plugin).descriptor)
+        // When it runs and describes itself with one more credential than the catalog knows
+        var catalog = probed
+        catalog.credentialNames = []
+        var spec = TaskSpec(pluginPath: plugin, limits: TaskLimits(timeout: .seconds(20)))
+        spec.expectedDescriptor = catalog
+        let report = await TaskRunner().run(spec, host: RecordingHost(credentials: ["api_token": "t"]))
+        // Then the task is killed for it, and no credential was handed over
+        #expect(report.classification.kind == "protocol_violation", "\(report.classification.summary)")
+        #expect(report.classification.summary.contains("not as it did when probed"))
+        #expect(report.outputs.isEmpty)
+        // And the same descriptor as probed runs as before
+        spec.expectedDescriptor = probed
+        let again = await TaskRunner().run(spec, host: RecordingHost(credentials: ["api_token": "t"]))
+        #expect(again.classification.kind != "protocol_violation", "\(again.classification.summary)")
+    }
+}

@@ -153,16 +153,23 @@ static const struct { int number; const char *name; } denied_calls[] = {
 /// Namespace flags: a clone that asks for any of them is refused like unshare.
 #define PB_NAMESPACE_FLAGS (CLONE_NEWNS | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP)
 
-int pb_seccomp_confine(int deny_inet_sockets) {
+static int install_filter(struct sock_filter *program, size_t n) {
+    struct sock_fprog filter = { .len = (unsigned short)n, .filter = program };
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return errno;
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &filter) != 0) return errno;
+    return 0;
+}
+
+#define EMIT(code, k, jt, jf) (program[n++] = (struct sock_filter)BPF_JUMP((code), (k), (jt), (jf)))
+#define STMT(code, k) (program[n++] = (struct sock_filter)BPF_STMT((code), (k)))
+
+int pb_seccomp_deny_list(void) {
 #ifndef PB_AUDIT_ARCH
-    (void)deny_inet_sockets;
     return ENOSYS;
 #else
     enum { DENIED = sizeof denied_calls / sizeof denied_calls[0] };
-    struct sock_filter program[DENIED * 2 + 32];
+    struct sock_filter program[DENIED * 2 + 24];
     size_t n = 0;
-#define EMIT(code, k, jt, jf) (program[n++] = (struct sock_filter)BPF_JUMP((code), (k), (jt), (jf)))
-#define STMT(code, k) (program[n++] = (struct sock_filter)BPF_STMT((code), (k)))
     STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
     EMIT(BPF_JMP | BPF_JEQ | BPF_K, PB_AUDIT_ARCH, 1, 0);
     STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS);
@@ -183,22 +190,36 @@ int pb_seccomp_confine(int deny_inet_sockets) {
     STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]));
     EMIT(BPF_JMP | BPF_JSET | BPF_K, PB_NAMESPACE_FLAGS, 0, 1);
     STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP);
-    if (deny_inet_sockets) {
-        // No network declared: only local (AF_UNIX) sockets. A refusal the connector can handle: EACCES.
-        STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
-        EMIT(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, 0, 3);
-        STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]));
-        EMIT(BPF_JMP | BPF_JEQ | BPF_K, AF_UNIX, 1, 0);
-        STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EACCES);
-    }
     STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    return install_filter(program, n);
+#endif
+}
+
+int pb_seccomp_deny_inet_sockets(void) {
+#ifndef PB_AUDIT_ARCH
+    return ENOSYS;
+#else
+    // No network declared: only local (AF_UNIX) sockets. A refusal the connector can handle: EACCES.
+    // (A call of another architecture never gets here: the deny list, installed first, kills it.)
+    struct sock_filter program[8];
+    size_t n = 0;
+    STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+    EMIT(BPF_JMP | BPF_JEQ | BPF_K, SYS_socket, 0, 3);
+    STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]));
+    EMIT(BPF_JMP | BPF_JEQ | BPF_K, AF_UNIX, 1, 0);
+    STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EACCES);
+    STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+    return install_filter(program, n);
+#endif
+}
+
 #undef EMIT
 #undef STMT
-    struct sock_fprog filter = { .len = (unsigned short)n, .filter = program };
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return errno;
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &filter) != 0) return errno;
-    return 0;
-#endif
+
+int pb_seccomp_confine(int deny_inet_sockets) {
+    int status = pb_seccomp_deny_list();
+    if (status == 0 && deny_inet_sockets) status = pb_seccomp_deny_inet_sockets();
+    return status;
 }
 
 const char *pb_denied_call_name(long number) {

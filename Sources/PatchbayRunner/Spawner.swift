@@ -52,16 +52,26 @@ public final class Spawner: Sendable {
         return result!
     }
 
-    /// The zygote of this host, once started (touched only on the spawner thread).
-    private nonisolated(unsafe) var zygote: (executable: String, control: Int32, pid: pid_t)?
+    /// What tells a host's zygotes apart: the runner they fork, and whether they hold the seccomp deny list.
+    private struct ZygoteKind: Hashable {
+        let executable: String
+        let seccomp: Bool
+    }
+
+    /// The zygotes of this host, once started (touched only on the spawner thread). Usually one; a
+    /// process that also runs tasks under a policy with seccomp off (a benchmark, a test) has a second.
+    private nonisolated(unsafe) var zygotes: [ZygoteKind: (control: Int32, pid: pid_t)] = [:]
     /// `PATCHBAY_ZYGOTE=off` spawns every runner with posix_spawn (for diagnosis and benchmarks).
     public static let zygoteEnabled = ProcessInfo.processInfo.environment["PATCHBAY_ZYGOTE"] != "off"
 
     /// A runner for one task, with `descriptors` (socket, cancel pipe, stdout, stderr) as its fds 3, 4, 1, 2:
     /// forked by the zygote when there is one (no exec, no loader, no runtime start-up), else spawned.
     /// A zygote that has died is started again, once; its children are the host's own and live on.
-    func spawnRunner(executable: String, descriptors: [Int32]) -> Result<pid_t, SpawnError> {
-        if Self.zygoteEnabled, let pid = perform({ self.forkFromZygote(executable: executable, descriptors: descriptors) }) {
+    /// With `seccomp`, the zygote installs the seccomp deny list once and its children inherit it; a
+    /// request with seccomp off (a policy with the layer turned off) is served by a zygote without it.
+    func spawnRunner(executable: String, seccomp: Bool, descriptors: [Int32]) -> Result<pid_t, SpawnError> {
+        let kind = ZygoteKind(executable: executable, seccomp: seccomp)
+        if Self.zygoteEnabled, let pid = perform({ self.forkFromZygote(kind, descriptors: descriptors) }) {
             return .success(pid)
         }
         return spawn(executable: executable, arguments: [String(getpid())],
@@ -70,33 +80,33 @@ public final class Spawner: Sendable {
     }
 
     /// On the spawner thread (the zygote's death signal is tied to it).
-    private func forkFromZygote(executable: String, descriptors: [Int32]) -> pid_t? {
+    private func forkFromZygote(_ kind: ZygoteKind, descriptors: [Int32]) -> pid_t? {
         for _ in 0..<2 {
-            if zygote == nil || zygote?.executable != executable { startZygote(executable) }
-            guard let current = zygote else { return nil }
+            if zygotes[kind] == nil { startZygote(kind) }
+            guard let current = zygotes[kind] else { return nil }
             var pid: pid_t = 0
             let status = descriptors.withUnsafeBufferPointer { pb_zygote_request(current.control, $0.baseAddress, &pid) }
             if status == 0 { return pid }
-            stopZygote()
+            stopZygote(kind)
         }
         return nil
     }
 
-    private func startZygote(_ executable: String) {
-        stopZygote()
+    private func startZygote(_ kind: ZygoteKind) {
+        stopZygote(kind)
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else { return }
         defer { close(pair[1]) }
         let preload = SandboxPolicy.swiftRuntimeLibraries.flatMap { ["--preload", $0] }
-        let started = spawnNow(executable: executable, arguments: ["--zygote", String(getpid())] + preload,
+        let arguments = ["--zygote", String(getpid())] + (kind.seccomp ? ["--seccomp"] : []) + preload
+        let started = spawnNow(executable: kind.executable, arguments: arguments,
                                mappings: [pb_fd_mapping(source: pair[1], target: 3), pb_fd_mapping(source: 2, target: 2)])
         guard case .success(let pid) = started else { close(pair[0]); return }
-        zygote = (executable, pair[0], pid)
+        zygotes[kind] = (pair[0], pid)
     }
 
-    private func stopZygote() {
-        guard let current = zygote else { return }
-        zygote = nil
+    private func stopZygote(_ kind: ZygoteKind) {
+        guard let current = zygotes.removeValue(forKey: kind) else { return }
         close(current.control)
         kill(current.pid, SIGKILL)
         var status: Int32 = 0

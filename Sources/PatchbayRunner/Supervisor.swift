@@ -191,7 +191,7 @@ struct Supervisor<Host: TaskHost> {
             return report(.runnerUnavailable("cannot create descriptors: \(reason)"), started: started)
         }
         let socket = pair[0]
-        let spawned = Spawner.shared.spawnRunner(executable: runner.runnerExecutable,
+        let spawned = Spawner.shared.spawnRunner(executable: runner.runnerExecutable, seccomp: runner.sandbox.layers.contains(.seccomp),
                                                  descriptors: [pair[1], cancelPipe[0], outPipe[1], errPipe[1]])
         for fd in [pair[1], cancelPipe[0], outPipe[1], errPipe[1]] { close(fd) }
         let cancelWrite = cancelPipe[1], stdoutRead = outPipe[0], stderrRead = errPipe[0]

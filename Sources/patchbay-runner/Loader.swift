@@ -149,7 +149,7 @@ private func isValidID(_ id: String) -> Bool {
     }
 }
 
-private func isSemanticVersion(_ version: String) -> Bool {
+func isSemanticVersion(_ version: String) -> Bool {
     let core = version.split(separator: "-", maxSplits: 1).first.map { $0.split(separator: "+").first ?? $0 } ?? ""
     let parts = core.split(separator: ".", omittingEmptySubsequences: false)
     return parts.count == 3 && parts.allSatisfy { !$0.isEmpty && $0.allSatisfy(\.isNumber) }

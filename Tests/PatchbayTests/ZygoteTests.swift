@@ -5,7 +5,7 @@ import PatchbayWire
 import Testing
 
 /// Runners are forked by one pre-started zygote per host, as the host's own children.
-@Suite("The zygote")
+@Suite("The zygote", .serialized)  // one test kills "the" zygote: no other test here may start a second one meanwhile
 struct ZygoteTests {
     /// The pids of this process's zygotes (named pb-zygote, `patchbay-runner --zygote <our pid>`), from /proc;
     /// the runners it forked carry the same command line but their own name.
@@ -57,5 +57,24 @@ struct ZygoteTests {
         // (a runner just forked carries the zygote's name for a moment, so count only that the killed one is gone)
         let now = Self.zygotes()
         #expect(!now.isEmpty && !now.contains(first), "\(now)")
+    }
+
+    @Test("a zygote holds the seccomp deny list for its children, and a policy with seccomp off gets a zygote without it",
+          .enabled(if: getuid() == 0, "a task's own uid (so mount and bpf fail without seccomp) needs root"))
+    func seccompZygotesAreKeptApart() async throws {
+        // Given two runners in one host: every layer, and seccomp turned off
+        let hostile = try FlowFixtures.directory.get() + "/libhostile.so"
+        let filtered = TaskRunner(), unfiltered = TaskRunner(sandbox: SandboxPolicy(turningOff: ["seccomp"]))
+        let spec = TaskSpec(pluginPath: hostile, parametersJSON: #"{"attack": "bpf"}"#, limits: TaskLimits(timeout: .seconds(20)))
+        // When tasks that call bpf() alternate between them
+        for _ in 0..<2 {
+            let refused = await filtered.run(spec, host: RecordingHost())
+            let allowed = await unfiltered.run(spec, host: RecordingHost())
+            // Then under seccomp the call ends the task, named
+            #expect(refused.classification == .refusedSystemCall(name: "bpf", phase: .running), "\(refused.classification.summary)")
+            // And without it the call merely fails (the task's uid may not), and the connector says so itself
+            #expect(allowed.classification.kind == "failed", "\(allowed.classification.summary)")
+            #expect(allowed.classification.summary.contains("it was not stopped"), "\(allowed.classification.summary)")
+        }
     }
 }

@@ -126,6 +126,11 @@ int pb_landlock_confine(const pb_landlock_path *paths, size_t path_count, int re
 /// Sets PR_SET_NO_NEW_PRIVS. Returns 0 or errno.
 int pb_seccomp_confine(int deny_inet_sockets);
 
+/// The two parts of pb_seccomp_confine, as two stacked filters: the deny list (what a zygote installs once
+/// for all its children, which inherit it) and the socket rule (per task, when no network is declared).
+int pb_seccomp_deny_list(void);
+int pb_seccomp_deny_inet_sockets(void);
+
 /// The name of a call the seccomp filter refuses ("ptrace"), or NULL for any other number.
 const char *pb_denied_call_name(long number);
 

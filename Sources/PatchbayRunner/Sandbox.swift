@@ -82,16 +82,20 @@ public struct SandboxPolicy: Sendable {
 
     /// Every shared library the host has mapped, by path, from the whole of /proc/self/maps (read to EOF:
     /// /proc files report size 0, and a size-based read such as String(contentsOfFile:) stops short).
-    static func mappedLibraries() -> [String] {
+    /// Read once per process: the host maps no library later that a task would need (plugins are loaded
+    /// by runners, never by the host).
+    static func mappedLibraries() -> [String] { hostMappedLibraries }
+
+    private static let hostMappedLibraries: [String] = {
         guard let maps = readSmallFile("/proc/self/maps") else { return [] }
-        var seen: Set<String> = [], paths: [String] = []
-        for line in maps.split(separator: "\n") {
-            guard let slash = line.firstIndex(of: "/") else { continue }
-            let path = String(line[slash...])
-            if path.contains(".so"), seen.insert(path).inserted { paths.append(path) }
+        var seen: Set<Substring> = [], paths: [String] = []
+        for line in maps.utf8.split(separator: UInt8(ascii: "\n")) {
+            guard let slash = line.firstIndex(of: UInt8(ascii: "/")) else { continue }
+            let path = Substring(line[slash...])
+            if path.contains(".so"), seen.insert(path).inserted { paths.append(String(path)) }
         }
         return paths
-    }
+    }()
 
     /// Each layer, on or off, with what it does or why it is off (for `doctor`).
     public var layerStates: [(name: String, on: Bool, detail: String)] {

@@ -48,7 +48,7 @@ func runJSON(_ detail: RunDetail) -> [String: Any] {
 
 extension JobsCommand {
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List recent runs, newest first.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List recent runs, newest first.")
 
         @Option(help: "Only runs of this flow.") var flow: String?
         @Option(help: "How many runs.") var limit: Int = 20
@@ -75,7 +75,7 @@ extension JobsCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a run and each of its jobs (default: the newest run).")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "Show a run and each of its jobs (default: the newest run).")
 
         @Argument(help: ArgumentHelp("The run id.", valueName: "run")) var runID: Int64?
         @OptionGroup var project: ProjectOptions
@@ -106,7 +106,7 @@ extension JobsCommand {
     }
 
     struct Logs: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Print the log lines of a run's jobs (default: the newest run).")
+        static let configuration = CommandConfiguration(commandName: "logs", abstract: "Print the log lines of a run's jobs (default: the newest run).")
 
         @Argument(help: ArgumentHelp("The run id.", valueName: "run")) var runID: Int64?
         @Option(help: "Only this task's job.") var task: String?
@@ -135,7 +135,7 @@ extension JobsCommand {
     }
 
     struct Retry: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "retry",
             abstract: "Re-run the failed tasks and the failed or not-executed phases of a run.",
             discussion: """
                 Tasks that succeeded are not run again: their jobs and outputs are reused, so later tasks get the same values. The retry runs the flow as it was when the run started.
@@ -160,7 +160,7 @@ extension JobsCommand {
     }
 
     struct Terminate: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "terminate",
             abstract: "Stop a run: running jobs get cancel, then SIGTERM, then SIGKILL; queued jobs are cancelled.",
             discussion: "Waits until the run is recorded as terminated (or --wait seconds pass).\n\n\(ExitCode.documentation(for: ExitCode.projectCodes + [.waitTimedOut]))")
 

@@ -17,7 +17,7 @@ struct PluginsCommand: AsyncParsableCommand {
 
 extension PluginsCommand {
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "list",
             abstract: "List every plugin in the plugin directories, ready or quarantined.")
 
         @OptionGroup var global: GlobalOptions
@@ -50,7 +50,7 @@ extension PluginsCommand {
     }
 
     struct Inspect: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "inspect",
             abstract: "Show one plugin's descriptor, parameter schema, SHA-256 and ABI.")
 
         @Argument(help: ArgumentHelp("An installed connector's id, id@version, or a path to a .so file.", valueName: "path|id"))
@@ -104,7 +104,7 @@ extension PluginsCommand {
     }
 
     struct Install: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "install",
             abstract: "Probe a plugin file and copy it into the plugin directory (temp file + rename).",
             discussion: "The file is probed first; a plugin that fails the probe is not installed. A running watcher picks the new file up within a second.")
 
@@ -131,7 +131,7 @@ extension PluginsCommand {
     }
 
     struct Watch: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "watch",
             abstract: "Watch the plugin directories and probe plugins as they appear (hot-add).",
             discussion: "Prints one line per change (one JSON object per line with --output json) until interrupted. A plugin copied into a watched directory is probed and usable by the next task within a second.")
 

@@ -30,7 +30,7 @@ struct TokensCommand: AsyncParsableCommand {
         defaultSubcommand: List.self)
 
     struct Create: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "create",
             abstract: "Create a token and print its secret (once).",
             discussion: """
                 Examples:
@@ -91,7 +91,7 @@ struct TokensCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List tokens: id, name, what they may do, expiry. Never secrets.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List tokens: id, name, what they may do, expiry. Never secrets.")
         @OptionGroup var project: ProjectOptions
         @OptionGroup var global: GlobalOptions
 
@@ -124,7 +124,7 @@ struct TokensCommand: AsyncParsableCommand {
     }
 
     struct Refresh: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Give a token a new secret (printed once); the old one stops working.")
+        static let configuration = CommandConfiguration(commandName: "refresh", abstract: "Give a token a new secret (printed once); the old one stops working.")
         @Argument(help: "The token's id (patchbay tokens list).") var id: Int64
         @OptionGroup var project: ProjectOptions
         @OptionGroup var global: GlobalOptions
@@ -139,7 +139,7 @@ struct TokensCommand: AsyncParsableCommand {
     }
 
     struct Revoke: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Revoke a token: every later use is refused.")
+        static let configuration = CommandConfiguration(commandName: "revoke", abstract: "Revoke a token: every later use is refused.")
         @Argument(help: "The token's id (patchbay tokens list).") var id: Int64
         @OptionGroup var project: ProjectOptions
         @OptionGroup var global: GlobalOptions
@@ -191,7 +191,7 @@ struct CredentialsCommand: AsyncParsableCommand {
         defaultSubcommand: List.self)
 
     struct Set: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "set",
             abstract: "Store a credential for a connector; the value is read from standard input.",
             discussion: "Example:  printf %s \"$API_KEY\" | patchbay credentials set api_key --connector dev.example.shop")
         @Argument(help: "The credential's name, as the connector declares it.") var name: String
@@ -212,7 +212,7 @@ struct CredentialsCommand: AsyncParsableCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List credential names per connector (never values).")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List credential names per connector (never values).")
         @OptionGroup var project: ProjectOptions
         @OptionGroup var global: GlobalOptions
 

@@ -19,7 +19,7 @@ extension TablesCommand {
     }
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the tables with their columns, rows and last import.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "List the tables with their columns, rows and last import.")
         @OptionGroup var project: ProjectOptions
         @OptionGroup var global: GlobalOptions
 
@@ -39,7 +39,7 @@ extension TablesCommand {
     }
 
     struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show a table's columns, counts and first rows.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "Show a table's columns, counts and first rows.")
         @Argument(help: ArgumentHelp("bucket.table", valueName: "table")) var name: String
         @Option(help: "How many rows to print.") var rows: Int = 10
         @OptionGroup var project: ProjectOptions
@@ -74,7 +74,7 @@ extension TablesCommand {
     }
 
     struct Export: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Write a table as CSV to a file or standard output.")
+        static let configuration = CommandConfiguration(commandName: "export", abstract: "Write a table as CSV to a file or standard output.")
         @Argument(help: ArgumentHelp("bucket.table", valueName: "table")) var name: String
         @Option(help: ArgumentHelp("The file to write (written to a temporary file, then renamed); default: standard output.", valueName: "file"))
         var to: String?

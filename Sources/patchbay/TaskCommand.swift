@@ -17,7 +17,7 @@ struct TaskCommand: AsyncParsableCommand {
 
 extension TaskCommand {
     struct Run: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
+        static let configuration = CommandConfiguration(commandName: "run",
             abstract: "Run one task and print its log, outputs, tables and final status.",
             discussion: """
                 The task runs in a runner process of its own, under the limits below. Output tables are written into the task's private workspace and moved into --tables-dir only if the task succeeds.

@@ -380,11 +380,15 @@ extension Engine {
     }
 
     /// Runs the task in a runner; a status check is asked again every interval until ready, failed or out of time.
+    /// The state a check sets while not ready is what the next check of the same job reads; the last state
+    /// set by any check is the job's new state, committed only if the job succeeds (the header's rules).
     private func spawn(_ spec: TaskSpec, host: JobHost, control: TaskControl, task: FlowTask, pattern: JobPattern?,
                        context: RunContext) async -> (TaskReport, checks: Int) {
+        var spec = spec
         var report = await runner.run(spec, host: host, control: control)
         var checks = 1
         guard pattern == .statusCheck else { return (report, checks) }
+        var carried = report.newStateJSON
         let policy = task.poll ?? PollPolicy()
         let deadline = time.deadline(after: policy.timeout)
         while report.classification == .pending, deadline.remaining >= policy.interval, !context.isTerminating {
@@ -393,9 +397,12 @@ extension Engine {
             host.flush()
             await sleep(policy.interval, unless: context)
             if context.isTerminating { break }
+            if let state = carried { spec.stateJSON = state }
             report = await runner.run(spec, host: host, control: control)
             checks += 1
+            carried = report.newStateJSON ?? carried
         }
+        report.newStateJSON = carried
         return (report, checks)
     }
 

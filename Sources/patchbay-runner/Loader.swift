@@ -112,6 +112,9 @@ func checkABIVersion(_ version: UInt32) throws(LoadFailure) {
 /// The size of a v1.0 descriptor: everything up to and including `cancel` (published by the header).
 let descriptorV1Size = Int(PATCHBAY_CONNECTOR_SIZE_1_0)
 
+/// The descriptor size of each minor of ABI 1 that this runner knows (published by the header).
+let descriptorSizes: [UInt32: Int] = [0: Int(PATCHBAY_CONNECTOR_SIZE_1_0), 1: Int(PATCHBAY_CONNECTOR_SIZE_1_1)]
+
 /// The connector's descriptor as this runner knows it: the fields its struct_size covers, copied into a
 /// zeroed local, so a descriptor of an older minor (smaller) is never read past its end, and the fields it
 /// lacks read as absent (NULL / 0). A newer minor's larger descriptor is cut to what this runner knows.
@@ -169,6 +172,14 @@ func readDescriptor(_ pointer: UnsafePointer<patchbay_connector>?) throws(LoadFa
     }
     let d = copyDescriptor(pointer, size: size)
     try checkABIVersion(d.abi_version)
+    // A minor this host knows has exactly one descriptor size: any other struct_size is a descriptor not
+    // compiled against that minor's header (or one that lies), and reading by it would misplace fields.
+    // A newer minor may be larger than anything known here; its extra fields are ignored.
+    let minor = d.abi_version & 0xFFFF
+    if let expected = descriptorSizes[minor], Int(size) != expected {
+        throw LoadFailure(kind: .invalidDescriptor, detail: "its descriptor is \(size) bytes, but ABI 1.\(minor)'s is \(expected): "
+                          + "struct_size must be sizeof(patchbay_connector) from the 1.\(minor) header")
+    }
     guard d.reserved == 0 else {
         throw LoadFailure(kind: .invalidDescriptor,
                           detail: "descriptor field 'reserved' is \(d.reserved); it must be 0 (a later ABI minor may give it a meaning)")

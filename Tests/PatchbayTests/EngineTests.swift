@@ -267,6 +267,34 @@ struct EngineTests {
         #expect(jobs["never"]?.message?.contains("still not ready") == true)
     }
 
+    @Test("a status check's state carries from one check to the next within a job, and is committed only when the job succeeds")
+    func statusCheckStateCarries() async throws {
+        // Given a check that counts its calls in its own state, ready at the third, and one that fails at the second
+        let project = try TestProject(files: ["flows/s.yaml": """
+            phases:
+              - id: wait
+                tasks:
+                  - {id: ready, connector: test.status-check, poll: {interval: 0.01, timeout: 10}, parameters: {count_in_state: true, ready_after: 3}}
+                  - {id: broken, connector: test.status-check, continueOnFailure: true, poll: {interval: 0.01, timeout: 10}, parameters: {count_in_state: true, ready_after: 5, fail_at: 2}}
+            """])
+        defer { project.remove() }
+
+        // When the flow runs
+        let (_, jobs) = try await project.run("s")
+
+        // Then the ready check saw each earlier check's state, and its last state is the configuration's
+        #expect(jobs["ready"]?.status == .success, "\(jobs["ready"]?.message ?? "")")
+        #expect(try project.outputs(jobs["ready"]!)["checks"] == #"{"calls":3}"#)
+        #expect(try project.store.state(configurationKey: jobs["ready"]!.configurationKey)?.stateJSON == #"{"calls":3}"#)
+        // And the failed one committed nothing, so its next job starts from the state it started with
+        #expect(jobs["broken"]?.status == .error)
+        #expect(try project.store.state(configurationKey: jobs["broken"]!.configurationKey) == nil)
+
+        // And a second run of the ready check starts from the committed state: one more check, and it is ready
+        let (_, again) = try await project.run("s", only: ["ready"])
+        #expect(try project.outputs(again["ready"]!)["checks"] == #"{"calls":4}"#)
+    }
+
     @Test("the engine waits on its injected clock: an hour of status checks every ten minutes takes no real hour")
     func statusCheckOnInjectedClock() async throws {
         // Given an engine on a virtual clock, and a check that never becomes ready, polled every 600 s for 3600 s

@@ -22,7 +22,7 @@ enum Fixtures {
     static let behaviours = [
         "good", "segfault", "abort", "exit3", "loop", "ignore_term", "cooperative", "memory_bomb", "fork_bomb",
         "leave_children", "stdout_flood", "garbage_frames", "truncated_frame", "lying_result", "credential",
-        "constructor_crash", "abi_major", "small_descriptor", "newer_minor", "missing_entry", "reserved_set", "symlinked_table", "forged_table",
+        "constructor_crash", "abi_major", "small_descriptor", "oversized_descriptor", "newer_minor", "missing_entry", "reserved_set", "symlinked_table", "forged_table",
         "entry_forks_and_hangs", "linked_directory", "hardlinked_table", "lying_rows", "second_result", "oversized_state",
     ]
 

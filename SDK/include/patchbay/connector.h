@@ -151,6 +151,24 @@ enum {
     PATCHBAY_PATTERN_VALIDATION = 7      /* compares inputs; fails the job when they disagree */
 };
 
+/* What the host keeps of a task, by outcome. The same for every pattern but where noted.
+ *
+ *   state   state_get() reads the state the configuration's last successful job committed ("{}" at
+ *           first). state_set() replaces it for the rest of the task; the host commits the last value
+ *           set only when the job succeeds. A failed, cancelled or crashed job commits nothing, so the
+ *           next job starts again from the last committed state.
+ *           status_check: each check of one job is a new run() in a new runner. A check that answers
+ *           PENDING passes the state it set to the next check of the same job (to count checks or back
+ *           off); the last state set by any check is committed if the job ends ready (OK).
+ *   outputs set_output() values are kept when the job succeeds; later tasks of the run reference them
+ *           as {{ outputs.TASK.NAME }}. On failure they are dropped. authentication: a secret output
+ *           (PATCHBAY_OUTPUT_SECRET) is a credential for the tasks after it, never shown.
+ *   tables  output tables move into the project's tables only when the job succeeds; on any failure
+ *           nothing is written.
+ *   status_check: of the outputs and tables, only those of the check that answers OK are kept.
+ *   logs    every log line and progress report is kept, whatever the outcome.
+ */
+
 typedef uint32_t patchbay_log_level;
 enum {
     PATCHBAY_LOG_DEBUG = 1,

@@ -259,6 +259,8 @@ static const future_connector future = {
 static const patchbay_connector descriptor = {
 #if defined(BEHAVIOUR_SMALL_DESCRIPTOR)
     .struct_size = 8,
+#elif defined(BEHAVIOUR_OVERSIZED_DESCRIPTOR)
+    .struct_size = 4096,  /* claims ABI 1.1, whose descriptor the host knows is 120 bytes: a lie */
 #else
     .struct_size = sizeof(patchbay_connector),
 #endif

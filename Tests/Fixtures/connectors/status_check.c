@@ -21,8 +21,34 @@ static void text(patchbay_str json, const char *key, char *out, size_t cap) {
     if (patchbay_params_get(json, key, out, cap) != PATCHBAY_PARAM_FOUND) out[0] = 0;
 }
 
+/* With {"count_in_state": true}: counts its checks in its own state ({"calls": N}) instead of a file,
+ * as an author would; PENDING until N reaches ready_after, or an error when it reaches fail_at. */
+static patchbay_status count_in_state(patchbay_task *task, patchbay_error *error, patchbay_str params) {
+    patchbay_str state = { 0, 0 };
+    char calls_text[32];
+    long long calls = 0;
+    if (host->state_get(task, &state) == PATCHBAY_OK && patchbay_params_get(state, "calls", calls_text, sizeof calls_text) == PATCHBAY_PARAM_FOUND)
+        calls = atoll(calls_text);
+    calls++;
+    char json[64];
+    int length = snprintf(json, sizeof json, "{\"calls\":%lld}", calls);
+    patchbay_str next = { json, (size_t)length };
+    host->state_set(task, next);
+    long long fail_at = number(params, "fail_at");
+    if (fail_at > 0 && calls >= fail_at) {
+        host->set_error(error, PATCHBAY_FAILURE_TRANSIENT, patchbay_cstr("the remote job failed"), patchbay_cstr(""));
+        return PATCHBAY_ERROR;
+    }
+    if (calls < number(params, "ready_after")) return PATCHBAY_PENDING;
+    host->set_output(task, patchbay_cstr("checks"), patchbay_cstr(json), 0);
+    return PATCHBAY_OK;
+}
+
 static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     patchbay_str params = host->parameters(task);
+    char mode[8];
+    if (patchbay_params_get(params, "count_in_state", mode, sizeof mode) == PATCHBAY_PARAM_FOUND && strcmp(mode, "true") == 0)
+        return count_in_state(task, error, params);
     char path[512];
     text(params, "counter_file", path, sizeof path);
     long long count = 0;
@@ -62,8 +88,9 @@ static const patchbay_connector descriptor = {
     .version = "1.0.0",
     .display_name = "Status check (test)",
     .description = "Pending until the counter file reaches ready_after.",
-    .parameters_schema = "{\"type\":\"object\",\"required\":[\"counter_file\"],\"properties\":{"
-        "\"counter_file\":{\"type\":\"string\"},\"ready_after\":{\"type\":\"integer\"},\"fail_at\":{\"type\":\"integer\"}}}",
+    .parameters_schema = "{\"type\":\"object\",\"properties\":{"
+        "\"counter_file\":{\"type\":\"string\"},\"count_in_state\":{\"type\":\"boolean\"},"
+        "\"ready_after\":{\"type\":\"integer\"},\"fail_at\":{\"type\":\"integer\"}}}",
     .pattern = PATCHBAY_PATTERN_STATUS_CHECK,
     .capabilities = 0,
     .run = run,

@@ -17,7 +17,7 @@ struct TableDiff: Connector {
         {"type":"object","additionalProperties":false,"properties":{
           "primary":{"type":"string","default":"primary","description":"input table name of the reference data"},
           "secondary":{"type":"string","default":"secondary","description":"input table name of the data to check"},
-          "key":{"type":"array","items":{"type":"string"},"description":"columns that identify a row; empty compares whole rows"},
+          "key":{"type":["string","array"],"items":{"type":"string"},"description":"a column, or the columns, that identify a row; empty compares whole rows"},
           "threshold":{"type":"number","minimum":0,"maximum":1,"default":0,"description":"largest allowed fraction of differing rows"},
           "diffTable":{"type":"string","default":"validation.diff"}}}
         """

@@ -112,6 +112,25 @@ public enum LogSource: String, Sendable, Codable, CaseIterable {
     case stdout, stderr
     /// The host's own notes about the task (limits, kills, truncation, refusals).
     case host
+    /// The connector's progress() reports, as lines (see `ProgressReport`), at most a few a second.
+    case progress
+}
+
+/// One progress() report: a fraction 0...1 (nil when the connector does not know) and its message.
+public struct ProgressReport: Sendable, Equatable {
+    public var fraction: Double?
+    public var message: String
+
+    public init(fraction: Double, message: String) {
+        self.fraction = fraction.isFinite && fraction >= 0 ? min(fraction, 1) : nil
+        self.message = message
+    }
+
+    /// "42% copying rows", or "… copying rows" when the fraction is unknown: how every view shows it.
+    public var text: String {
+        let amount = fraction.map { "\(Int(($0 * 100).rounded(.down)))%" } ?? "…"
+        return message.isEmpty ? amount : "\(amount) \(message)"
+    }
 }
 
 /// What a connector says it does (PATCHBAY_CAP_*).

@@ -51,13 +51,22 @@ struct JobHost: TaskHost {
                                    message: access.masker.mask(line.message))
             if journal.add(record) >= Self.batchLimit { flush() }
         case .progress(let fraction, let message):
-            flush()
-            events(.progress(jobID: job.id!, fraction: fraction, message: access.masker.mask(message)))
+            let masked = access.masker.mask(message)
+            let report = ProgressReport(fraction: fraction, message: masked)
+            let record = LogRecord(jobID: job.id!, time: Date(), level: .info, source: .progress, message: report.text)
+            if let buffered = journal.addProgress(record, final: report.fraction == 1), buffered >= Self.batchLimit { flush() }
+            events(.progress(jobID: job.id!, fraction: fraction, message: masked))
         case .output(let output) where output.isSecret:
             access.hide(String(decoding: output.value, as: UTF8.self))
         default:
             break
         }
+    }
+
+    /// At the job's end: the last progress report is stored too, if the throttle held it back.
+    func finish() {
+        journal.settleProgress()
+        flush()
     }
 
     /// Writes the buffered log lines in one transaction, then reports them.
@@ -79,7 +88,14 @@ final class JobJournal: Sendable {
         var logFailure: String?
         /// Any other write that failed (it cannot be retried).
         var failure: String?
+        /// When the last progress line was buffered, and the newest report held back since.
+        var lastProgress: ContinuousClock.Instant?
+        var heldProgress: LogRecord?
     }
+
+    /// A connector may report progress for every row: at most one progress line per this interval is
+    /// stored (the first, each one after the interval, and the final one: `settleProgress`).
+    static let progressInterval = Duration.milliseconds(250)
     private let state = Mutex(State())
 
     /// Buffers a line; returns how many are buffered.
@@ -87,6 +103,29 @@ final class JobJournal: Sendable {
         state.withLock { state in
             state.pending.append(record)
             return state.pending.count
+        }
+    }
+
+    /// Buffers a progress line unless one was buffered less than `progressInterval` ago (then it is held
+    /// until the next one, or the job's end); returns how many lines are buffered, or nil when held.
+    func addProgress(_ record: LogRecord, final: Bool, now: ContinuousClock.Instant = .now) -> Int? {
+        state.withLock { state in
+            if !final, let last = state.lastProgress, now - last < Self.progressInterval {
+                state.heldProgress = record
+                return nil
+            }
+            state.lastProgress = now
+            state.heldProgress = nil
+            state.pending.append(record)
+            return state.pending.count
+        }
+    }
+
+    /// Buffers the progress line the throttle held back, so the job's last progress is always stored.
+    func settleProgress() {
+        state.withLock { state in
+            if let held = state.heldProgress { state.pending.append(held) }
+            state.heldProgress = nil
         }
     }
 
@@ -446,7 +485,7 @@ extension Engine {
         let masker = recorder.masker
         var completion = completion
         // The job's log must be whole before its end is recorded; if it is not, the job failed.
-        recorder.host?.flush()
+        recorder.host?.finish()
         if let failure = recorder.host?.journal.failure {
             completion = JobCompletion(status: .error, failureClass: .system, message: failure,
                                        exitKind: completion.exitKind, exitSummary: completion.exitSummary)

@@ -20,6 +20,8 @@ public import PatchbayCore
 public struct JobDetail: Sendable {
     public let job: JobRecord
     public let outputs: [OutputRecord]
+    /// The job's last progress report as a line ("42% copying rows"), if its connector made any.
+    public let progress: String?
 }
 
 /// A run with each of its jobs, in phase order.
@@ -61,7 +63,9 @@ extension Engine {
     /// A run, its jobs and their outputs.
     public func detail(of run: RunRecord) throws -> RunDetail {
         try reading {
-            RunDetail(run: run, jobs: try store.jobs(run: run.id!).map { JobDetail(job: $0, outputs: try store.outputs(job: $0.id!)) })
+            RunDetail(run: run, jobs: try store.jobs(run: run.id!).map {
+                JobDetail(job: $0, outputs: try store.outputs(job: $0.id!), progress: try store.lastProgress(job: $0.id!)?.message)
+            })
         }
     }
 

@@ -18,6 +18,14 @@ extension Store {
         try pool.read { db in try LogRecord.filter(Column("jobID") == id).order(Column("id")).fetchAll(db) }
     }
 
+    /// The newest progress line of a job (what `jobs show` prints as its last progress).
+    public func lastProgress(job id: Int64) throws -> LogRecord? {
+        try pool.read { db in
+            try LogRecord.fetchOne(db, sql: "SELECT * FROM logs WHERE jobID = ? AND source = 'progress' ORDER BY id DESC LIMIT 1",
+                                   arguments: [id])
+        }
+    }
+
     public func logs(run id: Int64) throws -> [LogRecord] {
         try pool.read { db in
             try LogRecord.fetchAll(db, sql: "SELECT logs.* FROM logs JOIN jobs ON jobs.id = logs.jobID WHERE jobs.runID = ? ORDER BY logs.id",

@@ -25,6 +25,8 @@ extension ExitCode {
     static let storeFailed = ExitCode(8)
     /// The command gave up waiting (`jobs terminate --wait`).
     static let waitTimedOut = ExitCode(9)
+    /// A status check answered PENDING: not ready yet, ask again later (`task run` of a status_check connector).
+    static let taskPending = ExitCode(10)
 
     /// What each code means, in the order help lists them. 64 is ArgumentParser's ValidationError.
     static let documented: [(code: ExitCode, meaning: String)] = [
@@ -38,6 +40,7 @@ extension ExitCode {
         (.accessDenied, "the token was refused, or a key file is not private"),
         (.storeFailed, "the project's store or files could not be read or written"),
         (.waitTimedOut, "gave up waiting"),
+        (.taskPending, "a status check is not ready yet (PENDING): ask again later"),
         (.validationFailure, "invalid command line"),
     ]
 
@@ -57,7 +60,7 @@ extension ExitCode {
     /// The codes of commands that execute a run.
     static let runCodes: [ExitCode] = projectCodes + [.taskFailed, .runWarning, .runTerminated]
     /// The codes of `task run`.
-    static let taskCodes: [ExitCode] = [.success, .taskFailed, .taskAborted, .pluginUnavailable, .inputInvalid]
+    static let taskCodes: [ExitCode] = [.success, .taskFailed, .taskAborted, .pluginUnavailable, .inputInvalid, .taskPending]
 
     static func forRun(_ status: JobStatus) -> ExitCode {
         switch status {
@@ -70,7 +73,8 @@ extension ExitCode {
 
     static func forTask(_ classification: ExitClassification) -> ExitCode {
         switch classification {
-        case .succeeded, .pending: .success
+        case .succeeded: .success
+        case .pending: .taskPending
         case .failed, .cancelled: .taskFailed
         case .crashed, .exited, .timedOut, .outOfMemory, .processLimit, .protocolViolation, .refusedSystemCall: .taskAborted
         case .refusedToLoad, .runnerUnavailable: .pluginUnavailable

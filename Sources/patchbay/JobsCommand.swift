@@ -17,7 +17,7 @@ struct JobsCommand: AsyncParsableCommand {
 
 func iso(_ date: Date?) -> Any { date.map { $0.ISO8601Format(.iso8601.time(includingFractionalSeconds: true).year().month().day()) } ?? NSNull() }
 
-func jobJSON(_ job: JobRecord, outputs: [OutputRecord]) -> [String: Any] {
+func jobJSON(_ job: JobRecord, outputs: [OutputRecord], progress: String? = nil) -> [String: Any] {
     var object: [String: Any] = [
         "id": job.id!, "task": job.taskID, "name": job.taskName, "phase": job.phaseID, "attempt": job.attempt,
         "connector": ["id": job.connectorID, "version": job.connectorVersion as Any, "sha256": job.connectorSHA256 as Any],
@@ -26,7 +26,7 @@ func jobJSON(_ job: JobRecord, outputs: [OutputRecord]) -> [String: Any] {
         "created_at": iso(job.createdAt), "started_at": iso(job.startedAt), "finished_at": iso(job.finishedAt),
         "failure_class": job.failureClass?.rawValue as Any, "message": job.message as Any, "exit": job.exitKind as Any,
         "exit_summary": job.exitSummary as Any, "runner_pid": job.runnerPID as Any, "rows_out": job.rowsOut,
-        "reused_job": job.reusedJobID as Any, "sandbox": job.sandbox as Any,
+        "reused_job": job.reusedJobID as Any, "sandbox": job.sandbox as Any, "progress": progress as Any,
         "outputs": outputs.map { ["name": $0.name, "secret": $0.isSecret, "value": $0.isSecret ? "[hidden]" : ($0.value ?? "")] },
     ]
     if let parameters = job.parametersJSON, let value = try? JSONSerialization.jsonObject(with: Data(parameters.utf8)) {
@@ -42,7 +42,7 @@ func runJSON(_ detail: RunDetail) -> [String: Any] {
         "retry_of": run.retryOf as Any, "parallelism": run.parallelism, "message": run.message as Any,
         "created_at": iso(run.createdAt), "started_at": iso(run.startedAt), "finished_at": iso(run.finishedAt),
         "host_pid": run.hostPID as Any,
-        "jobs": detail.jobs.map { jobJSON($0.job, outputs: $0.outputs) },
+        "jobs": detail.jobs.map { jobJSON($0.job, outputs: $0.outputs, progress: $0.progress) },
     ]
 }
 
@@ -90,13 +90,14 @@ extension JobsCommand {
                 print("run \(run.id!) · flow \(run.flowName) (\(run.flowFile)) · \(run.status.rawValue)\(run.retryOf.map { " · retry of run \($0)" } ?? "")")
                 if let message = run.message { print("  \(message)") }
                 var phase: String?
-                for (job, outputs) in detail.jobs.map({ ($0.job, $0.outputs) }) {
+                for (job, outputs, progress) in detail.jobs.map({ ($0.job, $0.outputs, $0.progress) }) {
                     if job.phaseID != phase { print("phase \(job.phaseID)"); phase = job.phaseID }
                     let time = job.startedAt.flatMap { start in job.finishedAt.map { String(format: "%.2f s", $0.timeIntervalSince(start)) } } ?? "-"
                     print("  \(RunView.mark(job.status, "…")) \(job.taskID)  job \(job.id!) · attempt \(job.attempt) · \(job.status.rawValue) · \(time)"
                           + " · \(job.connectorID)\(job.connectorVersion.map { "@\($0)" } ?? "")" + (job.rowsOut > 0 ? " · \(job.rowsOut) rows" : ""))
                     if let message = job.message { print("      \(job.failureClass.map { "[\($0.rawValue)] " } ?? "")\(message)") }
                     if let sandbox = job.sandbox { print("      sandbox: \(sandbox)") }
+                    if let progress { print("      progress: \(progress)") }
                     for output in outputs {
                         print("      output \(output.name) = \(output.isSecret ? "[hidden]" : output.value ?? "")")
                     }

@@ -6,6 +6,7 @@ import PatchbayRegistry
 import PatchbayRunner
 import PatchbaySecurity
 import PatchbayWire
+import Synchronization
 
 struct TaskCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -131,6 +132,19 @@ extension TaskCommand {
 
             let tablesDirectory = URL(fileURLWithPath: tablesDir).standardizedFileURL.path
             let masker = Masker(secrets: secrets.values.map { String(decoding: $0, as: UTF8.self) })
+            // The same checks a flow makes before a task runs: the parameters against the connector's schema.
+            if let schemaText = entry.descriptor?.parametersSchema, let schema = try? JSONValue(parsing: schemaText),
+               let given = try? JSONValue(parsing: try buildParameters()) {
+                let violations = JSONSchema.validate(given, against: schema)
+                if !violations.isEmpty {
+                    for violation in violations {
+                        let name = violation.pointer.split(separator: "/").first.map { "--param \($0)" } ?? "the parameters"
+                        printError("\(name)\(violation.pointer.split(separator: "/").count > 1 ? " (\(violation.pointer))" : ""): \(violation.message)")
+                    }
+                    printError("the parameters do not match \(entry.descriptor?.id ?? "the connector")'s schema (`patchbay plugins inspect \(connector)` shows it); nothing was run")
+                    throw ExitCode.inputInvalid
+                }
+            }
             let host = CLITaskHost(secrets: secrets, masker: masker, live: global.output == .text, tablesDirectory: tablesDirectory)
             if global.output == .text, let d = entry.descriptor {
                 print("▶ \(d.id)@\(d.version) (\(entry.pattern?.name ?? "?")) \(entry.path)")
@@ -161,8 +175,9 @@ extension TaskCommand {
             }
             let report = masker.mask(await TaskRunner().run(spec, host: host))
             if global.output == .json {
-                printJSON(json(report, entry: entry, tablesDirectory: tablesDirectory))
+                printJSON(json(report, entry: entry, tablesDirectory: tablesDirectory, progress: host.progress.reports))
             } else {
+                print(host.progress.clearing(host.terminal), terminator: "")
                 printSummary(report, tablesDirectory: tablesDirectory)
             }
             let code = ExitCode.forTask(report.classification)
@@ -261,11 +276,12 @@ extension TaskCommand {
             }
             if let state = report.newStateJSON { print("state: \(state)") }
             print("sandbox: \(report.sandbox)")
-            let mark = report.classification.isSuccess ? "✓" : "✗"
+            let mark = report.classification.isSuccess ? "✓" : report.classification == .pending ? "⧗" : "✗"
             print("\(mark) \(report.classification.summary) in \(formatDuration(report.wallTime))")
         }
 
-        func json(_ report: TaskReport, entry: CatalogEntry, tablesDirectory: String) -> [String: Any] {
+        func json(_ report: TaskReport, entry: CatalogEntry, tablesDirectory: String,
+                  progress: [(time: Date, report: ProgressReport)]) -> [String: Any] {
             let timestamps = ISO8601DateFormatter()
             var object: [String: Any] = [
                 "status": report.classification.kind,
@@ -286,26 +302,51 @@ extension TaskCommand {
             if let failureClass = report.classification.failureClass { object["failure_class"] = failureClass.rawValue }
             if !report.internalMessage.isEmpty { object["internal_message"] = report.internalMessage }
             if let state = report.newStateJSON { object["state"] = state }
+            object["progress"] = progress.map { ["time": timestamps.string(from: $0.time), "fraction": $0.report.fraction as Any, "message": $0.report.message] }
             return object
         }
     }
 }
 
 /// Answers credentials from the command line, prints events live, lands tables in a directory.
+/// Progress: on a terminal, one line redrawn in place; in text output elsewhere, a line when the percentage
+/// moves; in JSON, every report in the result's `progress`.
 struct CLITaskHost: TaskHost {
     let secrets: [String: [UInt8]]
     let masker: Masker
     let live: Bool
     let tablesDirectory: String
+    let progress = ProgressLog()
+    let terminal = isatty(STDOUT_FILENO) == 1
 
     func credential(named name: String, for descriptor: ConnectorDescriptor?) -> CredentialAnswer {
         secrets[name].map { .value($0) } ?? .notFound
     }
 
     func handle(_ event: TaskEvent) {
-        guard live, case .log(let line) = event else { return }
-        let time = line.time.formatted(.dateTime.hour(.twoDigits(amPM: .omitted)).minute(.twoDigits).second(.twoDigits))
-        print("[\(time)] \(line.level.rawValue.padded(7)) \(line.source.rawValue.padded(9)) \(masker.mask(line.message))")
+        switch event {
+        case .log(let line) where live:
+            let text = "[\(RunView.clockTime())] \(line.level.rawValue.padded(7)) \(line.source.rawValue.padded(9)) \(masker.mask(line.message))"
+            print(progress.clearing(terminal) + text)
+            if terminal, let last = progress.reports.last { printLive(last.report) }
+        case .progress(let fraction, let message):
+            let report = ProgressReport(fraction: fraction, message: masker.mask(message))
+            let moved = progress.add(report)
+            guard live else { return }
+            if terminal {
+                printLive(report)
+            } else if moved {
+                print("[\(RunView.clockTime())] progress  \(report.text)")
+            }
+        default:
+            break
+        }
+    }
+
+    /// The progress line, drawn over itself (no newline) until the next log line clears it.
+    private func printLive(_ report: ProgressReport) {
+        FileHandle.standardOutput.write(Data("\r\u{1B}[2K  \(report.text)".utf8))
+        progress.drawn()
     }
 
     func commit(tables: [TableFile]) throws {
@@ -337,5 +378,39 @@ extension Masker {
         report.internalMessage = mask(report.internalMessage)
         report.classification = report.classification.mapMessages { mask($0) }
         return report
+    }
+}
+
+/// The progress reports of one `task run`, for the live line and the JSON result.
+final class ProgressLog: Sendable {
+    private struct State {
+        var reports: [(time: Date, report: ProgressReport)] = []
+        var lastPercent: Int?
+        var lineDrawn = false
+    }
+    private let state = Mutex(State())
+
+    /// Keeps a report; true when its whole percentage (or its message, when the fraction is unknown)
+    /// differs from the last one's.
+    func add(_ report: ProgressReport) -> Bool {
+        state.withLock { state in
+            let previous = state.reports.last?.report
+            state.reports.append((Date(), report))
+            let percent = report.fraction.map { Int(($0 * 100).rounded(.down)) }
+            defer { state.lastPercent = percent }
+            return previous == nil || percent != state.lastPercent || (percent == nil && previous?.message != report.message)
+        }
+    }
+
+    var reports: [(time: Date, report: ProgressReport)] { state.withLock { $0.reports } }
+
+    func drawn() { state.withLock { $0.lineDrawn = true } }
+
+    /// What to print before a log line so it does not run into the live progress line.
+    func clearing(_ terminal: Bool) -> String {
+        state.withLock { state in
+            defer { state.lineDrawn = false }
+            return terminal && state.lineDrawn ? "\r\u{1B}[2K" : ""
+        }
     }
 }

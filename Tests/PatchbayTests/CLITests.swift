@@ -62,6 +62,7 @@ struct CLITests {
               7   the token was refused, or a key file is not private
               8   the project's store or files could not be read or written
               9   gave up waiting
+              10  a status check is not ready yet (PENDING): ask again later
               64  invalid command line
 
             """)
@@ -132,6 +133,63 @@ struct CLITests {
         let csv = try String(contentsOfFile: tables + "/in.sample.csv", encoding: .utf8)
         #expect(csv.split(separator: "\n").count == 251)
         #expect(csv.hasPrefix("id,customer,country,amount,created_at\n1,"))
+    }
+
+    @Test("task run checks the parameters against the connector's schema first, naming each parameter at fault, and runs nothing")
+    func taskRunValidatesParameters() throws {
+        // Given sample-data, whose schema wants an integer `rows` ≥ 0 and no unknown parameter
+        let tables = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: tables) }
+        // When it is run with a string where the integer goes, and a parameter it does not know
+        let result = try FirstParty.patchbay(["task", "run", "dev.patchbay.sample-data", "--param", "rows=abc", "--tables-dir", tables])
+        let unknown = try FirstParty.patchbay(["task", "run", "dev.patchbay.sample-data", "--param", "colour=red", "--tables-dir", tables])
+        // Then each is refused as invalid input, with the parameter and the reason, and no table lands
+        #expect(result.status == 4, "\(result.stdout)\(result.stderr)")
+        #expect(result.stderr.contains(#"--param rows: expected integer, found string ("abc")"#), "\(result.stderr)")
+        #expect(result.stderr.contains("nothing was run"))
+        #expect(unknown.status == 4 && unknown.stderr.contains("colour"), "\(unknown.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: tables).isEmpty)
+    }
+
+    @Test("task run of a status check that is not ready exits 10 (PENDING) and says so, with the state it set")
+    func taskRunPending() throws {
+        // Given a status check that counts its calls in its state and is ready at the fifth
+        let check = try FlowFixtures.directory.get() + "/libstatus_check.so"
+        // When task run calls it once
+        let result = try FirstParty.patchbay(["task", "run", check, "--param", "count_in_state=true", "--param", "ready_after=5"])
+        // Then it ends with the PENDING code and mark, and the state it set is shown
+        #expect(result.status == 10, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("⧗ not ready yet"), "\(result.stdout)")
+        #expect(result.stdout.contains(#"state: {"calls":1}"#), "\(result.stdout)")
+    }
+
+    @Test("progress shows in task run's JSON, as a progress line in the job's log, and as the last value in jobs show")
+    func progressIsVisible() throws {
+        // Given sample-data, which reports progress per batch of rows
+        let tables = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: tables) }
+        // When it runs alone with JSON output
+        let result = try FirstParty.patchbay(["task", "run", "dev.patchbay.sample-data", "--param", "rows=5000", "--tables-dir", tables, "--output", "json"])
+        // Then the result lists the reports, the last one complete
+        #expect(result.status == 0, "\(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let progress = try #require(json["progress"] as? [[String: Any]])
+        #expect(!progress.isEmpty && progress.last?["fraction"] as? Double == 1.0, "\(progress)")
+
+        // And in a flow, the job's log holds it and jobs show prints the last value
+        let project = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: project) }
+        try FileManager.default.createDirectory(atPath: project + "/flows", withIntermediateDirectories: true)
+        try "name: p\n".write(toFile: project + "/patchbay.yaml", atomically: true, encoding: .utf8)
+        try "phases:\n  - id: p\n    tasks:\n      - {id: gen, connector: dev.patchbay.sample-data, parameters: {rows: 5000}}\n"
+            .write(toFile: project + "/flows/p.yaml", atomically: true, encoding: .utf8)
+        _ = try FirstParty.patchbay(["init", project])
+        let run = try FirstParty.patchbay(["run", "p", "--project", project])
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        let shown = try FirstParty.patchbay(["jobs", "show", "--project", project])
+        #expect(shown.stdout.contains("progress: 100%"), "\(shown.stdout)")
+        let logs = try FirstParty.patchbay(["jobs", "logs", "--project", project])
+        #expect(logs.stdout.contains("progress") && logs.stdout.contains("100%"), "\(logs.stdout)")
     }
 
     @Test("exit codes: crash 2, unknown connector 3, refused plugin 3, malformed config 4 with line and column")

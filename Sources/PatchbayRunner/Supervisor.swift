@@ -618,8 +618,6 @@ struct Supervisor<Host: TaskHost> {
 
     // MARK: - Classification
 
-    /// The connector's last words on stderr: Swift's "Fatal error" line if there is one, else the
-    /// last lines before the Swift runtime's crash report (which follows the connector's own text).
     /// The call the runner's SIGSYS reporter named on stderr ("patchbay-runner: refused system call 101").
     private func refusedSystemCall() -> String? {
         let marker = "patchbay-runner: refused system call "
@@ -628,15 +626,8 @@ struct Supervisor<Host: TaskHost> {
         return pb_denied_call_name(number).map { String(cString: $0) } ?? "number \(number)"
     }
 
-    private func crashDetail() -> String {
-        var lines = stderrCapture.tailText.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-        if let fatal = lines.last(where: { $0.contains("Fatal error:") }) { return fatal }
-        if let report = lines.firstIndex(where: { $0.contains("Program crashed:") || $0.hasPrefix("*** Signal") }) {
-            lines = Array(lines[..<report])
-        }
-        let meaningful = lines.filter { !$0.isEmpty && !$0.hasPrefix("Current stack trace") && !$0.hasPrefix("#") }
-        return meaningful.suffix(3).joined(separator: " | ")
-    }
+    /// The connector's last words on stderr, as one line (see `CrashNarrative`).
+    private func crashDetail() -> String { CrashNarrative.summary(ofStandardError: stderrCapture.tailText) }
 
     private func classify(status: Int32, peakBytes: UInt64, counters: TaskCgroups.Counters?) -> ExitClassification {
         ExitClassification(ExitEvidence(

@@ -31,4 +31,30 @@ struct ParamsHeaderTests {
             "rows -1",
         ])
     }
+
+    /// The cases every parameter reader shares (C here, Rust in TemplateTests), with their expected results.
+    static func sharedCases() throws -> (lines: [String], expected: [String]) {
+        let text = try String(contentsOfFile: Fixtures.repository + "/Tests/Fixtures/params-cases.tsv", encoding: .utf8)
+        let lines = text.split(separator: "\n").map(String.init).filter { !$0.hasPrefix("#") }
+        return (lines, lines.map { String($0.split(separator: "\t", omittingEmptySubsequences: false)[2]) })
+    }
+
+    @Test("the shared cases: a key inside another value is not a member, escapes and unicode unescape, nesting skips whole")
+    func shared() throws {
+        // Given the header compiled as an author compiles it, and the cases the Rust template is held to too
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let program = directory + "/params_cases"
+        let build = try Fixtures.run("/usr/bin/env", ["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", Fixtures.sdkInclude,
+                                                      Fixtures.connectorSources + "/params_cases.c", "-o", program])
+        #expect(build.status == 0, "\(build.stderr)")
+        // When it reads every case, Then each result is the expected one
+        let run = try Fixtures.run(program, [Fixtures.repository + "/Tests/Fixtures/params-cases.tsv"])
+        let (lines, expected) = try Self.sharedCases()
+        let got = run.stdout.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
+        #expect(got.count == expected.count)
+        for (index, line) in lines.enumerated() where index < got.count {
+            #expect(got[index] == expected[index], "\(line)")
+        }
+    }
 }

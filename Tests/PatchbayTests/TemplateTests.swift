@@ -45,12 +45,84 @@ struct TemplateTests {
         try runGreetings(directory + "/.build/release/libMyConnector.so")
     }
 
-    @Test("Rust: cargo build --release", .enabled(if: hasCargo, "cargo is not installed"))
+    @Test("Rust: cargo build --release, offline, with no warning; its tests hold it to the header and the shared parameter cases",
+          .enabled(if: hasCargo, "cargo is not installed"))
     func rust() throws {
+        // Given a fresh copy of the template
         let directory = try copyTemplate("rust")
         defer { try? FileManager.default.removeItem(atPath: URL(fileURLWithPath: directory).deletingLastPathComponent().path) }
+        // When it is built with the one command the guide gives
         let build = try Fixtures.run("/usr/bin/env", ["cargo", "build", "--release", "--offline", "--manifest-path", directory + "/Cargo.toml"])
+        // Then it builds clean and runs under the host
         #expect(build.status == 0, "\(build.stderr)")
+        #expect(!build.stderr.contains("warning"), "\(build.stderr)")
         try runGreetings(directory + "/target/release/libmy_connector.so")
+
+        // And its own tests pass against every constant a C compiler reads from the header, and the cases params.h passes
+        let constants = directory + "/header-constants.txt"
+        try Self.headerConstants().map { "\($0.name) \($0.value)" }.joined(separator: "\n").write(toFile: constants, atomically: true, encoding: .utf8)
+        let test = try Fixtures.run("/usr/bin/env", ["cargo", "test", "--offline", "--manifest-path", directory + "/Cargo.toml"],
+                                    environment: ProcessInfo.processInfo.environment.merging([
+                                        "PATCHBAY_HEADER_CONSTANTS": constants,
+                                        "PATCHBAY_PARAMS_CASES": Fixtures.repository + "/Tests/Fixtures/params-cases.tsv"]) { $1 })
+        #expect(test.status == 0, "\(test.stdout)\(test.stderr)")
+        #expect(test.stdout.contains("every_constant_of_the_header ... ok") && test.stdout.contains("the_shared_cases ... ok"), "\(test.stdout)")
+
+        // And its structs name the header's fields and callbacks, in the header's order
+        let bindings = try String(contentsOfFile: directory + "/src/patchbay.rs", encoding: .utf8)
+        let header = try String(contentsOfFile: Fixtures.sdkInclude + "/patchbay/connector.h", encoding: .utf8)
+        for name in ["patchbay_host", "patchbay_connector"] {
+            #expect(Self.rustFields(name, in: bindings) == Self.headerFields(name, in: header), "\(name)")
+        }
+    }
+
+    /// Every `PATCHBAY_*` enum constant of the header with the value a C compiler gives it.
+    static func headerConstants() throws -> [(name: String, value: UInt64)] {
+        let header = try String(contentsOfFile: Fixtures.sdkInclude + "/patchbay/connector.h", encoding: .utf8)
+        let names = header.split(separator: "\n").compactMap { line -> String? in
+            let words = line.trimmingCharacters(in: .whitespaces).split(separator: " ", maxSplits: 2)
+            guard words.count >= 2, words[0].hasPrefix("PATCHBAY_"), words[1] == "=" else { return nil }
+            return String(words[0])
+        }
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let source = "#include <stdio.h>\n#include \"patchbay/connector.h\"\nint main(void) {\n"
+            + names.map { "    printf(\"\($0) %llu\\n\", (unsigned long long)\($0));\n" }.joined() + "    return 0;\n}\n"
+        try source.write(toFile: directory + "/constants.c", atomically: true, encoding: .utf8)
+        let build = try Fixtures.run("/usr/bin/env", ["cc", "-I", Fixtures.sdkInclude, directory + "/constants.c", "-o", directory + "/constants"])
+        guard build.status == 0 else { throw Fixtures.FixtureError(message: build.stderr) }
+        return try Fixtures.run(directory + "/constants", []).stdout.split(separator: "\n").map { line in
+            let parts = line.split(separator: " ")
+            return (String(parts[0]), UInt64(parts[1]) ?? .max)
+        }
+    }
+
+    /// The field names of a C struct in the header, in order (function pointers by their name).
+    static func headerFields(_ name: String, in header: String) -> [String] {
+        guard let start = header.range(of: "typedef struct \(name) {"), let end = header.range(of: "} \(name);", range: start.upperBound..<header.endIndex)
+        else { return [] }
+        var body = String(header[start.upperBound..<end.lowerBound])
+        while let open = body.range(of: "/*"), let close = body.range(of: "*/", range: open.upperBound..<body.endIndex) {
+            body.removeSubrange(open.lowerBound..<close.upperBound)
+        }
+        return body.split(separator: ";").compactMap { declaration in
+            let text = declaration.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !text.isEmpty else { return nil }
+            if let pointer = text.range(of: "(*") {
+                return String(text[pointer.upperBound...].prefix { $0 != ")" })
+            }
+            return text.split(whereSeparator: { " *".contains($0) }).last.map(String.init)
+        }
+    }
+
+    /// The field names of a `#[repr(C)] pub struct` in the Rust bindings, in order.
+    static func rustFields(_ name: String, in source: String) -> [String] {
+        guard let start = source.range(of: "pub struct \(name) {"), let end = source.range(of: "\n}", range: start.upperBound..<source.endIndex)
+        else { return [] }
+        return source[start.upperBound..<end.lowerBound].split(separator: "\n").compactMap { line in
+            let text = line.trimmingCharacters(in: .whitespaces)
+            guard text.hasPrefix("pub "), let colon = text.firstIndex(of: ":") else { return nil }
+            return String(text[text.index(text.startIndex, offsetBy: 4)..<colon])
+        }
     }
 }

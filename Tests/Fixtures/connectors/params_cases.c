@@ -14,7 +14,33 @@ static void show(const char *json, const char *key, size_t cap) {
     printf("\n");
 }
 
-int main(void) {
+/* With a file (Tests/Fixtures/params-cases.tsv): each case's key and JSON read from it, and for each one
+ * line printed: the result code, then, if found, a space and the value as hex (the file's third column). */
+static int shared_cases(const char *path) {
+    FILE *file = fopen(path, "r");
+    if (!file) { perror(path); return 1; }
+    char line[4096], out[4096];
+    while (fgets(line, sizeof line, file)) {
+        if (line[0] == '#' || line[0] == '\n') continue;
+        char *key = line, *json = strchr(line, '\t');
+        if (!json) continue;
+        *json++ = 0;
+        char *expected = strchr(json, '\t');
+        if (expected) *expected = 0;
+        int result = patchbay_params_get(patchbay_cstr(json), key, out, sizeof out);
+        printf("%d", result);
+        if (result == PATCHBAY_PARAM_FOUND) {
+            printf(" ");
+            for (const unsigned char *p = (const unsigned char *)out; *p; p++) printf("%02x", *p);
+        }
+        printf("\n");
+    }
+    fclose(file);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    if (argc == 2) return shared_cases(argv[1]);
     const char *json = "{\"rows\": 12, \"name\": \"Z\\u00fcrich\", \"emoji\": \"\\ud83d\\ude00\", \"lone\": \"a\\ud800b\","
                        " \"nested\": {\"rows\": 1}, \"list\": [1, 2], \"flag\": true, \"long\": \"abcdefghij\"}";
     show(json, "rows", 64);

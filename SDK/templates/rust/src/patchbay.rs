@@ -1,21 +1,64 @@
 //! Bindings to SDK/include/patchbay/connector.h (ABI 1.1), written by hand so the
-//! template needs no crate. Field order and types must match the header exactly.
+//! template needs no crate: every constant, both structs and every callback. Field order and types
+//! match the header exactly; the compiler checks the sizes below, TemplateTests the names and values.
 #![allow(non_camel_case_types, dead_code)]
 use std::os::raw::{c_char, c_int};
 
-pub const PATCHBAY_ABI_VERSION: u32 = 0x0001_0001;
+// Every constant of the header, by the header's own names and values (TemplateTests checks each one
+// against what a C compiler makes of the header).
+pub const PATCHBAY_ABI_MAJOR: u32 = 1;
+pub const PATCHBAY_ABI_MINOR: u32 = 1;
+pub const PATCHBAY_ABI_VERSION: u32 = (PATCHBAY_ABI_MAJOR << 16) | PATCHBAY_ABI_MINOR;
+
+// patchbay_status: what every host call, check() and run() return.
 pub const PATCHBAY_OK: u32 = 0;
 pub const PATCHBAY_ERROR: u32 = 1;
+pub const PATCHBAY_NOT_FOUND: u32 = 2;
+pub const PATCHBAY_DENIED: u32 = 3;
+pub const PATCHBAY_INVALID_ARGUMENT: u32 = 4;
 pub const PATCHBAY_CANCELLED: u32 = 5;
+pub const PATCHBAY_END: u32 = 6;
+pub const PATCHBAY_IO: u32 = 7;
+pub const PATCHBAY_PENDING: u32 = 8;
+
+// Failure classes for set_error().
 pub const PATCHBAY_FAILURE_CONFIG: u32 = 1;
 pub const PATCHBAY_FAILURE_TRANSIENT: u32 = 2;
 pub const PATCHBAY_FAILURE_SYSTEM: u32 = 3;
+
+// Job patterns.
+pub const PATCHBAY_PATTERN_AUTHENTICATION: u32 = 1;
+pub const PATCHBAY_PATTERN_INITIATION: u32 = 2;
+pub const PATCHBAY_PATTERN_STATUS_CHECK: u32 = 3;
 pub const PATCHBAY_PATTERN_EXTRACTION: u32 = 4;
+pub const PATCHBAY_PATTERN_PREPARATION: u32 = 5;
+pub const PATCHBAY_PATTERN_EGRESSION: u32 = 6;
+pub const PATCHBAY_PATTERN_VALIDATION: u32 = 7;
+
+// Log levels.
+pub const PATCHBAY_LOG_DEBUG: u32 = 1;
 pub const PATCHBAY_LOG_INFO: u32 = 2;
+pub const PATCHBAY_LOG_WARNING: u32 = 3;
+pub const PATCHBAY_LOG_ERROR: u32 = 4;
+
+// Capabilities (descriptor bits).
+pub const PATCHBAY_CAP_READS_TABLES: u64 = 1 << 0;
 pub const PATCHBAY_CAP_WRITES_TABLES: u64 = 1 << 1;
+pub const PATCHBAY_CAP_STATE: u64 = 1 << 2;
+pub const PATCHBAY_CAP_CANCEL: u64 = 1 << 3;
+
+// set_output() flags.
+pub const PATCHBAY_OUTPUT_SECRET: u32 = 1 << 0;
+
+// The network a connector declares (ABI 1.1).
 pub const PATCHBAY_NETWORK_NONE: u32 = 0;
 pub const PATCHBAY_NETWORK_TCP_PORTS: u32 = 1;
 pub const PATCHBAY_NETWORK_ANY: u32 = 2;
+
+// Struct sizes the header publishes; the layout assertions at the end of this file hold the structs to them.
+pub const PATCHBAY_HOST_SIZE_1_0: usize = 144;
+pub const PATCHBAY_CONNECTOR_SIZE_1_0: usize = 104;
+pub const PATCHBAY_CONNECTOR_SIZE_1_1: usize = 120;
 
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -96,3 +139,69 @@ pub struct patchbay_connector {
 
 // The descriptor is a static, immutable value shared with the host: safe to share between threads.
 unsafe impl Sync for patchbay_connector {}
+
+// The layout, checked when the crate compiles: a field out of place fails the build, not a task.
+const _: () = assert!(std::mem::size_of::<patchbay_connector>() == PATCHBAY_CONNECTOR_SIZE_1_1);
+const _: () = assert!(std::mem::offset_of!(patchbay_connector, cancel) + 8 == PATCHBAY_CONNECTOR_SIZE_1_0);
+const _: () = assert!(std::mem::offset_of!(patchbay_host, set_error) + 8 == PATCHBAY_HOST_SIZE_1_0);
+const _: () = assert!(std::mem::size_of::<patchbay_str>() == 16);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every constant by name, for the check against the header.
+    const ALL: &[(&str, u64)] = &[
+        ("PATCHBAY_ABI_MAJOR", PATCHBAY_ABI_MAJOR as u64),
+        ("PATCHBAY_ABI_MINOR", PATCHBAY_ABI_MINOR as u64),
+        ("PATCHBAY_ABI_VERSION", PATCHBAY_ABI_VERSION as u64),
+        ("PATCHBAY_OK", PATCHBAY_OK as u64),
+        ("PATCHBAY_ERROR", PATCHBAY_ERROR as u64),
+        ("PATCHBAY_NOT_FOUND", PATCHBAY_NOT_FOUND as u64),
+        ("PATCHBAY_DENIED", PATCHBAY_DENIED as u64),
+        ("PATCHBAY_INVALID_ARGUMENT", PATCHBAY_INVALID_ARGUMENT as u64),
+        ("PATCHBAY_CANCELLED", PATCHBAY_CANCELLED as u64),
+        ("PATCHBAY_END", PATCHBAY_END as u64),
+        ("PATCHBAY_IO", PATCHBAY_IO as u64),
+        ("PATCHBAY_PENDING", PATCHBAY_PENDING as u64),
+        ("PATCHBAY_FAILURE_CONFIG", PATCHBAY_FAILURE_CONFIG as u64),
+        ("PATCHBAY_FAILURE_TRANSIENT", PATCHBAY_FAILURE_TRANSIENT as u64),
+        ("PATCHBAY_FAILURE_SYSTEM", PATCHBAY_FAILURE_SYSTEM as u64),
+        ("PATCHBAY_PATTERN_AUTHENTICATION", PATCHBAY_PATTERN_AUTHENTICATION as u64),
+        ("PATCHBAY_PATTERN_INITIATION", PATCHBAY_PATTERN_INITIATION as u64),
+        ("PATCHBAY_PATTERN_STATUS_CHECK", PATCHBAY_PATTERN_STATUS_CHECK as u64),
+        ("PATCHBAY_PATTERN_EXTRACTION", PATCHBAY_PATTERN_EXTRACTION as u64),
+        ("PATCHBAY_PATTERN_PREPARATION", PATCHBAY_PATTERN_PREPARATION as u64),
+        ("PATCHBAY_PATTERN_EGRESSION", PATCHBAY_PATTERN_EGRESSION as u64),
+        ("PATCHBAY_PATTERN_VALIDATION", PATCHBAY_PATTERN_VALIDATION as u64),
+        ("PATCHBAY_LOG_DEBUG", PATCHBAY_LOG_DEBUG as u64),
+        ("PATCHBAY_LOG_INFO", PATCHBAY_LOG_INFO as u64),
+        ("PATCHBAY_LOG_WARNING", PATCHBAY_LOG_WARNING as u64),
+        ("PATCHBAY_LOG_ERROR", PATCHBAY_LOG_ERROR as u64),
+        ("PATCHBAY_CAP_READS_TABLES", PATCHBAY_CAP_READS_TABLES as u64),
+        ("PATCHBAY_CAP_WRITES_TABLES", PATCHBAY_CAP_WRITES_TABLES as u64),
+        ("PATCHBAY_CAP_STATE", PATCHBAY_CAP_STATE as u64),
+        ("PATCHBAY_CAP_CANCEL", PATCHBAY_CAP_CANCEL as u64),
+        ("PATCHBAY_OUTPUT_SECRET", PATCHBAY_OUTPUT_SECRET as u64),
+        ("PATCHBAY_NETWORK_NONE", PATCHBAY_NETWORK_NONE as u64),
+        ("PATCHBAY_NETWORK_TCP_PORTS", PATCHBAY_NETWORK_TCP_PORTS as u64),
+        ("PATCHBAY_NETWORK_ANY", PATCHBAY_NETWORK_ANY as u64),
+        ("PATCHBAY_HOST_SIZE_1_0", PATCHBAY_HOST_SIZE_1_0 as u64),
+        ("PATCHBAY_CONNECTOR_SIZE_1_0", PATCHBAY_CONNECTOR_SIZE_1_0 as u64),
+        ("PATCHBAY_CONNECTOR_SIZE_1_1", PATCHBAY_CONNECTOR_SIZE_1_1 as u64),
+    ];
+
+    /// With PATCHBAY_HEADER_CONSTANTS naming a file of "NAME VALUE" lines (what a C compiler makes of the
+    /// header; the test suite writes it), every constant of the header is here, with the same value.
+    #[test]
+    fn every_constant_of_the_header() {
+        let Ok(path) = std::env::var("PATCHBAY_HEADER_CONSTANTS") else { return };
+        let text = std::fs::read_to_string(&path).expect("the constants file");
+        for line in text.lines() {
+            let (name, value) = line.split_once(' ').expect("NAME VALUE");
+            let value: u64 = value.parse().expect("a number");
+            let ours = ALL.iter().find(|(n, _)| *n == name).map(|(_, v)| *v);
+            assert_eq!(ours, Some(value), "{} in src/patchbay.rs", name);
+        }
+    }
+}

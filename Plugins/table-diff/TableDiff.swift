@@ -6,7 +6,7 @@
 // Writes every difference to an output table and reports counts as outputs.
 public import PatchbaySDK
 
-struct TableDiff: Connector {
+struct TableDiff: Connector, Checking {
     static let id = "dev.patchbay.table-diff"
     static let version = "1.0.0"
     static let displayName = "Table diff (validation)"

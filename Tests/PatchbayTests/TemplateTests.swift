@@ -43,6 +43,19 @@ struct TemplateTests {
         let build = try Fixtures.run("/usr/bin/env", ["swift", "build", "-c", "release", "--package-path", directory])
         #expect(build.status == 0, "\(build.stdout)\(build.stderr)")
         try runGreetings(directory + "/.build/release/libMyConnector.so")
+
+        // And it shows an author inputs, credentials, state and outputs: a name per input row, signed
+        let names = try Fixtures.directory(with: ["names.csv": "name\nAda\nLin\n"])
+        defer { try? FileManager.default.removeItem(atPath: names) }
+        let signed = try Fixtures.run(Fixtures.patchbay, ["task", "run", directory + "/.build/release/libMyConnector.so",
+                                                          "--param", "from_input=names", "--input", "names=\(names)/names.csv",
+                                                          "--credential", "signature=xyz", "--tables-dir", names + "/tables"])
+        #expect(signed.status == 0, "\(signed.stdout)\(signed.stderr)")
+        #expect(signed.stdout.contains(#"state: {"total":2}"#) && signed.stdout.contains("greeted = 2"), "\(signed.stdout)")
+        #expect(try String(contentsOfFile: names + "/tables/out.greetings.csv", encoding: .utf8) == "n,greeting\n1,hello Ada (xyz)\n2,hello Lin (xyz)\n")
+        // And check() is exported because the type is `Checking`, and cancel() is not
+        let inspect = try Fixtures.run(Fixtures.patchbay, ["plugins", "inspect", directory + "/.build/release/libMyConnector.so"])
+        #expect(inspect.stdout.contains("check()       yes   cancel()  no"), "\(inspect.stdout)")
     }
 
     @Test("Rust: cargo build --release, offline, with no warning; its tests hold it to the header and the shared parameter cases",

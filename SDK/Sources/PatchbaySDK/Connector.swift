@@ -69,8 +69,6 @@ public protocol Connector {
     static var network: Network { get }
 
     init()
-    /// Checks parameters and credentials quickly. Default: nothing to check.
-    func check(_ task: TaskContext) throws
     /// Does the work. Throw `NotReadyYet()` from a status-check connector that is not ready.
     func run(_ task: TaskContext) throws
 }
@@ -81,7 +79,19 @@ extension Connector {
     public static var credentials: [String] { [] }
     public static var capabilities: Capabilities { [] }
     public static var network: Network { .none }
-    public func check(_ task: TaskContext) throws {}
+}
+
+/// A connector that can check its parameters and credentials quickly, without doing the work
+/// (`patchbay task run --check`, `patchbay plugins check`). Only a type that conforms exports check():
+/// the host then knows which connectors have one, and `plugins inspect` says so truthfully.
+///
+///     struct Orders: Connector, Checking {
+///         func check(_ task: TaskContext) throws { _ = try task.credential("api_token") }
+///         func run(_ task: TaskContext) throws { ... }
+///     }
+public protocol Checking: Connector {
+    /// Checks parameters and credentials quickly; throw `ConnectorError.config` for what the user must fix.
+    func check(_ task: TaskContext) throws
 }
 
 /// How a failure is classed: what the user should do about it.

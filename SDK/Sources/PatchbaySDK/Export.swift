@@ -48,7 +48,12 @@ public func export<C: Connector>(_ type: C.Type, host: UnsafePointer<patchbay_ho
         d.tcp_ports = UnsafePointer(copy)
         d.tcp_port_count = UInt32(ports.count)
     }
-    d.check = { task, error in invoke(task, error) { connector, context in try connector.check(context) } }
+    // check() only for a connector that has one (see `Checking`).
+    if C.self is any Checking.Type {
+        d.check = { task, error in
+            invoke(task, error) { connector, context in try (connector as? any Checking)?.check(context) }
+        }
+    }
     d.run = { task, error in invoke(task, error) { connector, context in try connector.run(context) } }
     // No cancel(): `TaskContext.isCancelled` asks the host, which knows (and the runner then needs no
     // watcher thread for a Swift connector). A flag set from the host's cancel thread would be a data race.

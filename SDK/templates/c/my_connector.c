@@ -1,63 +1,66 @@
 /* A Patchbay connector in C: depends on libc and the one header.
  * Build: make            (produces libmy_connector.so)
  * Try:   patchbay task run ./libmy_connector.so --param greeting=hello --param count=3
+ * Check: patchbay plugins check ./libmy_connector.so
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "patchbay/connector.h"
+#include "patchbay/params.h"   /* patchbay_params_get(), patchbay_cstr() */
 
 static const patchbay_host *host; /* valid for the life of the process */
 
-static patchbay_str str(const char *text) {
-    patchbay_str s = { text, strlen(text) };
-    return s;
+static patchbay_status fail(patchbay_error *error, uint32_t failure_class, const char *message) {
+    host->set_error(error, failure_class, patchbay_cstr(message), patchbay_cstr(""));
+    return PATCHBAY_ERROR;
 }
 
-/* Finds "key": <number> or "key": "<text>" in the flat parameters object (enough for a template). */
-static int parameter(patchbay_str json, const char *key, char *out, size_t cap) {
-    char pattern[128];
-    snprintf(pattern, sizeof pattern, "\"%s\":", key);
-    const char *end = json.data + json.length;
-    const char *at = json.data;
-    size_t n = strlen(pattern);
-    for (; at + n <= end; at++) if (memcmp(at, pattern, n) == 0) break;
-    if (at + n > end) return 0;
-    at += n;
-    while (at < end && *at == ' ') at++;
-    int quoted = at < end && *at == '"';
-    if (quoted) at++;
-    size_t i = 0;
-    while (at < end && i + 1 < cap && (quoted ? *at != '"' : (*at != ',' && *at != '}'))) out[i++] = *at++;
-    out[i] = '\0';
-    return 1;
+/* A text parameter into out, or `fallback` when absent; 0 when it is there but not text that fits. */
+static int text_parameter(patchbay_str params, const char *key, const char *fallback, char *out, size_t cap) {
+    int found = patchbay_params_get(params, key, out, cap);
+    if (found == PATCHBAY_PARAM_ABSENT) { snprintf(out, cap, "%s", fallback); return 1; }
+    return found == PATCHBAY_PARAM_FOUND;
+}
+
+/* A whole-number parameter ≥ 0, or `fallback` when absent; 0 when it is something else. The host checks
+ * the schema before run(), so this holds only when the connector is run some other way; it costs nothing. */
+static int count_parameter(patchbay_str params, const char *key, long fallback, long *out) {
+    char text[32];
+    int found = patchbay_params_get(params, key, text, sizeof text);
+    if (found == PATCHBAY_PARAM_ABSENT) { *out = fallback; return 1; }
+    if (found != PATCHBAY_PARAM_FOUND || text[0] < '0' || text[0] > '9') return 0;
+    char *end;
+    *out = strtol(text, &end, 10);
+    return *end == '\0';
 }
 
 static patchbay_status run(patchbay_task *task, patchbay_error *error) {
-    char greeting[128] = "hello", text[32] = "1";
     patchbay_str params = host->parameters(task);
-    parameter(params, "greeting", greeting, sizeof greeting);
-    parameter(params, "count", text, sizeof text);
-    long count = atol(text);
-    if (count < 0 || count > 1000000) {
-        host->set_error(error, PATCHBAY_FAILURE_CONFIG, str("parameter 'count' must be between 0 and 1000000"), str(""));
-        return PATCHBAY_ERROR;
-    }
-    patchbay_str columns[2] = { str("n"), str("greeting") };
+    char greeting[128];
+    long count;
+    if (!text_parameter(params, "greeting", "hello", greeting, sizeof greeting))
+        return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'greeting' must be text of at most 127 bytes");
+    if (!count_parameter(params, "count", 1, &count) || count > 1000000)
+        return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'count' must be a whole number from 0 to 1000000");
+
+    patchbay_str columns[2] = { patchbay_cstr("n"), patchbay_cstr("greeting") };
     patchbay_table_writer *writer;
-    if (host->open_output(task, str("out.greetings"), columns, 2, &writer) != PATCHBAY_OK) {
-        host->set_error(error, PATCHBAY_FAILURE_SYSTEM, str("cannot open the output table"), str(""));
-        return PATCHBAY_ERROR;
-    }
+    patchbay_status opened = host->open_output(task, patchbay_cstr("out.greetings"), columns, 2, &writer);
+    if (opened == PATCHBAY_DENIED) return fail(error, PATCHBAY_FAILURE_CONFIG, "the task's token may not write the bucket 'out'");
+    if (opened != PATCHBAY_OK) return fail(error, PATCHBAY_FAILURE_SYSTEM, "cannot open the output table");
     for (long i = 1; i <= count; i++) {
         char number[32];
         snprintf(number, sizeof number, "%ld", i);
-        patchbay_str row[2] = { str(number), str(greeting) }; /* copied by the host before it returns */
-        if (host->write_records(writer, row, 1) != PATCHBAY_OK) return PATCHBAY_ERROR;
+        patchbay_str row[2] = { patchbay_cstr(number), patchbay_cstr(greeting) }; /* copied by the host before it returns */
+        if (host->write_records(writer, row, 1) != PATCHBAY_OK) return fail(error, PATCHBAY_FAILURE_SYSTEM, "write_records failed");
+        host->progress(task, (double)i / (double)count, patchbay_cstr(""));
         if (host->is_cancelled(task)) return PATCHBAY_CANCELLED;
     }
-    host->log(task, PATCHBAY_LOG_INFO, str("greetings written"));
+    char done[64];
+    snprintf(done, sizeof done, "%ld greetings written", count);
+    host->log(task, PATCHBAY_LOG_INFO, patchbay_cstr(done));
     return PATCHBAY_OK;
 }
 
@@ -68,7 +71,7 @@ static const patchbay_connector descriptor = {
     .version = "0.1.0",
     .display_name = "My connector (C)",
     .description = "Writes a greeting N times into out.greetings.",
-    .parameters_schema = "{\"type\":\"object\",\"properties\":{\"greeting\":{\"type\":\"string\"},\"count\":{\"type\":\"integer\",\"minimum\":0}}}",
+    .parameters_schema = "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{\"greeting\":{\"type\":\"string\"},\"count\":{\"type\":\"integer\",\"minimum\":0}}}",
     .pattern = PATCHBAY_PATTERN_EXTRACTION,
     .capabilities = PATCHBAY_CAP_WRITES_TABLES,
     .run = run,

@@ -26,8 +26,24 @@ static const patchbay_host *host;
 static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     char text[512], value[512];
     patchbay_str params = host->parameters(task);
-    if (patchbay_params_get(params, "sleep_ms", text, sizeof text) == 1) {
-        long long remaining = atoll(text);
+    long long remaining = 0, lines = 0;
+    int count = 0;
+    if (patchbay_params_integer(params, "sleep_ms", &remaining) < 0 || patchbay_params_integer(params, "log_lines", &lines) < 0
+        || patchbay_params_boolean(params, "count", &count) < 0) {
+        host->set_error(error, PATCHBAY_FAILURE_CONFIG,
+                        patchbay_cstr("'sleep_ms' and 'log_lines' must be whole numbers, 'count' true or false"), patchbay_cstr(""));
+        return PATCHBAY_ERROR;
+    }
+    static const char *const texts[] = { "message", "output_name", "output_value", "fail", "fail_message" };
+    for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
+        int found = patchbay_params_get(params, texts[i], text, sizeof text);
+        if (found != PATCHBAY_PARAM_FOUND && found != PATCHBAY_PARAM_ABSENT) {
+            snprintf(value, sizeof value, "parameter '%s' must be text of at most %zu bytes", texts[i], sizeof text - 1);
+            host->set_error(error, PATCHBAY_FAILURE_CONFIG, patchbay_cstr(value), patchbay_cstr(""));
+            return PATCHBAY_ERROR;
+        }
+    }
+    {
         while (remaining > 0) {
             if (host->is_cancelled(task)) return PATCHBAY_CANCELLED;
             long long step = remaining < 10 ? remaining : 10;
@@ -37,15 +53,14 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
         }
     }
     if (patchbay_params_get(params, "message", text, sizeof text) == 1) host->log(task, PATCHBAY_LOG_INFO, patchbay_cstr(text));
-    if (patchbay_params_get(params, "log_lines", text, sizeof text) == 1) {
-        long lines = strtol(text, NULL, 10);
+    {
         char line[32];
-        for (long i = 1; i <= lines; i++) {
-            snprintf(line, sizeof line, "line %ld", i);
+        for (long long i = 1; i <= lines; i++) {
+            snprintf(line, sizeof line, "line %lld", i);
             host->log(task, PATCHBAY_LOG_INFO, patchbay_cstr(line));
         }
     }
-    if (patchbay_params_get(params, "count", text, sizeof text) == 1 && strcmp(text, "true") == 0) {
+    if (count) {
         patchbay_str state = { 0 };
         long long runs = 0;
         if (host->state_get(task, &state) == PATCHBAY_OK && patchbay_params_get(state, "runs", value, sizeof value) == 1) runs = atoll(value);

@@ -20,9 +20,16 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     char text[64], table[256];
     patchbay_str params = host->parameters(task);
     long long rows = 1000, seed = 1;
-    if (patchbay_params_get(params, "rows", text, sizeof text) == 1) rows = atoll(text);
-    if (patchbay_params_get(params, "seed", text, sizeof text) == 1) seed = atoll(text);
-    if (patchbay_params_get(params, "table", table, sizeof table) != 1) strcpy(table, "in.sample");
+    if (patchbay_params_integer(params, "rows", &rows) < 0 || patchbay_params_integer(params, "seed", &seed) < 0) {
+        host->set_error(error, PATCHBAY_FAILURE_CONFIG, patchbay_cstr("parameters 'rows' and 'seed' must be whole numbers"), patchbay_cstr(""));
+        return PATCHBAY_ERROR;
+    }
+    int found = patchbay_params_get(params, "table", table, sizeof table);
+    if (found == PATCHBAY_PARAM_ABSENT) strcpy(table, "in.sample");
+    else if (found != PATCHBAY_PARAM_FOUND) {
+        host->set_error(error, PATCHBAY_FAILURE_CONFIG, patchbay_cstr("parameter 'table' must be a table name (bucket.table)"), patchbay_cstr(""));
+        return PATCHBAY_ERROR;
+    }
     if (rows < 0) {
         host->set_error(error, PATCHBAY_FAILURE_CONFIG, patchbay_cstr("parameter 'rows' must be 0 or more"), patchbay_cstr(""));
         return PATCHBAY_ERROR;

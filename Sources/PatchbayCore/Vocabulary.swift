@@ -307,6 +307,15 @@ public enum TaskOutcome: Sendable, Equatable {
 
 /// The network a task may use: what its connector declares (ABI 1.1), narrowed by the flow, never widened.
 public enum NetworkAccess: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// How listings and reports say what a connector declares.
+    public var wording: String {
+        switch self {
+        case .none: "none (local sockets only)"
+        case .tcpPorts(let ports): "outbound TCP to port" + (ports.count == 1 ? " " : "s ") + ports.map(String.init).joined(separator: ", ")
+        case .any: "any"
+        }
+    }
+
     /// No sockets but local (AF_UNIX) ones. A v1.0 connector gets this.
     case none
     /// Outbound TCP to these ports only (no listening); other families as the kernel's Landlock allows.

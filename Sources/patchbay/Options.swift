@@ -140,15 +140,6 @@ extension NetworkAccess {
         }
     }
 
-    /// How listings say what a connector declares.
-    var wording: String {
-        switch self {
-        case .none: "none (local sockets only)"
-        case .tcpPorts(let ports): "outbound TCP to port" + (ports.count == 1 ? " " : "s ") + ports.map(String.init).joined(separator: ", ")
-        case .any: "any"
-        }
-    }
-
     /// `none`, `any` or `tcp:443,5432`, as --network takes it.
     init?(argument: String) {
         switch argument {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PatchbayCore
+import PatchbayEngine
 import Foundation
 import PatchbayRegistry
 import PatchbayRunner
@@ -11,7 +12,7 @@ struct PluginsCommand: AsyncParsableCommand {
         discussion: """
             Every plugin file is probed in a runner process, never in the host: its ABI version and descriptor are checked, and a plugin that fails is quarantined with the reason. Several versions of one connector may sit side by side; a task names `id@version` or gets the newest.
             """,
-        subcommands: [List.self, Inspect.self, Install.self, Watch.self]
+        subcommands: [List.self, Inspect.self, Check.self, Install.self, Watch.self]
     )
 }
 
@@ -100,6 +101,88 @@ extension PluginsCommand {
                 .flatMap { try? JSONSerialization.data(withJSONObject: $0, options: [.prettyPrinted, .sortedKeys]) }
                 .flatMap { String(data: $0, encoding: .utf8) } ?? d.parametersSchema
             for line in schema.split(separator: "\n") { print("    \(line)") }
+        }
+    }
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "check",
+            abstract: "Put a connector through the conformance battery before you ship it.",
+            discussion: """
+                Each item runs the connector for real, in the same sandbox as a flow task; nothing is stored and no table lands:
+                  descriptor      it loads, and its descriptor is sane
+                  schema          JSON Schema of an object; what looks secret is marked
+                  check()         check() succeeds with your parameters (if it has one)
+                  run()           run() succeeds with your parameters
+                  schema-breaking parameters
+                                  run() with a parameter of the wrong type fails as a config error
+                  nothing written after an error
+                                  that failing run opened no output table
+                  state round trip
+                                  the state run() sets is one a next run starts from
+                  credentials     it asks only for the credentials it declares
+                  network         what it declares matches what its run needs
+                  cancellation    a cancelled run ends within the bound
+                Give the parameters, inputs and credentials a real task would get.
+
+                Examples:
+                  patchbay plugins check ./libmy_connector.so
+                  patchbay plugins check ./libmy_connector.so --config params.json \\
+                    --credential api_key=@key.txt --output json
+
+                Exit codes:
+                  0   every item passed (warnings allowed)
+                  1   an item failed
+                  3   unknown plugin
+                  4   a parameter file or input is missing or malformed
+                  64  invalid command line
+                """)
+
+        @Argument(help: ArgumentHelp("The connector: a path to a .so file, or an installed id or id@version.", valueName: "file|id"))
+        var plugin: String
+
+        @OptionGroup var given: TaskInputOptions
+
+        @Option(help: ArgumentHelp("How soon after cancel() the run must have ended, in seconds.", valueName: "seconds"))
+        var cancelBound: Double = 2
+
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            let registry = global.registry()
+            await registry.refresh()
+            let entry: CatalogEntry
+            do { entry = try await registry.resolve(plugin) } catch let error as RegistryError {
+                if case .quarantined(let path, _) = error {
+                    entry = await registry.entry(at: path)
+                } else {
+                    printError(error)
+                    throw CLIError(error).exitCode
+                }
+            }
+            var input: ConformanceInput
+            do {
+                input = ConformanceInput(parametersJSON: try given.buildParameters(), inputs: try given.inputTables(),
+                                         credentials: try given.readCredentials(),
+                                         cancelBound: .milliseconds(Int64(cancelBound * 1000)))
+                (input.readablePaths, input.writablePaths) = try given.grantedPaths()
+            } catch let error as CLIError {
+                printError(error)
+                throw error.exitCode
+            }
+            if global.output == .text { print("checking \(entry.id.map { "\($0)@\(entry.version ?? "?")" } ?? entry.path) (\(entry.path))") }
+            let report = await ConformanceKit.check(entry, with: input)
+            if global.output == .json {
+                printJSON(["plugin": entry.json, "passed": report.passed,
+                           "items": report.items.map { ["name": $0.name, "verdict": $0.verdict.rawValue, "reason": $0.reason] }])
+            } else {
+                for item in report.items {
+                    let mark = switch item.verdict { case .pass: "✓"; case .warn: "!"; case .fail: "✗"; case .skip: "-" }
+                    print("  \(mark) \(item.name.padded(31)) \(item.reason)")
+                }
+                let count = { (verdict: ConformanceReport.Verdict) in report.items.filter { $0.verdict == verdict }.count }
+                print("\(report.passed ? "✓ conforms" : "✗ does not conform"): \(count(.pass)) passed, \(count(.warn)) warned, \(count(.fail)) failed, \(count(.skip)) skipped")
+            }
+            if !report.passed { throw ExitCode.taskFailed }
         }
     }
 

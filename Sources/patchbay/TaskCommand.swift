@@ -38,30 +38,6 @@ extension TaskCommand {
         @Argument(help: ArgumentHelp("An installed connector's id, id@version, or a path to a .so file.", valueName: "connector"))
         var connector: String
 
-        @Option(name: .customLong("param"), help: ArgumentHelp(
-            "A parameter, key=value; repeatable. Values that parse as JSON (numbers, true, null, [..], {..}) are used as such; others are strings.",
-            valueName: "key=value"))
-        var parameters: [String] = []
-
-        @Option(help: ArgumentHelp("A JSON file with the parameters object; --param values override its keys.", valueName: "file"))
-        var config: String?
-
-        @Option(name: .customLong("credential"), help: ArgumentHelp(
-            "A credential the connector may ask for, NAME=VALUE, NAME=@FILE (read from a file) or NAME=- (read from stdin); repeatable.",
-            valueName: "name=value"))
-        var credentials: [String] = []
-
-        @Option(name: .customLong("input"), help: ArgumentHelp("An input table, NAME=FILE.csv; repeatable.", valueName: "name=file"))
-        var inputs: [String] = []
-
-        @Option(name: .customLong("read"), help: ArgumentHelp(
-            "A file or directory the connector may read; repeatable. The sandbox allows nothing else outside its workspace.",
-            valueName: "path"))
-        var readable: [String] = []
-
-        @Option(name: .customLong("write"), help: ArgumentHelp("A file or directory the connector may write; repeatable.", valueName: "path"))
-        var writable: [String] = []
-
         @Option(help: ArgumentHelp("Narrow the network the connector declares: none, or tcp:PORT,… (never wider than declared).", valueName: "network"))
         var network: String?
 
@@ -86,14 +62,12 @@ extension TaskCommand {
         @Flag(help: "Include debug log lines.")
         var verbose = false
 
+        @OptionGroup var given: TaskInputOptions
         @OptionGroup var global: GlobalOptions
 
         func validate() throws {
             guard timeout > 0 else { throw ValidationError("--timeout must be more than 0 seconds") }
             guard memory >= 16 else { throw ValidationError("--memory must be at least 16 MB") }
-            for item in parameters + credentials + inputs where !item.contains("=") {
-                throw ValidationError("'\(item)' is not of the form key=value")
-            }
         }
 
         func run() async throws {
@@ -113,18 +87,11 @@ extension TaskCommand {
             do {
                 // `#` values follow the same rule as in a flow: out of the parameters, to the connector only
                 // through the credential callback, masked everywhere.
-                let (parameters, hidden) = try separateSecrets(buildParameters())
+                let (parameters, hidden) = try separateSecrets(given.buildParameters())
                 parametersJSON = parameters.jsonText
-                secrets = try readCredentials()
+                secrets = try given.readCredentials()
                 for (key, value) in hidden { secrets[key] = Array(value.utf8) }
-                inputTables = try inputs.map { item in
-                    let (name, file) = split(item)
-                    let path = URL(fileURLWithPath: file).standardizedFileURL.path
-                    guard FileManager.default.isReadableFile(atPath: path) else {
-                        throw CLIError("--input \(name): cannot read \(file)", exitCode: .inputInvalid)
-                    }
-                    return InputTable(name: name, path: path)
-                }
+                inputTables = try given.inputTables()
             } catch let error as CLIError {
                 printError(error)
                 throw error.exitCode
@@ -134,8 +101,8 @@ extension TaskCommand {
             let masker = Masker(secrets: secrets.values.map { String(decoding: $0, as: UTF8.self) })
             // The same checks a flow makes before a task runs: the parameters against the connector's schema.
             if let schemaText = entry.descriptor?.parametersSchema, let schema = try? JSONValue(parsing: schemaText),
-               let given = try? JSONValue(parsing: try buildParameters()) {
-                let violations = JSONSchema.validate(given, against: schema)
+               let asked = try? JSONValue(parsing: try given.buildParameters()) {
+                let violations = JSONSchema.validate(asked, against: schema)
                 if !violations.isEmpty {
                     for violation in violations {
                         let name = violation.pointer.split(separator: "/").first.map { "--param \($0)" } ?? "the parameters"
@@ -154,13 +121,10 @@ extension TaskCommand {
                 limits: TaskLimits(timeout: limits.timeout, memoryBytes: limits.memoryBytes, processes: limits.processes,
                                    fileSizeBytes: limits.fileSizeBytes),
                 minimumLogLevel: verbose ? 1 : 2)
-            for (paths, option) in [(readable, "--read"), (writable, "--write")] {
-                for path in paths where !FileManager.default.fileExists(atPath: path) {
-                    printError("\(option) \(path): no such file or directory"); throw ExitCode.inputInvalid
-                }
+            do { (spec.readablePaths, spec.writablePaths) = try given.grantedPaths() } catch let error as CLIError {
+                printError(error)
+                throw error.exitCode
             }
-            spec.readablePaths = readable.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
-            spec.writablePaths = writable.map { URL(fileURLWithPath: $0).standardizedFileURL.path }
             let declared = entry.descriptor?.network ?? .none
             spec.network = declared
             spec.expectedDescriptor = entry.descriptor
@@ -186,11 +150,6 @@ extension TaskCommand {
 
         // MARK: inputs
 
-        func split(_ item: String) -> (String, String) {
-            let index = item.firstIndex(of: "=")!
-            return (String(item[..<index]), String(item[item.index(after: index)...]))
-        }
-
         /// The `#` values of the parameters, plain text (a ciphertext needs a project's key: use `patchbay run`).
         func separateSecrets(_ text: String) throws -> (JSONValue, [String: String]) {
             let parameters: JSONValue
@@ -205,58 +164,6 @@ extension TaskCommand {
             } catch {
                 throw CLIError("\(error)", exitCode: .inputInvalid)
             }
-        }
-
-        func buildParameters() throws -> String {
-            var object: [String: Any] = [:]
-            if let config {
-                guard let data = FileManager.default.contents(atPath: config) else {
-                    throw CLIError("--config: cannot read \(config)", exitCode: .inputInvalid)
-                }
-                let parsed: Any
-                do { parsed = try JSONSerialization.jsonObject(with: data) } catch {
-                    let fault = LocatedJSONParser.firstError(in: String(decoding: data, as: UTF8.self)) ?? "\(error)"
-                    throw CLIError("\(config): not valid JSON (\(fault))", exitCode: .inputInvalid)
-                }
-                guard let dictionary = parsed as? [String: Any] else {
-                    throw CLIError("\(config): the parameters must be a JSON object", exitCode: .inputInvalid)
-                }
-                object = (dictionary["parameters"] as? [String: Any]) ?? dictionary
-            }
-            for item in parameters {
-                let (key, raw) = split(item)
-                if let value = try? JSONSerialization.jsonObject(with: Data(raw.utf8), options: [.fragmentsAllowed]) {
-                    object[key] = value
-                } else {
-                    object[key] = raw
-                }
-            }
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-            return String(decoding: data, as: UTF8.self)
-        }
-
-        func readCredentials() throws -> [String: [UInt8]] {
-            var result: [String: [UInt8]] = [:]
-            for item in credentials {
-                let (name, value) = split(item)
-                // A value read from stdin or a file loses its trailing line break, as `echo` adds one.
-                func withoutLineBreak(_ data: Data) -> [UInt8] {
-                    var bytes = [UInt8](data)
-                    while bytes.last == 0x0A || bytes.last == 0x0D { bytes.removeLast() }
-                    return bytes
-                }
-                if value == "-" {
-                    result[name] = withoutLineBreak(FileHandle.standardInput.readDataToEndOfFile())
-                } else if value.hasPrefix("@") {
-                    guard let data = FileManager.default.contents(atPath: String(value.dropFirst())) else {
-                        throw CLIError("--credential \(name): cannot read \(value.dropFirst())", exitCode: .inputInvalid)
-                    }
-                    result[name] = withoutLineBreak(data)
-                } else {
-                    result[name] = Array(value.utf8)
-                }
-            }
-            return result
         }
 
         // MARK: outputs

@@ -21,6 +21,10 @@ struct TemplateTests {
                                                           "--tables-dir", tables])
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
         #expect(try String(contentsOfFile: tables + "/out.greetings.csv", encoding: .utf8) == "n,greeting\n1,ahoj\n2,ahoj\n3,ahoj\n")
+        // And it passes the conformance kit the guide tells authors to run
+        let check = try Fixtures.run(Fixtures.patchbay, ["plugins", "check", library])
+        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+        #expect(check.stdout.contains("✓ conforms"), "\(check.stdout)")
     }
 
     @Test("C: make")

@@ -6,8 +6,10 @@
  * U+FFFD), numbers and booleans as written; a nested object or array is PATCHBAY_PARAM_NOT_SCALAR
  * (parse those with a JSON library of your choice).
  *
- *     char rows[32];
- *     if (patchbay_params_get(host->parameters(task), "rows", rows, sizeof rows) == PATCHBAY_PARAM_FOUND) ...
+ *     char table[128];
+ *     if (patchbay_params_get(host->parameters(task), "table", table, sizeof table) == PATCHBAY_PARAM_FOUND) ...
+ *     long long rows = 1000;   (a default, kept when the member is absent)
+ *     if (patchbay_params_integer(host->parameters(task), "rows", &rows) < 0) ... a config error
  *
  * The host has already checked the parameters against the connector's JSON Schema before run().
  */
@@ -24,7 +26,8 @@ enum {
     PATCHBAY_PARAM_ABSENT = 0,      /* no such member */
     PATCHBAY_PARAM_MALFORMED = -1,  /* the text is not a JSON object */
     PATCHBAY_PARAM_TOO_LONG = -2,   /* out holds the first cap-1 bytes only */
-    PATCHBAY_PARAM_NOT_SCALAR = -3  /* the member is an object or an array */
+    PATCHBAY_PARAM_NOT_SCALAR = -3, /* the member is an object or an array */
+    PATCHBAY_PARAM_WRONG_TYPE = -4  /* patchbay_params_integer/_boolean: the member is another type */
 };
 
 /* A patchbay_str view of a NUL-terminated string (NULL gives the empty string). */
@@ -123,8 +126,9 @@ static inline const char *patchbay_json_skip_value(const char *p, const char *en
 /* Copies the top-level member `key` of the JSON object `json` (the task's parameters, or its state)
  * into `out` (capacity `cap`, always NUL-terminated): a string unescaped, a number or boolean as written.
  * Returns one of the PATCHBAY_PARAM_* results; only PATCHBAY_PARAM_FOUND means `out` holds the whole value. */
-static inline int patchbay_params_get(patchbay_str json, const char *key, char *out, size_t cap) {
+static inline int patchbay_params_get_typed_(patchbay_str json, const char *key, char *out, size_t cap, int *quoted) {
     const char *p = json.data, *end = json.data + json.length;
+    *quoted = 0;
     char name[256];
     p = patchbay_json_skip_ws(p, end);
     if (p >= end || *p != '{') return PATCHBAY_PARAM_MALFORMED;
@@ -139,6 +143,7 @@ static inline int patchbay_params_get(patchbay_str json, const char *key, char *
         if (strcmp(name, key) == 0) {
             if (p < end && *p == '"') {
                 size_t length = 0;
+                *quoted = 1;
                 if (!patchbay_json_string(p, end, out, cap, &length)) return PATCHBAY_PARAM_MALFORMED;
                 return length + 1 <= cap ? PATCHBAY_PARAM_FOUND : PATCHBAY_PARAM_TOO_LONG;
             }
@@ -162,6 +167,43 @@ static inline int patchbay_params_get(patchbay_str json, const char *key, char *
         return PATCHBAY_PARAM_MALFORMED;
     }
     return PATCHBAY_PARAM_MALFORMED;
+}
+
+static inline int patchbay_params_get(patchbay_str json, const char *key, char *out, size_t cap) {
+    int quoted;
+    return patchbay_params_get_typed_(json, key, out, cap, &quoted);
+}
+
+/* A member that must be a JSON integer (not a string, not a fraction): PATCHBAY_PARAM_FOUND with *out set,
+ * PATCHBAY_PARAM_ABSENT (out untouched: keep your default), or PATCHBAY_PARAM_WRONG_TYPE and the others.
+ *
+ *     long long rows = 1000;
+ *     if (patchbay_params_integer(params, "rows", &rows) < 0) ... fail with PATCHBAY_FAILURE_CONFIG
+ */
+static inline int patchbay_params_integer(patchbay_str json, const char *key, long long *out) {
+    char text[32];
+    int quoted;
+    int found = patchbay_params_get_typed_(json, key, text, sizeof text, &quoted);
+    if (found == PATCHBAY_PARAM_TOO_LONG) return quoted ? PATCHBAY_PARAM_WRONG_TYPE : PATCHBAY_PARAM_TOO_LONG;
+    if (found != PATCHBAY_PARAM_FOUND) return found;
+    if (quoted || text[0] == 0) return PATCHBAY_PARAM_WRONG_TYPE;
+    char *end;
+    long long value = strtoll(text, &end, 10);
+    if (*end != 0) return PATCHBAY_PARAM_WRONG_TYPE;  /* 1.5, 1e3, true, null */
+    *out = value;
+    return PATCHBAY_PARAM_FOUND;
+}
+
+/* A member that must be true or false: *out 1 or 0. Results as patchbay_params_integer. */
+static inline int patchbay_params_boolean(patchbay_str json, const char *key, int *out) {
+    char text[8];
+    int quoted;
+    int found = patchbay_params_get_typed_(json, key, text, sizeof text, &quoted);
+    if (found == PATCHBAY_PARAM_TOO_LONG) return PATCHBAY_PARAM_WRONG_TYPE;
+    if (found != PATCHBAY_PARAM_FOUND) return found;
+    if (quoted || (strcmp(text, "true") != 0 && strcmp(text, "false") != 0)) return PATCHBAY_PARAM_WRONG_TYPE;
+    *out = text[0] == 't';
+    return PATCHBAY_PARAM_FOUND;
 }
 
 #endif /* PATCHBAY_PARAMS_H */

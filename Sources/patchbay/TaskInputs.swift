@@ -1,0 +1,118 @@
+import ArgumentParser
+import Foundation
+import PatchbayModel
+import PatchbayWire
+
+/// What a task is given on the command line, shared by `task run` and `plugins check`: parameters (inline
+/// or from a file), credentials and input tables.
+struct TaskInputOptions: ParsableArguments {
+    @Option(name: .customLong("param"), help: ArgumentHelp(
+        "A parameter, key=value; repeatable. Values that parse as JSON (numbers, true, null, [..], {..}) are used as such; others are strings.",
+        valueName: "key=value"))
+    var parameters: [String] = []
+
+    @Option(help: ArgumentHelp("A JSON file with the parameters object; --param values override its keys.", valueName: "file"))
+    var config: String?
+
+    @Option(name: .customLong("credential"), help: ArgumentHelp(
+        "A credential the connector may ask for, NAME=VALUE, NAME=@FILE (read from a file) or NAME=- (read from stdin); repeatable.",
+        valueName: "name=value"))
+    var credentials: [String] = []
+
+    @Option(name: .customLong("input"), help: ArgumentHelp("An input table, NAME=FILE.csv; repeatable.", valueName: "name=file"))
+    var inputs: [String] = []
+
+    @Option(name: .customLong("read"), help: ArgumentHelp(
+        "A file or directory the connector may read; repeatable. The sandbox allows nothing else outside its workspace.",
+        valueName: "path"))
+    var readable: [String] = []
+
+    @Option(name: .customLong("write"), help: ArgumentHelp("A file or directory the connector may write; repeatable.", valueName: "path"))
+    var writable: [String] = []
+
+    func validate() throws {
+        for item in parameters + credentials + inputs where !item.contains("=") {
+            throw ValidationError("'\(item)' is not of the form key=value")
+        }
+    }
+
+    /// The --read and --write grants, absolute; each must exist.
+    func grantedPaths() throws -> (read: [String], write: [String]) {
+        for (paths, option) in [(readable, "--read"), (writable, "--write")] {
+            for path in paths where !FileManager.default.fileExists(atPath: path) {
+                throw CLIError("\(option) \(path): no such file or directory", exitCode: .inputInvalid)
+            }
+        }
+        func absolute(_ paths: [String]) -> [String] { paths.map { URL(fileURLWithPath: $0).standardizedFileURL.path } }
+        return (absolute(readable), absolute(writable))
+    }
+
+    func split(_ item: String) -> (String, String) {
+        let index = item.firstIndex(of: "=")!
+        return (String(item[..<index]), String(item[item.index(after: index)...]))
+    }
+
+    /// The --input tables, each a readable file.
+    func inputTables() throws -> [InputTable] {
+    try inputs.map { item in
+        let (name, file) = split(item)
+        let path = URL(fileURLWithPath: file).standardizedFileURL.path
+        guard FileManager.default.isReadableFile(atPath: path) else {
+            throw CLIError("--input \(name): cannot read \(file)", exitCode: .inputInvalid)
+        }
+        return InputTable(name: name, path: path)
+    }
+    }
+
+    func buildParameters() throws -> String {
+        var object: [String: Any] = [:]
+        if let config {
+            guard let data = FileManager.default.contents(atPath: config) else {
+                throw CLIError("--config: cannot read \(config)", exitCode: .inputInvalid)
+            }
+            let parsed: Any
+            do { parsed = try JSONSerialization.jsonObject(with: data) } catch {
+                let fault = LocatedJSONParser.firstError(in: String(decoding: data, as: UTF8.self)) ?? "\(error)"
+                throw CLIError("\(config): not valid JSON (\(fault))", exitCode: .inputInvalid)
+            }
+            guard let dictionary = parsed as? [String: Any] else {
+                throw CLIError("\(config): the parameters must be a JSON object", exitCode: .inputInvalid)
+            }
+            object = (dictionary["parameters"] as? [String: Any]) ?? dictionary
+        }
+        for item in parameters {
+            let (key, raw) = split(item)
+            if let value = try? JSONSerialization.jsonObject(with: Data(raw.utf8), options: [.fragmentsAllowed]) {
+                object[key] = value
+            } else {
+                object[key] = raw
+            }
+        }
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    func readCredentials() throws -> [String: [UInt8]] {
+        var result: [String: [UInt8]] = [:]
+        for item in credentials {
+            let (name, value) = split(item)
+            // A value read from stdin or a file loses its trailing line break, as `echo` adds one.
+            func withoutLineBreak(_ data: Data) -> [UInt8] {
+                var bytes = [UInt8](data)
+                while bytes.last == 0x0A || bytes.last == 0x0D { bytes.removeLast() }
+                return bytes
+            }
+            if value == "-" {
+                result[name] = withoutLineBreak(FileHandle.standardInput.readDataToEndOfFile())
+            } else if value.hasPrefix("@") {
+                guard let data = FileManager.default.contents(atPath: String(value.dropFirst())) else {
+                    throw CLIError("--credential \(name): cannot read \(value.dropFirst())", exitCode: .inputInvalid)
+                }
+                result[name] = withoutLineBreak(data)
+            } else {
+                result[name] = Array(value.utf8)
+            }
+        }
+        return result
+    }
+}

@@ -120,7 +120,7 @@ public final class Engine: Sendable {
                 memo.withLock { $0.connectors[reference] = entry }
                 facts[reference] = .available(id: entry.id ?? reference.id, version: entry.version ?? "?",
                                               parametersSchema: entry.descriptor?.parametersSchema ?? "",
-                                              network: entry.descriptor?.network ?? .none)
+                                              network: entry.descriptor?.network ?? .none, pattern: entry.pattern)
             } catch let error as RegistryError {
                 facts[reference] = .unavailable(error.description)
             } catch {

@@ -115,10 +115,24 @@ struct FlowReader {
         switch node.kind {
         case .scalar(.integer(let value)) where value > 0: return .seconds(value)
         case .scalar(.number(let value)) where value > 0: return .milliseconds(Int64(value * 1000))
+        case .scalar(.string(let text)):
+            if let duration = Self.duration(text), duration > .zero { return duration }
+            fail(node, path, "'\(text)' is not a duration: write seconds (30, 0.5) or a number with a unit (500ms, 30s, 5m, 2h)")
+            return nil
         default:
-            fail(node, path, "expected a number of seconds greater than 0")
+            fail(node, path, "expected a duration greater than 0: seconds (30, 0.5) or a number with a unit (500ms, 30s, 5m, 2h)")
             return nil
         }
+    }
+
+    /// "500ms", "30s", "5m", "2h", "1.5h": a number and one unit.
+    static func duration(_ text: String) -> Duration? {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        for (unit, seconds) in units where text.hasSuffix(unit) {
+            guard let value = Double(text.dropLast(unit.count)), value.isFinite, value >= 0 else { continue }
+            return .milliseconds(Int64((value * seconds * 1000).rounded()))
+        }
+        return nil
     }
 
     mutating func checkKeys(_ pairs: [(key: String, keyLocation: SourceLocation, value: Node)], _ path: String, allowed: [String]) {

@@ -3,7 +3,7 @@ import Foundation
 
 /// What the registry knows of a connector a flow names.
 public enum ConnectorFacts: Sendable {
-    case available(id: String, version: String, parametersSchema: String, network: NetworkAccess = .none)
+    case available(id: String, version: String, parametersSchema: String, network: NetworkAccess = .none, pattern: JobPattern? = nil)
     /// Not installed, not loadable, or no such version; the text says which and what exists.
     case unavailable(String)
 }
@@ -20,7 +20,12 @@ public enum FlowValidator {
                 issues.append(FlowIssue(task.location, "\(path).connector", "connector '\(task.connector)' was not looked up"))
             case .unavailable(let reason):
                 issues.append(FlowIssue(task.location, "\(path).connector", reason))
-            case .available(let id, let version, let schemaText, let declared):
+            case .available(let id, let version, let schemaText, let declared, let pattern):
+                // `poll` means something only to a status check: anywhere else it is a mistake worth saying.
+                if task.poll != nil, let pattern, pattern != .statusCheck {
+                    issues.append(FlowIssue(task.location, "\(path).poll",
+                                            "poll applies only to status_check connectors; \(id)@\(version) is of pattern \(pattern.name), which runs once"))
+                }
                 // A task may narrow its connector's network, never widen it.
                 if let asked = task.network, declared.narrowed(to: asked) != asked {
                     issues.append(FlowIssue(task.location, "\(path).network",

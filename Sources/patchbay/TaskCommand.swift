@@ -195,6 +195,7 @@ extension TaskCommand {
                 "summary": report.classification.summary,
                 "connector": entry.json,
                 "wall_time_ms": Double(report.wallTime.components.attoseconds) / 1e15 + Double(report.wallTime.components.seconds) * 1000,
+                "load_time_ms": Double(report.loadTime.components.attoseconds) / 1e15 + Double(report.loadTime.components.seconds) * 1000,
                 "peak_memory_bytes": report.peakMemoryBytes,
                 "leftover_processes_killed": report.leftoverProcessesKilled,
                 "confinement": report.confinement.description,

@@ -161,7 +161,7 @@ enum {
  *           PENDING passes the state it set to the next check of the same job (to count checks or back
  *           off); the last state set by any check is committed if the job ends ready (OK).
  *   outputs set_output() values are kept when the job succeeds; later tasks of the run reference them
- *           as {{ outputs.TASK.NAME }}. On failure they are dropped. authentication: a secret output
+ *           as ${{ tasks.TASK.outputs.NAME }}. On failure they are dropped. authentication: a secret output
  *           (PATCHBAY_OUTPUT_SECRET) is a credential for the tasks after it, never shown.
  *   tables  output tables move into the project's tables only when the job succeeds; on any failure
  *           nothing is written.

@@ -93,6 +93,28 @@ struct TemplateTests {
         }
     }
 
+    @Test("Rust panics: caught as the template does, the error quotes the panic; uncaught (an abort), the crash's summary is the panic",
+          .enabled(if: hasCargo, "cargo is not installed"))
+    func rustPanics() throws {
+        // Given a connector built on the template's bindings that panics in run(), caught or not
+        let target = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: target) }
+        let build = try Fixtures.run("/usr/bin/env", ["cargo", "build", "--release", "--offline", "--target-dir", target,
+                                                      "--manifest-path", Fixtures.connectorSources + "/rust_panic/Cargo.toml"])
+        #expect(build.status == 0, "\(build.stderr)")
+        let library = target + "/release/librust_panic.so"
+        // When each runs
+        let caught = try Fixtures.run(Fixtures.patchbay, ["task", "run", library, "--param", "mode=caught"])
+        let uncaught = try Fixtures.run(Fixtures.patchbay, ["task", "run", library, "--param", "mode=uncaught"])
+        // Then the caught one is a system error with the panic's message, and the aborted one a crash that quotes it
+        #expect(caught.status == 1 && caught.stdout.contains("failed (system error): the connector panicked: index out of bounds"), "\(caught.stdout)")
+        #expect(uncaught.status == 2, "\(uncaught.stdout)")
+        #expect(uncaught.stdout.contains("crashed with SIGABRT (abort) in run(): panicked at src/lib.rs:"), "\(uncaught.stdout)")
+        #expect(uncaught.stdout.contains("index out of bounds: the len is 0 but the index is 2 in"), "\(uncaught.stdout)")
+        let summary = uncaught.stdout.split(separator: "\n").last.map(String.init) ?? ""
+        #expect(!summary.contains("<unknown>") && !summary.contains("RUST_BACKTRACE") && !summary.contains(" | "), "\(summary)")
+    }
+
     /// Every `PATCHBAY_*` enum constant of the header with the value a C compiler gives it.
     static func headerConstants() throws -> [(name: String, value: UInt64)] {
         let header = try String(contentsOfFile: Fixtures.sdkInclude + "/patchbay/connector.h", encoding: .utf8)

@@ -38,6 +38,8 @@ public enum EngineError: Error, CustomStringConvertible, Sendable {
     case noSuchRun(Int64)
     case noRuns
     case noSuchTable(String, known: [String])
+    /// A run has no job of this task; `tasks` are those it has.
+    case noSuchTask(String, run: Int64, tasks: [String])
     case cannotRetry(String)
     case store(String)
 
@@ -48,6 +50,8 @@ public enum EngineError: Error, CustomStringConvertible, Sendable {
         case .noRuns: "there are no runs yet"
         case .noSuchTable(let name, let known):
             "no table '\(name)' in the catalog" + (known.isEmpty ? " (it is empty)" : "; tables: \(known.joined(separator: ", "))")
+        case .noSuchTask(let task, let run, let tasks):
+            "run \(run) has no task '\(task)'" + (tasks.isEmpty ? " (it has no jobs)" : "; its tasks: \(tasks.joined(separator: ", "))")
         case .cannotRetry(let reason): reason
         case .store(let reason): reason
         }

@@ -484,6 +484,12 @@ extension Engine {
                         events: @Sendable (RunEvent) -> Void) -> JobOutcome {
         let masker = recorder.masker
         var completion = completion
+        // A failure is also the job's last log line, at error level: `jobs logs` then tells it too.
+        if completion.status == .error || completion.status == .terminated, let message = completion.message {
+            let failure = completion.failureClass.map { " (\($0.rawValue) error)" } ?? ""
+            recorder.host?.handle(.log(LogLine(time: time.now(), level: .error, source: .host,
+                                               message: "the job ended \(completion.status.rawValue)\(failure): \(message)")))
+        }
         // The job's log must be whole before its end is recorded; if it is not, the job failed.
         recorder.host?.finish()
         if let failure = recorder.host?.journal.failure {

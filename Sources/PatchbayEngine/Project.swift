@@ -55,6 +55,13 @@ public struct Project: Sendable {
     public func tableFile(_ name: String) -> String { tablesDirectory + "/" + name + ".csv" }
 
     /// Resolves a flow argument: a path, or a name in flows/ (with or without .yaml/.json).
+    /// Every flow file in flows/ (YAML and Keboola JSON), sorted by name.
+    public func flowFiles() -> [String] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: flowsDirectory)) ?? []
+        return names.filter { name in !name.hasPrefix(".") && [".yaml", ".yml", ".json"].contains { name.hasSuffix($0) } }
+            .sorted().map { flowsDirectory + "/" + $0 }
+    }
+
     public func flowFile(_ argument: String) -> String {
         let candidates = [argument, flowsDirectory + "/" + argument, flowsDirectory + "/" + argument + ".yaml",
                           flowsDirectory + "/" + argument + ".yml", flowsDirectory + "/" + argument + ".json"]

@@ -72,7 +72,12 @@ extension Engine {
     /// The log lines of a run at `minimum` level or above, optionally of one task's job, in the order written.
     public func logs(run id: Int64, task: String? = nil, minimum: LogLevel = .debug) throws -> [(job: JobRecord, line: LogRecord)] {
         try reading {
-            let jobs = Dictionary(uniqueKeysWithValues: try store.jobs(run: id).map { ($0.id!, $0) })
+            let all = try store.jobs(run: id)
+            if let task, !all.contains(where: { $0.taskID == task }) {
+                var seen = Set<String>()
+                throw EngineError.noSuchTask(task, run: id, tasks: all.map(\.taskID).filter { seen.insert($0).inserted })
+            }
+            let jobs = Dictionary(uniqueKeysWithValues: all.map { ($0.id!, $0) })
             return try store.logs(run: id).compactMap { line in
                 guard let job = jobs[line.jobID], line.level >= minimum, task == nil || job.taskID == task else { return nil }
                 return (job, line)

@@ -37,6 +37,13 @@ public struct TaskRunner: Sendable {
         self.logger = logger
     }
 
+    /// Removes what this process keeps for its next tasks (idle workspaces, idle cgroups): for a process
+    /// about to exit, so that a command leaves no `task-*` directory or group behind.
+    public static func releaseIdleResources() {
+        WorkspacePool.shared.removeIdle()
+        CgroupPool.shared.removeAll()
+    }
+
     /// `$PATCHBAY_RUNNER`, else `patchbay-runner` beside the running executable.
     public static var defaultRunnerPath: String {
         if let path = ProcessInfo.processInfo.environment["PATCHBAY_RUNNER"], !path.isEmpty { return path }

@@ -74,6 +74,11 @@ public final class WorkspacePool: Sendable {
         if !kept { removeTree(path) }
     }
 
+    /// Deletes every idle workspace (at process exit: nothing is left behind for the next host to sweep).
+    public func removeIdle() {
+        for path in idle.withLock({ pools in defer { pools = [:] }; return pools.values.flatMap { $0 } }) { removeTree(path) }
+    }
+
     /// Deletes the workspaces under `root` whose host process is gone (killed hosts, or pools left at exit).
     public static func sweepAbandoned(root: String) {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: root) else { return }

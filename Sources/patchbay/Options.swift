@@ -76,7 +76,7 @@ func printJSON(_ value: Any) {
 }
 
 func printError(_ text: String, hint: String? = nil) {
-    FileHandle.standardError.write(Data("error: \(text)\n\(hint.map { "hint: \($0)\n" } ?? "")".utf8))
+    writeStandardError("error: \(text)\n\(hint.map { "hint: \($0)\n" } ?? "")")
 }
 
 /// Prints an error and, when the CLI knows one, the next step.
@@ -127,7 +127,7 @@ extension Date {
 
 /// A line for people that is not the command's result (stderr, so stdout stays parseable).
 @Sendable func printNote(_ text: String) {
-    FileHandle.standardError.write(Data("note: \(text)\n".utf8))
+    writeStandardError("note: \(text)\n")
 }
 
 extension NetworkAccess {

@@ -2,6 +2,10 @@
 // in ExitCodes.swift. Must never know: SQL, the wire protocol's bytes.
 import ArgumentParser
 import PatchbayCore
+import PatchbayRunner
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct Patchbay: AsyncParsableCommand {
@@ -24,4 +28,19 @@ struct Patchbay: AsyncParsableCommand {
                       TokensCommand.self, CredentialsCommand.self, EncryptCommand.self,
                       PluginsCommand.self, TaskCommand.self, DoctorCommand.self]
     )
+
+    /// A reader that closes our stdout (`patchbay run F | head`) must never kill a run: SIGPIPE is ignored
+    /// and writes to a closed pipe are dropped (StandardStreams.swift).
+    static func main() async {
+        signal(SIGPIPE, SIG_IGN)
+        // Whether the command returns or exits with an error code, it leaves no idle workspace or cgroup behind.
+        atexit(releaseIdleResourcesAtExit)
+        await main(nil)
+    }
+}
+
+/// Called by exit() on whatever thread exits: nonisolated, unlike a closure written inside `main`, which would
+/// inherit the main actor and trap when another thread runs it.
+private func releaseIdleResourcesAtExit() {
+    TaskRunner.releaseIdleResources()
 }

@@ -74,7 +74,7 @@ struct ProjectOptions: ParsableArguments {
     private func openEngine(_ global: GlobalOptions) throws -> Engine {
         let engine = try Engine(project: try project(), registry: global.registry(), waiting: printNote)
         for note in engine.recover() {
-            FileHandle.standardError.write(Data("recovered: \(note)\n".utf8))
+            writeStandardError("recovered: \(note)\n")
         }
         return engine
     }
@@ -100,11 +100,11 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
         switch error {
         case .invalidFlow(let flowError):
             let count = flowError.issues.count
-            FileHandle.standardError.write(Data("error: the flow is not valid (\(count) problem\(count == 1 ? "" : "s")):\n".utf8))
-            for issue in flowError.issues { FileHandle.standardError.write(Data("  \(issue)\n".utf8)) }
-            if let hint = hint(for: error) { FileHandle.standardError.write(Data("hint: \(hint)\n".utf8)) }
+            writeStandardError("error: the flow is not valid (\(count) problem\(count == 1 ? "" : "s")):\n")
+            for issue in flowError.issues { writeStandardError("  \(issue)\n") }
+            if let hint = hint(for: error) { writeStandardError("hint: \(hint)\n") }
             throw ExitCode.inputInvalid
-        case .noSuchRun, .noRuns, .noSuchTable, .cannotRetry:
+        case .noSuchRun, .noRuns, .noSuchTable, .noSuchTask, .cannotRetry:
             printError(error)
             throw ExitCode.inputInvalid
         case .store:

@@ -16,6 +16,7 @@ func hint(for error: any Error) -> String? {
         case .noSuchTable: "`patchbay tables list` shows the catalog; a table appears when a job that writes it succeeds"
         case .invalidFlow(let flow) where flow.issues.contains(where: { $0.path.hasSuffix(".connector") }):
             "`patchbay plugins list` shows the installed connectors; `patchbay plugins install FILE` adds one"
+        case .noSuchTask(_, let run, _): "`patchbay jobs show \(run)` shows each job of the run"
         case .invalidFlow, .cannotRetry, .store: nil
         }
     case let error as AccessError:

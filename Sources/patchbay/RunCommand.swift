@@ -26,8 +26,16 @@ struct RunCommand: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("The flow file, or its name in flows/.", valueName: "flow"))
     var flow: String
 
-    @Option(help: ArgumentHelp("Run only these tasks (comma-separated ids); the others are skipped.", valueName: "task,…"))
-    var only: String?
+    @Option(help: ArgumentHelp("Run only these tasks (comma-separated ids; repeat to add more); the others are skipped.", valueName: "task,…"))
+    var only: [String] = []
+
+    /// Every task named by every --only, in order, each once.
+    var selected: [String]? {
+        guard !only.isEmpty else { return nil }
+        var seen = Set<String>()
+        return only.flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            .filter { !$0.isEmpty && seen.insert($0).inserted }
+    }
 
     @Option(help: ArgumentHelp("Tasks of one phase that run at once: twice the cores, at least 4.",
                                valueName: "n"))
@@ -38,14 +46,13 @@ struct RunCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard parallelism >= 1 else { throw ValidationError("--parallelism must be 1 or more") }
-        if let only, only.split(separator: ",").isEmpty { throw ValidationError("--only needs at least one task id") }
+        if let selected, selected.isEmpty { throw ValidationError("--only needs at least one task id") }
     }
 
     func run() async throws {
         try await reportingErrors {
             let engine = try project.engine(global, needs: .runOrchestrations)
             let flow = try await engine.load(flowFile: engine.project.flowFile(self.flow), sealFiles: true, notes: printNote)
-            let selected = only.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
             let run = try engine.submit(flow, options: RunOptions(only: selected, parallelism: parallelism))
             let final = await execute(run, on: engine, output: global.output)
             let code = ExitCode.forRun(final.status)

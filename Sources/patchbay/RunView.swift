@@ -54,7 +54,7 @@ final class RunView: Sendable {
     }
 
     private func line(_ text: String) {
-        FileHandle.standardOutput.write(Data("\(Self.clockTime()) \(text)\n".utf8))
+        writeStandardOutput("\(Self.clockTime()) \(text)\n")
     }
 
     /// The local time of day as HH:MM:SS. By hand with localtime_r: a run prints a line per job, and
@@ -118,7 +118,7 @@ final class RunView: Sendable {
             value.drawnLines = lines.count
             return output
         }
-        FileHandle.standardOutput.write(Data(text.utf8))
+        writeStandardOutput(text)
     }
 
     static func mark(_ status: JobStatus, _ spin: Character) -> String {

@@ -6,7 +6,7 @@ import PatchbaySecurity
 
 /// Reads a secret from standard input (never from argv, where `ps` and shell history would show it).
 func readSecretFromStandardInput(_ what: String) throws -> String {
-    if isatty(0) != 0 { FileHandle.standardError.write(Data("\(what) (input is read until end of file, Ctrl-D): ".utf8)) }
+    if isatty(0) != 0 { writeStandardError("\(what) (input is read until end of file, Ctrl-D): ") }
     var text = String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self)
     if text.hasSuffix("\n") { text.removeLast() }
     if text.hasSuffix("\r") { text.removeLast() }

@@ -97,9 +97,9 @@ extension TablesCommand {
                     while case let chunk = input.readData(ofLength: 1 << 20), !chunk.isEmpty { output.write(chunk) }
                     try output.close()
                     guard rename(temporary, to) == 0 else { throw CLIError("cannot write \(to)", exitCode: .inputInvalid) }
-                    FileHandle.standardError.write(Data("exported \(name) (\(table.rowCount) rows) to \(to)\n".utf8))
+                    writeStandardError("exported \(name) (\(table.rowCount) rows) to \(to)\n")
                 } else {
-                    while case let chunk = input.readData(ofLength: 1 << 20), !chunk.isEmpty { FileHandle.standardOutput.write(chunk) }
+                    while case let chunk = input.readData(ofLength: 1 << 20), !chunk.isEmpty { writeStandardOutput(bytes: [UInt8](chunk)) }
                 }
             }
         }

@@ -253,7 +253,7 @@ struct CLITaskHost: TaskHost {
 
     /// The progress line, drawn over itself (no newline) until the next log line clears it.
     private func printLive(_ report: ProgressReport) {
-        FileHandle.standardOutput.write(Data("\r\u{1B}[2K  \(report.text)".utf8))
+        writeStandardOutput("\r\u{1B}[2K  \(report.text)")
         progress.drawn()
     }
 

@@ -8,30 +8,63 @@ import Synchronization
 struct ValidateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "validate",
-        abstract: "Check a flow without running it: structure, references, connectors and parameters.",
+        abstract: "Check flows without running them: structure, references, connectors and parameters.",
         discussion: """
-            Every problem is printed as FILE:LINE:COLUMN: FIELD: WHAT. Nothing is written: plain '#' values are reported, and `patchbay run` or `patchbay seal` encrypts them in place.
+            Every problem is printed as FILE:LINE:COLUMN: FIELD: WHAT. Nothing is written: plain '#' values are reported, and `patchbay run` or `patchbay seal` encrypts them in place. With no FLOW, every flow in the project's flows/ is checked (for CI): each one is reported, and the command fails if any is invalid.
+
+            Examples:
+              patchbay validate orders
+              patchbay validate flows/a.yaml flows/b.json
+              patchbay validate                    every flow of the project
 
             \(ExitCode.documentation(for: ExitCode.projectCodes))
             """)
 
-    @Argument(help: ArgumentHelp("The flow file, or its name in flows/.", valueName: "flow")) var flow: String
+    @Argument(help: ArgumentHelp("Flow files, or their names in flows/ (default: every flow in flows/).", valueName: "flow"))
+    var flows: [String] = []
     @OptionGroup var project: ProjectOptions
     @OptionGroup var global: GlobalOptions
 
     func run() async throws {
         try await reportingErrors {
             let engine = try project.engine(global)
-            let loaded = try await engine.load(flowFile: engine.project.flowFile(flow), sealFiles: false, notes: printNote)
-            if global.output == .json {
-                printJSON(["valid": true, "flow": loaded.name, "format": loaded.format, "phases": loaded.phases.map(\.id),
-                           "tasks": loaded.tasks.map(\.id)])
-                return
+            let files: [String] = flows.isEmpty ? engine.project.flowFiles() : flows.map { engine.project.flowFile($0) }
+            if files.isEmpty {
+                throw CLIError("there are no flows in \(engine.project.flowsDirectory)", exitCode: .inputInvalid)
             }
-            print("✓ \(loaded.name) (\(loaded.format)): \(loaded.phases.count) phases, \(loaded.tasks.count) tasks, valid")
-            for phase in loaded.phases {
-                let tasks = loaded.tasks(in: phase.id).map { $0.enabled ? $0.id : "\($0.id) (disabled)" }
-                print("  \(phase.id): \(tasks.joined(separator: ", "))")
+            var results: [[String: Any]] = [], invalid = 0
+            for file in files {
+                do {
+                    let loaded = try await engine.load(flowFile: file, sealFiles: false, notes: printNote)
+                    let entry: [String: Any] = ["file": file, "valid": true, "flow": loaded.name, "format": loaded.format,
+                                                "phases": loaded.phases.map(\.id), "tasks": loaded.tasks.map(\.id)]
+                    results.append(entry)
+                    if global.output == .text {
+                        print("✓ \(loaded.name) (\(loaded.format)): \(loaded.phases.count) phases, \(loaded.tasks.count) tasks, valid")
+                        for phase in loaded.phases {
+                            let tasks = loaded.tasks(in: phase.id).map { $0.enabled ? $0.id : "\($0.id) (disabled)" }
+                            print("  \(phase.id): \(tasks.joined(separator: ", "))")
+                        }
+                    }
+                } catch let error as EngineError where files.count > 1 {
+                    // With several flows, one invalid flow is reported and the others are still checked.
+                    guard case .invalidFlow(let flowError) = error else { throw error }
+                    invalid += 1
+                    let entry: [String: Any] = ["file": file, "valid": false, "issues": flowError.issues.map(\.description)]
+                    results.append(entry)
+                    if global.output == .text {
+                        print("✗ \(file): \(flowError.issues.count) problem\(flowError.issues.count == 1 ? "" : "s")")
+                        for issue in flowError.issues { print("  \(issue)") }
+                    }
+                }
+            }
+            if global.output == .json {
+                let single = files.count == 1 && flows.count == 1
+                printJSON(single ? results[0] : ["flows": results] as [String: Any])
+            }
+            if invalid > 0 {
+                if global.output == .text { print("\(invalid) of \(files.count) flows are invalid") }
+                throw ExitCode.inputInvalid
             }
         }
     }

@@ -1,0 +1,104 @@
+import Foundation
+import PatchbayCore
+import PatchbayEngine
+import Testing
+
+/// Everyday commands that behave, through the real CLI on a real project.
+@Suite("Everyday commands")
+struct EverydayCommandTests {
+    static let flows = [
+        "flows/three.yaml": """
+            name: three
+            phases:
+              - id: p
+                tasks:
+                  - {id: a, connector: dev.patchbay.noop}
+                  - {id: b, connector: dev.patchbay.noop}
+                  - {id: c, connector: dev.patchbay.noop, continueOnFailure: true, parameters: {fail: transient, fail_message: the source said 503}}
+            """,
+        "flows/other.yaml": "name: other\nphases:\n  - id: p\n    tasks:\n      - {id: only, connector: dev.patchbay.noop}\n",
+    ]
+
+    @Test("repeated --only flags add up: the tasks named by all of them run, the rest are skipped")
+    func onlyAddsUp() throws {
+        // Given a flow of three tasks
+        let project = try TestProject(files: Self.flows)
+        defer { project.remove() }
+        // When it runs with two --only flags
+        let run = try project.patchbay(["run", "three", "--only", "a", "--only", "b", "--output", "json"])
+        // Then a and b ran, and c was skipped
+        #expect(run.status == 0, "\(run.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        let statuses = Dictionary(uniqueKeysWithValues: (json["jobs"] as? [[String: Any]] ?? []).map { ($0["task"] as! String, $0["status"] as! String) })
+        #expect(statuses == ["a": "success", "b": "success", "c": "skipped"], "\(statuses)")
+    }
+
+    @Test("a failed job's failure is its last log line at error level, and an unknown --task is an error listing the tasks")
+    func failureIsLoggedAndTasksAreChecked() throws {
+        // Given a run in which task c failed
+        let project = try TestProject(files: Self.flows)
+        defer { project.remove() }
+        _ = try project.patchbay(["run", "three"])
+        // When its log is asked for, and the log of a task the run does not have
+        let logs = try project.patchbay(["jobs", "logs", "--task", "c", "--level", "error"])
+        let unknown = try project.patchbay(["jobs", "logs", "--task", "nosuch"])
+        // Then the failure is there, at error level, with its class and message
+        #expect(logs.status == 0)
+        #expect(logs.stdout.contains("error") && logs.stdout.contains("the job ended error (transient error): failed (transient error): the source said 503"), "\(logs.stdout)")
+        // And the unknown task is refused, with the tasks that exist and the command that shows them
+        #expect(unknown.status == 4, "\(unknown.stdout)")
+        #expect(unknown.stderr.contains("has no task 'nosuch'; its tasks: a, b, c"), "\(unknown.stderr)")
+        #expect(unknown.stderr.contains("hint: `patchbay jobs show"), "\(unknown.stderr)")
+    }
+
+    @Test("validate with no flow checks every flow of the project, reports each, and fails if any is invalid")
+    func validateEveryFlow() throws {
+        // Given a project with two valid flows
+        let project = try TestProject(files: Self.flows)
+        defer { project.remove() }
+        let valid = try project.patchbay(["validate"])
+        #expect(valid.status == 0, "\(valid.stdout)\(valid.stderr)")
+        #expect(valid.stdout.contains("✓ three") && valid.stdout.contains("✓ other"), "\(valid.stdout)")
+        // When a third one has a typo
+        try "name: typo\nphases:\n  - id: p\n    tasks:\n      - {id: t, conector: dev.patchbay.noop}\n"
+            .write(toFile: project.project.root + "/flows/typo.yaml", atomically: true, encoding: .utf8)
+        let invalid = try project.patchbay(["validate"])
+        // Then it is named with line, column and the fix, the others are still checked, and the command fails
+        #expect(invalid.status == 4)
+        #expect(invalid.stdout.contains("typo.yaml:5:17: phases[0].tasks[0].conector: unknown field (did you mean 'connector'?)"), "\(invalid.stdout)")
+        #expect(invalid.stdout.contains("✓ three") && invalid.stdout.contains("1 of 3 flows are invalid"), "\(invalid.stdout)")
+    }
+
+    @Test("a reader that closes stdout (`run F | head -1`) does not kill the run: every job finishes and is recorded")
+    func closedStandardOutput() throws {
+        // Given a run whose stdout is a pipe that nobody reads, closed at once
+        let project = try TestProject(files: Self.flows)
+        defer { project.remove() }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Fixtures.patchbay)
+        process.arguments = ["run", "three"] + (try project.cliOptions)
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try pipe.fileHandleForReading.close()
+        // When it runs to its end
+        try process.run()
+        process.waitUntilExit()
+        // Then it ended as the run did (warning: c failed with continueOnFailure), not of SIGPIPE
+        #expect(process.terminationReason == .exit && process.terminationStatus == 5, "\(process.terminationReason) \(process.terminationStatus)")
+        let shown = try project.patchbay(["jobs", "show", "--output", "json"])
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any])
+        #expect(json["status"] as? String == "warning", "\(shown.stdout)")
+    }
+
+    @Test("a command leaves no task workspace behind")
+    func noWorkspacesLeft() throws {
+        // Given a project, When a flow of three tasks runs from the CLI
+        let project = try TestProject(files: Self.flows)
+        defer { project.remove() }
+        _ = try project.patchbay(["run", "three"])
+        // Then the work directory holds no task-* directory of that process
+        let left = (try? FileManager.default.contentsOfDirectory(atPath: project.project.workDirectory)) ?? []
+        #expect(left.filter { $0.hasPrefix("task-") }.isEmpty, "\(left)")
+    }
+}

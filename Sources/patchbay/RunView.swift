@@ -111,14 +111,41 @@ final class RunView: Sendable {
                 let row = "  \(phase.padded(12)) \(Self.mark(job.status, spinner[frame % spinner.count])) "
                     + "\(job.taskID.padded(20)) \(job.status.rawValue.padded(11)) "
                     + "\(time.padded(9)) \(detail)"
-                lines.append(String(row.prefix(160)))
+                lines.append(row)
             }
+            lines = Self.fit(lines, jobs: jobs, into: Self.terminalSize())
             var output = value.drawnLines > 0 ? "\u{1B}[\(value.drawnLines)F" : ""
             output += lines.map { "\u{1B}[2K" + $0 }.joined(separator: "\n") + "\n"
             value.drawnLines = lines.count
             return output
         }
         writeStandardOutput(text)
+    }
+
+    /// The board cut to the terminal, so a redraw never scrolls: each line shorter than the width (a wrapped
+    /// line would break the cursor arithmetic), and no more lines than the height. When the jobs do not fit,
+    /// the ones that matter now (running, failed) are kept, and a last line counts the rest.
+    static func fit(_ lines: [String], jobs: [JobRecord], into size: (columns: Int, rows: Int)) -> [String] {
+        let width = max(size.columns - 1, 20)
+        func cut(_ line: String) -> String { line.count > width ? String(line.prefix(width - 1)) + "…" : line }
+        let room = max(size.rows - 2, 3)
+        guard lines.count > room else { return lines.map(cut) }
+        let header = lines[0]
+        let rows = Array(lines.dropFirst())
+        let urgent = jobs.indices.filter { [.processing, .error, .terminating].contains(jobs[$0].status) }
+        let rest = jobs.indices.filter { !urgent.contains($0) }
+        let shown = Array((urgent + rest).prefix(room - 2)).sorted()
+        var counts: [String: Int] = [:]
+        for job in jobs { counts[job.status.rawValue, default: 0] += 1 }
+        let summary = "  \(jobs.count - shown.count) more · " + counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", ")
+        return ([header] + shown.map { rows[$0] } + [summary]).map(cut)
+    }
+
+    /// Columns and rows of the terminal on stdout (80 × 24 when it cannot be asked).
+    static func terminalSize() -> (columns: Int, rows: Int) {
+        var size = winsize()
+        guard ioctl(STDOUT_FILENO, UInt(TIOCGWINSZ), &size) == 0, size.ws_col > 0, size.ws_row > 0 else { return (80, 24) }
+        return (Int(size.ws_col), Int(size.ws_row))
     }
 
     static func mark(_ status: JobStatus, _ spin: Character) -> String {

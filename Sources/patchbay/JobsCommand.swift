@@ -15,7 +15,10 @@ struct JobsCommand: AsyncParsableCommand {
     )
 }
 
-func iso(_ date: Date?) -> Any { date.map { $0.ISO8601Format(.iso8601.time(includingFractionalSeconds: true).year().month().day()) } ?? NSNull() }
+/// A time for JSON: RFC 3339 in UTC with milliseconds and its `Z` ("2026-12-02T01:31:12.822Z"), as `task run` writes it.
+func iso(_ date: Date?) -> Any {
+    date.map { $0.ISO8601Format(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)) } ?? NSNull()
+}
 
 func jobJSON(_ job: JobRecord, outputs: [OutputRecord], progress: String? = nil) -> [String: Any] {
     var object: [String: Any] = [

@@ -8,6 +8,9 @@ import PatchbayRunner
 
 enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json
+
+    /// Whether this process was asked for JSON (set once, when the options are validated).
+    static let errorsAsJSON = Atomic<Bool>(false)
 }
 
 /// Options every command shares.
@@ -23,6 +26,11 @@ struct GlobalOptions: ParsableArguments {
 
     @Option(help: "What Patchbay says on stderr about its own work: error, warning, info or debug.")
     var logLevel: Verbosity = .warning
+
+    /// Remembers the output format for `printError`, which has no options at hand.
+    func validate() throws {
+        OutputFormat.errorsAsJSON.store(output == .json, ordering: .relaxed)
+    }
 
     var directories: PluginDirectories {
         let standard = PluginDirectories.standard()
@@ -75,8 +83,15 @@ func printJSON(_ value: Any) {
     print(text)
 }
 
+/// An error on stderr for people; with `--output json`, also one JSON object on stdout for scripts
+/// (`{"error": …, "hint": …}`), so a script never reads an empty stdout.
 func printError(_ text: String, hint: String? = nil) {
     writeStandardError("error: \(text)\n\(hint.map { "hint: \($0)\n" } ?? "")")
+    if OutputFormat.errorsAsJSON.load(ordering: .relaxed) {
+        var object: [String: Any] = ["error": text]
+        if let hint { object["hint"] = hint }
+        printJSON(object)
+    }
 }
 
 /// Prints an error and, when the CLI knows one, the next step.

@@ -81,7 +81,7 @@ struct TokensCommand: AsyncParsableCommand {
                 let (token, secret) = try engine.createToken(name: name, scopes: scopes, expiresIn: lifetime, orchestration: orchestration)
                 if global.output == .json {
                     printJSON(["id": token.id!, "name": token.name, "secret": secret, "scopes": scopes.summary,
-                               "expires_at": token.expiresAt.map { $0.formatted(.iso8601) } ?? NSNull()])
+                               "expires_at": iso(token.expiresAt)])
                     return
                 }
                 print("token \(token.id!) '\(token.name)': \(scopes.summary)\(token.expiresAt.map { ", expires \($0.formatted(.iso8601))" } ?? "")")
@@ -110,7 +110,7 @@ struct TokensCommand: AsyncParsableCommand {
                     printJSON(tokens.map { token -> [String: Any] in
                         ["id": token.id!, "name": token.name, "state": state(token), "scopes": scopes(token),
                          "orchestration": token.orchestration ?? NSNull(),
-                         "expires_at": token.expiresAt.map { $0.formatted(.iso8601) } ?? NSNull()]
+                         "expires_at": iso(token.expiresAt)]
                     })
                     return
                 }
@@ -221,7 +221,7 @@ struct CredentialsCommand: AsyncParsableCommand {
                 let engine = try project.engine(global, needs: .read)
                 let credentials = try engine.credentials()
                 if global.output == .json {
-                    printJSON(credentials.map { ["name": $0.name, "connector": $0.connectorID, "updated_at": $0.updatedAt.formatted(.iso8601)] })
+                    printJSON(credentials.map { ["name": $0.name, "connector": $0.connectorID, "updated_at": iso($0.updatedAt)] })
                     return
                 }
                 print("CONNECTOR".padded(32) + "NAME".padded(24) + "UPDATED")

@@ -189,7 +189,6 @@ extension TaskCommand {
 
         func json(_ report: TaskReport, entry: CatalogEntry, tablesDirectory: String,
                   progress: [(time: Date, report: ProgressReport)]) -> [String: Any] {
-            let timestamps = ISO8601DateFormatter()
             var object: [String: Any] = [
                 "status": report.classification.kind,
                 "summary": report.classification.summary,
@@ -200,7 +199,7 @@ extension TaskCommand {
                 "leftover_processes_killed": report.leftoverProcessesKilled,
                 "confinement": report.confinement.description,
                 "sandbox": report.sandbox,
-                "logs": report.logs.map { ["time": timestamps.string(from: $0.time), "level": $0.level.rawValue,
+                "logs": report.logs.map { ["time": iso($0.time), "level": $0.level.rawValue,
                                            "source": $0.source.rawValue, "message": $0.message] },
                 "outputs": report.outputs.map { ["name": $0.name, "secret": $0.isSecret,
                                                  "value": $0.isSecret ? "[hidden]" : String(decoding: $0.value, as: UTF8.self)] },
@@ -210,7 +209,7 @@ extension TaskCommand {
             if let failureClass = report.classification.failureClass { object["failure_class"] = failureClass.rawValue }
             if !report.internalMessage.isEmpty { object["internal_message"] = report.internalMessage }
             if let state = report.newStateJSON { object["state"] = state }
-            object["progress"] = progress.map { ["time": timestamps.string(from: $0.time), "fraction": $0.report.fraction as Any, "message": $0.report.message] }
+            object["progress"] = progress.map { ["time": iso($0.time), "fraction": $0.report.fraction as Any, "message": $0.report.message] }
             return object
         }
     }

@@ -101,4 +101,23 @@ struct EverydayCommandTests {
         let left = (try? FileManager.default.contentsOfDirectory(atPath: project.project.workDirectory)) ?? []
         #expect(left.filter { $0.hasPrefix("task-") }.isEmpty, "\(left)")
     }
+
+    @Test("with --output json an error is a JSON object on stdout too, and every time carries its offset (Z)")
+    func jsonErrorsAndTimes() throws {
+        // Given a project with one run
+        let project = try TestProject(files: Self.flows)
+        defer { project.remove() }
+        _ = try project.patchbay(["run", "other"])
+        // When a run that does not exist is asked for in JSON
+        let missing = try project.patchbay(["jobs", "show", "99999", "--output", "json"])
+        // Then stdout holds the error and its hint as JSON, and the exit code is the usual one
+        #expect(missing.status == 4)
+        let error = try #require(try JSONSerialization.jsonObject(with: Data(missing.stdout.utf8)) as? [String: String], "\(missing.stdout)")
+        #expect(error["error"] == "there is no run 99999" && error["hint"]?.contains("jobs list") == true, "\(error)")
+        // And the times of a run are RFC 3339 with a Z
+        let shown = try project.patchbay(["jobs", "show", "--output", "json"])
+        let run = try #require(try JSONSerialization.jsonObject(with: Data(shown.stdout.utf8)) as? [String: Any])
+        let started = try #require(run["started_at"] as? String)
+        #expect(started.hasSuffix("Z") && started.count == "2026-12-02T01:31:12.822Z".count, "\(started)")
+    }
 }

@@ -1,10 +1,14 @@
 /* dev.patchbay.file-extract — reads a CSV or JSON-lines file into an output table.
  *
- * Parameters: {"path": "/data/orders.csv", "table": "in.orders", "format": "csv" | "jsonl"}
- *   format defaults to the file's extension (.jsonl / .ndjson → jsonl, else csv).
- * CSV: RFC 4180, first row is the header. JSON lines: one flat object per line;
- * the first line's keys are the columns, later lines may omit keys (empty value)
- * but may not add new ones.
+ * Parameters: {"path": "/data/orders.csv", "table": "in.orders", "format": "csv" | "jsonl", "delimiter": ";",
+ *              "header": true, "onBadRow": "fail" | "skip" | "reject", "maxBadShare": 0.01}
+ *   format defaults to the extension (.jsonl / .ndjson → jsonl, .csv / .tsv → csv), else to the content.
+ * The file must be UTF-8 (a byte-order mark is dropped). CSV: RFC 4180, the first record is the header
+ * (header: false names the columns col_1, col_2, …); a header that names a column twice is refused.
+ * JSON lines: one flat object per line; the columns are the union of every line's keys, and a key a
+ * line lacks (or a null) is empty. A bad row is reported with its physical line and its text; onBadRow
+ * skip or reject goes on (reject writes <table>_rejected: line, raw, reason) unless more than
+ * maxBadShare of the rows are bad.
  *
  * Built with: cc -shared -fPIC -O2 -I../../SDK/include file_extract.c -o libfile_extract.so
  * Depends only on libc.
@@ -92,8 +96,97 @@ static char *slurp(const char *path, size_t *size, char *why, size_t why_cap) {
     return data;
 }
 
-/* Parses one CSV field at p; appends it to `out` via batch_value or collects it. */
-static const char *csv_field(const char *p, const char *end, buffer *scratch, int *ok) {
+/* What the task was asked to do. */
+typedef struct {
+    char path[4096], table[256], format[16];
+    char delimiter;      /* CSV only */
+    int header;          /* CSV: the first record names the columns (else col_1, col_2, …) */
+    int on_bad_row;      /* 0 fail, 1 skip, 2 reject (into <table>_rejected) */
+    double max_bad_share; /* with skip or reject: fail when more than this share of rows is bad */
+} settings;
+
+/* The rows that could not be read, as `on_bad_row` says. */
+typedef struct {
+    const settings *set;
+    patchbay_table_writer *rejects;
+    unsigned long long count;
+} bad_rows;
+
+/* One bad row: fails the task (quoting the row and its physical line), or skips it, or writes it to
+ * <table>_rejected (line, raw text, reason). Returns PATCHBAY_OK to go on. */
+static patchbay_status bad_row(patchbay_task *task, patchbay_error *error, bad_rows *bad, unsigned long long line,
+                               const char *raw, size_t raw_len, const char *reason) {
+    char why[4800];
+    size_t shown = raw_len > 160 ? 160 : raw_len;
+    while (shown > 0 && (raw[shown - 1] == '\n' || raw[shown - 1] == '\r')) shown--;
+    bad->count++;
+    if (bad->set->on_bad_row == 0) {
+        snprintf(why, sizeof why, "%s:%llu: %s: %.*s%s (onBadRow: skip or reject would go on)", bad->set->path, line, reason,
+                 (int)shown, raw, raw_len > 160 ? "…" : "");
+        return fail(error, PATCHBAY_FAILURE_CONFIG, why);
+    }
+    if (bad->set->on_bad_row == 1) {
+        if (bad->count <= 20) {
+            snprintf(why, sizeof why, "skipped line %llu: %s: %.*s", line, reason, (int)shown, raw);
+            host->log(task, PATCHBAY_LOG_WARNING, patchbay_cstr(why));
+        }
+        return PATCHBAY_OK;
+    }
+    if (!bad->rejects) {
+        char name[300];
+        snprintf(name, sizeof name, "%s_rejected", bad->set->table);
+        patchbay_str columns[3] = { patchbay_cstr("line"), patchbay_cstr("raw"), patchbay_cstr("reason") };
+        patchbay_status s = host->open_output(task, patchbay_cstr(name), columns, 3, &bad->rejects);
+        if (s != PATCHBAY_OK) {
+            snprintf(why, sizeof why, "cannot open the rejects table '%s' (status %u)", name, s);
+            return fail(error, PATCHBAY_FAILURE_CONFIG, why);
+        }
+    }
+    char number[32];
+    snprintf(number, sizeof number, "%llu", line);
+    size_t length = raw_len;
+    while (length > 0 && (raw[length - 1] == '\n' || raw[length - 1] == '\r')) length--;
+    patchbay_str row[3] = { patchbay_cstr(number), { raw, length }, patchbay_cstr(reason) };
+    return host->write_records(bad->rejects, row, 1);
+}
+
+/* After the last row: too many bad rows fail the task; otherwise they are counted in the log. */
+static patchbay_status bad_rows_finish(patchbay_task *task, patchbay_error *error, bad_rows *bad, unsigned long long good) {
+    if (bad->count == 0) return PATCHBAY_OK;
+    char why[512];
+    double share = (double)bad->count / (double)(bad->count + good);
+    if (share > bad->set->max_bad_share) {
+        snprintf(why, sizeof why, "%llu of %llu rows were bad (%.2f%%), more than maxBadShare %.2f%%", bad->count, bad->count + good,
+                 share * 100, bad->set->max_bad_share * 100);
+        return fail(error, PATCHBAY_FAILURE_CONFIG, why);
+    }
+    snprintf(why, sizeof why, "%llu bad row%s %s", bad->count, bad->count == 1 ? "" : "s",
+             bad->set->on_bad_row == 1 ? "skipped" : "written to the rejects table");
+    host->log(task, PATCHBAY_LOG_WARNING, patchbay_cstr(why));
+    return PATCHBAY_OK;
+}
+
+/* The first byte that is not valid UTF-8 in [p, end), or NULL. */
+static const char *invalid_utf8(const char *p, const char *end) {
+    const unsigned char *u = (const unsigned char *)p, *e = (const unsigned char *)end;
+    while (u < e) {
+        if (*u < 0x80) { u++; continue; }
+        int n = (*u & 0xE0) == 0xC0 ? 1 : (*u & 0xF0) == 0xE0 ? 2 : (*u & 0xF8) == 0xF0 ? 3 : -1;
+        if (n < 0 || (*u & 0xFE) == 0xC0 || e - u <= n) return (const char *)u;
+        for (int i = 1; i <= n; i++) if ((u[i] & 0xC0) != 0x80) return (const char *)u;
+        u += n + 1;
+    }
+    return NULL;
+}
+
+static unsigned long long newlines(const char *p, const char *end) {
+    unsigned long long n = 0;
+    while ((p = memchr(p, '\n', (size_t)(end - p))) != NULL) { n++; p++; }
+    return n;
+}
+
+/* Parses one CSV field at p into `scratch`; *ok is 0 for an unclosed quoted field. */
+static const char *csv_field(const char *p, const char *end, char delimiter, buffer *scratch, int *ok) {
     *ok = 1;
     scratch->used = 0;
     if (p < end && *p == '"') {
@@ -110,17 +203,23 @@ static const char *csv_field(const char *p, const char *end, buffer *scratch, in
             buffer_put(scratch, p, (size_t)(q - p));
             p = q;
         }
+        if (p < end && *p != delimiter && *p != '\n' && *p != '\r') *ok = -1;  /* text after the closing quote */
     } else {
         const char *q = p;
-        while (q < end && *q != ',' && *q != '\n' && *q != '\r') q++;
+        while (q < end && *q != delimiter && *q != '\n' && *q != '\r') q++;
         buffer_put(scratch, p, (size_t)(q - p));
         p = q;
     }
     return p;
 }
 
-static patchbay_status extract_csv(patchbay_task *task, patchbay_error *error, const char *data, size_t size,
-                                   const char *table, const char *path) {
+/* Skips the rest of a malformed record: to the end of its physical line. */
+static const char *csv_skip_record(const char *p, const char *end) {
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    return eol ? eol + 1 : end;
+}
+
+static patchbay_status extract_csv(patchbay_task *task, patchbay_error *error, const char *data, size_t size, const settings *set) {
     const char *p = data, *end = data + size;
     buffer scratch = {0};
     char *names[MAX_COLUMNS];
@@ -128,50 +227,88 @@ static patchbay_status extract_csv(patchbay_task *task, patchbay_error *error, c
     size_t ncol = 0;
     char why[4400];
     int ok;
-    /* Header. */
+    /* The first record: the header, or (header: false) the shape of the rows. */
     for (;;) {
-        p = csv_field(p, end, &scratch, &ok);
-        if (!ok || ncol == MAX_COLUMNS) { free(scratch.data); return fail(error, PATCHBAY_FAILURE_CONFIG, "the CSV header is malformed or has too many columns"); }
+        p = csv_field(p, end, set->delimiter, &scratch, &ok);
+        if (ok != 1 || ncol == MAX_COLUMNS) {
+            for (size_t i = 0; i < ncol; i++) free(names[i]);
+            free(scratch.data);
+            return fail(error, PATCHBAY_FAILURE_CONFIG, "the CSV header is malformed or has too many columns");
+        }
         names[ncol] = strndup(scratch.data ? scratch.data : "", scratch.used);
-        columns[ncol] = patchbay_cstr(names[ncol]);
         ncol++;
-        if (p < end && *p == ',') { p++; continue; }
+        if (p < end && *p == set->delimiter) { p++; continue; }
         if (p < end && *p == '\r') p++;
         if (p < end && *p == '\n') p++;
         break;
     }
+    if (!set->header) {
+        for (size_t i = 0; i < ncol; i++) { free(names[i]); char n[32]; snprintf(n, sizeof n, "col_%zu", i + 1); names[i] = strdup(n); }
+        p = data;
+    }
+    for (size_t i = 0; i < ncol; i++) {
+        columns[i] = patchbay_cstr(names[i]);
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(names[i], names[j]) == 0) {
+                snprintf(why, sizeof why, "%s: the header names column '%s' twice (columns %zu and %zu); every column needs a name of its own",
+                         set->path, names[i], j + 1, i + 1);
+                for (size_t k = 0; k < ncol; k++) free(names[k]);
+                free(scratch.data);
+                return fail(error, PATCHBAY_FAILURE_CONFIG, why);
+            }
+        }
+    }
+    if (ncol == 1 && set->delimiter == ',' && (strchr(names[0], ';') || strchr(names[0], '\t'))) {
+        snprintf(why, sizeof why, "%s: the header is one column '%.80s'; if the file is not comma-separated, set \"delimiter\"", set->path, names[0]);
+        host->log(task, PATCHBAY_LOG_WARNING, patchbay_cstr(why));
+    }
     batch b = {0};
+    bad_rows bad = { set, NULL, 0 };
     b.columns = ncol;
     b.offsets = malloc(sizeof(size_t) * 2 * BATCH_ROWS * ncol);
-    patchbay_status s = host->open_output(task, patchbay_cstr(table), columns, ncol, &b.writer);
+    patchbay_status s = host->open_output(task, patchbay_cstr(set->table), columns, ncol, &b.writer);
     for (size_t i = 0; i < ncol; i++) free(names[i]);
-    if (s != PATCHBAY_OK) { free(scratch.data); free(b.offsets); snprintf(why, sizeof why, "cannot open output table '%s' (status %u)", table, s); return fail(error, PATCHBAY_FAILURE_CONFIG, why); }
-    unsigned long long line = 1;
+    if (s != PATCHBAY_OK) {
+        free(scratch.data); free(b.offsets);
+        snprintf(why, sizeof why, "cannot open output table '%s' (status %u)", set->table, s);
+        return fail(error, PATCHBAY_FAILURE_CONFIG, why);
+    }
+    unsigned long long line = 1 + newlines(data, p);  /* the physical line the next record starts on */
     while (p < end) {
-        line++;
-        if (*p == '\n' || *p == '\r') { while (p < end && (*p == '\n' || *p == '\r')) p++; continue; } /* blank line */
-        size_t fields = 0;
+        if (*p == '\n' || *p == '\r') { if (*p == '\n') line++; p++; continue; } /* blank line */
+        const char *record = p;
+        size_t fields = 0, start = b.values;
+        const char *reason = NULL;
         for (;;) {
-            p = csv_field(p, end, &scratch, &ok);
-            if (!ok) { snprintf(why, sizeof why, "%s: record %llu has an unclosed quoted field", path, line); s = fail(error, PATCHBAY_FAILURE_CONFIG, why); goto out; }
+            p = csv_field(p, end, set->delimiter, &scratch, &ok);
+            if (ok == 0) { reason = "an unclosed quoted field"; break; }
+            if (ok < 0) { reason = "text after a closing quote"; break; }
             if (fields < ncol) batch_value(&b, scratch.data ? scratch.data : "", scratch.used);
             fields++;
-            if (p < end && *p == ',') { p++; continue; }
+            if (p < end && *p == set->delimiter) { p++; continue; }
             if (p < end && *p == '\r') p++;
             if (p < end && *p == '\n') p++;
             break;
         }
-        if (fields != ncol) {
-            snprintf(why, sizeof why, "%s: record %llu has %zu fields; the header has %zu", path, line, fields, ncol);
-            s = fail(error, PATCHBAY_FAILURE_CONFIG, why);
-            goto out;
+        char count[96];
+        if (!reason && fields != ncol) {
+            snprintf(count, sizeof count, "%zu fields where the header has %zu", fields, ncol);
+            reason = count;
         }
+        if (reason) {
+            b.values = start;  /* take the partial row back */
+            if (ok == 0) p = csv_skip_record(record, end);  /* an unclosed quote would swallow the file */
+            else if (ok < 0) p = csv_skip_record(p, end);
+            if ((s = bad_row(task, error, &bad, line, record, (size_t)(p - record), reason)) != PATCHBAY_OK) goto out;
+        }
+        line += newlines(record, p);
         if (b.values == BATCH_ROWS * ncol && (s = batch_flush(&b)) != PATCHBAY_OK) goto out;
         if (host->is_cancelled(task)) { s = PATCHBAY_CANCELLED; goto out; }
     }
     s = batch_flush(&b);
+    if (s == PATCHBAY_OK) s = bad_rows_finish(task, error, &bad, b.rows);
     if (s == PATCHBAY_OK) {
-        snprintf(why, sizeof why, "extracted %llu rows from %s into %s", b.rows, path, table);
+        snprintf(why, sizeof why, "extracted %llu rows from %s into %s", b.rows, set->path, set->table);
         host->log(task, PATCHBAY_LOG_INFO, patchbay_cstr(why));
     }
 out:
@@ -181,129 +318,218 @@ out:
     return s;
 }
 
-static patchbay_status extract_jsonl(patchbay_task *task, patchbay_error *error, const char *data, size_t size,
-                                     const char *table, const char *path) {
-    const char *p = data, *end = data + size;
+/* One JSON-lines record, parsed: its members' keys and values (strings unescaped, null as empty). */
+typedef struct {
+    char keys[MAX_COLUMNS][256];
+    size_t value_at[MAX_COLUMNS], value_length[MAX_COLUMNS];
+    size_t count;
+    buffer values;
+} json_record;
+
+/* Parses the object on [p, eol); returns NULL, or why it is not a flat JSON object. */
+static const char *json_record_parse(json_record *r, const char *p, const char *eol) {
+    r->count = 0;
+    r->values.used = 0;
+    const char *q = patchbay_json_skip_ws(p, eol);
+    if (q >= eol || *q != '{') return "not a JSON object";
+    q = patchbay_json_skip_ws(q + 1, eol);
+    if (q < eol && *q == '}') return patchbay_json_skip_ws(q + 1, eol) == eol ? NULL : "text after the object";
+    for (;;) {
+        if (r->count == MAX_COLUMNS) return "more than 1024 keys";
+        char *key = r->keys[r->count];
+        q = patchbay_json_string(q, eol, key, 256, NULL);
+        if (!q) return "a malformed key (keys are strings)";
+        q = patchbay_json_skip_ws(q, eol);
+        if (q >= eol || *q != ':') return "a key without ':' and a value";
+        q = patchbay_json_skip_ws(q + 1, eol);
+        size_t at = r->values.used, length = 0;
+        if (q < eol && *q == '"') {
+            size_t need = (size_t)(eol - q);
+            if (r->values.used + need + 1 > r->values.cap) {  /* room for the unescaped string, which is never longer */
+                size_t cap = r->values.cap ? r->values.cap : 1 << 12;
+                while (cap < r->values.used + need + 1) cap *= 2;
+                char *grown = realloc(r->values.data, cap);
+                if (!grown) return "out of memory";
+                r->values.data = grown;
+                r->values.cap = cap;
+            }
+            q = patchbay_json_string(q, eol, r->values.data + at, need + 1, &length);
+            if (!q) return "a malformed string";
+            r->values.used += length;
+        } else if (eol - q >= 4 && memcmp(q, "null", 4) == 0) {
+            q += 4;  /* null: no value */
+        } else {
+            const char *v = q;
+            q = patchbay_json_skip_value(q, eol);
+            if (!q || q == v) return "a malformed value";
+            length = (size_t)(q - v);
+            buffer_put(&r->values, v, length);
+        }
+        r->value_at[r->count] = at;
+        r->value_length[r->count] = length;
+        for (size_t i = 0; i < r->count; i++) if (strcmp(r->keys[i], key) == 0) return "a key given twice";
+        r->count++;
+        q = patchbay_json_skip_ws(q, eol);
+        if (q < eol && *q == ',') { q = patchbay_json_skip_ws(q + 1, eol); continue; }
+        if (q < eol && *q == '}') return patchbay_json_skip_ws(q + 1, eol) == eol ? NULL : "text after the object";
+        return q >= eol ? "the object is not closed (a truncated line?)" : "expected ',' or '}'";
+    }
+}
+
+static patchbay_status extract_jsonl(patchbay_task *task, patchbay_error *error, const char *data, size_t size, const settings *set) {
+    const char *end = data + size;
     char *names[MAX_COLUMNS];
     patchbay_str columns[MAX_COLUMNS];
     size_t ncol = 0;
-    char why[4400], key[256];
+    char why[4400];
     batch b = {0};
+    bad_rows bad = { set, NULL, 0 };
     patchbay_status s = PATCHBAY_OK;
-    buffer value = {0};
-    size_t *slot_off = NULL, *slot_len = NULL;
+    json_record *r = calloc(1, sizeof *r);
+    size_t *slot = calloc(MAX_COLUMNS, sizeof(size_t));
+    if (!r || !slot) { free(r); free(slot); return fail(error, PATCHBAY_FAILURE_SYSTEM, "out of memory"); }
+    /* Pass 1: the columns are the union of every valid line's keys, in the order they first appear. */
+    for (const char *p = data; p < end;) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        if (!eol) eol = end;
+        if (patchbay_json_skip_ws(p, eol) != eol && json_record_parse(r, p, eol) == NULL) {
+            for (size_t k = 0; k < r->count; k++) {
+                size_t i = 0;
+                while (i < ncol && strcmp(names[i], r->keys[k]) != 0) i++;
+                if (i == ncol && ncol < MAX_COLUMNS) { names[ncol] = strdup(r->keys[k]); columns[ncol] = patchbay_cstr(names[ncol]); ncol++; }
+            }
+        }
+        p = eol + (eol < end);
+    }
+    if (ncol == 0) { s = fail(error, PATCHBAY_FAILURE_CONFIG, "the JSON-lines file has no records with keys"); goto out; }
+    b.columns = ncol;
+    b.offsets = malloc(sizeof(size_t) * 2 * BATCH_ROWS * ncol);
+    s = host->open_output(task, patchbay_cstr(set->table), columns, ncol, &b.writer);
+    if (s != PATCHBAY_OK) { snprintf(why, sizeof why, "cannot open output table '%s' (status %u)", set->table, s); s = fail(error, PATCHBAY_FAILURE_CONFIG, why); goto out; }
+    /* Pass 2: every line, each value in its column; a key a line lacks is empty. */
     unsigned long long line = 0;
-    buffer line_values = {0};
-    while (p < end) {
+    for (const char *p = data; p < end;) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         if (!eol) eol = end;
         line++;
-        const char *q = patchbay_json_skip_ws(p, eol);
-        if (q == eol) { p = eol + (eol < end); continue; }
-        if (*q != '{') { snprintf(why, sizeof why, "%s:%llu: expected a JSON object", path, line); s = fail(error, PATCHBAY_FAILURE_CONFIG, why); goto out; }
-        q = patchbay_json_skip_ws(q + 1, eol);
-        int first = (b.writer == NULL);
-        if (!first) { for (size_t i = 0; i < ncol; i++) slot_len[i] = (size_t)-1; line_values.used = 0; }
-        while (q < eol && *q != '}') {
-            q = patchbay_json_string(q, eol, key, sizeof key, NULL);
-            if (!q) { snprintf(why, sizeof why, "%s:%llu: malformed key", path, line); s = fail(error, PATCHBAY_FAILURE_CONFIG, why); goto out; }
-            q = patchbay_json_skip_ws(q, eol);
-            if (q >= eol || *q != ':') { snprintf(why, sizeof why, "%s:%llu: expected ':' after \"%s\"", path, line, key); s = fail(error, PATCHBAY_FAILURE_CONFIG, why); goto out; }
-            q = patchbay_json_skip_ws(q + 1, eol);
-            const char *v = q;
-            size_t vlen = 0;
-            value.used = 0;
-            if (q < eol && *q == '"') {
-                size_t need = (size_t)(eol - q);
-                if (value.cap < need + 1) { free(value.data); value.data = malloc(need + 1); value.cap = need + 1; }
-                q = patchbay_json_string(q, eol, value.data, value.cap, &vlen);
-                v = value.data;
+        if (patchbay_json_skip_ws(p, eol) != eol) {
+            const char *reason = json_record_parse(r, p, eol);
+            if (reason) {
+                if ((s = bad_row(task, error, &bad, line, p, (size_t)(eol - p), reason)) != PATCHBAY_OK) goto out;
             } else {
-                q = patchbay_json_skip_value(q, eol);
-                if (q) vlen = (size_t)(q - v);
+                for (size_t i = 0; i < ncol; i++) slot[i] = (size_t)-1;
+                for (size_t k = 0; k < r->count; k++) {
+                    for (size_t i = 0; i < ncol; i++) if (strcmp(names[i], r->keys[k]) == 0) { slot[i] = k; break; }
+                }
+                for (size_t i = 0; i < ncol; i++) {
+                    if (slot[i] == (size_t)-1) batch_value(&b, "", 0);
+                    else batch_value(&b, r->values.data + r->value_at[slot[i]], r->value_length[slot[i]]);
+                }
+                if (b.values == BATCH_ROWS * ncol && (s = batch_flush(&b)) != PATCHBAY_OK) goto out;
             }
-            if (!q) { snprintf(why, sizeof why, "%s:%llu: malformed value of \"%s\"", path, line, key); s = fail(error, PATCHBAY_FAILURE_CONFIG, why); goto out; }
-            if (first) {
-                if (ncol == MAX_COLUMNS) { s = fail(error, PATCHBAY_FAILURE_CONFIG, "too many keys"); goto out; }
-                names[ncol] = strdup(key);
-                columns[ncol] = patchbay_cstr(names[ncol]);
-                buffer_put(&line_values, v, vlen);
-                ncol++;
-                if (!slot_off) { slot_off = calloc(MAX_COLUMNS, sizeof(size_t)); slot_len = calloc(MAX_COLUMNS, sizeof(size_t)); }
-                slot_off[ncol - 1] = line_values.used - vlen;
-                slot_len[ncol - 1] = vlen;
-            } else {
-                size_t i = 0;
-                while (i < ncol && strcmp(columns[i].data, key) != 0) i++;
-                if (i == ncol) { snprintf(why, sizeof why, "%s:%llu: key \"%s\" is not among the first line's keys", path, line, key); s = fail(error, PATCHBAY_FAILURE_CONFIG, why); goto out; }
-                slot_off[i] = line_values.used;
-                slot_len[i] = vlen;
-                buffer_put(&line_values, v, vlen);
-            }
-            q = patchbay_json_skip_ws(q, eol);
-            if (q < eol && *q == ',') q = patchbay_json_skip_ws(q + 1, eol);
         }
-        if (first) {
-            b.columns = ncol;
-            b.offsets = malloc(sizeof(size_t) * 2 * BATCH_ROWS * ncol);
-            s = host->open_output(task, patchbay_cstr(table), columns, ncol, &b.writer);
-            if (s != PATCHBAY_OK) { snprintf(why, sizeof why, "cannot open output table '%s' (status %u)", table, s); s = fail(error, PATCHBAY_FAILURE_CONFIG, why); goto out; }
-        }
-        for (size_t i = 0; i < ncol; i++) {
-            if (slot_len[i] == (size_t)-1) batch_value(&b, "", 0);
-            else batch_value(&b, line_values.data + slot_off[i], slot_len[i]);
-        }
-        line_values.used = 0;
-        if (b.values == BATCH_ROWS * ncol && (s = batch_flush(&b)) != PATCHBAY_OK) goto out;
+        if (host->is_cancelled(task)) { s = PATCHBAY_CANCELLED; goto out; }
         p = eol + (eol < end);
     }
-    if (!b.writer) { s = fail(error, PATCHBAY_FAILURE_CONFIG, "the JSON-lines file has no records"); goto out; }
     s = batch_flush(&b);
+    if (s == PATCHBAY_OK) s = bad_rows_finish(task, error, &bad, b.rows);
     if (s == PATCHBAY_OK) {
-        snprintf(why, sizeof why, "extracted %llu rows from %s into %s", b.rows, path, table);
+        snprintf(why, sizeof why, "extracted %llu rows from %s into %s (%zu columns)", b.rows, set->path, set->table, ncol);
         host->log(task, PATCHBAY_LOG_INFO, patchbay_cstr(why));
     }
 out:
     for (size_t i = 0; i < ncol; i++) free(names[i]);
-    free(value.data);
-    free(line_values.data);
-    free(slot_off);
-    free(slot_len);
+    free(r->values.data);
+    free(r);
+    free(slot);
     free(b.bytes.data);
     free(b.offsets);
     return s;
 }
 
-static patchbay_status read_parameters(patchbay_task *task, patchbay_error *error, char *path, char *table, char *format) {
+static patchbay_status read_parameters(patchbay_task *task, patchbay_error *error, settings *set) {
     patchbay_str params = host->parameters(task);
-    if (patchbay_params_get(params, "path", path, 4096) != 1) return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'path' (the file to read) is required");
-    if (patchbay_params_get(params, "table", table, 256) != 1) strcpy(table, "in.extracted");
-    if (patchbay_params_get(params, "format", format, 16) != 1) {
-        size_t n = strlen(path);
-        int jsonl = (n > 6 && strcmp(path + n - 6, ".jsonl") == 0) || (n > 7 && strcmp(path + n - 7, ".ndjson") == 0);
-        strcpy(format, jsonl ? "jsonl" : "csv");
-    }
-    if (strcmp(format, "csv") != 0 && strcmp(format, "jsonl") != 0) return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'format' must be \"csv\" or \"jsonl\"");
+    char text[64];
+    if (patchbay_params_get(params, "path", set->path, sizeof set->path) != PATCHBAY_PARAM_FOUND)
+        return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'path' (the file to read) is required");
+    int found = patchbay_params_get(params, "table", set->table, sizeof set->table);
+    if (found == PATCHBAY_PARAM_ABSENT) strcpy(set->table, "in.extracted");
+    else if (found != PATCHBAY_PARAM_FOUND) return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'table' must be a table name (bucket.table)");
+    if (patchbay_params_get(params, "format", set->format, sizeof set->format) != PATCHBAY_PARAM_FOUND) strcpy(set->format, "");
+    if (set->format[0] && strcmp(set->format, "csv") != 0 && strcmp(set->format, "jsonl") != 0)
+        return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'format' must be \"csv\" or \"jsonl\"");
+    set->delimiter = ',';
+    found = patchbay_params_get(params, "delimiter", text, sizeof text);
+    if (found == PATCHBAY_PARAM_FOUND) {
+        if (strcmp(text, "\\t") == 0 || strcmp(text, "tab") == 0) set->delimiter = '\t';
+        else if (strlen(text) == 1 && text[0] != '"' && text[0] != '\n' && text[0] != '\r') set->delimiter = text[0];
+        else return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'delimiter' must be one character (',', ';', '|'), or \"tab\"");
+    } else if (found != PATCHBAY_PARAM_ABSENT) return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'delimiter' must be one character");
+    set->header = 1;
+    if (patchbay_params_boolean(params, "header", &set->header) < 0) return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'header' must be true or false");
+    set->on_bad_row = 0;
+    found = patchbay_params_get(params, "onBadRow", text, sizeof text);
+    if (found == PATCHBAY_PARAM_FOUND) {
+        if (strcmp(text, "fail") == 0) set->on_bad_row = 0;
+        else if (strcmp(text, "skip") == 0) set->on_bad_row = 1;
+        else if (strcmp(text, "reject") == 0) set->on_bad_row = 2;
+        else return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'onBadRow' must be \"fail\", \"skip\" or \"reject\"");
+    } else if (found != PATCHBAY_PARAM_ABSENT) return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'onBadRow' must be \"fail\", \"skip\" or \"reject\"");
+    set->max_bad_share = 1;
+    found = patchbay_params_get(params, "maxBadShare", text, sizeof text);
+    if (found == PATCHBAY_PARAM_FOUND) {
+        char *stop;
+        set->max_bad_share = strtod(text, &stop);
+        if (*stop || set->max_bad_share < 0 || set->max_bad_share > 1)
+            return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'maxBadShare' must be a number from 0 to 1 (0.01 is 1%)");
+    } else if (found != PATCHBAY_PARAM_ABSENT) return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'maxBadShare' must be a number from 0 to 1");
     return PATCHBAY_OK;
 }
 
+/* The format: as given, else by extension (.jsonl, .ndjson), else by content (a first line that opens an object). */
+static void choose_format(settings *set, const char *data, size_t size) {
+    if (set->format[0]) return;
+    size_t n = strlen(set->path);
+    int jsonl = (n > 6 && strcmp(set->path + n - 6, ".jsonl") == 0) || (n > 7 && strcmp(set->path + n - 7, ".ndjson") == 0);
+    int csv = (n > 4 && strcmp(set->path + n - 4, ".csv") == 0) || (n > 4 && strcmp(set->path + n - 4, ".tsv") == 0);
+    if (!jsonl && !csv) {
+        const char *p = patchbay_json_skip_ws(data, data + size);
+        jsonl = p < data + size && *p == '{';
+    }
+    strcpy(set->format, jsonl ? "jsonl" : "csv");
+    if (!jsonl && n > 4 && strcmp(set->path + n - 4, ".tsv") == 0 && set->delimiter == ',') set->delimiter = '\t';
+}
+
 static patchbay_status check(patchbay_task *task, patchbay_error *error) {
-    char path[4096], table[256], format[16], why[4300];
-    if (read_parameters(task, error, path, table, format) != PATCHBAY_OK) return PATCHBAY_ERROR;
-    FILE *f = fopen(path, "rb");
-    if (!f) { snprintf(why, sizeof why, "cannot open %s: %s", path, strerror(errno)); return fail(error, PATCHBAY_FAILURE_CONFIG, why); }
+    settings set;
+    char why[4300];
+    if (read_parameters(task, error, &set) != PATCHBAY_OK) return PATCHBAY_ERROR;
+    FILE *f = fopen(set.path, "rb");
+    if (!f) { snprintf(why, sizeof why, "cannot open %s: %s", set.path, strerror(errno)); return fail(error, PATCHBAY_FAILURE_CONFIG, why); }
     fclose(f);
     return PATCHBAY_OK;
 }
 
 static patchbay_status run(patchbay_task *task, patchbay_error *error) {
-    char path[4096], table[256], format[16], why[4400];
-    if (read_parameters(task, error, path, table, format) != PATCHBAY_OK) return PATCHBAY_ERROR;
+    settings set;
+    char why[4400];
+    if (read_parameters(task, error, &set) != PATCHBAY_OK) return PATCHBAY_ERROR;
     size_t size = 0;
-    char *data = slurp(path, &size, why, sizeof why);
+    char *data = slurp(set.path, &size, why, sizeof why);
     if (!data) return fail(error, PATCHBAY_FAILURE_CONFIG, why);
-    patchbay_status s = strcmp(format, "csv") == 0 ? extract_csv(task, error, data, size, table, path)
-                                                  : extract_jsonl(task, error, data, size, table, path);
+    /* A UTF-8 byte-order mark is not part of the first column's name. */
+    const char *text = data;
+    if (size >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0) { text += 3; size -= 3; }
+    const char *invalid = invalid_utf8(text, text + size);
+    if (invalid) {
+        snprintf(why, sizeof why, "%s:%llu: byte 0x%02X is not UTF-8 (the file must be UTF-8 text)", set.path,
+                 1 + newlines(text, invalid), (unsigned char)*invalid);
+        free(data);
+        return fail(error, PATCHBAY_FAILURE_CONFIG, why);
+    }
+    choose_format(&set, text, size);
+    patchbay_status s = strcmp(set.format, "csv") == 0 ? extract_csv(task, error, text, size, &set)
+                                                      : extract_jsonl(task, error, text, size, &set);
     free(data);
     return s;
 }
@@ -314,14 +540,18 @@ static const patchbay_connector descriptor = {
     .struct_size = sizeof(patchbay_connector),
     .abi_version = PATCHBAY_ABI_VERSION,
     .id = "dev.patchbay.file-extract",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .display_name = "File extractor (CSV, JSON lines)",
     .description = "Reads a CSV or JSON-lines file into an output table.",
     .parameters_schema =
         "{\"type\":\"object\",\"required\":[\"path\"],\"additionalProperties\":false,"
         "\"properties\":{\"path\":{\"type\":\"string\",\"description\":\"absolute path of the file to read\"},"
         "\"table\":{\"type\":\"string\",\"default\":\"in.extracted\"},"
-        "\"format\":{\"type\":\"string\",\"enum\":[\"csv\",\"jsonl\"]}}}",
+        "\"format\":{\"type\":\"string\",\"enum\":[\"csv\",\"jsonl\"],\"description\":\"default: by extension, else by content\"},"
+        "\"delimiter\":{\"type\":\"string\",\"description\":\"CSV: one character, or tab (default ,; .tsv: tab)\"},"
+        "\"header\":{\"type\":\"boolean\",\"description\":\"CSV: the first record names the columns (default true)\"},"
+        "\"onBadRow\":{\"type\":\"string\",\"enum\":[\"fail\",\"skip\",\"reject\"],\"description\":\"reject: into <table>_rejected\"},"
+        "\"maxBadShare\":{\"type\":\"number\",\"minimum\":0,\"maximum\":1}}}",
     .credential_names = no_credentials,
     .credential_count = 0,
     .pattern = PATCHBAY_PATTERN_EXTRACTION,

@@ -254,7 +254,7 @@ struct CLITests {
     func pluginsList() throws {
         let list = try FirstParty.patchbay(["plugins", "list"])
         #expect(list.status == 0)
-        for id in ["dev.patchbay.file-extract@1.0.0", "dev.patchbay.sample-data@1.0.0", "dev.patchbay.table-diff@1.0.0"] {
+        for id in ["dev.patchbay.file-extract@1.1.0", "dev.patchbay.sample-data@1.0.0", "dev.patchbay.table-diff@1.0.0"] {
             #expect(list.stdout.contains(id))
         }
         let inspect = try FirstParty.patchbay(["plugins", "inspect", "dev.patchbay.table-diff", "--output", "json"])
@@ -295,8 +295,55 @@ struct FirstPartyConnectorTests {
         let result = try FirstParty.patchbay(["task", "run", "dev.patchbay.file-extract", "--read", directory, "--param", "path=\(directory)/bad.csv",
                                               "--tables-dir", directory + "/tables"])
         #expect(result.status == 1)
-        #expect(result.stdout.contains("failed (config error): \(directory)/bad.csv: record 3 has 1 fields; the header has 2"))
+        #expect(result.stdout.contains("failed (config error): \(directory)/bad.csv:3: 1 fields where the header has 2: 3 (onBadRow: skip or reject would go on)"), "\(result.stdout)")
         #expect(!FileManager.default.fileExists(atPath: directory + "/tables"))
+    }
+
+    @Test("file-extract is tolerant and exact: BOM, physical line numbers, varying JSON keys, null, truncated lines, bad UTF-8, duplicate headers, delimiters, rejects")
+    func fileExtractTolerance() throws {
+        // Given files a data engineer meets on day one
+        let directory = try Fixtures.directory(with: [
+            "orders.csv": "\u{FEFF}id,name,note\n1,Ada,\"a, b\"\n2,Lin,\"multi\nline\"\n3,bad\n4,Zoë,ok\n",
+            "customers.jsonl": "{\"id\":1,\"a\":\"x\"}\n{\"id\":2,\"b\":null}\n{\"id\":3\n{\"id\":4,\"a\":\"y\",\"c\":true}\n",
+            "semicolons.csv": "id;name\n1;a\n",
+            "twice.csv": "id,id\n1,2\n",
+            "latin1.csv": "id\n\u{00E9}\n",
+        ])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try Data([0x69, 0x64, 0x0A, 0xE9, 0x0A]).write(to: URL(fileURLWithPath: directory + "/latin1.csv"))
+        func extract(_ file: String, _ parameters: [String] = []) throws -> (status: Int32, stdout: String) {
+            let result = try FirstParty.patchbay(["task", "run", "dev.patchbay.file-extract", "--read", directory, "--param", "path=\(directory)/\(file)",
+                                                  "--tables-dir", directory + "/tables"] + parameters.flatMap { ["--param", $0] })
+            return (result.status, result.stdout)
+        }
+        func table(_ name: String) throws -> String { try String(contentsOfFile: directory + "/tables/\(name).csv", encoding: .utf8) }
+
+        // When a CSV with a BOM and one short row is read as it is, Then the row's physical line (after a quoted newline) and text are named
+        let strict = try extract("orders.csv")
+        #expect(strict.status == 1 && strict.stdout.contains("orders.csv:5: 2 fields where the header has 3: 3,bad"), "\(strict.stdout)")
+        // When the bad row is rejected, Then the good rows land with a clean first column, and the bad one in <table>_rejected
+        let rejected = try extract("orders.csv", ["table=in.orders", "onBadRow=reject"])
+        #expect(rejected.status == 0, "\(rejected.stdout)")
+        #expect(try table("in.orders") == "id,name,note\n1,Ada,\"a, b\"\n2,Lin,\"multi\nline\"\n4,Zoë,ok\n")
+        #expect(try table("in.orders_rejected") == "line,raw,reason\n5,\"3,bad\",2 fields where the header has 3\n")
+        // When more rows are bad than allowed, Then the job fails and says by how much
+        let share = try extract("orders.csv", ["onBadRow=skip", "maxBadShare=0.1"])
+        #expect(share.status == 1 && share.stdout.contains("1 of 4 rows were bad (25.00%), more than maxBadShare 10.00%"), "\(share.stdout)")
+
+        // When JSON lines vary in their keys, have a null and one truncated line, Then the columns are the union and the line is named
+        let truncated = try extract("customers.jsonl")
+        #expect(truncated.status == 1 && truncated.stdout.contains("customers.jsonl:3: the object is not closed (a truncated line?): {\"id\":3"), "\(truncated.stdout)")
+        let skipped = try extract("customers.jsonl", ["table=in.customers", "onBadRow=skip"])
+        #expect(skipped.status == 0, "\(skipped.stdout)")
+        #expect(try table("in.customers") == "id,a,b,c\n1,x,,\n2,,,\n4,y,,true\n")
+
+        // And a semicolon file reads with its delimiter, a header naming a column twice and bytes that are not UTF-8 are refused, each named
+        #expect(try extract("semicolons.csv", ["table=in.semi", "delimiter=;"]).status == 0)
+        #expect(try table("in.semi") == "id,name\n1,a\n")
+        let twice = try extract("twice.csv")
+        #expect(twice.stdout.contains("the header names column 'id' twice (columns 1 and 2)"), "\(twice.stdout)")
+        let latin1 = try extract("latin1.csv")
+        #expect(latin1.stdout.contains("latin1.csv:2: byte 0xE9 is not UTF-8"), "\(latin1.stdout)")
     }
 
     @Test("table-diff passes equal tables and fails the job when they disagree beyond the threshold")

@@ -8,7 +8,7 @@ public import PatchbaySDK
 
 struct TableDiff: Connector, Checking {
     static let id = "dev.patchbay.table-diff"
-    static let version = "1.0.0"
+    static let version = "1.1.0"
     static let displayName = "Table diff (validation)"
     static let summary = "Compares two tables by key and fails when more rows differ than the threshold allows."
     static let pattern = JobPattern.validation
@@ -19,6 +19,7 @@ struct TableDiff: Connector, Checking {
           "secondary":{"type":"string","default":"secondary","description":"input table name of the data to check"},
           "key":{"type":["string","array"],"items":{"type":"string"},"description":"a column, or the columns, that identify a row; empty compares whole rows"},
           "threshold":{"type":"number","minimum":0,"maximum":1,"default":0,"description":"largest allowed fraction of differing rows"},
+          "tolerance":{"type":"number","minimum":0,"default":0,"description":"two numbers agree when this close (10.0 and 10 always agree)"},
           "diffTable":{"type":"string","default":"validation.diff"}}}
         """
 
@@ -41,17 +42,22 @@ struct TableDiff: Connector, Checking {
 
         let diff = try task.openOutput(settings.diffTable, columns: ["key", "difference", "primary", "secondary"])
         var differing = 0
+        var first: String?
         for (key, values) in left.rows.sorted(by: { $0.key < $1.key }) {
             guard let other = right.rows[key] else {
                 differing += values.count
+                if first == nil { first = "key \(key) is missing in secondary" }
                 for value in values { try diff.write([key, "missing in secondary", value.joined(separator: "|"), ""]) }
                 continue
             }
             let extra = max(values.count, other.count) - min(values.count, other.count)
-            for (a, b) in zip(values, other) where a != b {
+            for (a, b) in zip(values, other) where !same(a, b, tolerance: settings.tolerance) {
                 differing += 1
-                let columns = zip(compared, zip(a, b)).filter { $0.1.0 != $0.1.1 }.map(\.0)
-                try diff.write([key, "differs in " + columns.joined(separator: ", "), a.joined(separator: "|"), b.joined(separator: "|")])
+                let columns = zip(compared, zip(a, b)).filter { !sameValue($0.1.0, $0.1.1, tolerance: settings.tolerance) }
+                if first == nil {
+                    first = "key \(key) differs in " + columns.prefix(3).map { "\($0.0) (\($0.1.0) vs \($0.1.1))" }.joined(separator: ", ")
+                }
+                try diff.write([key, "differs in " + columns.map(\.0).joined(separator: ", "), a.joined(separator: "|"), b.joined(separator: "|")])
             }
             differing += extra
         }
@@ -68,8 +74,11 @@ struct TableDiff: Connector, Checking {
         try task.setOutput("differing_rows", String(differing))
         task.info("compared \(left.count) primary and \(right.count) secondary rows on \(compared.count) columns: \(differing) differ")
         if fraction > settings.threshold {
-            throw ConnectorError.config(
-                "the tables disagree: \(differing) of \(total) rows differ (\(percent(fraction)) > threshold \(percent(settings.threshold))); see table \(settings.diffTable)")
+            // Bad data, not a bad configuration: its own class (ABI 1.2), so a user can tell the two apart.
+            let allowed = Int((settings.threshold * Double(total)).rounded(.down))
+            throw ConnectorError.data(
+                "the tables disagree: \(differing) of \(total) rows differ (\(percent(fraction))), more than the threshold allows "
+                + "(\(percent(settings.threshold)): \(allowed) row\(allowed == 1 ? "" : "s")); first: \(first ?? "a row missing in primary")")
         }
     }
 
@@ -91,9 +100,28 @@ struct TableDiff: Connector, Checking {
         return loaded
     }
 
+    /// A share as a percentage, with as many decimals as it takes to tell it from 0 (3 of 50,000 is 0.006%).
     func percent(_ value: Double) -> String {
-        let tenths = Int((value * 1000).rounded())
-        return "\(tenths / 10).\(tenths % 10)%"
+        var decimals = 1
+        while decimals < 6, value > 0, value * 100 * pow10(decimals) < 1 { decimals += 1 }
+        let scaled = Int((value * 100 * pow10(decimals)).rounded())
+        let unit = Int(pow10(decimals))
+        let fraction = String(scaled % unit)
+        return "\(scaled / unit).\(String(repeating: "0", count: decimals - fraction.count))\(fraction)%"
+    }
+
+    private func pow10(_ n: Int) -> Double { (0..<n).reduce(1) { value, _ in value * 10 } }
+
+    /// Two rows agree when every column does (see `sameValue`).
+    func same(_ a: [String], _ b: [String], tolerance: Double) -> Bool {
+        a.count == b.count && zip(a, b).allSatisfy { sameValue($0, $1, tolerance: tolerance) }
+    }
+
+    /// Two values agree when they are the same text, or both numbers within `tolerance` ("10.0" and "10" agree).
+    func sameValue(_ a: String, _ b: String, tolerance: Double) -> Bool {
+        if a == b { return true }
+        guard let x = Double(a), let y = Double(b), x.isFinite, y.isFinite else { return false }
+        return abs(x - y) <= tolerance
     }
 
     struct Settings {
@@ -101,6 +129,7 @@ struct TableDiff: Connector, Checking {
         var secondary = "secondary"
         var key: [String] = []
         var threshold = 0.0
+        var tolerance = 0.0
         var diffTable = "validation.diff"
 
         init(_ parameters: JSON) throws {
@@ -121,6 +150,12 @@ struct TableDiff: Connector, Checking {
                     throw ConnectorError.config("parameter 'threshold' must be a number from 0 to 1 (a fraction of rows)")
                 }
                 threshold = number
+            }
+            if let value = parameters["tolerance"] {
+                guard let number = value.double, number >= 0 else {
+                    throw ConnectorError.config("parameter 'tolerance' must be a number ≥ 0 (how far two numbers may be apart and still agree)")
+                }
+                tolerance = number
             }
         }
 

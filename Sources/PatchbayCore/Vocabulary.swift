@@ -59,12 +59,15 @@ public enum FailureClass: String, Sendable, Codable, CaseIterable {
     case transient
     /// A bug in the connector or the host.
     case system
+    /// The data broke a rule: a validation found differences, rows are malformed (ABI 1.2). Not retried.
+    case data
 
     /// The class an ABI number names; an unknown number is a `system` failure (the connector broke the contract).
     public init(abi value: UInt32) {
         switch value {
         case UInt32(PATCHBAY_FAILURE_CONFIG): self = .config
         case UInt32(PATCHBAY_FAILURE_TRANSIENT): self = .transient
+        case UInt32(PATCHBAY_FAILURE_DATA): self = .data
         default: self = .system
         }
     }
@@ -74,6 +77,7 @@ public enum FailureClass: String, Sendable, Codable, CaseIterable {
         case .config: UInt32(PATCHBAY_FAILURE_CONFIG)
         case .transient: UInt32(PATCHBAY_FAILURE_TRANSIENT)
         case .system: UInt32(PATCHBAY_FAILURE_SYSTEM)
+        case .data: UInt32(PATCHBAY_FAILURE_DATA)
         }
     }
 }

@@ -310,7 +310,8 @@ final class TaskSession {
     }
 
     func setError(_ failureClass: UInt32, _ user: patchbay_str, _ internalMessage: patchbay_str) {
-        let known = (1...3).contains(failureClass) ? failureClass : UInt32(PATCHBAY_FAILURE_SYSTEM)
+        // A class this runner does not know (a newer minor's) is a system failure: the vocabulary decides.
+        let known = FailureClass.allCases.contains { $0.abiValue == failureClass } ? failureClass : UInt32(PATCHBAY_FAILURE_SYSTEM)
         failure = (known, string(user) ?? "", string(internalMessage) ?? "")
     }
 

@@ -37,7 +37,7 @@ struct FakeHostTests {
         #expect(host.log.map(\.message) == ["compared 3 primary and 3 secondary rows on 1 columns: 0 differ"])
     }
 
-    @Test("tables that disagree fail as a config error naming the count, and no table is left behind")
+    @Test("tables that disagree fail as a data error naming the count and the first difference, and no table is left behind")
     func disagreementFails() {
         // Given a secondary table with one changed and one missing row
         let changed = FakeTable(columns: ["id", "total"], rows: [["1", "10"], ["2", "99"]])
@@ -45,7 +45,7 @@ struct FakeHostTests {
         // When table-diff runs
         let outcome = host.run(TableDiff.self)
         // Then the user is told what disagrees, and the diff it wrote is discarded with the failed task
-        #expect(outcome == .failure(.config, message: "the tables disagree: 2 of 3 rows differ (66.7% > threshold 0.0%); see table validation.diff",
+        #expect(outcome == .failure(.data, message: "the tables disagree: 2 of 3 rows differ (66.7%), more than the threshold allows (0.0%: 0 rows); first: key 2 differs in total (20 vs 99)",
                                     internal: ""))
         #expect(host.tables.isEmpty)
     }

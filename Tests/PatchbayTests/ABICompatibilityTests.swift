@@ -34,7 +34,7 @@ struct ABICompatibilityTests {
         #expect(report.logs.contains { $0.message == "frozen v1.0 connector calling every callback" })
     }
 
-    @Test("every field and constant of the frozen v1.0 header has the same offset, size and value in the current one")
+    @Test("every field and constant of the frozen v1.0 and v1.1 headers has the same offset, size and value in the current one")
     func frozenLayoutIsUnchanged() throws {
         // Given one layout probe compiled against each header
         let directory = try Fixtures.temporaryDirectory()
@@ -50,14 +50,20 @@ struct ABICompatibilityTests {
         let frozenWithVersion = try layout(include: Fixtures.repository + "/Tests/Fixtures/abi-v1.0")
         let frozen1_1 = try layout(include: Fixtures.repository + "/Tests/Fixtures/abi-v1.1",
                                    defines: ["-DPATCHBAY_LAYOUT_PUBLISHED_SIZES", "-DPATCHBAY_LAYOUT_V1_1"])
-        let current = try layout(include: Fixtures.sdkInclude, defines: ["-DPATCHBAY_LAYOUT_PUBLISHED_SIZES", "-DPATCHBAY_LAYOUT_V1_1"])
+        let frozen1_2 = try layout(include: Fixtures.repository + "/Tests/Fixtures/abi-v1.2",
+                                   defines: ["-DPATCHBAY_LAYOUT_PUBLISHED_SIZES", "-DPATCHBAY_LAYOUT_V1_1", "-DPATCHBAY_LAYOUT_V1_2"])
+        let current = try layout(include: Fixtures.sdkInclude,
+                                 defines: ["-DPATCHBAY_LAYOUT_PUBLISHED_SIZES", "-DPATCHBAY_LAYOUT_V1_1", "-DPATCHBAY_LAYOUT_V1_2"])
         #expect(frozenWithVersion.last == "PATCHBAY_ABI_VERSION=65536")
-        #expect(current.last == "PATCHBAY_ABI_VERSION=65537")
+        #expect(frozen1_1.last == "PATCHBAY_ABI_VERSION=65537")
+        #expect(current.last == "PATCHBAY_ABI_VERSION=65538")
         let frozen = Array(frozenWithVersion.dropLast())
         // Then every v1.0 line is unchanged, the 1.1 additions are as frozen, and the published sizes match the layouts
         #expect(frozen.count > 60)
         #expect(Array(current.prefix(frozen.count)) == frozen)
-        #expect(current == frozen1_1)
+        #expect(Array(current.prefix(frozen1_1.count - 1)) == Array(frozen1_1.dropLast()))  // 1.2 only appends
+        #expect(current == frozen1_2)
+        #expect(current.contains("PATCHBAY_FAILURE_DATA=4"))
         #expect(current.contains("PATCHBAY_CONNECTOR_SIZE_1_1=120"))
         func end(of field: String) throws -> Int {
             let line = try #require(frozen.first { $0.hasPrefix(field + " ") })

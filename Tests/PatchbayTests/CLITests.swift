@@ -254,13 +254,13 @@ struct CLITests {
     func pluginsList() throws {
         let list = try FirstParty.patchbay(["plugins", "list"])
         #expect(list.status == 0)
-        for id in ["dev.patchbay.file-extract@1.1.0", "dev.patchbay.sample-data@1.0.0", "dev.patchbay.table-diff@1.0.0"] {
+        for id in ["dev.patchbay.file-extract@1.1.0", "dev.patchbay.sample-data@1.0.0", "dev.patchbay.table-diff@1.1.0"] {
             #expect(list.stdout.contains(id))
         }
         let inspect = try FirstParty.patchbay(["plugins", "inspect", "dev.patchbay.table-diff", "--output", "json"])
         let json = try #require(try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as? [String: Any])
         #expect(json["pattern"] as? String == "validation")
-        #expect(json["abi"] as? String == "1.1")
+        #expect(json["abi"] as? String == "1.2")
         #expect((json["sha256"] as? String)?.count == 64)
         #expect((json["parameters_schema"] as? [String: Any])?["type"] as? String == "object")
     }
@@ -346,6 +346,26 @@ struct FirstPartyConnectorTests {
         #expect(latin1.stdout.contains("latin1.csv:2: byte 0xE9 is not UTF-8"), "\(latin1.stdout)")
     }
 
+    @Test("table-diff compares numbers as numbers (10.0 is 10), within a tolerance, and names a tiny share exactly")
+    func tableDiffNumbers() throws {
+        // Given the same amounts written differently, and one row of 2,000 off by 0.5
+        var big = "id,amount\n", bigger = "id,amount\n"
+        for i in 1...2000 { big += "\(i),\(i).0\n"; bigger += "\(i),\(i == 7 ? "7.5" : String(i))\n" }
+        let directory = try Fixtures.directory(with: ["a.csv": big, "b.csv": bigger])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        func diff(_ extra: [String]) throws -> (status: Int32, stdout: String) {
+            let result = try FirstParty.patchbay(["task", "run", "dev.patchbay.table-diff", "--param", "key=id",
+                                                  "--input", "primary=\(directory)/a.csv", "--input", "secondary=\(directory)/b.csv"]
+                                                 + extra.flatMap { ["--param", $0] } + ["--tables-dir", directory + "/t"])
+            return (result.status, result.stdout)
+        }
+        // When compared exactly, Then only row 7 differs, and its share is not rounded to 0.0%
+        let exact = try diff([])
+        #expect(exact.status == 1 && exact.stdout.contains("1 of 2000 rows differ (0.05%)") && exact.stdout.contains("first: key 7 differs in amount (7.0 vs 7.5)"), "\(exact.stdout)")
+        // When a tolerance of 0.5 is allowed, Then they agree
+        #expect(try diff(["tolerance=0.5"]).status == 0)
+    }
+
     @Test("table-diff passes equal tables and fails the job when they disagree beyond the threshold")
     func tableDiff() throws {
         let directory = try Fixtures.directory(with: ["a.csv": "id,amount\n1,10\n2,20\n3,30\n", "b.csv": "id,amount\n3,30\n1,10\n2,21\n"])
@@ -360,7 +380,7 @@ struct FirstPartyConnectorTests {
                                               "--input", "primary=\(directory)/a.csv", "--input", "secondary=\(directory)/b.csv",
                                               "--tables-dir", directory + "/t2"])
         #expect(differ.status == 1)
-        #expect(differ.stdout.contains("the tables disagree: 1 of 3 rows differ (33.3% > threshold 0.0%)"))
+        #expect(differ.stdout.contains("failed (data error): the tables disagree: 1 of 3 rows differ (33.3%), more than the threshold allows (0.0%: 0 rows); first: key 2 differs in amount (20 vs 21)"), "\(differ.stdout)")
 
         let tolerated = try FirstParty.patchbay(["task", "run", "dev.patchbay.table-diff", "--param", "key=id", "--param", "threshold=0.5",
                                                  "--input", "primary=\(directory)/a.csv", "--input", "secondary=\(directory)/b.csv",

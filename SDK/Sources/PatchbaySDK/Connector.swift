@@ -102,6 +102,8 @@ public enum FailureClass: UInt32, Sendable {
     case transient = 2
     /// A bug in the connector or the host.
     case system = 3
+    /// The data broke a rule: a validation found differences, rows are malformed (ABI 1.2). Not retried.
+    case data = 4
 }
 
 /// The error to throw for a failure the user should see. Any other error is
@@ -122,6 +124,7 @@ public struct ConnectorError: Error, Sendable, CustomStringConvertible {
     public static func config(_ message: String, internal internalMessage: String = "") -> ConnectorError { .init(.config, message, internal: internalMessage) }
     public static func transient(_ message: String, internal internalMessage: String = "") -> ConnectorError { .init(.transient, message, internal: internalMessage) }
     public static func system(_ message: String, internal internalMessage: String = "") -> ConnectorError { .init(.system, message, internal: internalMessage) }
+    public static func data(_ message: String, internal internalMessage: String = "") -> ConnectorError { .init(.data, message, internal: internalMessage) }
 
     public var description: String { "\(failureClass): \(userMessage)" }
 }

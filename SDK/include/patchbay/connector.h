@@ -45,6 +45,11 @@
  *   1.1  The connector declares the network it needs (`network`, `tcp_port_count`,
  *        `tcp_ports`, appended to patchbay_connector; PATCHBAY_NETWORK_*;
  *        PATCHBAY_CONNECTOR_SIZE_1_1). A 1.0 connector gets no network.
+ *   1.2  A failure class of its own for bad data: PATCHBAY_FAILURE_DATA (the data
+ *        broke a rule: a validation found differences, a row is malformed), so a
+ *        user can tell bad data from a bad configuration. No layout change: the
+ *        descriptor is PATCHBAY_CONNECTOR_SIZE_1_1 bytes. A host of 1.1 reads the
+ *        new class as SYSTEM.
  *
  * ===========================================================================
  * THE TWO EXPORTED SYMBOLS
@@ -104,7 +109,7 @@ extern "C" {
 
 enum {
     PATCHBAY_ABI_MAJOR = 1,
-    PATCHBAY_ABI_MINOR = 1,
+    PATCHBAY_ABI_MINOR = 2,
     PATCHBAY_ABI_VERSION = (PATCHBAY_ABI_MAJOR << 16) | PATCHBAY_ABI_MINOR
 };
 
@@ -134,9 +139,10 @@ enum {
 /* Failure classes, set on a patchbay_error. */
 typedef uint32_t patchbay_failure_class;
 enum {
-    PATCHBAY_FAILURE_CONFIG = 1,    /* the user must fix something (parameters, credentials, data) */
+    PATCHBAY_FAILURE_CONFIG = 1,    /* the user must fix something (parameters, credentials, setup) */
     PATCHBAY_FAILURE_TRANSIENT = 2, /* retrying later may succeed (timeouts, rate limits, 5xx) */
-    PATCHBAY_FAILURE_SYSTEM = 3     /* a bug in the connector or the host */
+    PATCHBAY_FAILURE_SYSTEM = 3,    /* a bug in the connector or the host */
+    PATCHBAY_FAILURE_DATA = 4       /* 1.2: the data broke a rule (differences found, malformed rows); not retried */
 };
 
 /* Job patterns: what a connector does, and so what the host does with it. */

@@ -51,6 +51,9 @@ int main(void) {
     CONSTANT(PATCHBAY_CONNECTOR_SIZE_1_1);
 #endif
     /* Last, because each minor raises it. */
+#ifdef PATCHBAY_LAYOUT_V1_2
+    CONSTANT(PATCHBAY_FAILURE_DATA);
+#endif
     CONSTANT(PATCHBAY_ABI_VERSION);
     return 0;
 }

@@ -1,4 +1,4 @@
-//! Bindings to SDK/include/patchbay/connector.h (ABI 1.1), written by hand so the
+//! Bindings to SDK/include/patchbay/connector.h (ABI 1.2), written by hand so the
 //! template needs no crate: every constant, both structs and every callback. Field order and types
 //! match the header exactly; the compiler checks the sizes below, TemplateTests the names and values.
 #![allow(non_camel_case_types, dead_code)]
@@ -7,7 +7,7 @@ use std::os::raw::{c_char, c_int};
 // Every constant of the header, by the header's own names and values (TemplateTests checks each one
 // against what a C compiler makes of the header).
 pub const PATCHBAY_ABI_MAJOR: u32 = 1;
-pub const PATCHBAY_ABI_MINOR: u32 = 1;
+pub const PATCHBAY_ABI_MINOR: u32 = 2;
 pub const PATCHBAY_ABI_VERSION: u32 = (PATCHBAY_ABI_MAJOR << 16) | PATCHBAY_ABI_MINOR;
 
 // patchbay_status: what every host call, check() and run() return.
@@ -25,6 +25,7 @@ pub const PATCHBAY_PENDING: u32 = 8;
 pub const PATCHBAY_FAILURE_CONFIG: u32 = 1;
 pub const PATCHBAY_FAILURE_TRANSIENT: u32 = 2;
 pub const PATCHBAY_FAILURE_SYSTEM: u32 = 3;
+pub const PATCHBAY_FAILURE_DATA: u32 = 4;  // 1.2
 
 // Job patterns.
 pub const PATCHBAY_PATTERN_AUTHENTICATION: u32 = 1;
@@ -167,6 +168,7 @@ mod tests {
         ("PATCHBAY_FAILURE_CONFIG", PATCHBAY_FAILURE_CONFIG as u64),
         ("PATCHBAY_FAILURE_TRANSIENT", PATCHBAY_FAILURE_TRANSIENT as u64),
         ("PATCHBAY_FAILURE_SYSTEM", PATCHBAY_FAILURE_SYSTEM as u64),
+        ("PATCHBAY_FAILURE_DATA", PATCHBAY_FAILURE_DATA as u64),
         ("PATCHBAY_PATTERN_AUTHENTICATION", PATCHBAY_PATTERN_AUTHENTICATION as u64),
         ("PATCHBAY_PATTERN_INITIATION", PATCHBAY_PATTERN_INITIATION as u64),
         ("PATCHBAY_PATTERN_STATUS_CHECK", PATCHBAY_PATTERN_STATUS_CHECK as u64),

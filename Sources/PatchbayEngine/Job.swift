@@ -313,8 +313,26 @@ extension Engine {
             (spec.readablePaths, spec.writablePaths) = try grantedPaths(of: task)
             spec.network = descriptor.network.narrowed(to: task.network ?? .any)
             spec.expectedDescriptor = descriptor
-            let (report, checks) = await spawn(spec, host: jobHost, control: control, task: task, pattern: entry.pattern, context: context)
+            var (report, checks) = await spawn(spec, host: jobHost, control: control, task: task, pattern: entry.pattern, context: context)
             var completion = judge(report, checks: checks, job: job, task: task, pattern: entry.pattern, context: context)
+            // Automatic retries (`retry:`): a new runner per attempt, from the same committed state, after a wait.
+            var attempt = 1
+            while let policy = task.retry, completion.status == .error, let failureClass = completion.failureClass,
+                  policy.on.contains(failureClass), access.denial == nil, attempt <= policy.max, !context.isTerminating {
+                attempt += 1
+                let wait = policy.wait(before: attempt)
+                jobHost.handle(.log(LogLine(time: time.now(), level: .warning, source: .host, message:
+                    "attempt \(attempt - 1) of \(policy.max + 1) failed (\(failureClass.rawValue) error): \(completion.message ?? ""); trying again in \(wait)")))
+                jobHost.flush()
+                await sleep(wait, unless: context)
+                if context.isTerminating { break }
+                (report, checks) = await spawn(spec, host: jobHost, control: control, task: task, pattern: entry.pattern, context: context)
+                completion = judge(report, checks: checks, job: job, task: task, pattern: entry.pattern, context: context)
+            }
+            if attempt > 1 {
+                let attempts = "\(attempt) attempts"
+                completion.message = completion.status == .success ? "succeeded after \(attempts)" : "\(completion.message ?? "failed") (after \(attempts))"
+            }
             if let denial = access.denial {
                 completion = JobCompletion(status: .error, failureClass: .config, message: denial,
                                            exitKind: report.classification.kind, exitSummary: report.classification.summary)

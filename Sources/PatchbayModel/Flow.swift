@@ -35,6 +35,33 @@ public struct PollPolicy: Sendable, Codable, Equatable {
     }
 }
 
+/// Automatic retries of a failed task, within its job (`retry:` in a flow). `retry: {}` takes Keboola's
+/// defaults: 3 more attempts, 10 s apart, on transient failures only. Each attempt is a new runner; the
+/// job keeps one record, and its message says how many attempts it took.
+public struct RetryPolicy: Sendable, Codable, Equatable {
+    /// Attempts after the first.
+    public var max: Int
+    public var delay: Duration
+    /// Each wait is the one before times this (1: always `delay`).
+    public var backoff: Double
+    /// The failure classes retried (`transient` by default; `config` and `data` are rarely worth it).
+    public var on: Set<FailureClass>
+
+    public init(max: Int = 3, delay: Duration = .seconds(10), backoff: Double = 1, on: Set<FailureClass> = [.transient]) {
+        self.max = max
+        self.delay = delay
+        self.backoff = backoff
+        self.on = on
+    }
+
+    /// The wait before attempt `attempt` (2 is the first retry).
+    public func wait(before attempt: Int) -> Duration {
+        var wait = delay
+        for _ in 0..<Swift.max(0, attempt - 2) { wait = wait * backoff }
+        return wait
+    }
+}
+
 /// Paths outside its workspace that a task's connector may use, as the flow author grants them (the sandbox
 /// allows nothing else). Absolute, or relative to the project. The task runs as a uid of its own, so a
 /// path must also be readable (or writable) by other users.
@@ -64,6 +91,8 @@ public struct FlowTask: Sendable, Codable, Equatable {
     public var continueOnFailure: Bool
     public var timeout: Duration?
     public var poll: PollPolicy?
+    /// Automatic retries of a failure (nil: none).
+    public var retry: RetryPolicy?
     /// Paths beyond the workspace the connector may read or write (nil: none).
     public var files: FileGrants?
     /// Narrows the network the connector declares (nil: as declared). Never widens it.

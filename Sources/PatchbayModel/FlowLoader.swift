@@ -135,6 +135,38 @@ struct FlowReader {
         return nil
     }
 
+    /// `retry: {max, delay, backoff, on}`; every field optional (Keboola's defaults: 3, 10 s, 1, [transient]).
+    mutating func retry(_ node: Node, _ path: String) -> RetryPolicy? {
+        guard let fields = mapping(node, path) else { return nil }
+        checkKeys(fields, path, allowed: ["max", "delay", "backoff", "on"])
+        var policy = RetryPolicy()
+        if let max = node["max"] {
+            if case .scalar(.integer(let value)) = max.kind, (0...20).contains(value) { policy.max = Int(value) } else {
+                fail(max, join(path, "max"), "expected a whole number of retries from 0 to 20")
+            }
+        }
+        if let delay = seconds(node["delay"], join(path, "delay")) { policy.delay = delay }
+        if let backoff = node["backoff"] {
+            switch backoff.kind {
+            case .scalar(.integer(let value)) where (1...10).contains(value): policy.backoff = Double(value)
+            case .scalar(.number(let value)) where value >= 1 && value <= 10: policy.backoff = value
+            default: fail(backoff, join(path, "backoff"), "expected a factor from 1 (the same wait each time) to 10")
+            }
+        }
+        if let on = node["on"], let list = sequence(on, join(path, "on")) {
+            var classes = Set<FailureClass>()
+            for (index, item) in list.enumerated() {
+                guard let name = text(item, "\(join(path, "on"))[\(index)]") else { continue }
+                if let failureClass = FailureClass(rawValue: name) { classes.insert(failureClass) } else {
+                    fail(item, "\(join(path, "on"))[\(index)]",
+                         "'\(name)' is not a failure class; write \(FailureClass.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+            }
+            policy.on = classes
+        }
+        return policy
+    }
+
     mutating func checkKeys(_ pairs: [(key: String, keyLocation: SourceLocation, value: Node)], _ path: String, allowed: [String]) {
         for pair in pairs where !allowed.contains(pair.key) {
             let suggestion = allowed.min { editDistance($0, pair.key) < editDistance($1, pair.key) }
@@ -230,7 +262,7 @@ struct FlowReader {
     mutating func readNativeTask(_ node: Node, phase: String, path: String) -> FlowTask? {
         guard let fields = mapping(node, path) else { return nil }
         checkKeys(fields, path, allowed: ["id", "name", "connector", "version", "configuration", "parameters", "inputs",
-                                          "enabled", "continueOnFailure", "timeout", "poll", "files", "network"])
+                                          "enabled", "continueOnFailure", "timeout", "poll", "retry", "files", "network"])
         guard let id = identifier(node["id"], join(path, "id")) else {
             if node["id"] == nil { fail(node, path, "a task needs an 'id'") }
             return nil
@@ -270,6 +302,7 @@ struct FlowReader {
             continueOnFailure: flag(node["continueOnFailure"], join(path, "continueOnFailure"), default: false),
             timeout: seconds(node["timeout"], join(path, "timeout")), poll: poll)
         task?.files = files
+        if let retryNode = node["retry"] { task?.retry = retry(retryNode, join(path, "retry")) }
         if let networkNode = node["network"] { task?.network = network(networkNode, join(path, "network")) }
         return task
     }

@@ -64,6 +64,11 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     fchmod(fileno(file), 0666);  /* the next check runs as another task uid */
     fprintf(file, "%lld\n", count);
     fclose(file);
+    long long fail_first = number(params, "fail_first");  /* a flaky source: the first N calls fail, transiently */
+    if (count <= fail_first) {
+        host->set_error(error, PATCHBAY_FAILURE_TRANSIENT, patchbay_cstr("the source answered 503"), patchbay_cstr(""));
+        return PATCHBAY_ERROR;
+    }
     long long fail_at = number(params, "fail_at");
     if (fail_at > 0 && count >= fail_at) {
         patchbay_str message = { "the remote job failed", 21 };
@@ -90,7 +95,7 @@ static const patchbay_connector descriptor = {
     .description = "Pending until the counter file reaches ready_after.",
     .parameters_schema = "{\"type\":\"object\",\"properties\":{"
         "\"counter_file\":{\"type\":\"string\"},\"count_in_state\":{\"type\":\"boolean\"},"
-        "\"ready_after\":{\"type\":\"integer\"},\"fail_at\":{\"type\":\"integer\"}}}",
+        "\"ready_after\":{\"type\":\"integer\"},\"fail_at\":{\"type\":\"integer\"},\"fail_first\":{\"type\":\"integer\"}}}",
     .pattern = PATCHBAY_PATTERN_STATUS_CHECK,
     .capabilities = 0,
     .run = run,

@@ -23,6 +23,8 @@ public struct RunOptions: Sendable {
     public var parallelism: Int
     /// Lowest connector log level kept (1 debug … 4 error).
     public var minimumLogLevel: UInt32
+    /// `--var NAME=VALUE`: over the flow's own `variables:`, for `${{ vars.NAME }}`.
+    public var variables: [String: String] = [:]
 
     public static let defaultParallelism = max(4, 2 * ProcessInfo.processInfo.activeProcessorCount)
 
@@ -149,6 +151,24 @@ public final class Engine: Sendable {
 
     /// Records a new run and its jobs (`created`; disabled and unselected tasks `skipped`).
     public func submit(_ flow: Flow, options: RunOptions = RunOptions()) throws -> RunRecord {
+        // Variables: the flow's, with --var on top, kept in the run's snapshot (so a retry sees the same).
+        var flow = flow
+        if !options.variables.isEmpty || flow.variables != nil {
+            flow.variables = (flow.variables ?? [:]).merging(options.variables) { _, given in given }
+        }
+        var unknown: [FlowIssue] = []
+        for task in flow.tasks {
+            for name in (try? Template.variables(in: task.parameters)) ?? [] where name.hasPrefix("vars.") {
+                let variable = String(name.dropFirst(5))
+                if flow.variables?[variable] == nil {
+                    let known = (flow.variables ?? [:]).keys.sorted()
+                    unknown.append(FlowIssue(task.location, "tasks.\(task.id).parameters",
+                        "${{ \(name) }} has no value: define it under variables:, or pass --var \(variable)=VALUE"
+                        + (known.isEmpty ? "" : " (variables: \(known.joined(separator: ", ")))")))
+                }
+            }
+        }
+        if !unknown.isEmpty { throw EngineError.invalidFlow(FlowError(unknown)) }
         if let only = options.only {
             var issues: [FlowIssue] = []
             for id in only where flow.task(id) == nil {

@@ -26,8 +26,12 @@ final class RunContext: Sendable {
     func recordStoreFailure(_ reason: String) { storeFailures.withLock { $0.append(reason) } }
     var unrecordedFailures: [String] { storeFailures.withLock { $0 } }
 
-    init(runID: Int64, scopes: TokenScopes = TokenScopes(), tokenName: String = "none", credentials: [CredentialRecord] = []) {
+    /// When the run started (`${{ run.started_at }}`, `${{ run.date }}`).
+    let started: Date
+
+    init(runID: Int64, started: Date = Date(), scopes: TokenScopes = TokenScopes(), tokenName: String = "none", credentials: [CredentialRecord] = []) {
         self.runID = runID
+        self.started = started
         self.scopes = scopes
         self.tokenName = tokenName
         storedCredentials = Dictionary(grouping: credentials, by: \.connectorID)
@@ -85,7 +89,7 @@ extension Engine {
         let runID = submitted.id!
         let token = submitted.tokenID.flatMap { try? store.token($0) }
         // A token revoked or expired since the run was submitted grants nothing.
-        let context = RunContext(runID: runID, scopes: token.flatMap { try? liveScopes(of: $0) } ?? TokenScopes(),
+        let context = RunContext(runID: runID, started: submitted.startedAt ?? time.now(), scopes: token.flatMap { try? liveScopes(of: $0) } ?? TokenScopes(),
                                  tokenName: token?.name ?? "none", credentials: (try? store.credentials()) ?? [])
         // The flow this process just submitted is used as it is; only a run from elsewhere (a retry, another
         // process's queued run) is read back from its stored snapshot.
@@ -247,5 +251,16 @@ extension Engine {
         for job in (try? store.jobs(run: runID)) ?? [] where job.phaseIndex >= phaseIndex && (job.status == .created || job.status == .waiting) {
             if let updated = try? store.update(job: job, to: .cancelled, message: reason) { events(.job(updated)) }
         }
+    }
+}
+
+/// Times as parameters get them: RFC 3339, UTC, seconds ("2026-12-02T06:31:12Z").
+enum StoredTimeText {
+    static func rfc3339(_ date: Date) -> String {
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
     }
 }

@@ -278,7 +278,7 @@ extension Engine {
             guard let entry, entry.isReady, let descriptor = entry.descriptor else {
                 throw JobFailure("connector '\(task.connector)' is not available any more")
             }
-            let parameters = try renderParameters(of: task, flow: flow, schema: descriptor.parametersSchema, outputs: outputs)
+            let parameters = try renderParameters(of: task, flow: flow, schema: descriptor.parametersSchema, context: context, outputs: outputs)
             let (connectorParameters, access) = try secrets(of: task, parameters: parameters, context: context)
             recorder.masker = access.masker
             let inputs = try inputTables(of: task, context: context)
@@ -352,12 +352,22 @@ extension Engine {
     // MARK: stages
 
     /// The task's parameters with outputs of earlier phases filled in, checked against the schema again.
-    private func renderParameters(of task: FlowTask, flow: Flow, schema text: String,
+    private func renderParameters(of task: FlowTask, flow: Flow, schema text: String, context: RunContext,
                                   outputs: [String: [String: OutputValue]]) throws(JobFailure) -> JSONValue {
         let schema = try? JSONValue(parsing: text)
         let parameters: JSONValue
         do {
-            parameters = try Template.render(task.parameters, schema: schema) { reference in
+            parameters = try Template.render(task.parameters, schema: schema, variable: { name in
+                switch name {
+                case "run.id": return String(context.runID)
+                case "run.started_at": return StoredTimeText.rfc3339(context.started)
+                case "run.date": return String(StoredTimeText.rfc3339(context.started).prefix(10))
+                default:
+                    let variable = name.hasPrefix("vars.") ? String(name.dropFirst(5)) : name
+                    guard let value = flow.variables?[variable] else { throw JobFailure("${{ \(name) }} has no value") }
+                    return value
+                }
+            }) { reference in
                 var value = outputs[reference.task]?[reference.output]
                 if outputs[reference.task] == nil, let (_, stored) = try store.latestOutputs(flow: flow.name, task: reference.task),
                    let found = stored.first(where: { $0.name == reference.output }) {

@@ -112,6 +112,9 @@ public struct Flow: Sendable, Codable, Equatable {
     public var tasks: [FlowTask]
     /// `native` (Patchbay YAML/JSON) or `keboola` (Keboola orchestration JSON).
     public var format: String
+    /// `variables:` of the flow, with `--var` values on top once a run is submitted (nil: none).
+    /// Parameters use them as `${{ vars.NAME }}`.
+    public var variables: [String: String]?
 
     public func tasks(in phase: String) -> [FlowTask] { tasks.filter { $0.phase == phase } }
 

@@ -218,8 +218,22 @@ struct FlowReader {
     }
 
     mutating func readNative(_ root: Node, pairs: [(key: String, keyLocation: SourceLocation, value: Node)]) -> Flow {
-        checkKeys(pairs, "", allowed: ["name", "description", "configurations", "phases"])
+        checkKeys(pairs, "", allowed: ["name", "description", "variables", "configurations", "phases"])
         let name = text(root["name"], "name") ?? defaultName
+        var variables: [String: String]?
+        if let section = root["variables"], let entries = mapping(section, "variables") {
+            var values: [String: String] = [:]
+            for entry in entries {
+                switch entry.value.kind {
+                case .scalar(.string(let text)): values[entry.key] = text
+                case .scalar(.integer(let number)): values[entry.key] = String(number)
+                case .scalar(.number(let number)): values[entry.key] = String(number)
+                case .scalar(.bool(let flag)): values[entry.key] = String(flag)
+                default: fail(entry.value, join("variables", entry.key), "a variable is text, a number or a boolean")
+                }
+            }
+            variables = values
+        }
         if let section = root["configurations"], let entries = mapping(section, "configurations") {
             for entry in entries {
                 let path = join("configurations", entry.key)
@@ -243,7 +257,7 @@ struct FlowReader {
                 if let task = readNativeTask(taskNode, phase: id, path: "\(path).tasks[\(taskIndex)]") { tasks.append(task) }
             }
         }
-        return finish(Flow(name: name, file: file, phases: phases, tasks: tasks, format: "native"))
+        return finish(Flow(name: name, file: file, phases: phases, tasks: tasks, format: "native", variables: variables))
     }
 
     /// A phase's id, name and dependsOn. `allowed` lists the known fields (nil: Keboola's, which has more).

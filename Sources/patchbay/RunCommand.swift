@@ -37,6 +37,11 @@ struct RunCommand: AsyncParsableCommand {
             .filter { !$0.isEmpty && seen.insert($0).inserted }
     }
 
+    @Option(name: .customLong("var"), help: ArgumentHelp(
+        "A variable for ${{ vars.NAME }} in parameters, NAME=VALUE; repeatable. Overrides the flow's own variables:.",
+        valueName: "name=value"))
+    var variables: [String] = []
+
     @Option(help: ArgumentHelp("Tasks of one phase that run at once: twice the cores, at least 4.",
                                valueName: "n"))
     var parallelism: Int = RunOptions.defaultParallelism
@@ -47,13 +52,21 @@ struct RunCommand: AsyncParsableCommand {
     func validate() throws {
         guard parallelism >= 1 else { throw ValidationError("--parallelism must be 1 or more") }
         if let selected, selected.isEmpty { throw ValidationError("--only needs at least one task id") }
+        for item in variables where !(item.firstIndex(of: "=").map { $0 > item.startIndex } ?? false) {
+            throw ValidationError("--var '\(item)' is not of the form NAME=VALUE")
+        }
     }
 
     func run() async throws {
         try await reportingErrors {
             let engine = try project.engine(global, needs: .runOrchestrations)
             let flow = try await engine.load(flowFile: engine.project.flowFile(self.flow), sealFiles: true, notes: printNote)
-            let run = try engine.submit(flow, options: RunOptions(only: selected, parallelism: parallelism))
+            var options = RunOptions(only: selected, parallelism: parallelism)
+            for item in variables {
+                let equals = item.firstIndex(of: "=")!
+                options.variables[String(item[..<equals])] = String(item[item.index(after: equals)...])
+            }
+            let run = try engine.submit(flow, options: options)
             let final = await execute(run, on: engine, output: global.output)
             let code = ExitCode.forRun(final.status)
             if code != .success { throw code }

@@ -115,7 +115,7 @@ struct FlowFileTests {
                   - {id: t3, connector: x}
             """, file: "bad.yaml")
         let text = found.map(\.description)
-        #expect(text.contains("bad.yaml:5:32: phases[0].tasks[0].continueOnFailur: unknown field (did you mean 'continueOnFailure'?); allowed here: id, name, connector, version, configuration, parameters, inputs, enabled, continueOnFailure, timeout, poll, files, network"))
+        #expect(text.contains("bad.yaml:5:32: phases[0].tasks[0].continueOnFailur: unknown field (did you mean 'continueOnFailure'?); allowed here: id, name, connector, version, configuration, parameters, inputs, enabled, continueOnFailure, timeout, poll, retry, files, network"))
         #expect(text.contains { $0.hasPrefix("bad.yaml:6:9: tasks.t1: duplicate task id 't1'") })
         #expect(text.contains { $0.hasPrefix("bad.yaml:13:5: phases.a: duplicate phase id 'a'") })
         #expect(text.contains { $0.hasPrefix("bad.yaml:7:5: phases.b: phase 'b' has no tasks") })

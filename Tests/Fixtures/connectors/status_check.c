@@ -65,7 +65,7 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     fprintf(file, "%lld\n", count);
     fclose(file);
     long long fail_first = number(params, "fail_first");  /* a flaky source: the first N calls fail, transiently */
-    if (count <= fail_first) {
+    if (fail_first > 0 && count <= fail_first) {
         host->set_error(error, PATCHBAY_FAILURE_TRANSIENT, patchbay_cstr("the source answered 503"), patchbay_cstr(""));
         return PATCHBAY_ERROR;
     }

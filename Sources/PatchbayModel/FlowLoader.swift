@@ -353,16 +353,24 @@ struct FlowReader {
                 parameters = data["parameters"]
                 inputs = keboolaInputs(data["storage"], join(bodyPath, "configData.storage"))
             }
-            let configurationID = body["configId"].flatMap { identifier($0, join(bodyPath, "configId")) }
-            if configurationID == nil, body["configData"] == nil {
+            // Keboola checks a task's configuration only when the task is enabled: a disabled task may have
+            // no configId, or an empty one.
+            let enabled = flag(node["enabled"], join(path, "enabled"), default: true)
+            let noConfiguration = body["configId"].map { node in
+                if case .scalar(.string(let text)) = node.kind { return text.isEmpty }
+                return false
+            } ?? true
+            let configurationID = !enabled && noConfiguration ? nil : body["configId"].flatMap { identifier($0, join(bodyPath, "configId")) }
+            if configurationID == nil, body["configData"] == nil, enabled {
                 fail(body, bodyPath, "a task needs 'configId' or 'configData'")
             }
             let task = makeTask(
                 id: id, name: text(node["name"], join(path, "name")) ?? id, phase: phase, node: node, path: path,
                 connector: body["componentId"].flatMap { connector($0, version: nil, join(bodyPath, "componentId")) },
-                connectorNode: body["componentId"], configurationID: configurationID, configurationNode: body["configId"],
+                connectorNode: body["componentId"], configurationID: configurationID,
+                configurationNode: configurationID == nil ? nil : body["configId"],
                 parameters: parameters, parametersPath: join(bodyPath, "configData.parameters"), inputs: inputs,
-                enabled: flag(node["enabled"], join(path, "enabled"), default: true),
+                enabled: enabled,
                 continueOnFailure: flag(node["continueOnFailure"], join(path, "continueOnFailure"), default: false),
                 timeout: nil, poll: nil)
             if let task { tasks.append(task) }

@@ -82,6 +82,25 @@ struct FlowFileTests {
         #expect(bare.phases.map(\.id) == ["first", "second"], "dependsOn decides the order, not the file")
     }
 
+    @Test("a disabled Keboola task needs no configuration, as in Keboola; an enabled one still does")
+    func keboolaDisabledWithoutConfiguration() throws {
+        // Given disabled tasks with no configId and an empty one, beside an enabled task that has neither
+        func flow(enabledLacks: Bool) -> String {
+            """
+            {"phases": [{"id": 1, "name": "p"}], "tasks": [
+              {"id": 1, "name": "a", "phase": 1, "enabled": false, "task": {"componentId": "dev.patchbay.noop"}},
+              {"id": 2, "name": "b", "phase": 1, "enabled": false, "task": {"componentId": "dev.patchbay.noop", "configId": ""}},
+              {"id": 3, "name": "c", "phase": 1, "task": {"componentId": "dev.patchbay.noop", \(enabledLacks ? "\"mode\": \"run\"" : "\"configData\": {\"parameters\": {}}")}}
+            ]}
+            """
+        }
+        // When they are loaded, Then the disabled ones load, and only the enabled one without a configuration is refused
+        let loaded = try FlowLoader().load(text: flow(enabledLacks: false), file: "k.json")
+        #expect(loaded.tasks.map(\.enabled) == [false, false, true])
+        let refused = #expect(throws: FlowError.self) { try FlowLoader().load(text: flow(enabledLacks: true), file: "k.json") }
+        #expect(refused?.issues.map(\.path) == ["tasks[2].task"], "\(refused?.description ?? "")")
+    }
+
     @Test("malformed YAML and JSON: the line and column of the fault")
     func syntaxErrors() {
         let yaml = issues("phases:\n  - id: a\n    tasks: [\n", file: "broken.yaml")

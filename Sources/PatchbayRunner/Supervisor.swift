@@ -377,29 +377,7 @@ struct Supervisor<Host: TaskHost> {
         var bytes = [UInt8](repeating: 0, count: 65536)
         let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
         guard n > 0 else { return [] }
-        var fields: [String] = [], field: [UInt8] = [], quoted = false, index = 0
-        while index < n {
-            let c = bytes[index]
-            index += 1
-            if quoted {
-                if c == 0x22 {
-                    if index < n && bytes[index] == 0x22 { field.append(0x22); index += 1 } else { quoted = false }
-                } else {
-                    field.append(c)
-                }
-            } else if c == 0x22 {
-                quoted = true
-            } else if c == 0x2C {
-                fields.append(String(decoding: field, as: UTF8.self))
-                field.removeAll()
-            } else if c == 0x0A {
-                break
-            } else if c != 0x0D {
-                field.append(c)
-            }
-        }
-        fields.append(String(decoding: field, as: UTF8.self))
-        return fields
+        return CSV.records(bytes[..<n], limit: 1).first ?? []
     }
 
     // MARK: - Stopping

@@ -112,8 +112,10 @@ extension CatalogEntry {
             object["abi"] = abiVersionText
             object["descriptor_size"] = d.structSize
             object["credentials"] = d.credentialNames
-            object["capabilities"] = d.capabilities.rawValue
-            object["capability_names"] = d.capabilities.names
+            object["capabilities"] = d.capabilities.names  // words, as everywhere else; the bits beside them
+            object["capability_bits"] = d.capabilities.rawValue
+            object["has_check"] = d.hasCheck
+            object["has_cancel"] = d.hasCancel
             object["network"] = ["kind": d.network.kindName, "tcp_ports": d.network.ports.map(Int.init)]
             object["parameters_schema"] = (try? JSONSerialization.jsonObject(with: Data(d.parametersSchema.utf8), options: [.fragmentsAllowed])) ?? d.parametersSchema
         }

@@ -50,15 +50,14 @@ extension TablesCommand {
                 let engine = try project.engine(global)
                 let table = try engine.table(name)
                 let path = engine.path(of: table)
-                var preview: [String] = []
+                // The first rows as records, not lines: a quoted field may hold a line break.
+                var preview: [[String]] = []
                 if let handle = FileHandle(forReadingAtPath: path) {
-                    let data = handle.readData(ofLength: 1 << 20)
-                    preview = Array(String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-                        .dropFirst().prefix(rows).map(String.init)).filter { !$0.isEmpty }
+                    preview = Array(CSV.records(handle.readData(ofLength: 1 << 20), limit: rows + 1).dropFirst())
                 }
                 if global.output == .json {
                     var object = TablesCommand.json(table, engine)
-                    object["preview"] = preview
+                    object["preview"] = preview.map { Dictionary(zip(table.columns, $0), uniquingKeysWith: { first, _ in first }) }
                     printJSON(object)
                     return
                 }
@@ -67,7 +66,9 @@ extension TablesCommand {
                 print("columns: \(table.columns.joined(separator: ", "))")
                 if !preview.isEmpty {
                     print("first \(preview.count) rows:")
-                    for line in preview { print("  \(line)") }
+                    for row in preview {
+                        print("  " + row.map { $0.replacingOccurrences(of: "\n", with: "\\n") }.joined(separator: " | "))
+                    }
                 }
             }
         }

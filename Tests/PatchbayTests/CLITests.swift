@@ -135,6 +135,27 @@ struct CLITests {
         #expect(csv.hasPrefix("id,customer,country,amount,created_at\n1,"))
     }
 
+    @Test("tables show previews records, not lines: a quoted line break stays inside its field, in text and JSON")
+    func tablesShowRecords() throws {
+        // Given a table whose second row holds a line break inside a quoted field
+        let project = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: project) }
+        let data = try Fixtures.directory(with: ["n.csv": "id,note\n1,plain\n2,\"two\nlines\"\n3,last\n"])
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        _ = try FirstParty.patchbay(["init", project])
+        try FileManager.default.createDirectory(atPath: project + "/flows", withIntermediateDirectories: true)
+        try "phases:\n  - id: p\n    tasks:\n      - {id: x, connector: dev.patchbay.file-extract, files: {read: [\"\(data)\"]}, parameters: {path: \"\(data)/n.csv\", table: in.notes}}\n"
+            .write(toFile: project + "/flows/n.yaml", atomically: true, encoding: .utf8)
+        #expect(try FirstParty.patchbay(["run", "n", "--project", project]).status == 0)
+        // When it is shown
+        let text = try FirstParty.patchbay(["tables", "show", "in.notes", "--project", project])
+        let json = try FirstParty.patchbay(["tables", "show", "in.notes", "--project", project, "--output", "json"])
+        // Then each row is one record
+        #expect(text.stdout.contains("first 3 rows:\n  1 | plain\n  2 | two\\nlines\n  3 | last"), "\(text.stdout)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect((object["preview"] as? [[String: String]])?[1] == ["id": "2", "note": "two\nlines"], "\(json.stdout)")
+    }
+
     @Test("task run checks the parameters against the connector's schema first, naming each parameter at fault, and runs nothing")
     func taskRunValidatesParameters() throws {
         // Given sample-data, whose schema wants an integer `rows` ≥ 0 and no unknown parameter

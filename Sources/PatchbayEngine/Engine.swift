@@ -201,15 +201,29 @@ public final class Engine: Sendable {
         return run
     }
 
+    /// The flow as a run recorded it when it started (its snapshot).
+    public func recordedFlow(of runID: Int64) throws -> Flow {
+        guard let original = try store.run(runID) else { throw EngineError.noSuchRun(runID) }
+        do { return try JSONDecoder().decode(Flow.self, from: Data(original.flowJSON.utf8)) } catch {
+            throw EngineError.store("run \(runID)'s recorded flow cannot be read: \(error)")
+        }
+    }
+
     /// A new run that re-runs the failed tasks and the failed or never-run phases of `runID`,
-    /// reusing the jobs (and outputs) that succeeded. It runs the flow as it was, not as the file is now.
-    public func submitRetry(of runID: Int64, parallelism: Int? = nil) throws -> RunRecord {
+    /// reusing the jobs (and outputs) that succeeded. With `current` (the flow file as it is now), the tasks
+    /// it re-runs use those definitions, and its run variables stay the recorded run's; without, the run's
+    /// snapshot is used as it was.
+    public func submitRetry(of runID: Int64, parallelism: Int? = nil, current: Flow? = nil) throws -> RunRecord {
         guard let original = try store.run(runID) else { throw EngineError.noSuchRun(runID) }
         guard original.status.isFinished else {
             throw EngineError.cannotRetry("run \(runID) is still \(original.status.rawValue); terminate it first or wait")
         }
         guard original.status != .success else { throw EngineError.cannotRetry("run \(runID) succeeded: there is nothing to retry") }
-        let flow = try JSONDecoder().decode(Flow.self, from: Data(original.flowJSON.utf8))
+        var flow = try JSONDecoder().decode(Flow.self, from: Data(original.flowJSON.utf8))
+        if var current {
+            current.variables = flow.variables
+            flow = current
+        }
         let previous = Dictionary(try store.jobs(run: runID).map { ($0.taskID, $0) }, uniquingKeysWith: { _, last in last })
         let now = time.now()
         var reuse: [String: JobRecord] = [:]

@@ -118,6 +118,25 @@ public struct Flow: Sendable, Codable, Equatable {
 
     public func tasks(in phase: String) -> [FlowTask] { tasks.filter { $0.phase == phase } }
 
+    /// Whether `other` defines the same flow: phases, tasks and everything they say, wherever in its file
+    /// each is written (line and column do not count; nor do variables, which belong to a run).
+    public func sameDefinition(as other: Flow) -> Bool {
+        func bare(_ flow: Flow) -> Flow {
+            var flow = flow
+            flow.file = ""
+            flow.variables = nil
+            flow.phases = flow.phases.map { phase in var phase = phase; phase.location = nil; return phase }
+            flow.tasks = flow.tasks.map { task in
+                var task = task
+                task.location = nil
+                task.parameterLocations = [:]
+                return task
+            }
+            return flow
+        }
+        return bare(self) == bare(other)
+    }
+
     public func task(_ id: String) -> FlowTask? { tasks.first { $0.id == id } }
 
     public func phaseIndex(of taskID: String) -> Int? {

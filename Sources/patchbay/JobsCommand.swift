@@ -2,6 +2,7 @@ import ArgumentParser
 import PatchbayCore
 import Foundation
 import PatchbayEngine
+import PatchbayModel
 
 struct JobsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -142,20 +143,34 @@ extension JobsCommand {
         static let configuration = CommandConfiguration(commandName: "retry",
             abstract: "Re-run the failed tasks and the failed or not-executed phases of a run.",
             discussion: """
-                Tasks that succeeded are not run again: their jobs and outputs are reused, so later tasks get the same values. The retry runs the flow as it was when the run started.
+                Tasks that succeeded are not run again: their jobs and outputs are reused, so later tasks get the same values. The flow file is read again, so a fix you made since is used for the tasks that re-run; when the file changed, the retry says so. --as-recorded runs the flow exactly as it was when the run started. Run variables are the original run's.
 
                 \(ExitCode.documentation(for: ExitCode.runCodes))
                 """)
 
         @Argument(help: ArgumentHelp("The run to retry.", valueName: "run")) var runID: Int64
         @Option(help: "Tasks of one phase at once (default: as the original run).") var parallelism: Int?
+        @Flag(help: "Run the flow as the original run recorded it, not as its file is now.") var asRecorded = false
         @OptionGroup var project: ProjectOptions
         @OptionGroup var global: GlobalOptions
 
         func run() async throws {
             try await reportingErrors {
                 let engine = try project.engine(global, needs: .runOrchestrations)
-                let run = try engine.submitRetry(of: runID, parallelism: parallelism)
+                var current: Flow?
+                if !asRecorded {
+                    let recorded = try engine.recordedFlow(of: runID)
+                    let now: Flow
+                    do { now = try await engine.load(flowFile: recorded.file, sealFiles: true, notes: printNote) } catch {
+                        printNote("run \(runID)'s flow file cannot be used as it is now; `--as-recorded` retries the flow as the run recorded it")
+                        throw error
+                    }
+                    if !now.sameDefinition(as: recorded) {
+                        printNote("\(recorded.file) changed since run \(runID): the tasks that re-run use it as it is now (--as-recorded keeps the old definitions)")
+                    }
+                    current = now
+                }
+                let run = try engine.submitRetry(of: runID, parallelism: parallelism, current: current)
                 let final = await execute(run, on: engine, output: global.output)
                 let code = ExitCode.forRun(final.status)
                 if code != .success { throw code }

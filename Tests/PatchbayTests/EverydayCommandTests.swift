@@ -120,4 +120,25 @@ struct EverydayCommandTests {
         let started = try #require(run["started_at"] as? String)
         #expect(started.hasSuffix("Z") && started.count == "2026-12-02T01:31:12.822Z".count, "\(started)")
     }
+
+    @Test("jobs retry reads the flow file again, says when it changed, and --as-recorded keeps the old definitions")
+    func retryReadsTheFile() throws {
+        // Given a run in which task c failed because of its parameters
+        let project = try TestProject(files: Self.flows)
+        defer { project.remove() }
+        _ = try project.patchbay(["run", "three"])
+        let failedRun = try #require(try project.store.runs().first?.id)
+        // When the file is fixed and the run is retried as recorded, Then c fails again, as it was
+        let path = project.project.root + "/flows/three.yaml"
+        let fixed = try String(contentsOfFile: path, encoding: .utf8)
+            .replacingOccurrences(of: ", parameters: {fail: transient, fail_message: the source said 503}", with: "")
+        try fixed.write(toFile: path, atomically: true, encoding: .utf8)
+        let recorded = try project.patchbay(["jobs", "retry", String(failedRun), "--as-recorded"])
+        #expect(recorded.status == 5, "\(recorded.stdout)\(recorded.stderr)")
+        #expect(!recorded.stderr.contains("changed since"))
+        // When it is retried plainly, Then the change is named and c succeeds with the file as it is now
+        let plain = try project.patchbay(["jobs", "retry", String(failedRun)])
+        #expect(plain.status == 0, "\(plain.stdout)\(plain.stderr)")
+        #expect(plain.stderr.contains("three.yaml changed since run \(failedRun): the tasks that re-run use it as it is now"), "\(plain.stderr)")
+    }
 }

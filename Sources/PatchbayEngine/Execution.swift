@@ -116,8 +116,9 @@ extension Engine {
         // One run of a flow at a time: a second one waits for the first.
         let flowLock = await locks.acquire("flow:" + flow.name, owner: runID) { [store] in
             // Name the run in the way: what a user waits for, or terminates.
-            let holder = (try? store.runs(flow: flow.name, limit: 20))?.first { $0.id != runID && !$0.status.isFinished && $0.status != .created }
-            let message = holder.map { "waiting for run \($0.id!) of '\(flow.name)' (\($0.status.rawValue)) to finish" }
+            // (The holder may not be marked processing yet: the oldest other unfinished run of the flow is it.)
+            let holder = (try? store.runs(flow: flow.name, limit: 50))?.filter { $0.id != runID && !$0.status.isFinished }.last
+            let message = holder.map { "waiting for run \($0.id!) of '\(flow.name)' to finish" }
                 ?? "another run of '\(flow.name)' is in progress"
             try? store.update(run: runID, to: .waiting, message: message)
             if let run = try? store.run(runID) { events(.run(run)) }

@@ -152,7 +152,7 @@ struct EngineTests {
         // And the run that waited named the run it waited for
         let waited = try (project.store.events(run: runB.id!) + project.store.events(run: runA.id!)).first { $0.jobID == nil && $0.status == .waiting }
         let other = waited?.runID == runB.id ? runA.id! : runB.id!
-        #expect(waited?.detail == "waiting for run \(other) of 'solo' (processing) to finish", "\(waited?.detail ?? "")")
+        #expect(waited?.detail == "waiting for run \(other) of 'solo' to finish", "\(waited?.detail ?? "")")
         let jobs = try project.store.jobs(run: runA.id!) + project.store.jobs(run: runB.id!)
         #expect(maximumOverlap(jobs) == 1)
     }

@@ -34,7 +34,7 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
                         patchbay_cstr("'sleep_ms' and 'log_lines' must be whole numbers, 'count' true or false"), patchbay_cstr(""));
         return PATCHBAY_ERROR;
     }
-    static const char *const texts[] = { "message", "output_name", "output_value", "fail", "fail_message" };
+    static const char *const texts[] = { "message", "output_name", "output_value", "fail", "fail_message", "count_input" };
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
         int found = patchbay_params_get(params, texts[i], text, sizeof text);
         if (found != PATCHBAY_PARAM_FOUND && found != PATCHBAY_PARAM_ABSENT) {
@@ -59,6 +59,37 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
             snprintf(line, sizeof line, "line %lld", i);
             host->log(task, PATCHBAY_LOG_INFO, patchbay_cstr(line));
         }
+    }
+    if (patchbay_params_get(params, "count_input", text, sizeof text) == PATCHBAY_PARAM_FOUND) {
+        /* Reads an input table to its end: its rows, all its bytes and its longest field, as outputs. */
+        patchbay_table_reader *reader;
+        if (host->open_input(task, patchbay_cstr(text), &reader) != PATCHBAY_OK) {
+            host->set_error(error, PATCHBAY_FAILURE_CONFIG, patchbay_cstr("count_input: no such input table"), patchbay_cstr(""));
+            return PATCHBAY_ERROR;
+        }
+        const patchbay_str *columns, *values;
+        size_t width = 0, got = 0;
+        unsigned long long rows = 0, bytes = 0, longest = 0;
+        host->input_columns(reader, &columns, &width);
+        patchbay_status s;
+        while ((s = host->read_records(reader, &values, &got)) == PATCHBAY_OK) {
+            rows += got;
+            for (size_t i = 0; i < got * width; i++) {
+                bytes += values[i].length;
+                if (values[i].length > longest) longest = values[i].length;
+            }
+        }
+        host->close_input(reader);
+        if (s != PATCHBAY_END) {
+            host->set_error(error, PATCHBAY_FAILURE_DATA, patchbay_cstr("count_input: the input table could not be read to its end"), patchbay_cstr(""));
+            return PATCHBAY_ERROR;
+        }
+        snprintf(value, sizeof value, "%llu", rows);
+        host->set_output(task, patchbay_cstr("input_rows"), patchbay_cstr(value), 0);
+        snprintf(value, sizeof value, "%llu", bytes);
+        host->set_output(task, patchbay_cstr("input_bytes"), patchbay_cstr(value), 0);
+        snprintf(value, sizeof value, "%llu", longest);
+        host->set_output(task, patchbay_cstr("input_longest_field"), patchbay_cstr(value), 0);
     }
     if (count) {
         patchbay_str state = { 0 };
@@ -97,9 +128,10 @@ static const patchbay_connector descriptor = {
         "\"output_value\":{\"type\":\"string\"},"
         "\"fail\":{\"type\":\"string\",\"enum\":[\"config\",\"transient\",\"system\"]},"
         "\"fail_message\":{\"type\":\"string\"},"
-        "\"count\":{\"type\":\"boolean\"}}}",
+        "\"count\":{\"type\":\"boolean\"},"
+        "\"count_input\":{\"type\":\"string\",\"description\":\"an input table to read to its end (rows, bytes, longest field as outputs)\"}}}",
     .pattern = PATCHBAY_PATTERN_INITIATION,
-    .capabilities = 0,
+    .capabilities = PATCHBAY_CAP_READS_TABLES,
     .run = run,
 };
 

@@ -143,7 +143,10 @@ public struct TaskReport: Sendable {
     /// The connector's internal message, for developers.
     public var internalMessage: String
     public var runnerPID: Int32?
+    /// The larger of the runner's peak resident set and its memory cgroup's peak (which counts page cache).
     public var peakMemoryBytes: UInt64
+    /// The runner process's own peak resident set (ru_maxrss), page cache not counted.
+    public var peakResidentBytes: UInt64 = 0
     public var wallTime: Duration
     /// Processes left behind by the connector and killed after it finished.
     public var leftoverProcessesKilled: Int

@@ -328,7 +328,9 @@ struct Supervisor<Host: TaskHost> {
                 classification = .failed(.system, message: "the task succeeded but its tables could not be stored: \(error)")
             }
         }
-        return report(classification, started: started, pid: pid, peak: peak, leftovers: leftovers)
+        var finished = report(classification, started: started, pid: pid, peak: peak, leftovers: leftovers)
+        finished.peakResidentBytes = UInt64(usage.ru_maxrss) * 1024
+        return finished
     }
 
     /// A table a runner reports is acted on only if its name is a valid table name, its path is the one the

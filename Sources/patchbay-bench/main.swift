@@ -47,7 +47,8 @@ let usage = """
       probe     loading a C and a Swift connector (dlopen, entry, descriptor checks), and a whole probe
       cold      one isolated no-op task, spawn to reap
       sandbox   the same task with every sandbox layer, then with each layer off (what each costs)
-      records   rows through the ABI (5 string columns, 1M rows)
+      records   rows through the ABI (5 string columns, 1M rows), and an input table read to its end at
+                two sizes (--input-rows, default 2M, and a tenth of it) with the runner's peak RSS
       flow      phases × tasks no-op flow at a parallelism, every job persisted; --cli times
                 `patchbay run` as a child process from start to exit
     Prints the median, p10 and p90 of each: the machine is shared and noisy. Build with
@@ -153,6 +154,39 @@ if which == "records" || which == "all" {
         rates.append(Double(rows) / seconds / 1_000_000)
     }
     line("records through the ABI (5 string columns, 1M rows)", rates, unit: "M/s", target: "≥ 1 M/s")
+}
+
+if which == "records" || which == "all" {
+    // Reading: the no-op connector reads an input table to its end. The runner streams it, so the runner's
+    // peak RSS must be the same for a table ten times larger.
+    let largest = option("--input-rows", 2_000_000)
+    for rows in [largest / 10, largest] {
+        let file = workspace + "-input-\(rows).csv"
+        FileManager.default.createFile(atPath: file, contents: nil)
+        let handle = FileHandle(forWritingAtPath: file)!
+        var chunk = "id,customer,country,amount,created_at\n"
+        for row in 0..<rows {
+            chunk += "\(row),customer-\(row % 100000),CZ,\(row % 10000).\(row % 100),2026-01-01T00:00:00Z\n"
+            if chunk.utf8.count > 1 << 20 { handle.write(Data(chunk.utf8)); chunk = "" }
+        }
+        handle.write(Data(chunk.utf8))
+        try? handle.close()
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        chmod(file, 0o644)
+        let spec = TaskSpec(pluginPath: noop.path, parametersJSON: #"{"count_input":"big"}"#, inputs: [InputTable(name: "big", path: file)],
+                            workspaceRoot: workspace)
+        var rates: [Double] = [], resident: [Double] = []
+        for _ in 0..<3 {
+            let started = ContinuousClock.now
+            let report = runner.runBlocking(spec, host: Quiet())
+            let seconds = milliseconds(ContinuousClock.now - started) / 1000
+            precondition(report.classification.isSuccess, report.classification.summary)
+            rates.append(Double(rows) / seconds / 1_000_000)
+            resident.append(Double(report.peakResidentBytes) / 1_048_576)
+        }
+        line("input read by a connector (5 columns, \(rows) rows)", rates, unit: "M/s", target: "-")
+        line("  runner peak RSS reading \(rows) rows", resident, unit: "MiB", target: "flat")
+    }
 }
 
 if which == "flow" || which == "all" {

@@ -188,13 +188,20 @@ struct LentStrings: ~Copyable {
     }
 }
 
-/// An input table: the whole CSV file is read into memory when it is opened (under the task's RLIMIT_AS),
-/// then parsed and lent to the connector a batch of rows at a time.
+/// An input table, read as a stream: a window of the file (about 1 MiB) is parsed and lent to the connector
+/// a batch of rows at a time, so a connector reading a table of any size keeps a flat memory.
 final class TableReader {
     let columns: [String]
-    private let bytes: [UInt8]
-    private var position: Int
+    private let descriptor: Int32
+    private let path: String
+    /// The window of the file being parsed; `position` is the next unparsed byte in it.
+    private var window: [UInt8] = []
+    private var position = 0
+    /// Where in the file the window ends, and whether the file has no more.
+    private var fileOffset: off_t = 0
+    private var atEnd = false
     private let batchRows = 1024
+    private static let readSize = 1 << 20
     private var scratch: [UInt8] = []
     private var spans: [(Int, Int)] = []
     private(set) var rowsRead = 0
@@ -203,28 +210,55 @@ final class TableReader {
     /// The column names, lent until close.
     private(set) var columnNames = LentStrings()
 
-    /// Reads the table from `fd`, which the runner opened before it gave up its privileges (read from
-    /// offset 0 each time, so a table may be opened more than once).
+    /// Opens the table on `fd`, which the runner opened before it gave up its privileges (read by offset,
+    /// from 0, so a table may be opened more than once).
     init(descriptor fd: Int32, path: String) throws(InputError) {
-        var data: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(data.count)) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw InputError(detail: "cannot read \(path): \(String(cString: strerror(errno)))") }
-            if n == 0 { break }
-            data.append(contentsOf: chunk[0..<n])
-        }
-        var start = 0
+        descriptor = fd
+        self.path = path
         var header: [(Int, Int)] = []
         var names: [UInt8] = []
-        guard try Self.parseRow(data, &start, into: &names, spans: &header) else {
+        guard try Self.nextRow(descriptor: fd, path: path, window: &window, position: &position, fileOffset: &fileOffset,
+                               atEnd: &atEnd, into: &names, spans: &header) else {
             throw InputError(detail: "\(path) is empty: a table needs a header row")
         }
         columns = header.map { String(decoding: names[$0.0..<($0.0 + $0.1)], as: UTF8.self) }
-        bytes = data
-        position = start
         columnNames.replace(with: names, spans: header)
+    }
+
+    /// Parses the next record, reading more of the file whenever the record may go on past the window:
+    /// the parse is undone and tried again on a longer window, so a field is never cut at a window's edge.
+    private static func nextRow(descriptor: Int32, path: String, window: inout [UInt8], position: inout Int, fileOffset: inout off_t,
+                                atEnd: inout Bool, into storage: inout [UInt8], spans: inout [(Int, Int)]) throws(InputError) -> Bool {
+        while true {
+            let (start, stored, spanCount) = (position, storage.count, spans.count)
+            var complete = false
+            var found = false
+            do {
+                found = try parseRow(window, &position, into: &storage, spans: &spans)
+                complete = atEnd || (found && position < window.count)
+            } catch {
+                if atEnd { throw error }
+            }
+            if complete || (!found && atEnd) { return found }
+            // Undo, move the unparsed tail to the front, read more, and parse the record again.
+            position = start
+            storage.removeSubrange(stored...)
+            spans.removeSubrange(spanCount...)
+            if position > 0 {
+                window.removeSubrange(0..<position)
+                position = 0
+            }
+            var chunk = [UInt8](repeating: 0, count: readSize)
+            var n = 0
+            repeat {
+                n = chunk.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress, $0.count, fileOffset) }
+            } while n < 0 && errno == EINTR
+            if n < 0 { throw InputError(detail: "cannot read \(path): \(String(cString: strerror(errno)))") }
+            if n == 0 { atEnd = true } else {
+                window.append(contentsOf: chunk[0..<n])
+                fileOffset += off_t(n)
+            }
+        }
     }
 
     /// Parses the next batch into `batch`; returns the row count (0 at the end).
@@ -235,7 +269,8 @@ final class TableReader {
         var rowSpans: [(Int, Int)] = []
         while rows < batchRows {
             rowSpans.removeAll(keepingCapacity: true)
-            guard try Self.parseRow(bytes, &position, into: &scratch, spans: &rowSpans) else { break }
+            guard try Self.nextRow(descriptor: descriptor, path: path, window: &window, position: &position, fileOffset: &fileOffset,
+                                   atEnd: &atEnd, into: &scratch, spans: &rowSpans) else { break }
             if rowSpans.count == 1 && rowSpans[0].1 == 0 && columns.count != 1 { continue }  // blank line
             guard rowSpans.count == columns.count else {
                 throw InputError(detail: "data row \(rowsRead + rows + 1) has \(rowSpans.count) fields; the header has \(columns.count)")

@@ -135,6 +135,28 @@ struct CLITests {
         #expect(csv.hasPrefix("id,customer,country,amount,created_at\n1,"))
     }
 
+    @Test("an input table is read as a stream: a field of 1.5 MiB with quotes and line breaks across the reader's window arrives whole")
+    func inputStreams() throws {
+        // Given a 3 MiB table: 20,000 small rows around one huge quoted field that spans the 1 MiB read window
+        var csv = "id,text\n"
+        for i in 0..<10_000 { csv += "\(i),row \(i)\n" }
+        let huge = String(repeating: "a,\"\"b\nc", count: 1_572_864 / 8)  // 1.5 MiB unquoted: commas, quotes, line breaks
+        let unquoted = huge.replacingOccurrences(of: "\"\"", with: "\"")
+        csv += "huge,\"\(huge)\"\n"
+        for i in 10_000..<20_000 { csv += "\(i),row \(i)\n" }
+        let directory = try Fixtures.directory(with: ["big.csv": csv])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // When a connector reads it to its end
+        let result = try FirstParty.patchbay(["task", "run", "dev.patchbay.noop", "--param", "count_input=big", "--input", "big=\(directory)/big.csv",
+                                              "--output", "json"])
+        // Then every row arrived, the huge field whole and unescaped
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
+        let outputs = Dictionary(uniqueKeysWithValues: (json["outputs"] as? [[String: Any]] ?? []).map { ($0["name"] as! String, $0["value"] as! String) })
+        #expect(outputs["input_rows"] == "20001")
+        #expect(outputs["input_longest_field"] == String(unquoted.utf8.count), "\(outputs)")
+    }
+
     @Test("tables show previews records, not lines: a quoted line break stays inside its field, in text and JSON")
     func tablesShowRecords() throws {
         // Given a table whose second row holds a line break inside a quoted field

@@ -24,7 +24,7 @@ struct Patchbay: AsyncParsableCommand {
             \(ExitCode.documentation)
             """,
         version: "0.1.0",
-        subcommands: [InitCommand.self, RunCommand.self, ValidateCommand.self, SealCommand.self, JobsCommand.self, TablesCommand.self,
+        subcommands: [InitCommand.self, RunCommand.self, ValidateCommand.self, SealCommand.self, FlowsCommand.self, JobsCommand.self, TablesCommand.self,
                       TokensCommand.self, CredentialsCommand.self, EncryptCommand.self,
                       PluginsCommand.self, TaskCommand.self, DoctorCommand.self]
     )

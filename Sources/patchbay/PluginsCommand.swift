@@ -114,7 +114,7 @@ extension PluginsCommand {
                   check()         check() succeeds with your parameters (if it has one)
                   run()           run() succeeds with your parameters
                   schema-breaking parameters
-                                  run() with a parameter of the wrong type fails as a config error
+                                  a parameter of the wrong type: run() fails, config error
                   nothing written after an error
                                   that failing run opened no output table
                   state round trip

@@ -1,5 +1,6 @@
 import ArgumentParser
 import PatchbayCore
+import PatchbayEngine
 import Foundation
 import PatchbayModel
 import PatchbayRegistry
@@ -187,10 +188,22 @@ extension TaskCommand {
             print("\(mark) \(report.classification.summary) in \(formatDuration(report.wallTime))")
         }
 
+        static func status(of classification: ExitClassification) -> String {
+            switch classification {
+            case .succeeded: JobStatus.success.rawValue
+            case .pending: "pending"
+            case .cancelled: JobStatus.cancelled.rawValue
+            default: JobStatus.error.rawValue
+            }
+        }
+
         func json(_ report: TaskReport, entry: CatalogEntry, tablesDirectory: String,
                   progress: [(time: Date, report: ProgressReport)]) -> [String: Any] {
             var object: [String: Any] = [
-                "status": report.classification.kind,
+                // The words of `jobs` (success, error, cancelled; pending for a status check not ready), and how
+                // the runner ended under `exit`, as a job's JSON has them.
+                "status": Self.status(of: report.classification),
+                "exit": report.classification.kind,
                 "summary": report.classification.summary,
                 "connector": entry.json,
                 "wall_time_ms": Double(report.wallTime.components.attoseconds) / 1e15 + Double(report.wallTime.components.seconds) * 1000,

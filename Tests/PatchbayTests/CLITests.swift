@@ -71,7 +71,7 @@ struct CLITests {
     @Test("no command's help has a line that ArgumentParser must break: examples and lists stay whole",
           arguments: ["", "init", "run", "validate", "seal", "jobs", "jobs list", "jobs show", "jobs logs", "jobs retry",
                       "jobs terminate", "tables", "tables show", "tables export", "tokens", "tokens create", "credentials",
-                      "credentials set", "encrypt", "plugins", "plugins watch", "task", "task run", "doctor"])
+                      "credentials set", "encrypt", "plugins", "plugins watch", "plugins check", "flows", "flows list", "task", "task run", "doctor"])
     func helpLinesFit(_ command: String) throws {
         // Given a screen wide enough that nothing is wrapped, When the help is printed
         let arguments = command.split(separator: " ").map(String.init) + ["--help"]
@@ -127,7 +127,7 @@ struct CLITests {
         let result = try FirstParty.patchbay(["task", "run", "dev.patchbay.sample-data", "--param", "rows=250", "--tables-dir", tables, "--output", "json"])
         #expect(result.status == 0, "\(result.stderr)")
         let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any])
-        #expect(json["status"] as? String == "succeeded")
+        #expect(json["status"] as? String == "success" && json["exit"] as? String == "succeeded", "status and exit, as a job's JSON has them")
         let table = try #require((json["tables"] as? [[String: Any]])?.first)
         #expect(table["rows"] as? Int == 250)
         let csv = try String(contentsOfFile: tables + "/in.sample.csv", encoding: .utf8)

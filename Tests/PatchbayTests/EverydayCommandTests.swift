@@ -141,4 +141,22 @@ struct EverydayCommandTests {
         #expect(plain.status == 0, "\(plain.stdout)\(plain.stderr)")
         #expect(plain.stderr.contains("three.yaml changed since run \(failedRun): the tasks that re-run use it as it is now"), "\(plain.stderr)")
     }
+
+    @Test("flows list shows every flow of the project with its shape and last run, and an invalid one with its first problem")
+    func flowsList() throws {
+        // Given a project where one flow ran, one never did, and one is invalid
+        let project = try TestProject(files: Self.flows.merging(["flows/broken.yaml": "name: broken\nphases: []\n"]) { $1 })
+        defer { project.remove() }
+        _ = try project.patchbay(["run", "other"])
+        // When the flows are listed
+        let text = try project.patchbay(["flows", "list"])
+        let json = try project.patchbay(["flows", "list", "--output", "json"])
+        // Then each is there as it is
+        #expect(text.status == 0, "\(text.stderr)")
+        #expect(text.stdout.contains("other") && text.stdout.contains("run 1 success at"), "\(text.stdout)")
+        #expect(text.stdout.contains("three") && text.stdout.contains("never run"), "\(text.stdout)")
+        #expect(text.stdout.contains("broken") && text.stdout.contains("✗ not valid"), "\(text.stdout)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        #expect(rows.count == 3 && rows.contains { $0["flow"] as? String == "three" && $0["tasks"] as? Int == 3 })
+    }
 }

@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import PatchbayCore
+import PatchbayEngine
+import PatchbayModel
+
+/// The project's flows: what there is to run, whether each is valid, and how each last ran.
+struct FlowsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "flows",
+        abstract: "The project's flows (flows/): each one's phases, tasks, validity and last run.",
+        subcommands: [List.self],
+        defaultSubcommand: List.self
+    )
+}
+
+extension FlowsCommand {
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "list",
+            abstract: "List every flow in flows/, checked as `validate` checks it, with its last run.",
+            discussion: "A flow that is not valid is listed with its first problem (`patchbay validate FLOW` shows them all).\n\n\(ExitCode.documentation(for: ExitCode.projectCodes))")
+        @OptionGroup var project: ProjectOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                let engine = try project.engine(global)
+                var rows: [[String: Any]] = []
+                for file in engine.project.flowFiles() {
+                    var row: [String: Any] = ["file": file]
+                    do {
+                        let flow = try await engine.load(flowFile: file, sealFiles: false, notes: { _ in })
+                        row["flow"] = flow.name
+                        row["format"] = flow.format
+                        row["phases"] = flow.phases.count
+                        row["tasks"] = flow.tasks.count
+                        row["valid"] = true
+                        if let last = try engine.runs(flow: flow.name, limit: 1).first {
+                            row["last_run"] = ["id": last.id!, "status": last.status.rawValue, "started_at": iso(last.startedAt ?? last.createdAt)] as [String: Any]
+                        }
+                    } catch let error as EngineError {
+                        guard case .invalidFlow(let flowError) = error else { throw error }
+                        row["flow"] = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
+                        row["valid"] = false
+                        row["problems"] = flowError.issues.map(\.description)
+                    }
+                    rows.append(row)
+                }
+                if global.output == .json { printJSON(rows); return }
+                if rows.isEmpty { print("No flows in \(engine.project.flowsDirectory). `patchbay init` writes an example."); return }
+                print("FLOW".padded(24) + "FORMAT".padded(9) + "PHASES".padded(8) + "TASKS".padded(7) + "LAST RUN")
+                for row in rows {
+                    let name = (row["flow"] as? String ?? "?").padded(24)
+                    guard row["valid"] as? Bool == true else {
+                        print(name + "✗ not valid: " + ((row["problems"] as? [String])?.first ?? ""))
+                        continue
+                    }
+                    let last = (row["last_run"] as? [String: Any]).map { "run \($0["id"]!) \($0["status"]!) at \($0["started_at"]!)" } ?? "never run"
+                    print(name + (row["format"] as? String ?? "").padded(9) + String(row["phases"] as? Int ?? 0).padded(8)
+                          + String(row["tasks"] as? Int ?? 0).padded(7) + last)
+                }
+            }
+        }
+    }
+}

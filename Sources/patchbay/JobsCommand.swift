@@ -183,15 +183,30 @@ extension JobsCommand {
             abstract: "Stop a run: running jobs get cancel, then SIGTERM, then SIGKILL; queued jobs are cancelled.",
             discussion: "Waits until the run is recorded as terminated (or --wait seconds pass).\n\n\(ExitCode.documentation(for: ExitCode.projectCodes + [.waitTimedOut]))")
 
-        @Argument(help: ArgumentHelp("The run to stop.", valueName: "run")) var runID: Int64
+        @Argument(help: ArgumentHelp("The run to stop (or give --flow).", valueName: "run")) var runID: Int64?
+        @Option(help: ArgumentHelp("Stop the latest unfinished run of this flow.", valueName: "flow")) var flow: String?
         @Option(help: "Seconds to wait for the run to end.") var wait: Double = 60
         @OptionGroup var project: ProjectOptions
         @OptionGroup var global: GlobalOptions
 
+        func validate() throws {
+            guard (runID == nil) != (flow == nil) else { throw ValidationError("give a run id or --flow FLOW, one of them") }
+        }
+
         func run() async throws {
             try await reportingErrors {
-                let engine = try project.engine(global, needs: .runOrchestrations)
-                let before = try engine.requestTermination(of: runID)
+                let (engine, caller) = try project.session(global, needs: .runOrchestrations)
+                let runID: Int64
+                if let flow {
+                    guard let latest = try engine.runs(flow: flow, limit: 50).first(where: { !$0.status.isFinished }) else {
+                        throw CLIError("the flow '\(flow)' has no unfinished run", exitCode: .inputInvalid)
+                    }
+                    runID = latest.id!
+                } else {
+                    runID = self.runID!
+                }
+                // The record says who stopped it.
+                let before = try engine.requestTermination(of: runID, reason: "terminated on request by token '\(caller.token.name)'")
                 if before.isFinished {
                     throw CLIError("run \(runID) already ended: \(before.rawValue)", exitCode: .inputInvalid)
                 }

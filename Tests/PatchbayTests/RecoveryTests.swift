@@ -93,9 +93,12 @@ struct RecoveryTests {
         let stillQueued = try #require(try project.store.run(queued.id!))
         #expect(stillQueued.status == .waiting || stillQueued.status == .processing)
         try eventually("the queued run starts its slow job") { try project.jobsByTask(queued.id!)["slow"]?.status == .processing }
-        let terminate = try project.patchbay(["jobs", "terminate", String(queued.id!)])
+        // (By its flow: the latest unfinished run of it is the one stopped, and its record names the token.)
+        let terminate = try project.patchbay(["jobs", "terminate", "--flow", "long"])
         #expect(terminate.status == 0, "\(terminate.stderr)")
-        #expect(terminate.stdout.contains("run \(queued.id!): terminated"))
+        #expect(terminate.stdout.contains("run \(queued.id!): terminated"), "\(terminate.stdout)")
+        let stopped = try project.store.run(queued.id!)?.message ?? ""
+        #expect(stopped.contains("by token '"), "\(stopped)")
         #expect(exited(queuedHost) == 6, "a terminated run exits 6")
         let terminatedJobs = try project.jobsByTask(queued.id!)
         #expect(terminatedJobs["slow"]?.status == .terminated)

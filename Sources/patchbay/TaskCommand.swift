@@ -209,6 +209,7 @@ extension TaskCommand {
                 "wall_time_ms": Double(report.wallTime.components.attoseconds) / 1e15 + Double(report.wallTime.components.seconds) * 1000,
                 "load_time_ms": Double(report.loadTime.components.attoseconds) / 1e15 + Double(report.loadTime.components.seconds) * 1000,
                 "peak_memory_bytes": report.peakMemoryBytes,
+                "peak_resident_bytes": report.peakResidentBytes,
                 "leftover_processes_killed": report.leftoverProcessesKilled,
                 "confinement": report.confinement.description,
                 "sandbox": report.sandbox,

@@ -311,6 +311,13 @@ extension Engine {
             let jobHost = JobHost(job: job, store: store, stagingDirectory: stagingDirectory(job: job.id!), connectorVersion: entry.version,
                                   sha256: entry.sha256, parametersJSON: parameters.jsonText, access: access, events: events)
             recorder.host = jobHost
+            // Lineage: the catalog tables this job reads, each with the job that made the version it gets.
+            let catalogInputs = task.inputs.values.filter { !$0.contains("/") }.sorted()
+            if !catalogInputs.isEmpty {
+                do { try store.recordReads(job: job.id!, tables: catalogInputs) } catch {
+                    jobHost.journal.fail("the tables the job reads could not be recorded: \(error)")
+                }
+            }
             var spec = TaskSpec(pluginPath: entry.path, parametersJSON: connectorParameters.jsonText, stateJSON: stateJSON, inputs: inputs,
                                 limits: TaskLimits(timeout: task.timeout ?? .seconds(3600)), workspaceRoot: project.workDirectory,
                                 minimumLogLevel: 2, writableBuckets: context.scopes.writeRule)

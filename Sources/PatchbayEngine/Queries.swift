@@ -11,6 +11,7 @@ public import PatchbayCore
 @_exported public import struct PatchbayStore.LogRecord
 @_exported public import struct PatchbayStore.OutputRecord
 @_exported public import struct PatchbayStore.TableRecord
+@_exported public import struct PatchbayStore.LineageRecord
 @_exported public import struct PatchbayStore.TokenRecord
 @_exported public import struct PatchbayStore.CredentialRecord
 @_exported public import struct PatchbayStore.TransitionError
@@ -22,6 +23,8 @@ public struct JobDetail: Sendable {
     public let outputs: [OutputRecord]
     /// The job's last progress report as a line ("42% copying rows"), if its connector made any.
     public let progress: String?
+    /// The tables it read (with the job that made each) and wrote.
+    public var lineage: [LineageRecord] = []
 }
 
 /// A run with each of its jobs, in phase order.
@@ -64,7 +67,8 @@ extension Engine {
     public func detail(of run: RunRecord) throws -> RunDetail {
         try reading {
             RunDetail(run: run, jobs: try store.jobs(run: run.id!).map {
-                JobDetail(job: $0, outputs: try store.outputs(job: $0.id!), progress: try store.lastProgress(job: $0.id!)?.message)
+                JobDetail(job: $0, outputs: try store.outputs(job: $0.id!), progress: try store.lastProgress(job: $0.id!)?.message,
+                          lineage: try store.lineage(job: $0.id!))
             })
         }
     }
@@ -105,6 +109,11 @@ extension Engine {
     }
 
     /// One table of the catalog.
+    /// The job that produced a table's current version, and the jobs that read it (newest first).
+    public func lineage(of table: TableRecord) throws -> (producer: JobRecord?, readers: [JobRecord]) {
+        try reading { (try store.job(table.jobID), try store.readers(table: table.name)) }
+    }
+
     public func table(_ name: String) throws -> TableRecord {
         try reading {
             guard let table = try store.table(name) else { throw EngineError.noSuchTable(name, known: try store.tables().map(\.name)) }

@@ -155,6 +155,19 @@ extension Store {
         migrator.registerMigration("v5: what held each job") { db in
             try db.execute(sql: "ALTER TABLE jobs ADD COLUMN sandbox TEXT")
         }
+        migrator.registerMigration("v6: lineage, the tables each job read and wrote") { db in
+            try db.execute(sql: """
+                CREATE TABLE lineage (
+                    jobID INTEGER NOT NULL REFERENCES jobs(id),
+                    tableName TEXT NOT NULL,
+                    direction TEXT NOT NULL CHECK (direction IN ('read', 'write')),
+                    producerJobID INTEGER REFERENCES jobs(id),
+                    rowCount INTEGER,
+                    PRIMARY KEY (jobID, tableName, direction)
+                );
+                CREATE INDEX lineageByTable ON lineage(tableName, direction);
+                """)
+        }
         return migrator
     }
 }

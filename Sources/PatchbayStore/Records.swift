@@ -228,6 +228,25 @@ public struct OutputRecord: Sendable, Codable, Equatable, FetchableRecord, Persi
     }
 }
 
+/// One edge of the lineage: a job read a table (made by `producerJobID`, if the catalog knew it), or wrote one.
+public struct LineageRecord: Sendable, Codable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "lineage"
+    public enum Direction: String, Sendable, Codable, DatabaseValueConvertible { case read, write }
+    public var jobID: Int64
+    public var tableName: String
+    public var direction: Direction
+    public var producerJobID: Int64?
+    public var rowCount: Int64?
+
+    public init(jobID: Int64, tableName: String, direction: Direction, producerJobID: Int64? = nil, rowCount: Int64? = nil) {
+        self.jobID = jobID
+        self.tableName = tableName
+        self.direction = direction
+        self.producerJobID = producerJobID
+        self.rowCount = rowCount
+    }
+}
+
 public struct TableRecord: Sendable, Codable, Equatable, FetchableRecord, PersistableRecord {
     public static let databaseTableName = "tables"
     /// bucket.table

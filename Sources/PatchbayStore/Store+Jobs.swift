@@ -87,7 +87,10 @@ extension Store {
             if let state = completion.state {
                 try StateRecord(configurationKey: finished.configurationKey, stateJSON: state, jobID: job.id!, updatedAt: time).upsert(db)
             }
-            for table in completion.tables { try table.upsert(db) }
+            for table in completion.tables {
+                try table.upsert(db)
+                try LineageRecord(jobID: job.id!, tableName: table.name, direction: .write, rowCount: table.rowCount).upsert(db)
+            }
             try EventRecord.note(db, runID: job.runID, jobID: job.id, time: time, status: completion.status, detail: completion.message)
             return finished
         }

@@ -46,7 +46,12 @@ func runJSON(_ detail: RunDetail) -> [String: Any] {
         "retry_of": run.retryOf as Any, "parallelism": run.parallelism, "message": run.message as Any,
         "created_at": iso(run.createdAt), "started_at": iso(run.startedAt), "finished_at": iso(run.finishedAt),
         "host_pid": run.hostPID as Any,
-        "jobs": detail.jobs.map { jobJSON($0.job, outputs: $0.outputs, progress: $0.progress) },
+        "jobs": detail.jobs.map { detail -> [String: Any] in
+            var object = jobJSON(detail.job, outputs: detail.outputs, progress: detail.progress)
+            object["read"] = detail.lineage.filter { $0.direction == .read }.map { ["table": $0.tableName, "producer_job": $0.producerJobID as Any] }
+            object["wrote"] = detail.lineage.filter { $0.direction == .write }.map { ["table": $0.tableName, "rows": $0.rowCount as Any] }
+            return object
+        },
     ]
 }
 
@@ -94,7 +99,7 @@ extension JobsCommand {
                 print("run \(run.id!) · flow \(run.flowName) (\(run.flowFile)) · \(run.status.rawValue)\(run.retryOf.map { " · retry of run \($0)" } ?? "")")
                 if let message = run.message { print("  \(message)") }
                 var phase: String?
-                for (job, outputs, progress) in detail.jobs.map({ ($0.job, $0.outputs, $0.progress) }) {
+                for (job, outputs, progress, lineage) in detail.jobs.map({ ($0.job, $0.outputs, $0.progress, $0.lineage) }) {
                     if job.phaseID != phase { print("phase \(job.phaseID)"); phase = job.phaseID }
                     let time = job.startedAt.flatMap { start in job.finishedAt.map { String(format: "%.2f s", $0.timeIntervalSince(start)) } } ?? "-"
                     print("  \(RunView.mark(job.status, "…")) \(job.taskID)  job \(job.id!) · attempt \(job.attempt) · \(job.status.rawValue) · \(time)"
@@ -102,6 +107,12 @@ extension JobsCommand {
                     if let message = job.message { print("      \(job.failureClass.map { "[\($0.rawValue)] " } ?? "")\(message)") }
                     if let sandbox = job.sandbox { print("      sandbox: \(sandbox)") }
                     if let progress { print("      progress: \(progress)") }
+                    for edge in lineage {
+                        switch edge.direction {
+                        case .read: print("      read \(edge.tableName)" + (edge.producerJobID.map { " (made by job \($0))" } ?? " (not in the catalog)"))
+                        case .write: print("      wrote \(edge.tableName)" + (edge.rowCount.map { " (\($0) rows)" } ?? ""))
+                        }
+                    }
                     for output in outputs {
                         print("      output \(output.name) = \(output.isSecret ? "[hidden]" : output.value ?? "")")
                     }

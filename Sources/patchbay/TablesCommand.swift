@@ -55,8 +55,12 @@ extension TablesCommand {
                 if let handle = FileHandle(forReadingAtPath: path) {
                     preview = Array(CSV.records(handle.readData(ofLength: 1 << 20), limit: rows + 1).dropFirst())
                 }
+                let (producer, readers) = try engine.lineage(of: table)
+                func job(_ job: JobRecord) -> String { "job \(job.id!) (run \(job.runID), task \(job.taskID))" }
                 if global.output == .json {
                     var object = TablesCommand.json(table, engine)
+                    object["producer"] = producer.map { ["job": $0.id!, "run": $0.runID, "task": $0.taskID] as [String: Any] } ?? NSNull()
+                    object["readers"] = readers.map { ["job": $0.id!, "run": $0.runID, "task": $0.taskID] as [String: Any] }
                     object["preview"] = preview.map { Dictionary(zip(table.columns, $0), uniquingKeysWith: { first, _ in first }) }
                     printJSON(object)
                     return
@@ -64,6 +68,8 @@ extension TablesCommand {
                 print("\(table.name): \(table.rowCount) rows, committed by job \(table.jobID) at \(iso(table.lastImportAt))")
                 print("file: \(path)")
                 print("columns: \(table.columns.joined(separator: ", "))")
+                print("produced by: \(producer.map(job) ?? "job \(table.jobID)")")
+                print("read by: \(readers.isEmpty ? "no job yet" : readers.map(job).joined(separator: ", "))")
                 if !preview.isEmpty {
                     print("first \(preview.count) rows:")
                     for row in preview {

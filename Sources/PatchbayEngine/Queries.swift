@@ -66,9 +66,10 @@ extension Engine {
     /// A run, its jobs and their outputs.
     public func detail(of run: RunRecord) throws -> RunDetail {
         try reading {
-            RunDetail(run: run, jobs: try store.jobs(run: run.id!).map {
-                JobDetail(job: $0, outputs: try store.outputs(job: $0.id!), progress: try store.lastProgress(job: $0.id!)?.message,
-                          lineage: try store.lineage(job: $0.id!))
+            let details = try store.details(run: run.id!)
+            return RunDetail(run: run, jobs: try store.jobs(run: run.id!).map {
+                JobDetail(job: $0, outputs: details.outputs[$0.id!] ?? [], progress: details.progress[$0.id!],
+                          lineage: details.lineage[$0.id!] ?? [])
             })
         }
     }

@@ -37,6 +37,28 @@ extension Store {
         try pool.read { db in try EventRecord.filter(Column("runID") == id).order(Column("id")).fetchAll(db) }
     }
 
+    /// Everything `jobs show` tells of each job of a run beside the job itself, in three queries for the
+    /// whole run (a query per job cost ~1% of a 300-task run's CPU): outputs, last progress, lineage.
+    public func details(run id: Int64) throws -> (outputs: [Int64: [OutputRecord]], progress: [Int64: String], lineage: [Int64: [LineageRecord]]) {
+        try pool.read { db in
+            let outputs = try OutputRecord.fetchAll(db, sql: """
+                SELECT outputs.* FROM outputs JOIN jobs ON jobs.id = outputs.jobID WHERE jobs.runID = ? ORDER BY outputs.name
+                """, arguments: [id])
+            let progress = try Row.fetchAll(db, sql: """
+                SELECT logs.jobID, logs.message FROM logs WHERE logs.id IN (
+                    SELECT MAX(logs.id) FROM logs JOIN jobs ON jobs.id = logs.jobID
+                    WHERE jobs.runID = ? AND logs.source = 'progress' GROUP BY logs.jobID)
+                """, arguments: [id])
+            let lineage = try LineageRecord.fetchAll(db, sql: """
+                SELECT lineage.* FROM lineage JOIN jobs ON jobs.id = lineage.jobID WHERE jobs.runID = ?
+                ORDER BY lineage.direction, lineage.tableName
+                """, arguments: [id])
+            return (Dictionary(grouping: outputs, by: \.jobID),
+                    Dictionary(uniqueKeysWithValues: progress.map { ($0["jobID"] as Int64, $0["message"] as String) }),
+                    Dictionary(grouping: lineage, by: \.jobID))
+        }
+    }
+
     public func outputs(job id: Int64) throws -> [OutputRecord] {
         try pool.read { db in try OutputRecord.filter(Column("jobID") == id).order(Column("name")).fetchAll(db) }
     }

@@ -8,14 +8,8 @@ struct ParamsHeaderTests {
     @Test("scalars, UTF-8 escapes, surrogate pairs, a lone surrogate, nested values, a short buffer and bad JSON")
     func cases() throws {
         // Given the header compiled into a small program with every warning an error
-        let directory = try Fixtures.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let program = directory + "/params_cases"
-        let build = try Fixtures.run("/usr/bin/env", ["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", Fixtures.sdkInclude,
-                                                      Fixtures.connectorSources + "/params_cases.c", "-o", program])
-        #expect(build.status == 0, "\(build.stderr)")
         // When it reads each case
-        let run = try Fixtures.run(program, [])
+        let run = try Self.runCases([])
         // Then every value is read exactly, and what cannot be read says why
         #expect(run.stdout.split(separator: "\n") == [
             "rows 1 3132",
@@ -32,6 +26,17 @@ struct ParamsHeaderTests {
         ])
     }
 
+    /// params_cases.c compiled as an author compiles a connector (cc, libc only, every warning an error) and run.
+    static func runCases(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let program = directory + "/params_cases"
+        let build = try Fixtures.run("/usr/bin/env", ["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", Fixtures.sdkInclude,
+                                                      Fixtures.connectorSources + "/params_cases.c", "-o", program])
+        try #require(build.status == 0, "\(build.stderr)")
+        return try Fixtures.run(program, arguments)
+    }
+
     /// The cases every parameter reader shares (C here, Rust in TemplateTests), with their expected results.
     static func sharedCases() throws -> (lines: [String], expected: [String]) {
         let text = try String(contentsOfFile: Fixtures.repository + "/Tests/Fixtures/params-cases.tsv", encoding: .utf8)
@@ -42,14 +47,8 @@ struct ParamsHeaderTests {
     @Test("the shared cases: a key inside another value is not a member, escapes and unicode unescape, nesting skips whole")
     func shared() throws {
         // Given the header compiled as an author compiles it, and the cases the Rust template is held to too
-        let directory = try Fixtures.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let program = directory + "/params_cases"
-        let build = try Fixtures.run("/usr/bin/env", ["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", Fixtures.sdkInclude,
-                                                      Fixtures.connectorSources + "/params_cases.c", "-o", program])
-        #expect(build.status == 0, "\(build.stderr)")
         // When it reads every case, Then each result is the expected one
-        let run = try Fixtures.run(program, [Fixtures.repository + "/Tests/Fixtures/params-cases.tsv"])
+        let run = try Self.runCases([Fixtures.repository + "/Tests/Fixtures/params-cases.tsv"])
         let (lines, expected) = try Self.sharedCases()
         let got = run.stdout.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map(String.init)
         #expect(got.count == expected.count)

@@ -5,6 +5,9 @@
 // `key` columns (or, without a key, compared as multisets of whole rows).
 // Writes every difference to an output table and reports counts as outputs.
 public import PatchbaySDK
+#if canImport(Glibc)
+import Glibc
+#endif
 
 struct TableDiff: Connector, Checking {
     static let id = "dev.patchbay.table-diff"
@@ -20,6 +23,7 @@ struct TableDiff: Connector, Checking {
           "key":{"type":["string","array"],"items":{"type":"string"},"description":"a column, or the columns, that identify a row; empty compares whole rows"},
           "threshold":{"type":"number","minimum":0,"maximum":1,"default":0,"description":"largest allowed fraction of differing rows"},
           "tolerance":{"type":"number","minimum":0,"default":0,"description":"two numbers agree when this close (10.0 and 10 always agree)"},
+          "memoryMB":{"type":"integer","minimum":1,"maximum":4096,"default":24,"description":"rows held in memory per side before they spill to the workspace"},
           "diffTable":{"type":"string","default":"validation.diff"}}}
         """
 
@@ -36,41 +40,68 @@ struct TableDiff: Connector, Checking {
             throw ConnectorError.config("key column '\(key)' is not in both tables (primary: \(primary.columns.joined(separator: ", ")); secondary: \(secondary.columns.joined(separator: ", ")))")
         }
         let compared = common.filter { !settings.key.contains($0) }
-        let left = try load(primary, key: settings.key, compared: compared)
-        let right = try load(secondary, key: settings.key, compared: compared)
+        // Both sides are packed into hash partitions by key, on raw bytes (no String per field), spilled to the
+        // workspace's tmp when they outgrow the memory budget; then each partition is compared on its own.
+        // Memory stays flat whatever the tables' size (measured: `patchbay-bench diff`).
+        var left = Partitioned(budget: settings.memoryMB << 20), right = Partitioned(budget: settings.memoryMB << 20)
+        try left.pack(primary, key: settings.key, compared: compared, side: "primary")
+        try right.pack(secondary, key: settings.key, compared: compared, side: "secondary")
         try task.checkCancellation()
 
         let diff = try task.openOutput(settings.diffTable, columns: ["key", "difference", "primary", "secondary"])
         var differing = 0
-        var first: String?
-        for (key, values) in left.rows.sorted(by: { $0.key < $1.key }) {
-            guard let other = right.rows[key] else {
-                differing += values.count
-                if first == nil { first = "key \(key) is missing in secondary" }
-                for value in values { try diff.write([key, "missing in secondary", value.joined(separator: "|"), ""]) }
-                continue
-            }
-            let extra = max(values.count, other.count) - min(values.count, other.count)
-            for (a, b) in zip(values, other) where !same(a, b, tolerance: settings.tolerance) {
-                differing += 1
-                let columns = zip(compared, zip(a, b)).filter { !sameValue($0.1.0, $0.1.1, tolerance: settings.tolerance) }
-                if first == nil {
-                    first = "key \(key) differs in " + columns.prefix(3).map { "\($0.0) (\($0.1.0) vs \($0.1.1))" }.joined(separator: ", ")
+        var first: (key: String, text: String)?
+        // Without a spill, every difference is gathered and written in key order; with one, in key order within
+        // each partition (the rows of a partition fit in memory, all of them may not).
+        let inOrder = !left.spilled && !right.spilled
+        var gathered: [[String]] = []
+        func text(_ bytes: ArraySlice<UInt8>) -> String { String(decoding: bytes, as: UTF8.self).replacingSeparators() }
+        for partition in 0..<Partitioned.count {
+            var rows: [[String]] = []
+            let leftRecords = try left.records(partition), rightRecords = try right.records(partition)
+            // Each key's values as a chain: the first index by key, the next by index (no array per key).
+            let byKey = Chains(leftRecords), seen = Chains(rightRecords)
+            for (key, head) in byKey.first {
+                guard let otherHead = seen.first[key] else {
+                    let values = byKey.values(from: head, in: leftRecords)
+                    differing += values.count
+                    let keyText = text(key.bytes)
+                    for value in values { rows.append([keyText, "missing in secondary", text(value), ""]) }
+                    continue
                 }
-                try diff.write([key, "differs in " + columns.map(\.0).joined(separator: ", "), a.joined(separator: "|"), b.joined(separator: "|")])
+                // The common case, one row a side, without a list.
+                if byKey.next[Int(head)] < 0, seen.next[Int(otherHead)] < 0,
+                   leftRecords[Int(head)].value.elementsEqual(rightRecords[Int(otherHead)].value) { continue }
+                let values = byKey.values(from: head, in: leftRecords)
+                let other = seen.values(from: otherHead, in: rightRecords)
+                let keyText = text(key.bytes)
+                for (a, b) in zip(values, other) where !a.elementsEqual(b) {
+                    let pairs = zip(compared, zip(fields(a), fields(b))).filter { !sameValue($0.1.0, $0.1.1, tolerance: settings.tolerance) }
+                    if pairs.isEmpty { continue }  // the same numbers, written differently (10.0 and 10)
+                    differing += 1
+                    rows.append([keyText, "differs in " + pairs.map(\.0).joined(separator: ", "), text(a), text(b),
+                                 pairs.prefix(3).map { "\($0.0) (\($0.1.0) vs \($0.1.1))" }.joined(separator: ", ")])
+                }
+                differing += max(values.count, other.count) - min(values.count, other.count)
             }
-            differing += extra
+            for (key, head) in seen.first where byKey.first[key] == nil {
+                let values = seen.values(from: head, in: rightRecords)
+                differing += values.count
+                let keyText = text(key.bytes)
+                for value in values { rows.append([keyText, "missing in primary", "", text(value)]) }
+            }
+            if inOrder { gathered += rows; continue }
+            try write(rows.sorted { $0[0] < $1[0] }, to: diff, first: &first)
         }
-        for (key, values) in right.rows.sorted(by: { $0.key < $1.key }) where left.rows[key] == nil {
-            differing += values.count
-            for value in values { try diff.write([key, "missing in primary", "", value.joined(separator: "|")]) }
-        }
+        if inOrder { try write(gathered.sorted { $0[0] < $1[0] }, to: diff, first: &first) }
         try diff.close()
 
         let total = max(left.count, right.count)
         let fraction = total == 0 ? 0 : Double(differing) / Double(total)
         try task.setOutput("primary_rows", String(left.count))
         try task.setOutput("secondary_rows", String(right.count))
+        left.removeFiles()
+        right.removeFiles()
         try task.setOutput("differing_rows", String(differing))
         task.info("compared \(left.count) primary and \(right.count) secondary rows on \(compared.count) columns: \(differing) differ")
         if fraction > settings.threshold {
@@ -78,26 +109,24 @@ struct TableDiff: Connector, Checking {
             let allowed = Int((settings.threshold * Double(total)).rounded(.down))
             throw ConnectorError.data(
                 "the tables disagree: \(differing) of \(total) rows differ (\(percent(fraction))), more than the threshold allows "
-                + "(\(percent(settings.threshold)): \(allowed) row\(allowed == 1 ? "" : "s")); first: \(first ?? "a row missing in primary")")
+                + "(\(percent(settings.threshold)): \(allowed) row\(allowed == 1 ? "" : "s")); first: \(first.map { "key \($0.key) \($0.text)" } ?? "a row missing")")
         }
     }
 
-    struct Loaded {
-        var rows: [String: [[String]]] = [:]
-        var count = 0
+    /// Writes difference rows (the fifth field, the differing values, is only for the message) and keeps the first.
+    func write(_ rows: [[String]], to diff: OutputTable, first: inout (key: String, text: String)?) throws {
+        for row in rows {
+            if first == nil {
+                let text = row[1] == "missing in secondary" || row[1] == "missing in primary" ? "is \(row[1])" : "differs in \(row[4])"
+                first = (row[0], text)
+            }
+            try diff.write(Array(row.prefix(4)))
+        }
     }
 
-    func load(_ table: InputTable, key: [String], compared: [String]) throws -> Loaded {
-        let keyIndexes = key.map { table.columns.firstIndex(of: $0)! }
-        let valueIndexes = compared.map { table.columns.firstIndex(of: $0)! }
-        var loaded = Loaded()
-        try table.forEachRow { row in
-            let values = valueIndexes.map { row[$0] }
-            let identity = keyIndexes.isEmpty ? values.joined(separator: "\u{1F}") : keyIndexes.map { row[$0] }.joined(separator: "|")
-            loaded.rows[identity, default: []].append(values)
-            loaded.count += 1
-        }
-        return loaded
+    /// The compared values of a packed record (joined with the unit separator).
+    func fields(_ bytes: ArraySlice<UInt8>) -> [String] {
+        bytes.split(separator: 0x1F, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// A share as a percentage, with as many decimals as it takes to tell it from 0 (3 of 50,000 is 0.006%).
@@ -112,11 +141,6 @@ struct TableDiff: Connector, Checking {
 
     private func pow10(_ n: Int) -> Double { (0..<n).reduce(1) { value, _ in value * 10 } }
 
-    /// Two rows agree when every column does (see `sameValue`).
-    func same(_ a: [String], _ b: [String], tolerance: Double) -> Bool {
-        a.count == b.count && zip(a, b).allSatisfy { sameValue($0, $1, tolerance: tolerance) }
-    }
-
     /// Two values agree when they are the same text, or both numbers within `tolerance` ("10.0" and "10" agree).
     func sameValue(_ a: String, _ b: String, tolerance: Double) -> Bool {
         if a == b { return true }
@@ -130,6 +154,7 @@ struct TableDiff: Connector, Checking {
         var key: [String] = []
         var threshold = 0.0
         var tolerance = 0.0
+        var memoryMB = 24
         var diffTable = "validation.diff"
 
         init(_ parameters: JSON) throws {
@@ -151,6 +176,12 @@ struct TableDiff: Connector, Checking {
                 }
                 threshold = number
             }
+            if let value = parameters["memoryMB"] {
+                guard let number = value.int, (1...4096).contains(number) else {
+                    throw ConnectorError.config("parameter 'memoryMB' must be a whole number of MB from 1 to 4096")
+                }
+                memoryMB = number
+            }
             if let value = parameters["tolerance"] {
                 guard let number = value.double, number >= 0 else {
                     throw ConnectorError.config("parameter 'tolerance' must be a number ≥ 0 (how far two numbers may be apart and still agree)")
@@ -168,3 +199,171 @@ struct TableDiff: Connector, Checking {
 
 @_cdecl("patchbay_connector_entry")
 public func entry(_ host: UnsafePointer<patchbay_host>?) -> UnsafePointer<patchbay_connector>? { export(TableDiff.self, host: host) }
+
+private extension String {
+    /// A packed record's fields as the diff table shows them: joined with '|'.
+    func replacingSeparators() -> String { String(map { $0 == "\u{1F}" ? "|" : $0 }) }
+}
+
+/// The records of one partition by key: `first[key]` is the first record's index, `next[i]` the next one's
+/// with the same key (-1 at the end), so a million keys cost a million dictionary entries and no arrays.
+struct Chains {
+    var first: [PackedKey: Int32] = [:]
+    var next: [Int32]
+
+    /// One dictionary operation a record: each new record goes to the front of its key's chain.
+    init(_ records: [(key: PackedKey, value: ArraySlice<UInt8>)]) {
+        next = Array(repeating: -1, count: records.count)
+        first.reserveCapacity(records.count)
+        for (index, record) in records.enumerated() {
+            if let previous = first.updateValue(Int32(index), forKey: record.key) { next[index] = previous }
+        }
+    }
+
+    /// A key's values in file order.
+    func values(from head: Int32, in records: [(key: PackedKey, value: ArraySlice<UInt8>)]) -> [ArraySlice<UInt8>] {
+        var values: [ArraySlice<UInt8>] = []
+        var index = head
+        while index >= 0 {
+            values.append(records[Int(index)].value)
+            index = next[Int(index)]
+        }
+        return values.reversed()
+    }
+}
+
+/// A packed key as a dictionary key, with the hash its bytes got when they were packed: a lookup hashes one
+/// integer instead of the key's bytes again.
+struct PackedKey: Hashable {
+    let bytes: ArraySlice<UInt8>
+    let hash: UInt64
+    init(_ bytes: ArraySlice<UInt8>, hash: UInt64) {
+        self.bytes = bytes
+        self.hash = hash
+    }
+    func hash(into hasher: inout Hasher) { hasher.combine(hash) }
+    static func == (a: PackedKey, b: PackedKey) -> Bool {
+        a.hash == b.hash && a.bytes.count == b.bytes.count && a.bytes.withUnsafeBytes { x in
+            b.bytes.withUnsafeBytes { y in x.count == 0 || memcmp(x.baseAddress!, y.baseAddress!, x.count) == 0 }
+        }
+    }
+}
+
+/// One side's rows as hash partitions of packed records ([UInt32 key length][UInt32 value length][UInt64 key hash]
+/// [key][value],
+/// key and compared values each joined with 0x1F), kept in memory up to a budget and then appended to files.
+struct Partitioned {
+    static let count = 16  // = 1 << 4: the top 4 bits of a key's hash
+    let budget: Int
+    private var memory = [[UInt8]](repeating: [], count: count)
+    private var files: [String?] = Array(repeating: nil, count: count)
+    private var held = 0
+    private(set) var count = 0
+    private(set) var spilled = false
+
+    init(budget: Int) { self.budget = budget }
+
+    mutating func pack(_ table: InputTable, key: [String], compared: [String], side: String) throws {
+        let keyIndexes = key.map { table.columns.firstIndex(of: $0)! }
+        let valueIndexes = compared.map { table.columns.firstIndex(of: $0)! }
+        var keyBytes: [UInt8] = [], valueBytes: [UInt8] = []
+        try table.forEachBatch { batch in
+            for row in 0..<batch.rows {
+                keyBytes.removeAll(keepingCapacity: true)
+                valueBytes.removeAll(keepingCapacity: true)
+                for (i, column) in valueIndexes.enumerated() {
+                    if i > 0 { valueBytes.append(0x1F) }
+                    valueBytes.append(contentsOf: batch.field(row, column))
+                }
+                if keyIndexes.isEmpty {
+                    keyBytes = valueBytes  // no key: whole rows are compared as a multiset
+                } else {
+                    for (i, column) in keyIndexes.enumerated() {
+                        if i > 0 { keyBytes.append(0x1F) }
+                        keyBytes.append(contentsOf: batch.field(row, column))
+                    }
+                }
+                var hasher = Hasher()
+                hasher.combine(bytes: UnsafeRawBufferPointer(start: keyBytes, count: keyBytes.count))
+                let hash = UInt64(UInt(bitPattern: hasher.finalize()))
+                // The top bits pick the partition: the dictionaries of a partition index by the low bits, which
+                // would all be alike within one partition if they had picked it (measured: half the time in probing).
+                let partition = Int(hash >> 60)
+                Self.append(UInt32(keyBytes.count), to: &memory[partition])
+                Self.append(UInt32(valueBytes.count), to: &memory[partition])
+                withUnsafeBytes(of: hash.littleEndian) { memory[partition].append(contentsOf: $0) }
+                memory[partition] += keyBytes
+                memory[partition] += valueBytes
+                held += 16 + keyBytes.count + valueBytes.count
+                count += 1
+            }
+            if held > budget { try spill(side) }
+        }
+    }
+
+    private static func append(_ value: UInt32, to bytes: inout [UInt8]) {
+        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+    }
+
+    /// Appends every partition held in memory to its file (in the task's private tmp) and frees the memory.
+    private mutating func spill(_ side: String) throws {
+        spilled = true
+        for partition in 0..<Self.count where !memory[partition].isEmpty {
+            let path = files[partition] ?? "tmp/table-diff-\(side)-\(partition)"
+            files[partition] = path
+            let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw ConnectorError.system("cannot write \(path) in the workspace: errno \(errno)") }
+            defer { close(fd) }
+            try memory[partition].withUnsafeBytes { raw in
+                var offset = 0
+                while offset < raw.count {
+                    let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+                    if n < 0 && errno == EINTR { continue }
+                    guard n > 0 else { throw ConnectorError.system("cannot write \(path) in the workspace: errno \(errno)") }
+                    offset += n
+                }
+            }
+            memory[partition].removeAll(keepingCapacity: false)
+        }
+        held = 0
+    }
+
+    /// A partition's records: what was spilled, then what is still in memory.
+    func records(_ partition: Int) throws -> [(key: PackedKey, value: ArraySlice<UInt8>)] {
+        var bytes: [UInt8] = []
+        if let path = files[partition] {
+            let fd = open(path, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw ConnectorError.system("cannot read \(path) back: errno \(errno)") }
+            defer { close(fd) }
+            var chunk = [UInt8](repeating: 0, count: 1 << 20)
+            while true {
+                let n = chunk.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                bytes += chunk[0..<n]
+            }
+        }
+        bytes += memory[partition]
+        var records: [(key: PackedKey, value: ArraySlice<UInt8>)] = []
+        var at = 0
+        func length() -> Int {
+            let value = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: at, as: UInt32.self) }
+            at += 4
+            return Int(UInt32(littleEndian: value))
+        }
+        while at + 16 <= bytes.count {
+            let keyLength = length(), valueLength = length()
+            let hash = bytes.withUnsafeBytes { UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: at, as: UInt64.self)) }
+            at += 8
+            let key = PackedKey(bytes[at..<(at + keyLength)], hash: hash)
+            at += keyLength
+            records.append((key, bytes[at..<(at + valueLength)]))
+            at += valueLength
+        }
+        return records
+    }
+
+    func removeFiles() {
+        for case let path? in files { unlink(path) }
+    }
+}

@@ -15,6 +15,12 @@ import PatchbayRunner
 
 struct Quiet: TaskHost {}
 
+/// Lands a task's tables in a directory (to make benchmark inputs).
+struct DirectoryHost: TaskHost {
+    let directory: String
+    func commit(tables: [TableFile]) throws { try DirectoryTableSink(directory: directory).commit(tables) }
+}
+
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
 func percentile(_ values: [Double], _ p: Double) -> Double {
     let sorted = values.sorted()
@@ -41,7 +47,7 @@ func line(_ name: String, _ values: [Double], unit: String, target: String) {
 let arguments = CommandLine.arguments.dropFirst()
 let which = arguments.first { !$0.hasPrefix("--") && Int($0) == nil } ?? "all"
 let usage = """
-    USAGE: patchbay-bench [probe|cold|sandbox|records|flow|all] [--runs N]
+    USAGE: patchbay-bench [probe|cold|sandbox|records|diff|flow|all] [--runs N]
            patchbay-bench flow [--runs N] [--phases 3] [--tasks 100] [--parallelism 8] [--cli]
 
       probe     loading a C and a Swift connector (dlopen, entry, descriptor checks), and a whole probe
@@ -49,6 +55,7 @@ let usage = """
       sandbox   the same task with every sandbox layer, then with each layer off (what each costs)
       records   rows through the ABI (5 string columns, 1M rows), and an input table read to its end at
                 two sizes (--input-rows, default 2M, and a tenth of it) with the runner's peak RSS
+      diff      table-diff on two tables of --diff-rows rows (default 1M, 5 columns) each: rows/s, runner peak RSS
       flow      phases × tasks no-op flow at a parallelism, every job persisted; --cli times
                 `patchbay run` as a child process from start to exit
     Prints the median, p10 and p90 of each: the machine is shared and noisy. Build with
@@ -58,7 +65,7 @@ if arguments.contains("--help") || arguments.contains("-h") {
     print(usage)
     exit(0)
 }
-guard ["probe", "cold", "sandbox", "records", "flow", "all"].contains(which) else {
+guard ["probe", "cold", "sandbox", "records", "diff", "flow", "all"].contains(which) else {
     print("error: unknown benchmark '\(which)'\n\n\(usage)")
     exit(2)
 }
@@ -187,6 +194,36 @@ if which == "records" || which == "all" {
         line("input read by a connector (5 columns, \(rows) rows)", rates, unit: "M/s", target: "-")
         line("  runner peak RSS reading \(rows) rows", resident, unit: "MiB", target: "flat")
     }
+}
+
+if which == "diff" || which == "all", let tableDiff = swiftConnector {
+    // Two equal tables from sample-data (same seed), compared by key: the rows of both sides per second, and the
+    // runner's peak RSS (table-diff packs rows into hash partitions and spills them past its memory budget).
+    let rows = option("--diff-rows", 1_000_000)
+    let tables = workspace + "-diff"
+    try? FileManager.default.createDirectory(atPath: tables, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: tables) }
+    chmod(tables, 0o755)
+    for name in ["a", "b"] {
+        let spec = TaskSpec(pluginPath: sample.path, parametersJSON: #"{"rows":\#(rows),"table":"in.\#(name)"}"#, workspaceRoot: workspace)
+        let report = runner.runBlocking(spec, host: DirectoryHost(directory: tables))
+        precondition(report.classification.isSuccess, report.classification.summary)
+        chmod(tables + "/in.\(name).csv", 0o644)
+    }
+    let spec = TaskSpec(pluginPath: tableDiff.path, parametersJSON: #"{"key":"id"}"#,
+                        inputs: [InputTable(name: "primary", path: tables + "/in.a.csv"), InputTable(name: "secondary", path: tables + "/in.b.csv")],
+                        limits: TaskLimits(timeout: .seconds(600), memoryBytes: 4 << 30), workspaceRoot: workspace)
+    var rates: [Double] = [], resident: [Double] = []
+    for _ in 0..<3 {
+        let started = ContinuousClock.now
+        let report = runner.runBlocking(spec, host: Quiet())
+        let seconds = milliseconds(ContinuousClock.now - started) / 1000
+        precondition(report.classification.isSuccess, report.classification.summary)
+        rates.append(Double(2 * rows) / seconds / 1_000_000)
+        resident.append(Double(report.peakResidentBytes) / 1_048_576)
+    }
+    line("table-diff, \(rows) rows a side (rows of both sides)", rates, unit: "M/s", target: "≥ 1 M/s")
+    line("  runner peak RSS", resident, unit: "MiB", target: "≤ 100 MiB")
 }
 
 if which == "flow" || which == "all" {

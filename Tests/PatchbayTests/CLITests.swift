@@ -409,6 +409,31 @@ struct FirstPartyConnectorTests {
         #expect(try diff(["tolerance=0.5"]).status == 0)
     }
 
+    @Test("table-diff with tables larger than its memory spills to its workspace and finds the same differences, in key order per partition")
+    func tableDiffSpills() throws {
+        // Given 40,000 rows a side (about 2 MB packed) against a 1 MB budget: two rows changed, one missing, one extra
+        var a = "id,amount,note\n", b = "id,amount,note\n"
+        for i in 0..<40_000 {
+            a += "\(i),\(i).0,row \(i)\n"
+            if i == 123 { b += "123,124,row 123\n"; continue }
+            if i == 30_000 { continue }
+            b += "\(i),\(i),\(i == 777 ? "changed" : "row \(i)")\n"
+        }
+        b += "40001,1,extra\n"
+        let directory = try Fixtures.directory(with: ["a.csv": a, "b.csv": b])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        // When they are compared with a 1 MB budget
+        let result = try FirstParty.patchbay(["task", "run", "dev.patchbay.table-diff", "--param", "key=id", "--param", "memoryMB=1",
+                                              "--param", "threshold=0.001", "--input", "primary=\(directory)/a.csv", "--input", "secondary=\(directory)/b.csv",
+                                              "--tables-dir", directory + "/t"])
+        // Then exactly the four differences are found (10.0 and 10 agree), and the check passes within its threshold
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("differing_rows = 4"), "\(result.stdout)")
+        let rows = try String(contentsOfFile: directory + "/t/validation.diff.csv", encoding: .utf8).split(separator: "\n").dropFirst()
+        #expect(Set(rows.map { String($0.split(separator: ",")[0]) }) == ["123", "777", "30000", "40001"], "\(rows)")
+        #expect(rows.contains("123,differs in amount,123.0|row 123,124|row 123"), "\(rows)")
+    }
+
     @Test("table-diff passes equal tables and fails the job when they disagree beyond the threshold")
     func tableDiff() throws {
         let directory = try Fixtures.directory(with: ["a.csv": "id,amount\n1,10\n2,20\n3,30\n", "b.csv": "id,amount\n3,30\n1,10\n2,21\n"])

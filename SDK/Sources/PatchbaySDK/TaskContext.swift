@@ -169,7 +169,41 @@ public final class InputTable {
         }
     }
 
+    /// Calls `body` for every batch of rows as the host lends them, without a String per field: for connectors
+    /// that read large tables and look at bytes (hashing, comparing, copying). A batch is valid only inside `body`.
+    public func forEachBatch(_ body: (RowBatch) throws -> Void) throws {
+        var values: UnsafePointer<patchbay_str>?
+        var rows = 0
+        while true {
+            let status = host.pointee.read_records(reader, &values, &rows)
+            if status == patchbay_status(PATCHBAY_END) { return }
+            guard status == patchbay_status(PATCHBAY_OK), let values else {
+                throw ConnectorError.config("reading table '\(name)' failed (status \(status)); see the task log")
+            }
+            try body(RowBatch(values: values, rows: rows, width: columns.count))
+        }
+    }
+
     deinit { host.pointee.close_input(reader) }
+}
+
+/// Rows lent by the host, row-major: `field(row, column)` is a view of the bytes (UTF-8). Valid only inside
+/// the `forEachBatch` body that received it: the host reuses the memory for the next batch.
+public struct RowBatch {
+    let values: UnsafePointer<patchbay_str>
+    public let rows: Int
+    public let width: Int
+
+    init(values: UnsafePointer<patchbay_str>, rows: Int, width: Int) {
+        self.values = values
+        self.rows = rows
+        self.width = width
+    }
+
+    public func field(_ row: Int, _ column: Int) -> UnsafeRawBufferPointer {
+        let value = values[row * width + column]
+        return UnsafeRawBufferPointer(start: value.data.map(UnsafeRawPointer.init), count: value.length)
+    }
 }
 
 /// Strings packed into one byte buffer, lent to C as `patchbay_str` views

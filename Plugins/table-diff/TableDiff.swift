@@ -11,7 +11,7 @@ import Glibc
 
 struct TableDiff: Connector, Checking {
     static let id = "dev.patchbay.table-diff"
-    static let version = "1.1.0"
+    static let version = "1.2.0"
     static let displayName = "Table diff (validation)"
     static let summary = "Compares two tables by key and fails when more rows differ than the threshold allows."
     static let pattern = JobPattern.validation

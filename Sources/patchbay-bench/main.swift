@@ -44,6 +44,20 @@ func line(_ name: String, _ values: [Double], unit: String, target: String) {
                  values.count, target as NSString))
 }
 
+/// Runs `spec` three times: millions of `rows` a second, and the runner's peak RSS in MiB, per run.
+func rowsPerSecondAndResident(_ spec: TaskSpec, rows: Int) -> (rates: [Double], resident: [Double]) {
+    var rates: [Double] = [], resident: [Double] = []
+    for _ in 0..<3 {
+        let started = ContinuousClock.now
+        let report = TaskRunner().runBlocking(spec, host: Quiet())
+        let seconds = milliseconds(ContinuousClock.now - started) / 1000
+        precondition(report.classification.isSuccess, report.classification.summary)
+        rates.append(Double(rows) / seconds / 1_000_000)
+        resident.append(Double(report.peakResidentBytes) / 1_048_576)
+    }
+    return (rates, resident)
+}
+
 let arguments = CommandLine.arguments.dropFirst()
 let which = arguments.first { !$0.hasPrefix("--") && Int($0) == nil } ?? "all"
 let usage = """
@@ -182,15 +196,7 @@ if which == "records" || which == "all" {
         chmod(file, 0o644)
         let spec = TaskSpec(pluginPath: noop.path, parametersJSON: #"{"count_input":"big"}"#, inputs: [InputTable(name: "big", path: file)],
                             workspaceRoot: workspace)
-        var rates: [Double] = [], resident: [Double] = []
-        for _ in 0..<3 {
-            let started = ContinuousClock.now
-            let report = runner.runBlocking(spec, host: Quiet())
-            let seconds = milliseconds(ContinuousClock.now - started) / 1000
-            precondition(report.classification.isSuccess, report.classification.summary)
-            rates.append(Double(rows) / seconds / 1_000_000)
-            resident.append(Double(report.peakResidentBytes) / 1_048_576)
-        }
+        let (rates, resident) = rowsPerSecondAndResident(spec, rows: rows)
         line("input read by a connector (5 columns, \(rows) rows)", rates, unit: "M/s", target: "-")
         line("  runner peak RSS reading \(rows) rows", resident, unit: "MiB", target: "flat")
     }
@@ -213,15 +219,7 @@ if which == "diff" || which == "all", let tableDiff = swiftConnector {
     let spec = TaskSpec(pluginPath: tableDiff.path, parametersJSON: #"{"key":"id"}"#,
                         inputs: [InputTable(name: "primary", path: tables + "/in.a.csv"), InputTable(name: "secondary", path: tables + "/in.b.csv")],
                         limits: TaskLimits(timeout: .seconds(600), memoryBytes: 4 << 30), workspaceRoot: workspace)
-    var rates: [Double] = [], resident: [Double] = []
-    for _ in 0..<3 {
-        let started = ContinuousClock.now
-        let report = runner.runBlocking(spec, host: Quiet())
-        let seconds = milliseconds(ContinuousClock.now - started) / 1000
-        precondition(report.classification.isSuccess, report.classification.summary)
-        rates.append(Double(2 * rows) / seconds / 1_000_000)
-        resident.append(Double(report.peakResidentBytes) / 1_048_576)
-    }
+    let (rates, resident) = rowsPerSecondAndResident(spec, rows: 2 * rows)
     line("table-diff, \(rows) rows a side (rows of both sides)", rates, unit: "M/s", target: "≥ 1 M/s")
     line("  runner peak RSS", resident, unit: "MiB", target: "≤ 100 MiB")
 }

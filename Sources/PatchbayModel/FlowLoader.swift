@@ -191,7 +191,14 @@ struct FlowReader {
         guard let node, let pairs = mapping(node, path) else { return [:] }
         var result: [String: String] = [:]
         for pair in pairs {
-            if let table = text(pair.value, join(path, pair.key)) { result[pair.key] = table }
+            guard let table = text(pair.value, join(path, pair.key)) else { continue }
+            // A catalog table (a name with no '/'; with one, it is a project file) follows the bucket.table grammar.
+            if !table.contains("/"), !(table.contains(".") && TableFile.isValidName(table)) {
+                fail(pair.value, join(path, pair.key),
+                     "'\(table)' is not a table name: write bucket.table (letters, digits, '-', '_'), or a path with a '/' for a project file")
+                continue
+            }
+            result[pair.key] = table
         }
         return result
     }

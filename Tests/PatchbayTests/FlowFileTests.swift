@@ -82,6 +82,25 @@ struct FlowFileTests {
         #expect(bare.phases.map(\.id) == ["first", "second"], "dependsOn decides the order, not the file")
     }
 
+    @Test("an input names a catalog table by the bucket.table grammar, or a project file by a path; anything else is refused where it is written")
+    func inputTableNames() throws {
+        // Given a task with a good catalog table, a project file and two names outside the grammar
+        let text = """
+            name: i
+            phases:
+              - id: p
+                tasks:
+                  - id: t
+                    connector: x
+                    inputs: {a: in.orders, b: data/orders.csv, c: orders, d: "in.ord ers"}
+            """
+        // When it is loaded, Then each bad name is refused at its line and column, and nothing else
+        let error = #expect(throws: FlowError.self) { try FlowLoader().load(text: text, file: "i.yaml") }
+        let issues = error?.issues ?? []
+        #expect(issues.map(\.path).sorted() == ["phases[0].tasks[0].inputs.c", "phases[0].tasks[0].inputs.d"], "\(issues)")
+        #expect(issues.allSatisfy { $0.location?.line == 7 && $0.message.contains("is not a table name: write bucket.table") })
+    }
+
     @Test("a disabled Keboola task needs no configuration, as in Keboola; an enabled one still does")
     func keboolaDisabledWithoutConfiguration() throws {
         // Given disabled tasks with no configId and an empty one, beside an enabled task that has neither

@@ -169,10 +169,20 @@ public final class Engine: Sendable {
             }
         }
         if !unknown.isEmpty { throw EngineError.invalidFlow(FlowError(unknown)) }
+        // --only names tasks by id, or by name (a Keboola orchestration's tasks have numeric ids and names).
+        var options = options
+        options.only = options.only.map { names in
+            names.map { name in
+                if flow.task(name) != nil { return name }
+                let named = flow.tasks.filter { $0.name == name }
+                return named.count == 1 ? named[0].id : name
+            }
+        }
         if let only = options.only {
             var issues: [FlowIssue] = []
             for id in only where flow.task(id) == nil {
-                issues.append(FlowIssue(nil, "--only", "the flow '\(flow.name)' has no task '\(id)' (tasks: \(flow.tasks.map(\.id).joined(separator: ", ")))"))
+                let known = flow.tasks.map { $0.name == $0.id ? $0.id : "\($0.id) (\($0.name))" }
+                issues.append(FlowIssue(nil, "--only", "the flow '\(flow.name)' has no task '\(id)' (tasks: \(known.joined(separator: ", ")))"))
             }
             // A selected task may use outputs of an unselected one: they come from its last successful job.
             for task in flow.tasks where only.contains(task.id) {

@@ -102,7 +102,7 @@ extension JobsCommand {
                 for (job, outputs, progress, lineage) in detail.jobs.map({ ($0.job, $0.outputs, $0.progress, $0.lineage) }) {
                     if job.phaseID != phase { print("phase \(job.phaseID)"); phase = job.phaseID }
                     let time = job.startedAt.flatMap { start in job.finishedAt.map { String(format: "%.2f s", $0.timeIntervalSince(start)) } } ?? "-"
-                    print("  \(RunView.mark(job.status, "…")) \(job.taskID)  job \(job.id!) · attempt \(job.attempt) · \(job.status.rawValue) · \(time)"
+                    print("  \(RunView.mark(job.status, "…")) \(job.label)  job \(job.id!) · attempt \(job.attempt) · \(job.status.rawValue) · \(time)"
                           + " · \(job.connectorID)\(job.connectorVersion.map { "@\($0)" } ?? "")" + (job.rowsOut > 0 ? " · \(job.rowsOut) rows" : ""))
                     if let message = job.message { print("      \(job.failureClass.map { "[\($0.rawValue)] " } ?? "")\(message)") }
                     if let sandbox = job.sandbox { print("      sandbox: \(sandbox)") }

@@ -36,7 +36,7 @@ final class RunView: Sendable {
                 return old
             }
             if !live, previous != job.status {
-                var text = "  \(job.phaseID) / \(job.taskID): \(job.status.rawValue)"
+                var text = "  \(job.phaseID) / \(job.label): \(job.status.rawValue)"
                 if job.status.isFinished, let started = job.startedAt, let finished = job.finishedAt {
                     text += String(format: " in %.2f s", finished.timeIntervalSince(started))
                 }
@@ -48,7 +48,7 @@ final class RunView: Sendable {
             state.withLock { $0.progress[jobID] = fraction }
         case .log(let job, let log):
             if !live, log.level >= .warning {
-                line("    [\(job.taskID)] \(log.level.rawValue): \(log.message)")
+                line("    [\(job.label)] \(log.level.rawValue): \(log.message)")
             }
         }
     }
@@ -109,7 +109,7 @@ final class RunView: Sendable {
                 if job.status != .success, job.status != .processing, let message = job.message { detail = message }
                 if job.reusedJobID != nil { detail = "reused" }
                 let row = "  \(phase.padded(12)) \(Self.mark(job.status, spinner[frame % spinner.count])) "
-                    + "\(job.taskID.padded(20)) \(job.status.rawValue.padded(11)) "
+                    + "\(job.label.padded(20)) \(job.status.rawValue.padded(11)) "
                     + "\(time.padded(9)) \(detail)"
                 lines.append(row)
             }
@@ -161,4 +161,10 @@ final class RunView: Sendable {
         case .created: "·"
         }
     }
+}
+
+extension JobRecord {
+    /// How views name a job's task: its id, and its name beside it when the two differ (a Keboola
+    /// orchestration's tasks have numeric ids: "Extract orders (101)").
+    var label: String { taskName == taskID || taskName.isEmpty ? taskID : "\(taskName) (\(taskID))" }
 }

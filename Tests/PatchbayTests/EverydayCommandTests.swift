@@ -159,4 +159,26 @@ struct EverydayCommandTests {
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
         #expect(rows.count == 3 && rows.contains { $0["flow"] as? String == "three" && $0["tasks"] as? Int == 3 })
     }
+
+    @Test("a Keboola orchestration's tasks are shown by name beside their number, and --only takes a name")
+    func keboolaTasksByName() throws {
+        // Given a Keboola orchestration whose tasks have numeric ids and names
+        let project = try TestProject(files: ["flows/k.json": """
+            {"phases": [{"id": 1, "name": "Extract"}], "tasks": [
+              {"id": 101, "name": "Orders", "phase": 1, "task": {"componentId": "dev.patchbay.noop", "configData": {"parameters": {}}}},
+              {"id": 102, "name": "Customers", "phase": 1, "task": {"componentId": "dev.patchbay.noop", "configData": {"parameters": {}}}}
+            ]}
+            """])
+        defer { project.remove() }
+        // When it runs with one task chosen by its name
+        let run = try project.patchbay(["run", "k", "--only", "Customers"])
+        // Then that task ran, the other was skipped, and the lines name each task with its number
+        #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
+        #expect(run.stdout.contains("Customers (102): success"), "\(run.stdout)")
+        let shown = try project.patchbay(["jobs", "show"])
+        #expect(shown.stdout.contains("○ Orders (101)") && shown.stdout.contains("✓ Customers (102)"), "\(shown.stdout)")
+        // And an unknown one lists the tasks by number and name
+        let unknown = try project.patchbay(["run", "k", "--only", "Invoices"])
+        #expect(unknown.status == 4 && unknown.stderr.contains("(tasks: 101 (Orders), 102 (Customers))"), "\(unknown.stderr)")
+    }
 }

@@ -5,6 +5,7 @@
 import Foundation
 public import PatchbayCore
 import PatchbayModel
+import PatchbaySecurity
 public import PatchbayRegistry
 public import PatchbayRunner
 public import PatchbayWire
@@ -132,12 +133,16 @@ public enum ConformanceKit {
         if !undeclared.isEmpty {
             report.add("credentials", .fail, "asked for \(undeclared.map { "'\($0)'" }.joined(separator: ", ")), which it does not declare")
         } else {
-            let asked = host.asked.isEmpty ? "asked for none" : "asked for \(host.asked.sorted().joined(separator: ", "))"
+            let answers = host.asked.sorted().map { "\($0) (\(input.credentials[$0] == nil ? "not set" : "given"))" }
+            let asked = answers.isEmpty ? "asked for none" : "asked for \(answers.joined(separator: ", "))"
             report.add("credentials", .pass, "\(asked); declares \(descriptor.credentialNames.isEmpty ? "none" : descriptor.credentialNames.joined(separator: ", "))")
         }
 
         report.add("network", contentsOf: await networkItem(descriptor, first: first, runner: runner, host: host, spec: spec(.run)))
         report.add("cancellation", contentsOf: await cancellationItem(spec(.run), runner: runner, host: host, bound: input.cancelBound))
+        // What the connector said (errors, logs) is quoted in the reasons: never with a secret it was given.
+        let masker = Masker(secrets: input.credentials.values.map { String(decoding: $0, as: UTF8.self) })
+        report.items = report.items.map { ConformanceReport.Item(name: $0.name, verdict: $0.verdict, reason: masker.mask($0.reason)) }
         return report
     }
 

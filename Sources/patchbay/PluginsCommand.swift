@@ -1,6 +1,7 @@
 import ArgumentParser
 import PatchbayCore
 import PatchbayEngine
+import PatchbayModel
 import Foundation
 import PatchbayRegistry
 import PatchbayRunner
@@ -159,12 +160,13 @@ extension PluginsCommand {
                     throw CLIError(error).exitCode
                 }
             }
+            // The battery gets what a flow task would: `#` values out of the parameters, as credentials.
             var input: ConformanceInput
             do {
-                input = ConformanceInput(parametersJSON: try given.buildParameters(), inputs: try given.inputTables(),
-                                         credentials: try given.readCredentials(),
-                                         cancelBound: .milliseconds(Int64(cancelBound * 1000)))
-                (input.readablePaths, input.writablePaths) = try given.grantedPaths()
+                let given = try self.given.taskInput()
+                input = ConformanceInput(parametersJSON: given.connectorParameters.jsonText, inputs: given.inputs,
+                                         credentials: given.secrets, cancelBound: .milliseconds(Int64(cancelBound * 1000)))
+                (input.readablePaths, input.writablePaths) = (given.readable, given.writable)
             } catch let error as CLIError {
                 printError(error)
                 throw error.exitCode

@@ -82,28 +82,18 @@ extension TaskCommand {
                 printError(error)
                 throw CLIError(error).exitCode
             }
-            let parametersJSON: String
-            var secrets: [String: [UInt8]]
-            let inputTables: [InputTable]
-            do {
-                // `#` values follow the same rule as in a flow: out of the parameters, to the connector only
-                // through the credential callback, masked everywhere.
-                let (parameters, hidden) = try separateSecrets(given.buildParameters())
-                parametersJSON = parameters.jsonText
-                secrets = try given.readCredentials()
-                for (key, value) in hidden { secrets[key] = Array(value.utf8) }
-                inputTables = try given.inputTables()
-            } catch let error as CLIError {
+            let input: TaskInput
+            do { input = try given.taskInput() } catch let error as CLIError {
                 printError(error)
                 throw error.exitCode
             }
+            let parametersJSON = input.connectorParameters.jsonText, secrets = input.secrets, inputTables = input.inputs
 
             let tablesDirectory = URL(fileURLWithPath: tablesDir).standardizedFileURL.path
             let masker = Masker(secrets: secrets.values.map { String(decoding: $0, as: UTF8.self) })
-            // The same checks a flow makes before a task runs: the parameters against the connector's schema.
-            if let schemaText = entry.descriptor?.parametersSchema, let schema = try? JSONValue(parsing: schemaText),
-               let asked = try? JSONValue(parsing: try given.buildParameters()) {
-                let violations = JSONSchema.validate(asked, against: schema)
+            // The same checks a flow makes before a task runs: the parameters (`#` values too) against the schema.
+            if let schemaText = entry.descriptor?.parametersSchema, let schema = try? JSONValue(parsing: schemaText) {
+                let violations = JSONSchema.validate(input.parameters, against: schema)
                 if !violations.isEmpty {
                     for violation in violations {
                         let name = violation.pointer.split(separator: "/").first.map { "--param \($0)" } ?? "the parameters"
@@ -122,10 +112,7 @@ extension TaskCommand {
                 limits: TaskLimits(timeout: limits.timeout, memoryBytes: limits.memoryBytes, processes: limits.processes,
                                    fileSizeBytes: limits.fileSizeBytes),
                 minimumLogLevel: verbose ? 1 : 2)
-            do { (spec.readablePaths, spec.writablePaths) = try given.grantedPaths() } catch let error as CLIError {
-                printError(error)
-                throw error.exitCode
-            }
+            (spec.readablePaths, spec.writablePaths) = (input.readable, input.writable)
             let declared = entry.descriptor?.network ?? .none
             spec.network = declared
             spec.expectedDescriptor = entry.descriptor
@@ -147,24 +134,6 @@ extension TaskCommand {
             }
             let code = ExitCode.forTask(report.classification)
             if code != .success { throw code }
-        }
-
-        // MARK: inputs
-
-        /// The `#` values of the parameters, plain text (a ciphertext needs a project's key: use `patchbay run`).
-        func separateSecrets(_ text: String) throws -> (JSONValue, [String: String]) {
-            let parameters: JSONValue
-            do { parameters = try JSONValue(parsing: text) } catch {
-                throw CLIError("the parameters are not valid JSON: \(error)", exitCode: .inputInvalid)
-            }
-            do {
-                return try SecretParameters.separate(parameters) { value in
-                    guard !SecretBox.isCiphertext(value) else { throw CLIError.ciphertextOutsideProject }
-                    return value
-                }
-            } catch {
-                throw CLIError("\(error)", exitCode: .inputInvalid)
-            }
         }
 
         // MARK: outputs

@@ -1,7 +1,21 @@
 import ArgumentParser
 import Foundation
 import PatchbayModel
+import PatchbaySecurity
 import PatchbayWire
+
+/// A task's inputs as the command line gives them, under the policy of a flow task: `#` values are taken out
+/// of the parameters and reach the connector only through the credential callback (and are masked).
+struct TaskInput {
+    /// Every parameter as given, `#` ones included: what the connector's schema is checked against.
+    var parameters: JSONValue
+    /// What the connector reads as its parameters: without the `#` values.
+    var connectorParameters: JSONValue
+    /// --credential values and the `#` values, by name.
+    var secrets: [String: [UInt8]]
+    var inputs: [InputTable]
+    var readable: [String], writable: [String]
+}
 
 /// What a task is given on the command line, shared by `task run` and `plugins check`: parameters (inline
 /// or from a file), credentials and input tables.
@@ -50,6 +64,28 @@ struct TaskInputOptions: ParsableArguments {
     func split(_ item: String) -> (String, String) {
         let index = item.firstIndex(of: "=")!
         return (String(item[..<index]), String(item[item.index(after: index)...]))
+    }
+
+    /// Everything at once, checked, with the `#` values separated as in a flow.
+    func taskInput() throws -> TaskInput {
+        let parameters: JSONValue
+        do { parameters = try JSONValue(parsing: try buildParameters()) } catch let error as CLIError { throw error } catch {
+            throw CLIError("the parameters are not valid JSON: \(error)", exitCode: .inputInvalid)
+        }
+        let (connectorParameters, hidden): (JSONValue, [String: String])
+        do {
+            (connectorParameters, hidden) = try SecretParameters.separate(parameters) { value in
+                guard !SecretBox.isCiphertext(value) else { throw CLIError.ciphertextOutsideProject }
+                return value
+            }
+        } catch let error as CLIError { throw error } catch {
+            throw CLIError("\(error)", exitCode: .inputInvalid)
+        }
+        var secrets = try readCredentials()
+        for (key, value) in hidden { secrets[key] = Array(value.utf8) }
+        let (readable, writable) = try grantedPaths()
+        return TaskInput(parameters: parameters, connectorParameters: connectorParameters, secrets: secrets,
+                         inputs: try inputTables(), readable: readable, writable: writable)
     }
 
     /// The --input tables, each a readable file.

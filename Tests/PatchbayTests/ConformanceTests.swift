@@ -55,4 +55,17 @@ struct ConformanceTests {
         let text = try FirstParty.patchbay(["plugins", "check", plugin])
         #expect(text.stdout.contains("✗ credentials") && text.stdout.contains("✗ does not conform"), "\(text.stdout)")
     }
+
+    @Test("plugins check keeps a flow task's secret policy: a '#' value reaches the connector only as a credential, and no reason quotes it")
+    func secretsStayHidden() throws {
+        // Given a connector that asks for "#password" and echoes whatever it gets into its log and outputs
+        let plugin = try FlowFixtures.directory.get() + "/libsecret_echo.so"
+        // When it is checked with a '#' parameter
+        let result = try FirstParty.patchbay(["plugins", "check", plugin, "--param", "#password=hunter2-s3cret", "--output", "json"])
+        // Then the connector was answered (it asked for the credential, and may), and the secret is nowhere in the report
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stdout)")
+        let items = try #require(json["items"] as? [[String: String]])
+        #expect(items.first { $0["name"] == "credentials" }?["reason"]?.contains("#password (given)") == true, "\(items)")
+        #expect(!result.stdout.contains("hunter2-s3cret") && !result.stderr.contains("hunter2-s3cret"), "\(result.stdout)")
+    }
 }

@@ -363,6 +363,11 @@ extension Engine {
     // MARK: stages
 
     /// The task's parameters with outputs of earlier phases filled in, checked against the schema again.
+    /// A time as parameters get it: RFC 3339, UTC, seconds ("2026-12-02T06:31:12Z").
+    static func rfc3339(_ date: Date) -> String {
+        UTCTime.text(millisecondsSince1970: Int64((date.timeIntervalSince1970 * 1000).rounded(.down)), milliseconds: false, zone: "Z")
+    }
+
     private func renderParameters(of task: FlowTask, flow: Flow, schema text: String, context: RunContext,
                                   outputs: [String: [String: OutputValue]]) throws(JobFailure) -> JSONValue {
         let schema = try? JSONValue(parsing: text)
@@ -371,8 +376,8 @@ extension Engine {
             parameters = try Template.render(task.parameters, schema: schema, variable: { name in
                 switch name {
                 case "run.id": return String(context.runID)
-                case "run.started_at": return StoredTimeText.rfc3339(context.started)
-                case "run.date": return String(StoredTimeText.rfc3339(context.started).prefix(10))
+                case "run.started_at": return Self.rfc3339(context.started)
+                case "run.date": return String(Self.rfc3339(context.started).prefix(10))
                 default:
                     let variable = name.hasPrefix("vars.") ? String(name.dropFirst(5)) : name
                     guard let value = flow.variables?[variable] else { throw JobFailure("${{ \(name) }} has no value") }

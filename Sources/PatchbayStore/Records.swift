@@ -312,24 +312,8 @@ public struct JobCompletion: Sendable {
 /// 300-task flow. Rows written either way read back the same.
 enum StoredTime {
     static func text(_ date: Date) -> String {
-        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
-        var seconds = time_t(milliseconds.dividingFloor(by: 1000))
-        var parts = tm()
-        gmtime_r(&seconds, &parts)
-        func digits(_ value: Int32, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
-        }
-        return digits(parts.tm_year + 1900, 4) + "-" + digits(parts.tm_mon + 1, 2) + "-" + digits(parts.tm_mday, 2) + " "
-            + digits(parts.tm_hour, 2) + ":" + digits(parts.tm_min, 2) + ":" + digits(parts.tm_sec, 2) + "."
-            + digits(Int32(milliseconds - Int64(seconds) * 1000), 3)
-    }
-}
-
-private extension Int64 {
-    func dividingFloor(by divisor: Int64) -> Int64 {
-        let (quotient, remainder) = quotientAndRemainder(dividingBy: divisor)
-        return remainder < 0 ? quotient - 1 : quotient
+        UTCTime.text(millisecondsSince1970: Int64((date.timeIntervalSince1970 * 1000).rounded(.down)), separator: " ",
+                     milliseconds: true, zone: "")
     }
 }
 

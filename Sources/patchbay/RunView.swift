@@ -132,8 +132,8 @@ final class RunView: Sendable {
         guard lines.count > room else { return lines.map(cut) }
         let header = lines[0]
         let rows = Array(lines.dropFirst())
-        let urgent = jobs.indices.filter { [.processing, .error, .terminating].contains(jobs[$0].status) }
-        let rest = jobs.indices.filter { !urgent.contains($0) }
+        let isUrgent: (Int) -> Bool = { [.processing, .error, .terminating].contains(jobs[$0].status) }
+        let urgent = jobs.indices.filter(isUrgent), rest = jobs.indices.filter { !isUrgent($0) }
         let shown = Array((urgent + rest).prefix(room - 2)).sorted()
         var counts: [String: Int] = [:]
         for job in jobs { counts[job.status.rawValue, default: 0] += 1 }

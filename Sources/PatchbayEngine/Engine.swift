@@ -211,6 +211,21 @@ public final class Engine: Sendable {
         return run
     }
 
+    /// Loads and checks each flow file (every flow of the project when `files` is empty), one at a time:
+    /// an invalid flow is its problems, and the others are still checked. Nothing is written.
+    public func checkFlows(_ files: [String] = [], notes: (@Sendable (String) -> Void)? = nil) async throws
+        -> [(file: String, flow: Result<Flow, FlowError>)] {
+        var checked: [(file: String, flow: Result<Flow, FlowError>)] = []
+        for file in files.isEmpty ? project.flowFiles() : files {
+            do {
+                checked.append((file, .success(try await load(flowFile: file, sealFiles: false, notes: notes))))
+            } catch EngineError.invalidFlow(let problems) {
+                checked.append((file, .failure(problems)))
+            }
+        }
+        return checked
+    }
+
     /// The flow as a run recorded it when it started (its snapshot).
     public func recordedFlow(of runID: Int64) throws -> Flow {
         guard let original = try store.run(runID) else { throw EngineError.noSuchRun(runID) }

@@ -26,10 +26,10 @@ extension FlowsCommand {
             try await reportingErrors {
                 let engine = try project.engine(global)
                 var rows: [[String: Any]] = []
-                for file in engine.project.flowFiles() {
+                for (file, checked) in try await engine.checkFlows() {
                     var row: [String: Any] = ["file": file]
-                    do {
-                        let flow = try await engine.load(flowFile: file, sealFiles: false, notes: { _ in })
+                    switch checked {
+                    case .success(let flow):
                         row["flow"] = flow.name
                         row["format"] = flow.format
                         row["phases"] = flow.phases.count
@@ -38,8 +38,7 @@ extension FlowsCommand {
                         if let last = try engine.runs(flow: flow.name, limit: 1).first {
                             row["last_run"] = ["id": last.id!, "status": last.status.rawValue, "started_at": iso(last.startedAt ?? last.createdAt)] as [String: Any]
                         }
-                    } catch let error as EngineError {
-                        guard case .invalidFlow(let flowError) = error else { throw error }
+                    case .failure(let flowError):
                         row["flow"] = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
                         row["valid"] = false
                         row["problems"] = flowError.issues.map(\.description)

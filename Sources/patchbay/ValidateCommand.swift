@@ -33,12 +33,11 @@ struct ValidateCommand: AsyncParsableCommand {
                 throw CLIError("there are no flows in \(engine.project.flowsDirectory)", exitCode: .inputInvalid)
             }
             var results: [[String: Any]] = [], invalid = 0
-            for file in files {
-                do {
-                    let loaded = try await engine.load(flowFile: file, sealFiles: false, notes: printNote)
-                    let entry: [String: Any] = ["file": file, "valid": true, "flow": loaded.name, "format": loaded.format,
-                                                "phases": loaded.phases.map(\.id), "tasks": loaded.tasks.map(\.id)]
-                    results.append(entry)
+            for (file, checked) in try await engine.checkFlows(files, notes: printNote) {
+                switch checked {
+                case .success(let loaded):
+                    results.append(["file": file, "valid": true, "flow": loaded.name, "format": loaded.format,
+                                    "phases": loaded.phases.map(\.id), "tasks": loaded.tasks.map(\.id)] as [String: Any])
                     if global.output == .text {
                         print("✓ \(loaded.name) (\(loaded.format)): \(loaded.phases.count) phases, \(loaded.tasks.count) tasks, valid")
                         for phase in loaded.phases {
@@ -46,12 +45,11 @@ struct ValidateCommand: AsyncParsableCommand {
                             print("  \(phase.id): \(tasks.joined(separator: ", "))")
                         }
                     }
-                } catch let error as EngineError where files.count > 1 {
-                    // With several flows, one invalid flow is reported and the others are still checked.
-                    guard case .invalidFlow(let flowError) = error else { throw error }
+                case .failure(let flowError):
+                    // One flow: its problems are the command's error. Several: each is reported, the others still checked.
+                    if files.count == 1 { throw EngineError.invalidFlow(flowError) }
                     invalid += 1
-                    let entry: [String: Any] = ["file": file, "valid": false, "issues": flowError.issues.map(\.description)]
-                    results.append(entry)
+                    results.append(["file": file, "valid": false, "issues": flowError.issues.map(\.description)] as [String: Any])
                     if global.output == .text {
                         print("✗ \(file): \(flowError.issues.count) problem\(flowError.issues.count == 1 ? "" : "s")")
                         for issue in flowError.issues { print("  \(issue)") }

@@ -290,8 +290,7 @@ extension Engine {
             if task.configurationID != nil {
                 lock = await locks.acquire("config:" + job.configurationKey, owner: context.runID) { [store] in
                     // Name the job in the way: what a user looks at (or terminates) to get this one going.
-                    let holder = (try? store.jobs(configurationKey: job.configurationKey))?
-                        .last { $0.id != job.id && $0.status == .processing }
+                    let holder = (try? store.runningJob(configurationKey: job.configurationKey)).flatMap { $0 }
                     let message = holder.map { "waiting for job \($0.id!) (run \($0.runID), task \($0.taskID)) of configuration '\(job.configurationKey)' to finish" }
                         ?? "waiting: another job of configuration '\(job.configurationKey)' is running"
                     if let waiting = try? store.update(job: job, to: .waiting, message: message) { events(.job(waiting)) }

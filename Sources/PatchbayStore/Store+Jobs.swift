@@ -14,6 +14,14 @@ extension Store {
         try pool.read { db in try JobRecord.fetchOne(db, key: id) }
     }
 
+    /// The job of a configuration that is running now, if any (what a waiting job waits for).
+    public func runningJob(configurationKey: String) throws -> JobRecord? {
+        try pool.read { db in
+            try JobRecord.filter(Column("configurationKey") == configurationKey && Column("status") == JobStatus.processing.rawValue)
+                .order(Column("id").desc).fetchOne(db)
+        }
+    }
+
     public func jobs(configurationKey: String) throws -> [JobRecord] {
         try pool.read { db in
             try JobRecord.filter(Column("configurationKey") == configurationKey).order(Column("startedAt")).fetchAll(db)

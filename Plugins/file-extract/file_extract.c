@@ -6,7 +6,8 @@
  * The file must be UTF-8 (a byte-order mark is dropped). CSV: RFC 4180, the first record is the header
  * (header: false names the columns col_1, col_2, …); a header that names a column twice is refused.
  * JSON lines: one flat object per line; the columns are the union of every line's keys, and a key a
- * line lacks (or a null) is empty. A bad row is reported with its physical line and its text; onBadRow
+ * line lacks (or a null) is NULL. On a host of ABI 1.3 or later an empty CSV field is NULL too (the
+ * table's manifest says so); on an older host both are empty strings. A bad row is reported with its physical line and its text; onBadRow
  * skip or reject goes on (reject writes <table>_rejected: line, raw, reason) unless more than
  * maxBadShare of the rows are bad.
  *
@@ -56,16 +57,28 @@ typedef struct {
     unsigned long long rows;
 } batch;
 
+/* The length batch_null() records: the value is NULL. */
+#define NULL_LENGTH ((size_t)-1)
+
+/* Whether the host has the ABI 1.3 functions (NULLs and types). */
+static int host_has_1_3(void) { return host->struct_size >= PATCHBAY_HOST_SIZE_1_3; }
+
 static patchbay_status batch_flush(batch *b) {
     if (b->values == 0) return PATCHBAY_OK;
     patchbay_str *vals = malloc(sizeof(patchbay_str) * b->values);
-    if (!vals) return PATCHBAY_ERROR;
+    uint8_t *nulls = calloc(b->values, 1);
+    if (!vals || !nulls) { free(vals); free(nulls); return PATCHBAY_ERROR; }
+    int any_null = 0;
     for (size_t i = 0; i < b->values; i++) {
         vals[i].data = b->bytes.data + b->offsets[2 * i];
         vals[i].length = b->offsets[2 * i + 1];
+        if (vals[i].length == NULL_LENGTH) { vals[i].length = 0; nulls[i] = 1; any_null = 1; }
     }
-    patchbay_status s = host->write_records(b->writer, vals, b->values / b->columns);
+    patchbay_status s = any_null && host_has_1_3()
+        ? host->write_records_nullable(b->writer, vals, nulls, b->values / b->columns)
+        : host->write_records(b->writer, vals, b->values / b->columns);
     free(vals);
+    free(nulls);
     b->rows += b->values / b->columns;
     b->values = 0;
     b->bytes.used = 0;
@@ -77,6 +90,12 @@ static int batch_value(batch *b, const char *src, size_t n) {
     b->offsets[2 * b->values + 1] = n;
     b->values++;
     return buffer_put(&b->bytes, src, n);
+}
+
+static void batch_null(batch *b) {
+    b->offsets[2 * b->values] = b->bytes.used;
+    b->offsets[2 * b->values + 1] = NULL_LENGTH;
+    b->values++;
 }
 
 /* Reads the whole file. */
@@ -283,7 +302,10 @@ static patchbay_status extract_csv(patchbay_task *task, patchbay_error *error, c
             p = csv_field(p, end, set->delimiter, &scratch, &ok);
             if (ok == 0) { reason = "an unclosed quoted field"; break; }
             if (ok < 0) { reason = "text after a closing quote"; break; }
-            if (fields < ncol) batch_value(&b, scratch.data ? scratch.data : "", scratch.used);
+            if (fields < ncol) {
+                if (scratch.used == 0) batch_null(&b);
+                else batch_value(&b, scratch.data, scratch.used);
+            }
             fields++;
             if (p < end && *p == set->delimiter) { p++; continue; }
             if (p < end && *p == '\r') p++;
@@ -358,6 +380,7 @@ static const char *json_record_parse(json_record *r, const char *p, const char *
             r->values.used += length;
         } else if (eol - q >= 4 && memcmp(q, "null", 4) == 0) {
             q += 4;  /* null: no value */
+            length = NULL_LENGTH;
         } else {
             const char *v = q;
             q = patchbay_json_skip_value(q, eol);
@@ -422,7 +445,7 @@ static patchbay_status extract_jsonl(patchbay_task *task, patchbay_error *error,
                     for (size_t i = 0; i < ncol; i++) if (strcmp(names[i], r->keys[k]) == 0) { slot[i] = k; break; }
                 }
                 for (size_t i = 0; i < ncol; i++) {
-                    if (slot[i] == (size_t)-1) batch_value(&b, "", 0);
+                    if (slot[i] == (size_t)-1 || r->value_length[slot[i]] == NULL_LENGTH) batch_null(&b);
                     else batch_value(&b, r->values.data + r->value_at[slot[i]], r->value_length[slot[i]]);
                 }
                 if (b.values == BATCH_ROWS * ncol && (s = batch_flush(&b)) != PATCHBAY_OK) goto out;

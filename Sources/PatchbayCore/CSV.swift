@@ -6,8 +6,14 @@ public enum CSV {
     /// Up to `limit` records from the start of `bytes`, each a list of fields. A record cut off by the end of
     /// `bytes` (an unclosed quote) is left out: `bytes` may be only the head of a file.
     public static func records(_ bytes: some Collection<UInt8>, limit: Int = .max) -> [[String]] {
-        var records: [[String]] = []
-        var fields: [String] = [], field: [UInt8] = []
+        nullableRecords(bytes, limit: limit).map { $0.map { $0 ?? "" } }
+    }
+
+    /// `records`, with an unquoted empty field as nil: NULL in a table with a manifest, where `""` is the
+    /// empty string.
+    public static func nullableRecords(_ bytes: some Collection<UInt8>, limit: Int = .max) -> [[String?]] {
+        var records: [[String?]] = []
+        var fields: [String?] = [], field: [UInt8] = []
         var quoted = false, afterQuote = false, started = false
         var iterator = bytes.makeIterator()
         var pending: UInt8? = nil
@@ -16,7 +22,7 @@ public enum CSV {
             return iterator.next()
         }
         func endField() {
-            fields.append(String(decoding: field, as: UTF8.self))
+            fields.append(field.isEmpty && !afterQuote ? nil : String(decoding: field, as: UTF8.self))
             field.removeAll(keepingCapacity: true)
             afterQuote = false
         }
@@ -28,6 +34,7 @@ public enum CSV {
                         if following == 0x22 { field.append(0x22) } else { quoted = false; afterQuote = true; pending = following }
                     } else {
                         quoted = false
+                        afterQuote = true
                     }
                 } else {
                     field.append(byte)

@@ -233,17 +233,20 @@ public struct ConnectorDescriptor: Sendable, Equatable {
     public var abiVersionText: String { "\(abiVersion >> 16).\(abiVersion & 0xFFFF)" }
 }
 
-/// A table a task produced: a CSV file (RFC 4180, header row) with its name, columns and rows. `path` is
+/// A table a task produced: a CSV file (RFC 4180, header row) with its name, typed columns and rows. `path` is
 /// relative to the task's workspace as the runner reports it, and absolute once the host placed it.
 public struct TableFile: Sendable, Equatable {
     public var name: String
     public var columns: [String]
+    /// One per column; a table opened without types is all `.string`.
+    public var types: [ColumnType]
     public var rowCount: UInt64
     public var path: String
 
-    public init(name: String, columns: [String], rowCount: UInt64, path: String) {
+    public init(name: String, columns: [String], types: [ColumnType]? = nil, rowCount: UInt64, path: String) {
         self.name = name
         self.columns = columns
+        self.types = types ?? Array(repeating: .string, count: columns.count)
         self.rowCount = rowCount
         self.path = path
     }

@@ -456,7 +456,11 @@ extension Engine {
                     : "the table '\(table)' does not exist yet (no job has produced it)"
                 throw JobFailure("input '\(name)': \(why)")
             }
-            inputs.append(InputTable(name: name, path: path))
+            do {
+                inputs.append(InputTable(name: name, path: path, types: try TableManifest.types(besides: path)))
+            } catch {
+                throw JobFailure("input '\(name)': its manifest \(error)")
+            }
         }
         return inputs
     }
@@ -500,7 +504,7 @@ extension Engine {
                 rowsOut: Int64(report.tables.reduce(0) { $0 + $1.rowCount }),
                 outputs: report.outputs.map { OutputRecord(jobID: job.id!, name: $0.name, value: $0.isSecret ? nil : String(decoding: $0.value, as: UTF8.self), isSecret: $0.isSecret) },
                 state: report.newStateJSON,
-                tables: report.tables.map { TableRecord(name: $0.name, columns: $0.columns, rowCount: Int64($0.rowCount), lastImportAt: now, jobID: job.id!, file: $0.name + ".csv") })
+                tables: report.tables.map { TableRecord(name: $0.name, columns: $0.columns, types: $0.types, rowCount: Int64($0.rowCount), lastImportAt: now, jobID: job.id!, file: $0.name + ".csv") })
             if checks > 1 { completion.message = "ready after \(checks) checks" }
             if let table = report.tables.first(where: { !context.scopes.allows(table: $0.name, .write) }) {
                 return JobCompletion(status: .error, failureClass: .config,
@@ -577,7 +581,11 @@ extension Engine {
     func publishStagedTables(job id: Int64) {
         let staging = stagingDirectory(job: id)
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: staging) else { return }
-        for name in names where name.hasSuffix(".csv") {
+        // Each manifest just before its table, so that the window in which a reader may pair a new
+        // manifest with an old file is one rename long (the runner refuses a pair whose columns differ).
+        for name in names.sorted() where name.hasSuffix(".csv") {
+            let manifest = TableManifest.path(besides: name)
+            if names.contains(manifest) { rename(staging + "/" + manifest, project.tablesDirectory + "/" + manifest) }
             rename(staging + "/" + name, project.tablesDirectory + "/" + name)
         }
         DirectoryTableSink.sync(project.tablesDirectory)

@@ -320,7 +320,7 @@ struct Supervisor<Host: TaskHost> {
         // Tables land only for a success, and only through the host.
         if classification.isSuccess, case .succeeded(let tables) = result {
             // Each path the runner reported must name a file in its own out/tables/: anything else is a lie.
-            let files = tables.map { TableFile(name: $0.name, columns: $0.columns, rowCount: $0.rowCount, path: workspace + "/" + $0.path) }
+            let files = tables.map { TableFile(name: $0.name, columns: $0.columns, types: $0.types, rowCount: $0.rowCount, path: workspace + "/" + $0.path) }
             do {
                 for table in tables { try Self.checkReported(table, workspace: workspace, owner: user?.uid) }
                 try host.commit(tables: files)

@@ -168,6 +168,10 @@ extension Store {
                 CREATE INDEX lineageByTable ON lineage(tableName, direction);
                 """)
         }
+        migrator.registerMigration("v7: typed columns (ABI 1.3)") { db in
+            // '[]' for a table committed before: every column a string.
+            try db.execute(sql: "ALTER TABLE tables ADD COLUMN typesJSON TEXT NOT NULL DEFAULT '[]'")
+        }
         return migrator
     }
 }

@@ -252,15 +252,18 @@ public struct TableRecord: Sendable, Codable, Equatable, FetchableRecord, Persis
     /// bucket.table
     public var name: String
     public var columnsJSON: String
+    /// The columns' type words, one per column ("[]" for a table from before typed columns: all strings).
+    public var typesJSON: String
     public var rowCount: Int64
     public var lastImportAt: Date
     public var jobID: Int64
     /// The CSV file, relative to the project's tables directory.
     public var file: String
 
-    public init(name: String, columns: [String], rowCount: Int64, lastImportAt: Date, jobID: Int64, file: String) {
+    public init(name: String, columns: [String], types: [ColumnType]? = nil, rowCount: Int64, lastImportAt: Date, jobID: Int64, file: String) {
         self.name = name
         self.columnsJSON = String(decoding: (try? JSONEncoder().encode(columns)) ?? Data("[]".utf8), as: UTF8.self)
+        self.typesJSON = String(decoding: (try? JSONEncoder().encode((types ?? []).map(\.word))) ?? Data("[]".utf8), as: UTF8.self)
         self.rowCount = rowCount
         self.lastImportAt = lastImportAt
         self.jobID = jobID
@@ -268,6 +271,12 @@ public struct TableRecord: Sendable, Codable, Equatable, FetchableRecord, Persis
     }
 
     public var columns: [String] { (try? JSONDecoder().decode([String].self, from: Data(columnsJSON.utf8))) ?? [] }
+
+    /// One type per column; `.string` where none was recorded.
+    public var types: [ColumnType] {
+        let words = (try? JSONDecoder().decode([String].self, from: Data(typesJSON.utf8))) ?? []
+        return columns.indices.map { $0 < words.count ? ColumnType(word: words[$0]) ?? .string : .string }
+    }
 }
 
 public struct StateRecord: Sendable, Codable, Equatable, FetchableRecord, PersistableRecord {

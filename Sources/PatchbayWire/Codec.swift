@@ -9,6 +9,8 @@
 // little-endian; strings and byte runs are a UInt32 length then the bytes;
 // arrays are a UInt32 count then the elements.
 
+public import PatchbayCore
+
 /// Why a byte sequence is not a valid frame or message.
 public enum WireError: Error, Equatable, CustomStringConvertible {
     case frameTooLarge(UInt32)
@@ -74,6 +76,10 @@ public struct WireEncoder: Sendable {
         u32(UInt32(values.count))
         for value in values { string(value) }
     }
+    public mutating func types(_ values: [ColumnType]) {
+        u32(UInt32(values.count))
+        for value in values { u32(value.abiValue) }
+    }
 
     /// The finished frame: the length prefix filled in.
     public func frame() -> [UInt8] {
@@ -136,6 +142,17 @@ public struct WireDecoder {
         var out: [String] = []
         out.reserveCapacity(Int(count))
         for _ in 0..<count { out.append(try string(field)) }
+        return out
+    }
+    public mutating func types(_ field: String) throws(WireError) -> [ColumnType] {
+        let count = try u32(field)
+        guard Int(count) <= (body.endIndex - index) / 4 else { throw .truncated(field: field) }
+        var out: [ColumnType] = []
+        for _ in 0..<count {
+            let raw = try u32(field)
+            guard let type = ColumnType(abi: raw) else { throw .invalidValue(field: field, value: UInt64(raw)) }
+            out.append(type)
+        }
         return out
     }
     public func finish() throws(WireError) {

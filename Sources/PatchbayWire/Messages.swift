@@ -111,7 +111,10 @@ public struct InputTable: Sendable, Equatable {
     public var name: String
     /// A CSV file (RFC 4180, header row) readable by the runner.
     public var path: String
-    public init(name: String, path: String) { self.name = name; self.path = path }
+    /// The column types from the table's manifest, nil for a table without one: then every column is a
+    /// string and no value is NULL; with one, an unquoted empty field is NULL.
+    public var types: [ColumnType]?
+    public init(name: String, path: String, types: [ColumnType]? = nil) { self.name = name; self.path = path; self.types = types }
 }
 
 public struct Hello: Sendable, Equatable {
@@ -172,7 +175,10 @@ public enum HostMessage: Sendable, Equatable {
             e.string(h.parametersJSON)
             e.string(h.stateJSON)
             e.u32(UInt32(h.inputs.count))
-            for input in h.inputs { e.string(input.name); e.string(input.path) }
+            for input in h.inputs {
+                e.string(input.name); e.string(input.path)
+                e.u8(input.types == nil ? 0 : 1); e.types(input.types ?? [])
+            }
             let c = h.confinement
             e.u64(c.addressSpaceBytes); e.u64(c.cpuSeconds); e.u64(c.openFiles); e.u64(c.processes)
             e.u64(c.fileSizeBytes); e.u32(c.userID); e.u32(c.groupID)
@@ -211,7 +217,11 @@ public enum HostMessage: Sendable, Equatable {
             let state = try d.string("stateJSON")
             let inputCount = try d.u32("inputs")
             var inputs: [InputTable] = []
-            for _ in 0..<inputCount { inputs.append(InputTable(name: try d.string("input.name"), path: try d.string("input.path"))) }
+            for _ in 0..<inputCount {
+                let name = try d.string("input.name"), path = try d.string("input.path")
+                let typed = try d.u8("input.typed"), types = try d.types("input.types")
+                inputs.append(InputTable(name: name, path: path, types: typed == 0 ? nil : types))
+            }
             var confinement = Confinement(
                 addressSpaceBytes: try d.u64("addressSpaceBytes"), cpuSeconds: try d.u64("cpuSeconds"),
                 openFiles: try d.u64("openFiles"), processes: try d.u64("processes"),
@@ -293,7 +303,7 @@ public enum RunnerMessage: Sendable, Equatable {
             case .succeeded(let tables):
                 e.u8(0)
                 e.u32(UInt32(tables.count))
-                for t in tables { e.string(t.name); e.strings(t.columns); e.u64(t.rowCount); e.string(t.path) }
+                for t in tables { e.string(t.name); e.strings(t.columns); e.types(t.types); e.u64(t.rowCount); e.string(t.path) }
             case .failed(let failureClass, let user, let internalMessage):
                 e.u8(1); e.u32(failureClass.abiValue); e.string(user); e.string(internalMessage)
             case .cancelled:
@@ -355,8 +365,10 @@ public enum RunnerMessage: Sendable, Equatable {
                 var tables: [TableFile] = []
                 for _ in 0..<count {
                     let name = try d.string("table.name"), columns = try d.strings("table.columns")
+                    let types = try d.types("table.types")
+                    guard types.count == columns.count else { throw .invalidValue(field: "table.types", value: UInt64(types.count)) }
                     let rows = try d.u64("table.rowCount"), path = try d.string("table.path")
-                    tables.append(TableFile(name: name, columns: columns, rowCount: rows, path: path))
+                    tables.append(TableFile(name: name, columns: columns, types: types, rowCount: rows, path: path))
                 }
                 message = .result(.succeeded(tables: tables))
             case 1:

@@ -132,7 +132,7 @@ final class TaskSession {
             return patchbay_status(PATCHBAY_IO)
         }
         do {
-            let reader = try TableReader(descriptor: descriptor, path: input.path)
+            let reader = try TableReader(descriptor: descriptor, path: input.path, types: input.types)
             let handle = newHandle()
             readers[handle] = reader
             out.pointee = OpaquePointer(bitPattern: handle)
@@ -156,13 +156,24 @@ final class TaskSession {
         return patchbay_status(PATCHBAY_OK)
     }
 
+    func inputColumnTypes(_ handle: OpaquePointer?, _ outTypes: UnsafeMutablePointer<UnsafePointer<UInt32>?>?,
+                          _ outCount: UnsafeMutablePointer<Int>?) -> patchbay_status {
+        guard let reader = reader(handle), let outTypes, let outCount else { return patchbay_status(PATCHBAY_INVALID_ARGUMENT) }
+        outTypes.pointee = UnsafePointer(reader.lentTypes.baseAddress)
+        outCount.pointee = reader.types.count
+        return patchbay_status(PATCHBAY_OK)
+    }
+
+    /// read_records and read_records_nullable: `outNulls` nil for the 1.0 call, which gives a NULL as "".
     func readRecords(_ handle: OpaquePointer?, _ outValues: UnsafeMutablePointer<UnsafePointer<patchbay_str>?>?,
+                     _ outNulls: UnsafeMutablePointer<UnsafePointer<UInt8>?>? = nil,
                      _ outRows: UnsafeMutablePointer<Int>?) -> patchbay_status {
         guard let reader = reader(handle), let outValues, let outRows else { return patchbay_status(PATCHBAY_INVALID_ARGUMENT) }
         do {
             let rows = try reader.nextBatch()
             outRows.pointee = rows
             outValues.pointee = reader.batch.pointer
+            outNulls?.pointee = reader.nulls
             return patchbay_status(rows == 0 ? PATCHBAY_END : PATCHBAY_OK)
         } catch {
             channel.send(.log(level: UInt32(PATCHBAY_LOG_ERROR), message: "read_records: \(error.detail)"))
@@ -176,8 +187,9 @@ final class TaskSession {
         readers[UInt(bitPattern: handle)] = nil
     }
 
-    func openOutput(_ name: patchbay_str, _ columns: UnsafePointer<patchbay_str>?, _ count: Int,
-                    _ out: UnsafeMutablePointer<OpaquePointer?>?) -> patchbay_status {
+    /// open_output and open_output_typed: `types` nil for the 1.0 call, which makes string columns.
+    func openOutput(_ name: patchbay_str, _ columns: UnsafePointer<patchbay_str>?, types rawTypes: UnsafePointer<UInt32>? = nil,
+                    typed: Bool = false, _ count: Int, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> patchbay_status {
         guard let out, let table = string(name), TableFile.isValidName(table), count > 0, let columns else {
             channel.send(.log(level: UInt32(PATCHBAY_LOG_ERROR), message: "open_output: invalid arguments (table names use letters, digits, '.', '-', '_'; at least one column)"))
             return patchbay_status(PATCHBAY_INVALID_ARGUMENT)
@@ -195,6 +207,17 @@ final class TaskSession {
             channel.send(.log(level: UInt32(PATCHBAY_LOG_ERROR), message: "open_output '\(table)': duplicate column names"))
             return patchbay_status(PATCHBAY_INVALID_ARGUMENT)
         }
+        var types = Array(repeating: ColumnType.string, count: count)
+        if typed {
+            guard let rawTypes else { return patchbay_status(PATCHBAY_INVALID_ARGUMENT) }
+            for i in 0..<count {
+                guard let type = ColumnType(abi: rawTypes[i]) else {
+                    channel.send(.log(level: UInt32(PATCHBAY_LOG_ERROR), message: "open_output_typed '\(table)': column '\(names[i])' has type \(rawTypes[i]), which is not a PATCHBAY_TYPE_* (1…8)"))
+                    return patchbay_status(PATCHBAY_INVALID_ARGUMENT)
+                }
+                types[i] = type
+            }
+        }
         let bucket = table.split(separator: ".", maxSplits: 1).first.map(String.init) ?? table
         guard hello.writableBuckets.allows(bucket: bucket) else {
             let reason = "open_output: the run's token may not write the bucket of '\(table)' (bucket '\(bucket)'; it may write \(hello.writableBuckets.description)); nothing was written"
@@ -202,7 +225,7 @@ final class TaskSession {
             channel.send(.log(level: UInt32(PATCHBAY_LOG_ERROR), message: reason))
             return patchbay_status(PATCHBAY_DENIED)
         }
-        guard let writer = TableWriter(name: table, columns: names) else {
+        guard let writer = TableWriter(name: table, columns: names, types: types) else {
             let reason = ioFailure(errno, "creating table '\(table)' at \(hello.workspace)/out/tables/\(table).csv")
             writeFailure = writeFailure ?? reason
             channel.send(.log(level: UInt32(PATCHBAY_LOG_ERROR), message: "open_output: \(reason)"))
@@ -216,16 +239,23 @@ final class TaskSession {
         return patchbay_status(PATCHBAY_OK)
     }
 
-    func writeRecords(_ handle: OpaquePointer?, _ values: UnsafePointer<patchbay_str>?, _ rows: Int) -> patchbay_status {
+    /// write_records and write_records_nullable (`nulls` nil: no value is NULL). A batch with a value
+    /// outside its column's form writes nothing: the connector may then write its rows one by one.
+    func writeRecords(_ handle: OpaquePointer?, _ values: UnsafePointer<patchbay_str>?, nulls: UnsafePointer<UInt8>? = nil,
+                      _ rows: Int) -> patchbay_status {
         guard let handle, let writer = writers[UInt(bitPattern: handle)], writer.isOpen else {
             return patchbay_status(PATCHBAY_INVALID_ARGUMENT)
         }
         if rows == 0 { return patchbay_status(PATCHBAY_OK) }
         guard let values else { return patchbay_status(PATCHBAY_INVALID_ARGUMENT) }
-        for i in 0..<(rows * writer.columns.count) where values[i].data == nil && values[i].length > 0 {
+        for i in 0..<(rows * writer.columns.count) where values[i].data == nil && values[i].length > 0 && (nulls?[i] ?? 0) == 0 {
             return patchbay_status(PATCHBAY_INVALID_ARGUMENT)
         }
-        writer.write(values, rows: rows)
+        if let misfit = writer.firstMisfit(values, nulls: nulls, rows: rows) {
+            channel.send(.log(level: UInt32(PATCHBAY_LOG_ERROR), message: "write_records '\(writer.name)': \(misfit); none of the batch's \(rows) rows was written"))
+            return patchbay_status(PATCHBAY_INVALID_ARGUMENT)
+        }
+        writer.write(values, nulls: nulls, rows: rows)
         if writer.error != 0 {
             noteWriteFailure(writer.error, "writing table '\(writer.name)'", writer)
             return patchbay_status(PATCHBAY_IO)
@@ -325,7 +355,7 @@ final class TaskSession {
                 noteWriteFailure(error, "finishing table '\(writer.name)'", writer)
                 return nil
             }
-            produced.append(TableFile(name: writer.name, columns: writer.columns, rowCount: writer.rowCount,
+            produced.append(TableFile(name: writer.name, columns: writer.columns, types: writer.types, rowCount: writer.rowCount,
                                       path: writer.relativePath))
         }
         return writeFailure == nil ? produced : nil
@@ -362,13 +392,19 @@ func makeHostTable() -> UnsafePointer<patchbay_host> {
     table.credential = { task, name, out in withSession(task, invalid: invalidArgument) { $0.credential(name, out) } }
     table.open_input = { task, name, out in withSession(task, invalid: invalidArgument) { $0.openInput(name, out) } }
     table.input_columns = { reader, columns, count in withSession { $0.inputColumns(reader, columns, count) } }
-    table.read_records = { reader, values, rows in withSession { $0.readRecords(reader, values, rows) } }
+    table.read_records = { reader, values, rows in withSession { $0.readRecords(reader, values, nil, rows) } }
     table.close_input = { reader in withSession { $0.closeInput(reader) } }
     table.open_output = { task, name, columns, count, out in
         withSession(task, invalid: invalidArgument) { $0.openOutput(name, columns, count, out) }
     }
     table.write_records = { writer, values, rows in withSession { $0.writeRecords(writer, values, rows) } }
     table.close_output = { writer in withSession { $0.closeOutput(writer) } }
+    table.open_output_typed = { task, name, columns, types, count, out in
+        withSession(task, invalid: invalidArgument) { $0.openOutput(name, columns, types: types, typed: true, count, out) }
+    }
+    table.write_records_nullable = { writer, values, nulls, rows in withSession { $0.writeRecords(writer, values, nulls: nulls, rows) } }
+    table.read_records_nullable = { reader, values, nulls, rows in withSession { $0.readRecords(reader, values, nulls, rows) } }
+    table.input_column_types = { reader, types, count in withSession { $0.inputColumnTypes(reader, types, count) } }
     table.state_get = { task, out in withSession(task, invalid: invalidArgument) { $0.stateGet(out) } }
     table.state_set = { task, json in withSession(task, invalid: invalidArgument) { $0.stateSet(json) } }
     table.set_output = { task, name, value, flags in withSession(task, invalid: invalidArgument) { $0.setOutput(name, value, flags) } }

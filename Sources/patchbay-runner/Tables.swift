@@ -5,6 +5,7 @@
 import Glibc
 #endif
 import PatchbayABI
+import PatchbayCore
 
 /// A buffered append-only file. Owns its descriptor and buffer until close().
 final class ByteSink {
@@ -70,10 +71,15 @@ final class ByteSink {
     }
 }
 
-/// Writes one CSV field, quoting only when it must.
+/// Writes one CSV field, quoting only when it must. An empty string is written `""`, because an unquoted
+/// empty field is NULL (see appendNull).
 @inline(__always)
 func appendField(_ value: patchbay_str, to sink: ByteSink) {
-    guard value.length > 0, let data = value.data else { return }
+    guard value.length > 0, let data = value.data else {
+        sink.append(0x22)
+        sink.append(0x22)
+        return
+    }
     let bytes = UnsafeRawBufferPointer(start: data, count: value.length)
     var needsQuotes = false
     for byte in bytes where byte == 0x2C || byte == 0x22 || byte == 0x0A || byte == 0x0D {
@@ -99,6 +105,9 @@ func appendField(_ value: patchbay_str, to sink: ByteSink) {
 final class TableWriter {
     let name: String
     let columns: [String]
+    let types: [ColumnType]
+    /// Whether any column needs its values checked (false for an all-string table).
+    private let checked: Bool
     let relativePath: String
     private(set) var rowCount: UInt64 = 0
     private var sink: ByteSink?
@@ -106,9 +115,11 @@ final class TableWriter {
 
     /// Creates `out/tables/NAME.csv` relative to the runner's working directory, its workspace (the
     /// directories above it may be closed to the task's uid).
-    init?(name: String, columns: [String]) {
+    init?(name: String, columns: [String], types: [ColumnType]) {
         self.name = name
         self.columns = columns
+        self.types = types
+        checked = types.contains { $0 != .string }
         relativePath = "out/tables/\(name).csv"
         guard let sink = ByteSink(path: relativePath) else { return nil }
         for (i, column) in columns.enumerated() {
@@ -124,14 +135,39 @@ final class TableWriter {
 
     var isOpen: Bool { sink != nil }
 
-    func write(_ values: UnsafePointer<patchbay_str>, rows: Int) {
+    /// The first value of a batch that is not in its column's form: "column 'amount' (decimal), row 3 of
+    /// the batch: '12,5' is not digits with an optional '-' and '.digits'". Nil when every value fits.
+    func firstMisfit(_ values: UnsafePointer<patchbay_str>, nulls: UnsafePointer<UInt8>?, rows: Int) -> String? {
+        guard checked else { return nil }
+        let width = columns.count
+        for row in 0..<rows {
+            for column in 0..<width where types[column] != .string {
+                let index = row * width + column
+                if let nulls, nulls[index] != 0 { continue }
+                let value = values[index]
+                let raw = UnsafeRawBufferPointer(start: value.data, count: value.length)
+                if !types[column].accepts(raw) {
+                    var text = String(decoding: raw.prefix(80), as: UTF8.self)
+                    if raw.count > 80 { text += "…" }
+                    return "column '\(columns[column])' (\(types[column].word)), row \(row + 1) of the batch: '\(text)' is not \(types[column].form)"
+                }
+            }
+        }
+        return nil
+    }
+
+    func write(_ values: UnsafePointer<patchbay_str>, nulls: UnsafePointer<UInt8>? = nil, rows: Int) {
         guard let current = sink else { return }
         let width = columns.count
         var index = 0
         for _ in 0..<rows {
             for column in 0..<width {
                 if column > 0 { current.append(0x2C) }
-                appendField(values[index], to: current)
+                if let nulls, nulls[index] != 0 {
+                    // NULL: an unquoted empty field.
+                } else {
+                    appendField(values[index], to: current)
+                }
                 index += 1
             }
             current.append(0x0A)
@@ -192,6 +228,17 @@ struct LentStrings: ~Copyable {
 /// a batch of rows at a time, so a connector reading a table of any size keeps a flat memory.
 final class TableReader {
     let columns: [String]
+    /// The manifest's types, all `.string` for a table without one.
+    let types: [ColumnType]
+    /// With a manifest, an unquoted empty field is NULL; without one, there is no NULL.
+    private let hasNulls: Bool
+    /// One byte per value of the current batch, 1 where it is NULL, lent to the connector with the batch;
+    /// `batchHasNull` says whether any is.
+    private var nullBytes = UnsafeMutableBufferPointer<UInt8>(start: nil, count: 0)
+    private(set) var batchHasNull = false
+    var nulls: UnsafePointer<UInt8>? { batchHasNull ? UnsafePointer(nullBytes.baseAddress) : nil }
+    /// The types, lent until close.
+    private(set) var lentTypes: UnsafeMutableBufferPointer<UInt32>
     private let descriptor: Int32
     private let path: String
     /// The window of the file being parsed; `position` is the next unparsed byte in it.
@@ -212,17 +259,31 @@ final class TableReader {
 
     /// Opens the table on `fd`, which the runner opened before it gave up its privileges (read by offset,
     /// from 0, so a table may be opened more than once).
-    init(descriptor fd: Int32, path: String) throws(InputError) {
+    init(descriptor fd: Int32, path: String, types declared: [ColumnType]?) throws(InputError) {
         descriptor = fd
         self.path = path
+        hasNulls = declared != nil
         var header: [(Int, Int)] = []
         var names: [UInt8] = []
         guard try Self.nextRow(descriptor: fd, path: path, window: &window, position: &position, fileOffset: &fileOffset,
                                atEnd: &atEnd, into: &names, spans: &header) else {
             throw InputError(detail: "\(path) is empty: a table needs a header row")
         }
-        columns = header.map { String(decoding: names[$0.0..<($0.0 + $0.1)], as: UTF8.self) }
+        header = header.map { ($0.0, max($0.1, 0)) }
+        let list = header.map { String(decoding: names[$0.0..<($0.0 + $0.1)], as: UTF8.self) }
+        if let declared, declared.count != list.count {
+            throw InputError(detail: "\(path) has \(list.count) columns but its manifest types \(declared.count)")
+        }
+        columns = list
         columnNames.replace(with: names, spans: header)
+        types = declared ?? Array(repeating: .string, count: columns.count)
+        lentTypes = .allocate(capacity: max(types.count, 1))
+        for (i, type) in types.enumerated() { lentTypes[i] = type.abiValue }
+    }
+
+    deinit {
+        lentTypes.deallocate()
+        nullBytes.deallocate()
     }
 
     /// Parses the next record, reading more of the file whenever the record may go on past the window:
@@ -271,7 +332,7 @@ final class TableReader {
             rowSpans.removeAll(keepingCapacity: true)
             guard try Self.nextRow(descriptor: descriptor, path: path, window: &window, position: &position, fileOffset: &fileOffset,
                                    atEnd: &atEnd, into: &scratch, spans: &rowSpans) else { break }
-            if rowSpans.count == 1 && rowSpans[0].1 == 0 && columns.count != 1 { continue }  // blank line
+            if rowSpans.count == 1 && rowSpans[0].1 == Self.unquotedEmpty && columns.count != 1 { continue }  // blank line
             guard rowSpans.count == columns.count else {
                 throw InputError(detail: "data row \(rowsRead + rows + 1) has \(rowSpans.count) fields; the header has \(columns.count)")
             }
@@ -279,9 +340,28 @@ final class TableReader {
             rows += 1
         }
         rowsRead += rows
+        // An unquoted empty field is marked by a length of -1: NULL with a manifest, "" without one.
+        batchHasNull = false
+        for i in spans.indices where spans[i].1 == Self.unquotedEmpty {
+            spans[i].1 = 0
+            if hasNulls {
+                if !batchHasNull {
+                    if nullBytes.count < spans.count {
+                        nullBytes.deallocate()
+                        nullBytes = .allocate(capacity: spans.count)
+                    }
+                    nullBytes.update(repeating: 0)
+                    batchHasNull = true
+                }
+                nullBytes[i] = 1
+            }
+        }
         batch.replace(with: scratch, spans: spans)
         return rows
     }
+
+    /// The span length parseRow gives an unquoted empty field.
+    static let unquotedEmpty = -1
 
     /// Parses one CSV record starting at `position`; false at end of input.
     private static func parseRow(_ bytes: [UInt8], _ position: inout Int, into storage: inout [UInt8],
@@ -308,13 +388,14 @@ final class TableReader {
                     }
                 }
                 guard closed else { throw InputError(detail: "a quoted field is not closed before the end of the file") }
+                spans.append((start, storage.count - start))
             } else {
                 var end = position
                 while end < bytes.count && bytes[end] != 0x2C && bytes[end] != 0x0A && bytes[end] != 0x0D { end += 1 }
                 storage.append(contentsOf: bytes[position..<end])
+                spans.append((start, end == position ? unquotedEmpty : end - position))
                 position = end
             }
-            spans.append((start, storage.count - start))
             if position >= bytes.count { return true }
             switch bytes[position] {
             case 0x2C:

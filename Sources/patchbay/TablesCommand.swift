@@ -14,8 +14,22 @@ struct TablesCommand: AsyncParsableCommand {
 
 extension TablesCommand {
     static func json(_ table: TableRecord, _ engine: Engine) -> [String: Any] {
-        ["name": table.name, "columns": table.columns, "rows": table.rowCount, "last_import_at": iso(table.lastImportAt),
+        ["name": table.name, "columns": table.columns, "types": table.types.map(\.word),
+         "schema": zip(table.columns, table.types).map { ["name": $0, "type": $1.word] }, "rows": table.rowCount, "last_import_at": iso(table.lastImportAt),
          "job": table.jobID, "file": engine.path(of: table)]
+    }
+
+    /// A value as JSON by its column's type: NULL is null, integers, floats and booleans are JSON numbers and
+    /// booleans, a JSON column is its value; decimals stay strings (a JSON number would lose their digits).
+    static func jsonValue(_ text: String?, type: ColumnType) -> Any {
+        guard let text else { return NSNull() }
+        switch type {
+        case .integer: return Int64(text) ?? text
+        case .float: return Double(text).flatMap { $0.isFinite ? $0 : nil } ?? text
+        case .boolean: return text == "true"
+        case .json: return (try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed])) ?? text
+        default: return text
+        }
     }
 
     struct List: AsyncParsableCommand {
@@ -51,29 +65,35 @@ extension TablesCommand {
                 let table = try engine.table(name)
                 let path = engine.path(of: table)
                 // The first rows as records, not lines: a quoted field may hold a line break.
-                var preview: [[String]] = []
+                // Without a manifest (an untyped table) there is no NULL: an unquoted empty field is "".
+                var preview: [[String?]] = []
                 if let handle = FileHandle(forReadingAtPath: path) {
-                    preview = Array(CSV.records(handle.readData(ofLength: 1 << 20), limit: rows + 1).dropFirst())
+                    preview = Array(CSV.nullableRecords(handle.readData(ofLength: 1 << 20), limit: rows + 1).dropFirst())
+                    if !engine.hasManifest(table) { preview = preview.map { $0.map { $0 ?? "" } } }
                 }
+                let types = table.types
                 let (producer, readers) = try engine.lineage(of: table)
                 func job(_ job: JobRecord) -> String { "job \(job.id!) (run \(job.runID), task \(job.taskID))" }
                 if global.output == .json {
                     var object = TablesCommand.json(table, engine)
                     object["producer"] = producer.map { ["job": $0.id!, "run": $0.runID, "task": $0.taskID] as [String: Any] } ?? NSNull()
                     object["readers"] = readers.map { ["job": $0.id!, "run": $0.runID, "task": $0.taskID] as [String: Any] }
-                    object["preview"] = preview.map { Dictionary(zip(table.columns, $0), uniquingKeysWith: { first, _ in first }) }
+                    object["preview"] = preview.map { row in
+                        Dictionary(zip(table.columns, row.enumerated().map { TablesCommand.jsonValue($1, type: $0 < types.count ? types[$0] : .string) }),
+                                   uniquingKeysWith: { first, _ in first })
+                    }
                     printJSON(object)
                     return
                 }
                 print("\(table.name): \(table.rowCount) rows, committed by job \(table.jobID) at \(iso(table.lastImportAt))")
                 print("file: \(path)")
-                print("columns: \(table.columns.joined(separator: ", "))")
+                print("columns: \(zip(table.columns, types).map { "\($0) \($1.word)" }.joined(separator: ", "))")
                 print("produced by: \(producer.map(job) ?? "job \(table.jobID)")")
                 print("read by: \(readers.isEmpty ? "no job yet" : readers.map(job).joined(separator: ", "))")
                 if !preview.isEmpty {
                     print("first \(preview.count) rows:")
                     for row in preview {
-                        print("  " + row.map { $0.replacingOccurrences(of: "\n", with: "\\n") }.joined(separator: " | "))
+                        print("  " + row.map { $0?.replacingOccurrences(of: "\n", with: "\\n") ?? "NULL" }.joined(separator: " | "))
                     }
                 }
             }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import PatchbayModel
+import PatchbayRunner
 import PatchbaySecurity
 import PatchbayWire
 
@@ -96,7 +97,11 @@ struct TaskInputOptions: ParsableArguments {
         guard FileManager.default.isReadableFile(atPath: path) else {
             throw CLIError("--input \(name): cannot read \(file)", exitCode: .inputInvalid)
         }
-        return InputTable(name: name, path: path)
+        do {
+            return InputTable(name: name, path: path, types: try TableManifest.types(besides: path))
+        } catch {
+            throw CLIError("--input \(name): its manifest \(error)", exitCode: .inputInvalid)
+        }
     }
     }
 

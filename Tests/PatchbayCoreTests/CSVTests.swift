@@ -21,4 +21,10 @@ struct CSVTests {
         #expect(CSV.records(Array("h\n1\n2\n3\n".utf8), limit: 2) == [["h"], ["1"]])
         #expect(CSV.records(Array("h\n1\n\"cut off".utf8)) == [["h"], ["1"]])
     }
+
+    @Test("an unquoted empty field is NULL (nil) and a quoted one the empty string, at the end of a line and of the file too")
+    func nulls() {
+        #expect(CSV.nullableRecords(Array("a,b,c\n,\"\",x\n1,,\"\"".utf8)) == [["a", "b", "c"], [nil, "", "x"], ["1", nil, ""]])
+        #expect(CSV.records(Array("a,b\n,\"\"\n".utf8)) == [["a", "b"], ["", ""]])
+    }
 }

@@ -34,7 +34,7 @@ struct ABICompatibilityTests {
         #expect(report.logs.contains { $0.message == "frozen v1.0 connector calling every callback" })
     }
 
-    @Test("every field and constant of the frozen v1.0 and v1.1 headers has the same offset, size and value in the current one")
+    @Test("every field and constant of the frozen v1.0 to v1.3 headers has the same offset, size and value in the current one")
     func frozenLayoutIsUnchanged() throws {
         // Given one layout probe compiled against each header
         let directory = try Fixtures.temporaryDirectory()
@@ -52,17 +52,21 @@ struct ABICompatibilityTests {
                                    defines: ["-DPATCHBAY_LAYOUT_PUBLISHED_SIZES", "-DPATCHBAY_LAYOUT_V1_1"])
         let frozen1_2 = try layout(include: Fixtures.repository + "/Tests/Fixtures/abi-v1.2",
                                    defines: ["-DPATCHBAY_LAYOUT_PUBLISHED_SIZES", "-DPATCHBAY_LAYOUT_V1_1", "-DPATCHBAY_LAYOUT_V1_2"])
-        let current = try layout(include: Fixtures.sdkInclude,
-                                 defines: ["-DPATCHBAY_LAYOUT_PUBLISHED_SIZES", "-DPATCHBAY_LAYOUT_V1_1", "-DPATCHBAY_LAYOUT_V1_2"])
+        let v1_3 = ["-DPATCHBAY_LAYOUT_PUBLISHED_SIZES", "-DPATCHBAY_LAYOUT_V1_1", "-DPATCHBAY_LAYOUT_V1_2", "-DPATCHBAY_LAYOUT_V1_3"]
+        let frozen1_3 = try layout(include: Fixtures.repository + "/Tests/Fixtures/abi-v1.3", defines: v1_3)
+        let current = try layout(include: Fixtures.sdkInclude, defines: v1_3)
         #expect(frozenWithVersion.last == "PATCHBAY_ABI_VERSION=65536")
         #expect(frozen1_1.last == "PATCHBAY_ABI_VERSION=65537")
-        #expect(current.last == "PATCHBAY_ABI_VERSION=65538")
+        #expect(frozen1_2.last == "PATCHBAY_ABI_VERSION=65538")
+        #expect(current.last == "PATCHBAY_ABI_VERSION=65539")
         let frozen = Array(frozenWithVersion.dropLast())
         // Then every v1.0 line is unchanged, the 1.1 additions are as frozen, and the published sizes match the layouts
         #expect(frozen.count > 60)
         #expect(Array(current.prefix(frozen.count)) == frozen)
         #expect(Array(current.prefix(frozen1_1.count - 1)) == Array(frozen1_1.dropLast()))  // 1.2 only appends
-        #expect(current == frozen1_2)
+        #expect(Array(current.prefix(frozen1_2.count - 1)) == Array(frozen1_2.dropLast()))  // 1.3 only appends
+        #expect(current == frozen1_3)
+        #expect(current.contains("PATCHBAY_TYPE_JSON=8"))
         #expect(current.contains("PATCHBAY_FAILURE_DATA=4"))
         #expect(current.contains("PATCHBAY_CONNECTOR_SIZE_1_1=120"))
         func end(of field: String) throws -> Int {

@@ -303,7 +303,7 @@ struct CLITests {
         let inspect = try FirstParty.patchbay(["plugins", "inspect", "dev.patchbay.table-diff", "--output", "json"])
         let json = try #require(try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as? [String: Any])
         #expect(json["pattern"] as? String == "validation")
-        #expect(json["abi"] as? String == "1.2")
+        #expect(json["abi"] as? String == "1.3")
         #expect((json["sha256"] as? String)?.count == 64)
         #expect((json["parameters_schema"] as? [String: Any])?["type"] as? String == "object")
     }

@@ -44,7 +44,7 @@ struct IsolationTests {
         Misbehaviour(plugin: "abi_major", kind: "refused_to_load", wording: ["ABI major version mismatch", "built for connector ABI 2.0"]),
         Misbehaviour(plugin: "small_descriptor", kind: "refused_to_load", wording: ["descriptor smaller than ABI v1", "8 bytes"]),
         Misbehaviour(plugin: "oversized_descriptor", kind: "refused_to_load",
-                     wording: ["its descriptor is 4096 bytes", "ABI 1.2's is 120", "sizeof(patchbay_connector)"]),
+                     wording: ["its descriptor is 4096 bytes", "ABI 1.3's is 120", "sizeof(patchbay_connector)"]),
         Misbehaviour(plugin: "symlinked_table", kind: "failed", wording: ["tables could not be stored", "is not a plain file of the workspace", "a link"]),
         Misbehaviour(plugin: "linked_directory", kind: "failed", wording: ["tables could not be stored", "out/tables/out.moved.csv is not a plain file of the workspace"]),
         Misbehaviour(plugin: "hardlinked_table", kind: "failed", wording: ["tables could not be stored", "has other names (a hard link"]),

@@ -19,6 +19,7 @@ enum FlowFixtures {
                 ("secret_echo.c", "libauth.so", ["-DAUTH"]),
                 ("hostile.c", "libhostile.so", []),
                 ("nonconforming.c", "libnonconforming.so", []),
+                ("typed.c", "libtyped.so", []),
             ]
             for build in builds {
                 let result = try Fixtures.run("/usr/bin/env", ["cc", "-shared", "-fPIC", "-O1", "-std=c99", "-I", Fixtures.sdkInclude]

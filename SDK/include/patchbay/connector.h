@@ -1,5 +1,5 @@
 /*
- * patchbay/connector.h — the Patchbay connector ABI, version 1.1.
+ * patchbay/connector.h — the Patchbay connector ABI, version 1.3.
  *
  * This header is the whole contract between a Patchbay host and a connector
  * plugin. Anything not declared here is not a published API. It is plain C99,
@@ -50,6 +50,11 @@
  *        user can tell bad data from a bad configuration. No layout change: the
  *        descriptor is PATCHBAY_CONNECTOR_SIZE_1_1 bytes. A host of 1.1 reads the
  *        new class as SYSTEM.
+ *   1.3  Typed columns and NULL: patchbay_column_type (PATCHBAY_TYPE_*), and four
+ *        host functions appended: open_output_typed, write_records_nullable,
+ *        read_records_nullable, input_column_types (PATCHBAY_HOST_SIZE_1_3). The
+ *        1.0 functions keep working: open_output makes string columns, and
+ *        read_records gives a NULL value as an empty string.
  *
  * ===========================================================================
  * THE TWO EXPORTED SYMBOLS
@@ -109,7 +114,7 @@ extern "C" {
 
 enum {
     PATCHBAY_ABI_MAJOR = 1,
-    PATCHBAY_ABI_MINOR = 2,
+    PATCHBAY_ABI_MINOR = 3,
     PATCHBAY_ABI_VERSION = (PATCHBAY_ABI_MAJOR << 16) | PATCHBAY_ABI_MINOR
 };
 
@@ -204,6 +209,25 @@ enum {
     PATCHBAY_NETWORK_NONE = 0,      /* local (AF_UNIX) sockets only */
     PATCHBAY_NETWORK_TCP_PORTS = 1, /* outbound TCP to tcp_ports only; nothing listens */
     PATCHBAY_NETWORK_ANY = 2        /* whatever the machine's network allows */
+};
+
+/* The type of a table column (ABI 1.3). A value crosses as its text, in the one
+ * form written beside each type; the host refuses a value not in that form
+ * (write_records_nullable returns INVALID_ARGUMENT, writes none of the batch and
+ * logs the column, row and value). Any value may be NULL instead.
+ * On disk a table stays RFC 4180 CSV, with a manifest beside it naming each
+ * column's type; in the CSV an unquoted empty field is NULL and "" is the empty
+ * string (PostgreSQL's CSV rule). */
+typedef uint32_t patchbay_column_type;
+enum {
+    PATCHBAY_TYPE_STRING = 1,    /* any UTF-8 text */
+    PATCHBAY_TYPE_INTEGER = 2,   /* -?[0-9]+, within a signed 64-bit integer */
+    PATCHBAY_TYPE_DECIMAL = 3,   /* -?[0-9]+(.[0-9]+)? exact, any precision */
+    PATCHBAY_TYPE_FLOAT = 4,     /* a decimal with an optional exponent (e/E[+-]digits), or NaN, Infinity, -Infinity */
+    PATCHBAY_TYPE_BOOLEAN = 5,   /* true or false */
+    PATCHBAY_TYPE_DATE = 6,      /* YYYY-MM-DD */
+    PATCHBAY_TYPE_TIMESTAMP = 7, /* RFC 3339 in UTC: YYYY-MM-DDTHH:MM:SS[.fraction]Z */
+    PATCHBAY_TYPE_JSON = 8       /* one JSON value */
 };
 
 /* ---- Opaque host objects (owned by the host, rule 3) ------------------- */
@@ -311,6 +335,30 @@ typedef struct patchbay_host {
      * `internal_message` is for the connector's developers (may be empty).
      * Both are copied. */
     void (*set_error)(patchbay_error *error, patchbay_failure_class failure_class, patchbay_str user_message, patchbay_str internal_message);
+
+    /* --- Version 1.3 --- */
+
+    /* open_output() with a type for each column: types has column_count entries,
+     * each a PATCHBAY_TYPE_*; both arrays are copied. An unknown type is
+     * INVALID_ARGUMENT. */
+    patchbay_status (*open_output_typed)(patchbay_task *task, patchbay_str name, const patchbay_str *columns, const patchbay_column_type *types, size_t column_count, patchbay_table_writer **out_writer);
+
+    /* write_records() with NULLs: `nulls` is NULL (no value is NULL) or a
+     * row-major array of (row_count × column_count) bytes, non-zero where the
+     * value is NULL (its patchbay_str is then ignored). Both are copied. The
+     * batch is checked against the column types before any of it is written. */
+    patchbay_status (*write_records_nullable)(patchbay_table_writer *writer, const patchbay_str *values, const uint8_t *nulls, size_t row_count);
+
+    /* read_records() with NULLs: out_nulls: (out) NULL when no value of the
+     * batch is NULL, else (*out_rows × column count) bytes, non-zero where the
+     * value is NULL; owned by the reader, valid as long as out_values. */
+    patchbay_status (*read_records_nullable)(patchbay_table_reader *reader, const patchbay_str **out_values, const uint8_t **out_nulls, size_t *out_rows);
+
+    /* The input's column types, one per column of input_columns().
+     * out_types: (out) owned by the reader, valid until close_input(). A table
+     * written without types (by open_output, or placed by hand) is all
+     * PATCHBAY_TYPE_STRING and has no NULLs. */
+    patchbay_status (*input_column_types)(patchbay_table_reader *reader, const patchbay_column_type **out_types, size_t *out_count);
 } patchbay_host;
 
 /* ---- The connector's descriptor ---------------------------------------- */
@@ -371,6 +419,7 @@ typedef struct patchbay_connector {
  * and so on; these never change. */
 enum {
     PATCHBAY_HOST_SIZE_1_0 = offsetof(patchbay_host, set_error) + sizeof(void (*)(void)),
+    PATCHBAY_HOST_SIZE_1_3 = offsetof(patchbay_host, input_column_types) + sizeof(void (*)(void)),
     PATCHBAY_CONNECTOR_SIZE_1_0 = offsetof(patchbay_connector, cancel) + sizeof(void (*)(void)),
     PATCHBAY_CONNECTOR_SIZE_1_1 = offsetof(patchbay_connector, tcp_ports) + sizeof(const uint16_t *)
 };

@@ -54,6 +54,14 @@ int main(void) {
 #ifdef PATCHBAY_LAYOUT_V1_2
     CONSTANT(PATCHBAY_FAILURE_DATA);
 #endif
+#ifdef PATCHBAY_LAYOUT_V1_3
+    FIELD(patchbay_host, open_output_typed); FIELD(patchbay_host, write_records_nullable);
+    FIELD(patchbay_host, read_records_nullable); FIELD(patchbay_host, input_column_types);
+    printf("sizeof(patchbay_column_type)=%zu\n", sizeof(patchbay_column_type));
+    CONSTANT(PATCHBAY_TYPE_STRING); CONSTANT(PATCHBAY_TYPE_INTEGER); CONSTANT(PATCHBAY_TYPE_DECIMAL);
+    CONSTANT(PATCHBAY_TYPE_FLOAT); CONSTANT(PATCHBAY_TYPE_BOOLEAN); CONSTANT(PATCHBAY_TYPE_DATE);
+    CONSTANT(PATCHBAY_TYPE_TIMESTAMP); CONSTANT(PATCHBAY_TYPE_JSON); CONSTANT(PATCHBAY_HOST_SIZE_1_3);
+#endif
     CONSTANT(PATCHBAY_ABI_VERSION);
     return 0;
 }

@@ -55,6 +55,7 @@ static int forge_result(const char *table, const char *column, uint64_t rows, co
         PUT32(1);
         PUTSTR(table);
         PUT32(1); PUTSTR(column);
+        PUT32(1); PUT32(PATCHBAY_TYPE_STRING);  /* its one type */
         memcpy(frame + n, &rows, 8); n += 8;
         PUTSTR(path);
     } else {

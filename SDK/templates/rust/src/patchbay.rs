@@ -1,4 +1,4 @@
-//! Bindings to SDK/include/patchbay/connector.h (ABI 1.2), written by hand so the
+//! Bindings to SDK/include/patchbay/connector.h (ABI 1.3), written by hand so the
 //! template needs no crate: every constant, both structs and every callback. Field order and types
 //! match the header exactly; the compiler checks the sizes below, TemplateTests the names and values.
 #![allow(non_camel_case_types, dead_code)]
@@ -7,7 +7,7 @@ use std::os::raw::{c_char, c_int};
 // Every constant of the header, by the header's own names and values (TemplateTests checks each one
 // against what a C compiler makes of the header).
 pub const PATCHBAY_ABI_MAJOR: u32 = 1;
-pub const PATCHBAY_ABI_MINOR: u32 = 2;
+pub const PATCHBAY_ABI_MINOR: u32 = 3;
 pub const PATCHBAY_ABI_VERSION: u32 = (PATCHBAY_ABI_MAJOR << 16) | PATCHBAY_ABI_MINOR;
 
 // patchbay_status: what every host call, check() and run() return.
@@ -56,8 +56,19 @@ pub const PATCHBAY_NETWORK_NONE: u32 = 0;
 pub const PATCHBAY_NETWORK_TCP_PORTS: u32 = 1;
 pub const PATCHBAY_NETWORK_ANY: u32 = 2;
 
+// Column types (ABI 1.3): every value crosses as text in its type's one form; any may be NULL.
+pub const PATCHBAY_TYPE_STRING: u32 = 1;
+pub const PATCHBAY_TYPE_INTEGER: u32 = 2;
+pub const PATCHBAY_TYPE_DECIMAL: u32 = 3;
+pub const PATCHBAY_TYPE_FLOAT: u32 = 4;
+pub const PATCHBAY_TYPE_BOOLEAN: u32 = 5;
+pub const PATCHBAY_TYPE_DATE: u32 = 6;
+pub const PATCHBAY_TYPE_TIMESTAMP: u32 = 7;
+pub const PATCHBAY_TYPE_JSON: u32 = 8;
+
 // Struct sizes the header publishes; the layout assertions at the end of this file hold the structs to them.
 pub const PATCHBAY_HOST_SIZE_1_0: usize = 144;
+pub const PATCHBAY_HOST_SIZE_1_3: usize = 176;
 pub const PATCHBAY_CONNECTOR_SIZE_1_0: usize = 104;
 pub const PATCHBAY_CONNECTOR_SIZE_1_1: usize = 120;
 
@@ -111,6 +122,11 @@ pub struct patchbay_host {
     pub is_cancelled: extern "C" fn(Task) -> c_int,
     pub remaining_ms: extern "C" fn(Task) -> i64,
     pub set_error: extern "C" fn(*mut patchbay_error, u32, patchbay_str, patchbay_str),
+    // ABI 1.3: call these only when the host's struct_size is at least PATCHBAY_HOST_SIZE_1_3.
+    pub open_output_typed: extern "C" fn(Task, patchbay_str, *const patchbay_str, *const u32, usize, *mut *mut patchbay_table_writer) -> u32,
+    pub write_records_nullable: extern "C" fn(*mut patchbay_table_writer, *const patchbay_str, *const u8, usize) -> u32,
+    pub read_records_nullable: extern "C" fn(*mut patchbay_table_reader, *mut *const patchbay_str, *mut *const u8, *mut usize) -> u32,
+    pub input_column_types: extern "C" fn(*mut patchbay_table_reader, *mut *const u32, *mut usize) -> u32,
 }
 
 pub type ConnectorFn = extern "C" fn(Task, *mut patchbay_error) -> u32;
@@ -145,6 +161,7 @@ unsafe impl Sync for patchbay_connector {}
 const _: () = assert!(std::mem::size_of::<patchbay_connector>() == PATCHBAY_CONNECTOR_SIZE_1_1);
 const _: () = assert!(std::mem::offset_of!(patchbay_connector, cancel) + 8 == PATCHBAY_CONNECTOR_SIZE_1_0);
 const _: () = assert!(std::mem::offset_of!(patchbay_host, set_error) + 8 == PATCHBAY_HOST_SIZE_1_0);
+const _: () = assert!(std::mem::size_of::<patchbay_host>() == PATCHBAY_HOST_SIZE_1_3);
 const _: () = assert!(std::mem::size_of::<patchbay_str>() == 16);
 
 #[cfg(test)]
@@ -191,6 +208,15 @@ mod tests {
         ("PATCHBAY_HOST_SIZE_1_0", PATCHBAY_HOST_SIZE_1_0 as u64),
         ("PATCHBAY_CONNECTOR_SIZE_1_0", PATCHBAY_CONNECTOR_SIZE_1_0 as u64),
         ("PATCHBAY_CONNECTOR_SIZE_1_1", PATCHBAY_CONNECTOR_SIZE_1_1 as u64),
+        ("PATCHBAY_HOST_SIZE_1_3", PATCHBAY_HOST_SIZE_1_3 as u64),
+        ("PATCHBAY_TYPE_STRING", PATCHBAY_TYPE_STRING as u64),
+        ("PATCHBAY_TYPE_INTEGER", PATCHBAY_TYPE_INTEGER as u64),
+        ("PATCHBAY_TYPE_DECIMAL", PATCHBAY_TYPE_DECIMAL as u64),
+        ("PATCHBAY_TYPE_FLOAT", PATCHBAY_TYPE_FLOAT as u64),
+        ("PATCHBAY_TYPE_BOOLEAN", PATCHBAY_TYPE_BOOLEAN as u64),
+        ("PATCHBAY_TYPE_DATE", PATCHBAY_TYPE_DATE as u64),
+        ("PATCHBAY_TYPE_TIMESTAMP", PATCHBAY_TYPE_TIMESTAMP as u64),
+        ("PATCHBAY_TYPE_JSON", PATCHBAY_TYPE_JSON as u64),
     ];
 
     /// With PATCHBAY_HEADER_CONSTANTS naming a file of "NAME VALUE" lines (what a C compiler makes of the

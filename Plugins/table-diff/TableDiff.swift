@@ -55,7 +55,7 @@ struct TableDiff: Connector, Checking {
         // each partition (the rows of a partition fit in memory, all of them may not).
         let inOrder = !left.spilled && !right.spilled
         var gathered: [[String]] = []
-        func text(_ bytes: ArraySlice<UInt8>) -> String { String(decoding: bytes, as: UTF8.self).replacingSeparators() }
+        func text(_ bytes: ArraySlice<UInt8>) -> String { fields(bytes).map { $0 ?? "NULL" }.joined(separator: "|") }
         for partition in 0..<Partitioned.count {
             var rows: [[String]] = []
             let leftRecords = try left.records(partition), rightRecords = try right.records(partition)
@@ -80,7 +80,7 @@ struct TableDiff: Connector, Checking {
                     if pairs.isEmpty { continue }  // the same numbers, written differently (10.0 and 10)
                     differing += 1
                     rows.append([keyText, "differs in " + pairs.map(\.0).joined(separator: ", "), text(a), text(b),
-                                 pairs.prefix(3).map { "\($0.0) (\($0.1.0) vs \($0.1.1))" }.joined(separator: ", ")])
+                                 pairs.prefix(3).map { "\($0.0) (\($0.1.0 ?? "NULL") vs \($0.1.1 ?? "NULL"))" }.joined(separator: ", ")])
                 }
                 differing += max(values.count, other.count) - min(values.count, other.count)
             }
@@ -124,9 +124,11 @@ struct TableDiff: Connector, Checking {
         }
     }
 
-    /// The compared values of a packed record (joined with the unit separator).
-    func fields(_ bytes: ArraySlice<UInt8>) -> [String] {
-        bytes.split(separator: 0x1F, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+    /// The compared values of a packed record (joined with the unit separator), NULL as nil.
+    func fields(_ bytes: ArraySlice<UInt8>) -> [String?] {
+        bytes.split(separator: 0x1F, omittingEmptySubsequences: false).map {
+            $0.elementsEqual(Partitioned.nullMarker) ? nil : String(decoding: $0, as: UTF8.self)
+        }
     }
 
     /// A share as a percentage, with as many decimals as it takes to tell it from 0 (3 of 50,000 is 0.006%).
@@ -142,7 +144,9 @@ struct TableDiff: Connector, Checking {
     private func pow10(_ n: Int) -> Double { (0..<n).reduce(1) { value, _ in value * 10 } }
 
     /// Two values agree when they are the same text, or both numbers within `tolerance` ("10.0" and "10" agree).
-    func sameValue(_ a: String, _ b: String, tolerance: Double) -> Bool {
+    /// NULL agrees only with NULL: it is not the empty string.
+    func sameValue(_ a: String?, _ b: String?, tolerance: Double) -> Bool {
+        guard let a, let b else { return a == nil && b == nil }
         if a == b { return true }
         guard let x = Double(a), let y = Double(b), x.isFinite, y.isFinite else { return false }
         return abs(x - y) <= tolerance
@@ -199,11 +203,6 @@ struct TableDiff: Connector, Checking {
 
 @_cdecl("patchbay_connector_entry")
 public func entry(_ host: UnsafePointer<patchbay_host>?) -> UnsafePointer<patchbay_connector>? { export(TableDiff.self, host: host) }
-
-private extension String {
-    /// A packed record's fields as the diff table shows them: joined with '|'.
-    func replacingSeparators() -> String { String(map { $0 == "\u{1F}" ? "|" : $0 }) }
-}
 
 /// The records of one partition by key: `first[key]` is the first record's index, `next[i]` the next one's
 /// with the same key (-1 at the end), so a million keys cost a million dictionary entries and no arrays.
@@ -263,6 +262,9 @@ struct Partitioned {
 
     init(budget: Int) { self.budget = budget }
 
+    /// How a NULL is packed: 0xFF is never a byte of UTF-8 text, so no value can look like it.
+    static let nullMarker: [UInt8] = [0xFF]
+
     mutating func pack(_ table: InputTable, key: [String], compared: [String], side: String) throws {
         let keyIndexes = key.map { table.columns.firstIndex(of: $0)! }
         let valueIndexes = compared.map { table.columns.firstIndex(of: $0)! }
@@ -273,14 +275,14 @@ struct Partitioned {
                 valueBytes.removeAll(keepingCapacity: true)
                 for (i, column) in valueIndexes.enumerated() {
                     if i > 0 { valueBytes.append(0x1F) }
-                    valueBytes.append(contentsOf: batch.field(row, column))
+                    if batch.isNull(row, column) { valueBytes += Self.nullMarker } else { valueBytes.append(contentsOf: batch.field(row, column)) }
                 }
                 if keyIndexes.isEmpty {
                     keyBytes = valueBytes  // no key: whole rows are compared as a multiset
                 } else {
                     for (i, column) in keyIndexes.enumerated() {
                         if i > 0 { keyBytes.append(0x1F) }
-                        keyBytes.append(contentsOf: batch.field(row, column))
+                        if batch.isNull(row, column) { keyBytes += Self.nullMarker } else { keyBytes.append(contentsOf: batch.field(row, column)) }
                     }
                 }
                 var hasher = Hasher()

@@ -75,3 +75,57 @@ struct FakeHostTests {
         #expect(bare.state == "{}")
     }
 }
+
+/// Copies its input to a typed output, doubling each integer and keeping NULLs.
+struct TypedCopy: Connector {
+    static let id = "test.typed-copy"
+    static let version = "1.0.0"
+    static let displayName = "Typed copy"
+    static let pattern = JobPattern.preparation
+
+    func run(_ task: TaskContext) throws {
+        let input = try task.openInput("in")
+        let output = try task.openOutput("out.copy", columns: zip(input.columns, input.types).map { Column($0, $1) })
+        try input.forEachRecord { row in
+            try output.write(zip(row, input.types).map { value, type in
+                type == .integer ? value.map { String(Int($0)! * 2) } : value
+            })
+        }
+        try output.close()
+    }
+}
+
+@Suite("PatchbaySDK typed columns (ABI 1.3)")
+struct TypedColumnsSDKTests {
+    @Test("a Swift connector reads the input's types and NULLs and writes a typed output with NULLs")
+    func typedRoundTrip() {
+        // Given a typed input with a NULL integer and an empty (not NULL) string
+        let input = FakeTable(columns: ["n", "s"], types: [.integer, .string], records: [["2", "a"], [nil, ""], ["-5", nil]])
+        let host = FakeHost(inputs: ["in": input], readBatchRows: 2)
+        // When the connector runs
+        let outcome = host.run(TypedCopy.self)
+        // Then the output keeps the types, doubles the integers and keeps NULL apart from ""
+        #expect(outcome == .success)
+        #expect(host.tables["out.copy"] == FakeTable(columns: ["n", "s"], types: [.integer, .string], records: [["4", "a"], [nil, ""], ["-10", nil]]))
+    }
+}
+
+@Suite("table-diff on typed tables")
+struct TableDiffNullTests {
+    @Test("NULL agrees only with NULL: a NULL against an empty string is a difference, shown as NULL")
+    func nullIsNotEmpty() {
+        // Given two tables that agree but for one NULL against ""
+        let primary = FakeTable(columns: ["id", "note"], types: [.integer, .string], records: [["1", nil], ["2", nil]])
+        let secondary = FakeTable(columns: ["id", "note"], types: [.integer, .string], records: [["1", nil], ["2", ""]])
+        let host = FakeHost(parameters: #"{"key":["id"]}"#, inputs: ["primary": primary, "secondary": secondary])
+        // When table-diff runs
+        let outcome = host.run(TableDiff.self)
+        // Then row 2 alone differs, and the message shows the NULL as NULL
+        guard case .failure(.data, let message, _) = outcome else {
+            Issue.record("expected a data failure, got \(outcome)")
+            return
+        }
+        #expect(host.outputs["differing_rows"]?.value == "1")
+        #expect(message.contains("first: key 2 differs in note (NULL vs )"), "\(message)")
+    }
+}

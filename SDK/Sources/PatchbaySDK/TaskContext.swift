@@ -4,6 +4,45 @@ public enum LogLevel: UInt32, Sendable {
     case debug = 1, info, warning, error
 }
 
+/// A table column's type (ABI 1.3). Values cross as text in the type's one form (see the header); the
+/// host refuses a batch with a value outside it. Numbers are the header's.
+public enum ColumnType: Sendable, CaseIterable {
+    case string, integer, decimal, float, boolean, date, timestamp, json
+
+    public var abiValue: UInt32 {
+        switch self {
+        case .string: UInt32(PATCHBAY_TYPE_STRING)
+        case .integer: UInt32(PATCHBAY_TYPE_INTEGER)
+        case .decimal: UInt32(PATCHBAY_TYPE_DECIMAL)
+        case .float: UInt32(PATCHBAY_TYPE_FLOAT)
+        case .boolean: UInt32(PATCHBAY_TYPE_BOOLEAN)
+        case .date: UInt32(PATCHBAY_TYPE_DATE)
+        case .timestamp: UInt32(PATCHBAY_TYPE_TIMESTAMP)
+        case .json: UInt32(PATCHBAY_TYPE_JSON)
+        }
+    }
+
+    public init?(abi value: UInt32) {
+        guard let match = Self.allCases.first(where: { $0.abiValue == value }) else { return nil }
+        self = match
+    }
+
+    /// Whether values of this type are numbers (compared as numbers, not as text).
+    public var isNumeric: Bool { self == .integer || self == .decimal || self == .float }
+}
+
+/// A column of an output table: its name and type.
+public struct Column: Sendable, Equatable {
+    public var name: String
+    public var type: ColumnType
+    public init(_ name: String, _ type: ColumnType = .string) { self.name = name; self.type = type }
+}
+
+extension UnsafePointer where Pointee == patchbay_host {
+    /// Whether the host has the ABI 1.3 functions (typed columns, NULL).
+    var hasTypedTables: Bool { Int(pointee.struct_size) >= Int(PATCHBAY_HOST_SIZE_1_3) }
+}
+
 /// The context of one `check` or `run` call. Valid only during that call.
 public struct TaskContext {
     let host: UnsafePointer<patchbay_host>
@@ -123,6 +162,27 @@ public struct TaskContext {
         return OutputTable(host: host, writer: writer!, name: name, width: columns.count)
     }
 
+    /// Opens an output table with a type per column. On a host older than ABI 1.3 the columns are strings
+    /// and NULLs are written as empty strings (a warning in the task log says so).
+    public func openOutput(_ name: String, columns: [Column]) throws -> OutputTable {
+        guard host.hasTypedTables else {
+            warning("this host is older than ABI 1.3: '\(name)' is written without types, and NULL as an empty string")
+            return try openOutput(name, columns: columns.map(\.name))
+        }
+        var writer: OpaquePointer?
+        var name = name
+        var names = StringBatch()
+        for column in columns { names.append(column.name) }
+        let types = columns.map(\.type.abiValue)
+        let status = names.withStrings { strings in
+            types.withUnsafeBufferPointer { types in
+                name.withUTF8 { host.pointee.open_output_typed(task, $0.patchbayString, strings.baseAddress, types.baseAddress, strings.count, &writer) }
+            }
+        }
+        try check(status, "opening output table '\(name)'")
+        return OutputTable(host: host, writer: writer!, name: name, width: columns.count)
+    }
+
     func check(_ status: patchbay_status, _ what: String) throws {
         guard status == patchbay_status(PATCHBAY_OK) else {
             if status == patchbay_status(PATCHBAY_DENIED) { throw ConnectorError.config("\(what): not allowed for this task's token") }
@@ -137,6 +197,8 @@ public final class InputTable {
     let reader: OpaquePointer
     public let name: String
     public let columns: [String]
+    /// One per column: all `.string` for a table written without types, or on a host older than ABI 1.3.
+    public let types: [ColumnType]
 
     init(host: UnsafePointer<patchbay_host>, reader: OpaquePointer, name: String) throws {
         self.host = host
@@ -148,6 +210,43 @@ public final class InputTable {
             throw ConnectorError.system("reading the columns of '\(name)' failed")
         }
         columns = (0..<count).map { pointer[$0].string }
+        var types = [ColumnType](repeating: .string, count: count)
+        var raw: UnsafePointer<UInt32>?
+        var typeCount = 0
+        if host.hasTypedTables, host.pointee.input_column_types(reader, &raw, &typeCount) == patchbay_status(PATCHBAY_OK),
+           let raw, typeCount == count {
+            for i in 0..<count { types[i] = ColumnType(abi: raw[i]) ?? .string }
+        }
+        self.types = types
+    }
+
+    /// Reads the next batch: values, NULL flags (nil when none is NULL) and the row count, 0 at the end.
+    private func next() throws -> (UnsafePointer<patchbay_str>, UnsafePointer<UInt8>?, Int)? {
+        var values: UnsafePointer<patchbay_str>?
+        var nulls: UnsafePointer<UInt8>?
+        var rows = 0
+        let status = host.hasTypedTables ? host.pointee.read_records_nullable(reader, &values, &nulls, &rows)
+                                         : host.pointee.read_records(reader, &values, &rows)
+        if status == patchbay_status(PATCHBAY_END) { return nil }
+        guard status == patchbay_status(PATCHBAY_OK), let values else {
+            throw ConnectorError.config("reading table '\(name)' failed (status \(status)); see the task log")
+        }
+        return (values, nulls, rows)
+    }
+
+    /// Calls `body` for every row, in order, with NULL as nil.
+    public func forEachRecord(_ body: ([String?]) throws -> Void) throws {
+        let width = columns.count
+        var row = [String?](repeating: nil, count: width)
+        while let (values, nulls, rows) = try next() {
+            for r in 0..<rows {
+                for c in 0..<width {
+                    let i = r * width + c
+                    row[c] = (nulls?[i] ?? 0) != 0 ? nil : values[i].string
+                }
+                try body(row)
+            }
+        }
     }
 
     /// Calls `body` for every row, in order.
@@ -172,15 +271,8 @@ public final class InputTable {
     /// Calls `body` for every batch of rows as the host lends them, without a String per field: for connectors
     /// that read large tables and look at bytes (hashing, comparing, copying). A batch is valid only inside `body`.
     public func forEachBatch(_ body: (RowBatch) throws -> Void) throws {
-        var values: UnsafePointer<patchbay_str>?
-        var rows = 0
-        while true {
-            let status = host.pointee.read_records(reader, &values, &rows)
-            if status == patchbay_status(PATCHBAY_END) { return }
-            guard status == patchbay_status(PATCHBAY_OK), let values else {
-                throw ConnectorError.config("reading table '\(name)' failed (status \(status)); see the task log")
-            }
-            try body(RowBatch(values: values, rows: rows, width: columns.count))
+        while let (values, nulls, rows) = try next() {
+            try body(RowBatch(values: values, nulls: nulls, rows: rows, width: columns.count))
         }
     }
 
@@ -191,14 +283,19 @@ public final class InputTable {
 /// the `forEachBatch` body that received it: the host reuses the memory for the next batch.
 public struct RowBatch {
     let values: UnsafePointer<patchbay_str>
+    let nulls: UnsafePointer<UInt8>?
     public let rows: Int
     public let width: Int
 
-    init(values: UnsafePointer<patchbay_str>, rows: Int, width: Int) {
+    init(values: UnsafePointer<patchbay_str>, nulls: UnsafePointer<UInt8>? = nil, rows: Int, width: Int) {
         self.values = values
+        self.nulls = nulls
         self.rows = rows
         self.width = width
     }
+
+    /// Whether the value is NULL (its `field` is then empty).
+    public func isNull(_ row: Int, _ column: Int) -> Bool { (nulls?[row * width + column] ?? 0) != 0 }
 
     public func field(_ row: Int, _ column: Int) -> UnsafeRawBufferPointer {
         let value = values[row * width + column]
@@ -246,6 +343,8 @@ public final class OutputTable {
     public let name: String
     public let width: Int
     private var pending = StringBatch()
+    /// One byte per pending value, 1 for NULL; empty while no pending value is NULL.
+    private var pendingNulls: [UInt8] = []
     private let batchRows = 1024
 
     init(host: UnsafePointer<patchbay_host>, writer: OpaquePointer, name: String, width: Int) {
@@ -261,6 +360,22 @@ public final class OutputTable {
             throw ConnectorError.system("a row for '\(name)' has \(row.count) values; the table has \(width) columns")
         }
         for value in row { pending.append(value) }
+        if !pendingNulls.isEmpty { pendingNulls.append(contentsOf: repeatElement(0, count: width)) }
+        if pending.count >= batchRows * width { try flush() }
+    }
+
+    /// Appends one row in which nil is NULL. On a host older than ABI 1.3, NULL is written as "".
+    public func write(_ row: [String?]) throws {
+        guard row.count == width else {
+            throw ConnectorError.system("a row for '\(name)' has \(row.count) values; the table has \(width) columns")
+        }
+        if pendingNulls.isEmpty, row.contains(where: { $0 == nil }), host.hasTypedTables {
+            pendingNulls = [UInt8](repeating: 0, count: pending.count)
+        }
+        for value in row {
+            pending.append(value ?? "")
+            if !pendingNulls.isEmpty { pendingNulls.append(value == nil ? 1 : 0) }
+        }
         if pending.count >= batchRows * width { try flush() }
     }
 
@@ -268,9 +383,16 @@ public final class OutputTable {
     public func flush() throws {
         guard !pending.isEmpty else { return }
         let rows = pending.count / width
-        let status = pending.withStrings { host.pointee.write_records(writer, $0.baseAddress, rows) }
+        let status = pending.withStrings { strings in
+            pendingNulls.isEmpty ? host.pointee.write_records(writer, strings.baseAddress, rows)
+                : pendingNulls.withUnsafeBufferPointer { host.pointee.write_records_nullable(writer, strings.baseAddress, $0.baseAddress, rows) }
+        }
         pending.removeAll()
+        pendingNulls.removeAll(keepingCapacity: true)
         guard status == patchbay_status(PATCHBAY_OK) else {
+            if status == patchbay_status(PATCHBAY_INVALID_ARGUMENT) {
+                throw ConnectorError.data("writing to '\(name)': a value is not in its column's type (the task log names it)")
+            }
             throw ConnectorError.system("writing to '\(name)' failed (status \(status))")
         }
     }

@@ -9,14 +9,26 @@ public import PatchbaySDK
 @_spi(PatchbayTesting) import PatchbaySDK
 import PatchbayABI
 
-/// A table as rows of strings.
+/// A table as rows of strings, with a type per column. NULL is kept as nil in `records`; `rows` shows it
+/// as an empty string.
 public struct FakeTable: Equatable, Sendable {
     public var columns: [String]
-    public var rows: [[String]]
+    public var types: [ColumnType]
+    public var records: [[String?]]
+    public var rows: [[String]] {
+        get { records.map { $0.map { $0 ?? "" } } }
+        set { records = newValue.map { $0.map(Optional.some) } }
+    }
 
-    public init(columns: [String], rows: [[String]] = []) {
+    public init(columns: [String], types: [ColumnType]? = nil, rows: [[String]] = []) {
         self.columns = columns
-        self.rows = rows
+        self.types = types ?? Array(repeating: .string, count: columns.count)
+        self.records = rows.map { $0.map(Optional.some) }
+    }
+
+    public init(columns: [String], types: [ColumnType]? = nil, records: [[String?]]) {
+        self.init(columns: columns, types: types)
+        self.records = records
     }
 }
 
@@ -121,7 +133,7 @@ private final class FakeTask {
     var readers: [FakeReader] = []
     var writers: [String: FakeWriter] = [:]
     /// Bytes lent to the connector; valid until the task ends, as the header promises.
-    private var lent: [UnsafeMutableRawBufferPointer] = []
+    fileprivate var lent: [UnsafeMutableRawBufferPointer] = []
 
     init(host: FakeHost) { self.host = host }
 
@@ -154,17 +166,31 @@ private final class FakeReader {
     let table: FakeTable
     var next = 0
     var closed = false
+    /// The types and the current batch's NULL flags, lent to the connector.
+    let types: UnsafeMutableBufferPointer<UInt32>
+    var nulls: [UInt8] = []
 
     init(task: FakeTask, table: FakeTable) {
         self.task = task
         self.table = table
+        types = .allocate(capacity: max(1, table.types.count))
+        for (i, type) in table.types.enumerated() { types[i] = type.abiValue }
+    }
+
+    deinit { types.deallocate() }
+
+    /// The next batch of records, or nil at the end.
+    func nextBatch() -> ArraySlice<[String?]>? {
+        let batch = table.records.dropFirst(next).prefix(task.host.readBatchRows)
+        next += batch.count
+        return batch.isEmpty ? nil : batch
     }
 }
 
 private final class FakeWriter {
     let table: FakeTableBox
     var closed = false
-    init(columns: [String]) { table = FakeTableBox(FakeTable(columns: columns)) }
+    init(columns: [String], types: [ColumnType]? = nil) { table = FakeTableBox(FakeTable(columns: columns, types: types)) }
 }
 
 /// A writer's table, mutated in place as rows arrive.
@@ -217,39 +243,24 @@ nonisolated(unsafe) private let fakeHostTable: patchbay_host = {
         count.pointee = reader.table.columns.count
         return status(PATCHBAY_OK)
     }
-    table.read_records = { pointer, out, rows in
-        guard let reader = object(pointer, as: FakeReader.self), !reader.closed, let out, let rows else {
+    table.read_records = { pointer, out, rows in readRecords(pointer, out, nil, rows) }
+    table.read_records_nullable = { pointer, out, nulls, rows in readRecords(pointer, out, nulls, rows) }
+    table.input_column_types = { pointer, out, count in
+        guard let reader = object(pointer, as: FakeReader.self), !reader.closed, let out, let count else {
             return status(PATCHBAY_INVALID_ARGUMENT)
         }
-        let batch = reader.table.rows.dropFirst(reader.next).prefix(reader.task.host.readBatchRows)
-        guard !batch.isEmpty else {
-            rows.pointee = 0
-            return status(PATCHBAY_END)
-        }
-        reader.next += batch.count
-        out.pointee = reader.task.lend(batch.flatMap { $0 })
-        rows.pointee = batch.count
+        out.pointee = UnsafePointer(reader.types.baseAddress)
+        count.pointee = reader.table.types.count
         return status(PATCHBAY_OK)
     }
     table.close_input = { pointer in object(pointer, as: FakeReader.self)?.closed = true }
-    table.open_output = { pointer, name, columns, count, out in
-        guard let task = task(pointer), let out, count == 0 || columns != nil else { return status(PATCHBAY_INVALID_ARGUMENT) }
-        let name = name.string
-        if task.host.deniedTables.contains(name) { return status(PATCHBAY_DENIED) }
-        guard task.writers[name] == nil else { return status(PATCHBAY_INVALID_ARGUMENT) }
-        let writer = FakeWriter(columns: (0..<count).map { columns![$0].string })
-        task.writers[name] = writer
-        out.pointee = OpaquePointer(Unmanaged.passUnretained(writer).toOpaque())
-        return status(PATCHBAY_OK)
+    table.open_output = { pointer, name, columns, count, out in openOutput(pointer, name, columns, nil, count, out) }
+    table.open_output_typed = { pointer, name, columns, types, count, out in
+        guard types != nil else { return status(PATCHBAY_INVALID_ARGUMENT) }
+        return openOutput(pointer, name, columns, types, count, out)
     }
-    table.write_records = { pointer, values, rows in
-        guard let writer = object(pointer, as: FakeWriter.self), !writer.closed, rows == 0 || values != nil else {
-            return status(PATCHBAY_INVALID_ARGUMENT)
-        }
-        let width = writer.table.value.columns.count
-        for r in 0..<rows { writer.table.value.rows.append((0..<width).map { values![r * width + $0].string }) }
-        return status(PATCHBAY_OK)
-    }
+    table.write_records = { pointer, values, rows in writeRecords(pointer, values, nil, rows) }
+    table.write_records_nullable = { pointer, values, nulls, rows in writeRecords(pointer, values, nulls, rows) }
     table.close_output = { pointer in
         guard let writer = object(pointer, as: FakeWriter.self) else { return status(PATCHBAY_OK) }
         writer.closed = true
@@ -280,3 +291,64 @@ nonisolated(unsafe) private let fakeHostTable: patchbay_host = {
     }
     return table
 }()
+
+private func readRecords(_ pointer: OpaquePointer?, _ out: UnsafeMutablePointer<UnsafePointer<patchbay_str>?>?,
+                         _ nullsOut: UnsafeMutablePointer<UnsafePointer<UInt8>?>?, _ rows: UnsafeMutablePointer<Int>?) -> patchbay_status {
+    guard let reader = object(pointer, as: FakeReader.self), !reader.closed, let out, let rows else {
+        return status(PATCHBAY_INVALID_ARGUMENT)
+    }
+    guard let batch = reader.nextBatch() else {
+        rows.pointee = 0
+        return status(PATCHBAY_END)
+    }
+    let values = batch.flatMap { $0 }
+    out.pointee = reader.task.lend(values.map { $0 ?? "" })
+    rows.pointee = batch.count
+    if let nullsOut {
+        let flags = values.map { $0 == nil ? UInt8(1) : 0 }
+        if flags.contains(1) {
+            let lent = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: flags.count)
+            _ = lent.initialize(from: flags)
+            reader.task.lent.append(UnsafeMutableRawBufferPointer(lent))
+            nullsOut.pointee = UnsafePointer(lent.baseAddress)
+        } else {
+            nullsOut.pointee = nil
+        }
+    }
+    return status(PATCHBAY_OK)
+}
+
+private func openOutput(_ pointer: OpaquePointer?, _ name: patchbay_str, _ columns: UnsafePointer<patchbay_str>?, _ types: UnsafePointer<UInt32>?,
+                        _ count: Int, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> patchbay_status {
+    guard let task = task(pointer), let out, count == 0 || columns != nil else { return status(PATCHBAY_INVALID_ARGUMENT) }
+    let name = name.string
+    if task.host.deniedTables.contains(name) { return status(PATCHBAY_DENIED) }
+    guard task.writers[name] == nil else { return status(PATCHBAY_INVALID_ARGUMENT) }
+    var columnTypes: [ColumnType]?
+    if let types {
+        columnTypes = []
+        for i in 0..<count {
+            guard let type = ColumnType(abi: types[i]) else { return status(PATCHBAY_INVALID_ARGUMENT) }
+            columnTypes!.append(type)
+        }
+    }
+    let writer = FakeWriter(columns: (0..<count).map { columns![$0].string }, types: columnTypes)
+    task.writers[name] = writer
+    out.pointee = OpaquePointer(Unmanaged.passUnretained(writer).toOpaque())
+    return status(PATCHBAY_OK)
+}
+
+private func writeRecords(_ pointer: OpaquePointer?, _ values: UnsafePointer<patchbay_str>?, _ nulls: UnsafePointer<UInt8>?,
+                          _ rows: Int) -> patchbay_status {
+    guard let writer = object(pointer, as: FakeWriter.self), !writer.closed, rows == 0 || values != nil else {
+        return status(PATCHBAY_INVALID_ARGUMENT)
+    }
+    let width = writer.table.value.columns.count
+    for r in 0..<rows {
+        writer.table.value.records.append((0..<width).map { c in
+            let i = r * width + c
+            return (nulls?[i] ?? 0) != 0 ? nil : values![i].string
+        })
+    }
+    return status(PATCHBAY_OK)
+}

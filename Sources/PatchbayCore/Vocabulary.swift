@@ -264,6 +264,11 @@ public struct TableFile: Sendable, Equatable {
         }
     }
 
+    /// The manifest beside a table file: `tables/in.orders.csv` → `tables/in.orders.manifest.json`.
+    public static func manifestPath(besides tableFile: String) -> String {
+        (tableFile.hasSuffix(".csv") ? String(tableFile.dropLast(4)) : tableFile) + ".manifest.json"
+    }
+
     /// Where the runner must have written this table, relative to its workspace.
     public var expectedWorkspacePath: String { "out/tables/\(name).csv" }
 }

@@ -2,7 +2,6 @@
 // logs, tables, tokens and credentials. They go through here and never reach the Store; the answers
 // are the stored records, re-exported below so that a client imports the Engine alone.
 import Foundation
-import PatchbayRunner
 import PatchbaySecurity
 public import PatchbayCore
 
@@ -126,9 +125,10 @@ extension Engine {
     /// Where a catalog table's file is.
     public func path(of table: TableRecord) -> String { project.tablesDirectory + "/" + table.file }
 
-    /// Whether the table has a manifest beside its file (then an unquoted empty field is NULL).
-    public func hasManifest(_ table: TableRecord) -> Bool {
-        FileManager.default.fileExists(atPath: TableManifest.path(besides: path(of: table)))
+    /// The manifest beside the table's file, nil when it has none (then no value is NULL).
+    public func manifestPath(of table: TableRecord) -> String? {
+        let manifest = TableFile.manifestPath(besides: path(of: table))
+        return FileManager.default.fileExists(atPath: manifest) ? manifest : nil
     }
 
     // MARK: tokens and credentials

@@ -70,10 +70,7 @@ public struct TableManifest: Sendable, Equatable, Codable {
         rows = table.rowCount
     }
 
-    /// `tables/in.orders.csv` → `tables/in.orders.manifest.json`.
-    public static func path(besides tableFile: String) -> String {
-        (tableFile.hasSuffix(".csv") ? String(tableFile.dropLast(4)) : tableFile) + ".manifest.json"
-    }
+    public static func path(besides tableFile: String) -> String { TableFile.manifestPath(besides: tableFile) }
 
     /// Writes the manifest by rename, so a reader sees the old one or the new one.
     func write(besides tableFile: String, durable: Bool) throws {

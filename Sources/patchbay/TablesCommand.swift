@@ -69,7 +69,7 @@ extension TablesCommand {
                 var preview: [[String?]] = []
                 if let handle = FileHandle(forReadingAtPath: path) {
                     preview = Array(CSV.nullableRecords(handle.readData(ofLength: 1 << 20), limit: rows + 1).dropFirst())
-                    if !engine.hasManifest(table) { preview = preview.map { $0.map { $0 ?? "" } } }
+                    if engine.manifestPath(of: table) == nil { preview = preview.map { $0.map { $0 ?? "" } } }
                 }
                 let types = table.types
                 let (producer, readers) = try engine.lineage(of: table)
@@ -124,7 +124,22 @@ extension TablesCommand {
                     while case let chunk = input.readData(ofLength: 1 << 20), !chunk.isEmpty { output.write(chunk) }
                     try output.close()
                     guard rename(temporary, to) == 0 else { throw CLIError("cannot write \(to)", exitCode: .inputInvalid) }
-                    writeStandardError("exported \(name) (\(table.rowCount) rows) to \(to)\n")
+                    // The types travel with the file: its manifest goes beside it, where `task run --input` looks.
+                    var manifest: String?
+                    if let source = engine.manifestPath(of: table) {
+                        let target = TableFile.manifestPath(besides: to)
+                        try? FileManager.default.removeItem(atPath: target)
+                        do { try FileManager.default.copyItem(atPath: source, toPath: target) } catch {
+                            throw CLIError("exported \(name) to \(to), but cannot write its manifest \(target): \(error.localizedDescription)", exitCode: .inputInvalid)
+                        }
+                        manifest = target
+                    }
+                    if global.output == .json {
+                        printJSON(["exported": name, "file": to, "rows": table.rowCount, "manifest": manifest ?? NSNull(),
+                                   "columns": zip(table.columns, table.types).map { ["name": $0, "type": $1.word] }] as [String: Any])
+                    } else {
+                        writeStandardError("exported \(name) (\(table.rowCount) rows) to \(to)\(manifest.map { ", its types to \($0)" } ?? "")\n")
+                    }
                 } else {
                     while case let chunk = input.readData(ofLength: 1 << 20), !chunk.isEmpty { writeStandardOutput(bytes: [UInt8](chunk)) }
                 }

@@ -73,5 +73,14 @@ struct TypedTablesTests {
         #expect((preview[0]["doc"] as? [String: Any])?["k"] != nil)
         #expect(preview[1]["amount"] is NSNull && preview[1]["note"] is NSNull)
         #expect(preview[2]["note"] as? String == "")
+        // And an export confirms in JSON and takes the manifest along, so the file read back keeps its types
+        let file = project.project.root + "/exported.csv"
+        let exported = try project.patchbay(["tables", "export", "out.typed", "--to", file, "--output", "json"])
+        let confirmation = try #require(try JSONSerialization.jsonObject(with: Data(exported.stdout.utf8)) as? [String: Any], "\(exported.stderr)")
+        #expect(confirmation["rows"] as? Int == 3 && confirmation["manifest"] as? String == project.project.root + "/exported.manifest.json")
+        let readBack = try Fixtures.run(Fixtures.patchbay, ["task", "run", try FlowFixtures.directory.get() + "/libtyped.so",
+                                                            "--input", "t=" + file, "--param", "mode=read", "--output", "json"])
+        #expect(readBack.status == 0, "\(readBack.stdout)\n\(readBack.stderr)")
+        #expect(readBack.stdout.contains("2,3,5,6,7,1,8"), "\(readBack.stdout)")
     }
 }

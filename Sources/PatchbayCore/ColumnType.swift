@@ -108,7 +108,8 @@ private enum Grammar {
         while first < end - 1 && b[first] == 0x30 { first += 1 }
         let significant = end - first
         if significant != 19 { return significant < 19 }
-        let limit = Array((negative ? "9223372036854775808" : "9223372036854775807").utf8)
+        let bound: StaticString = negative ? "9223372036854775808" : "9223372036854775807"
+        let limit = UnsafeBufferPointer(start: bound.utf8Start, count: bound.utf8CodeUnitCount)
         return !limit.lexicographicallyPrecedes(b[first..<end])  // at most the bound, digit by digit
     }
 
@@ -154,9 +155,11 @@ private enum Grammar {
         guard i + 10 <= b.count, b[i + 4] == 0x2D, b[i + 7] == 0x2D,
               let year = number(b, i, 4), let month = number(b, i + 5, 2), let day = number(b, i + 8, 2),
               (1...12).contains(month), day >= 1 else { return false }
-        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
-        let lengths = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
-        return day <= lengths[month - 1]
+        switch month {
+        case 2: return day <= (year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28)
+        case 4, 6, 9, 11: return day <= 30
+        default: return day <= 31
+        }
     }
 
     static func timestamp(_ b: UnsafeBufferPointer<UInt8>) -> Bool {
@@ -187,7 +190,12 @@ private struct JSONGrammar {
     }
 
     mutating func skipSpace() {
-        while i < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[i]) { i += 1 }
+        while i < bytes.count {
+            switch bytes[i] {
+            case 0x20, 0x09, 0x0A, 0x0D: i += 1
+            default: return
+            }
+        }
     }
 
     mutating func literal(_ word: StaticString) -> Bool {
@@ -255,8 +263,11 @@ private struct JSONGrammar {
                     guard i + 4 < bytes.count else { return false }
                     for k in 1...4 where !bytes[i + k].isHexDigit { return false }
                     i += 4
-                } else if ![0x22, 0x5C, 0x2F, 0x62, 0x66, 0x6E, 0x72, 0x74].contains(bytes[i]) {
-                    return false
+                } else {
+                    switch bytes[i] {
+                    case 0x22, 0x5C, 0x2F, 0x62, 0x66, 0x6E, 0x72, 0x74: break
+                    default: return false
+                    }
                 }
             }
             i += 1

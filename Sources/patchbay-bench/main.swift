@@ -61,7 +61,7 @@ func rowsPerSecondAndResident(_ spec: TaskSpec, rows: Int) -> (rates: [Double], 
 let arguments = CommandLine.arguments.dropFirst()
 let which = arguments.first { !$0.hasPrefix("--") && Int($0) == nil } ?? "all"
 let usage = """
-    USAGE: patchbay-bench [probe|cold|sandbox|records|diff|flow|all] [--runs N]
+    USAGE: patchbay-bench [probe|cold|sandbox|records|diff|flow|types|all] [--runs N]
            patchbay-bench flow [--runs N] [--phases 3] [--tasks 100] [--parallelism 8] [--cli]
 
       probe     loading a C and a Swift connector (dlopen, entry, descriptor checks), and a whole probe
@@ -70,6 +70,7 @@ let usage = """
       records   rows through the ABI (5 string columns, 1M rows), and an input table read to its end at
                 two sizes (--input-rows, default 2M, and a tenth of it) with the runner's peak RSS
       diff      table-diff on two tables of --diff-rows rows (default 1M, 5 columns) each: rows/s, runner peak RSS
+      types     the runner's check of typed values (ABI 1.3): 1M values of each column type, values/s
       flow      phases × tasks no-op flow at a parallelism, every job persisted; --cli times
                 `patchbay run` as a child process from start to exit
     Prints the median, p10 and p90 of each: the machine is shared and noisy. Build with
@@ -79,7 +80,7 @@ if arguments.contains("--help") || arguments.contains("-h") {
     print(usage)
     exit(0)
 }
-guard ["probe", "cold", "sandbox", "records", "diff", "flow", "all"].contains(which) else {
+guard ["probe", "cold", "sandbox", "records", "diff", "flow", "types", "all"].contains(which) else {
     print("error: unknown benchmark '\(which)'\n\n\(usage)")
     exit(2)
 }
@@ -87,6 +88,29 @@ func option(_ name: String, _ fallback: Int) -> Int {
     arguments.firstIndex(of: name).flatMap { Int(arguments[arguments.index(after: $0)]) } ?? fallback
 }
 let runs = option("--runs", which == "flow" ? 7 : 50)
+
+if which == "types" || which == "all" {
+    // Each type's values as a connector would write them, checked the way the runner checks a batch.
+    let samples: [(ColumnType, [String])] = [
+        (.integer, ["0", "-12", "9223372036854775807", "123456"]), (.decimal, ["10.50", "-0.001", "123456789.123"]),
+        (.float, ["2.5e3", "-1.25", "NaN"]), (.boolean, ["true", "false"]), (.date, ["2026-12-02", "2024-02-29"]),
+        (.timestamp, ["2026-12-02T10:00:00.250Z", "2026-01-01T00:00:00Z"]), (.json, [#"{"k": [1, 2.5e3, null], "s": "x"}"#, "[1,2,3]"]),
+    ]
+    let count = 1_000_000
+    for (type, values) in samples {
+        let bytes = values.map { Array($0.utf8) }
+        var rates: [Double] = []
+        for _ in 0..<max(3, min(runs, 11)) {
+            let start = ContinuousClock.now
+            var accepted = 0
+            for i in 0..<count where bytes[i % bytes.count].withUnsafeBytes({ type.accepts($0) }) { accepted += 1 }
+            precondition(accepted == count, "a sample of \(type.word) was refused")
+            let elapsed = ContinuousClock.now - start
+            rates.append(Double(count) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18) / 1e6)
+        }
+        print("types \(type.word.padding(toLength: 9, withPad: " ", startingAt: 0)) median \(String(format: "%.1f", median(rates))) M values/s")
+    }
+}
 
 let registry = PluginRegistry()
 await registry.refresh()

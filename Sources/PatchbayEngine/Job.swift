@@ -584,7 +584,7 @@ extension Engine {
         // Each manifest just before its table, so that the window in which a reader may pair a new
         // manifest with an old file is one rename long (the runner refuses a pair whose columns differ).
         for name in names.sorted() where name.hasSuffix(".csv") {
-            let manifest = TableManifest.path(besides: name)
+            let manifest = TableFile.manifestPath(besides: name)
             if names.contains(manifest) { rename(staging + "/" + manifest, project.tablesDirectory + "/" + manifest) }
             rename(staging + "/" + name, project.tablesDirectory + "/" + name)
         }

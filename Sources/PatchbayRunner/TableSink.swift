@@ -70,13 +70,11 @@ public struct TableManifest: Sendable, Equatable, Codable {
         rows = table.rowCount
     }
 
-    public static func path(besides tableFile: String) -> String { TableFile.manifestPath(besides: tableFile) }
-
     /// Writes the manifest by rename, so a reader sees the old one or the new one.
     func write(besides tableFile: String, durable: Bool) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let target = Self.path(besides: tableFile)
+        let target = TableFile.manifestPath(besides: tableFile)
         let temporary = target + ".\(UInt32.random(in: 0...UInt32.max)).tmp"
         try encoder.encode(self).write(to: URL(fileURLWithPath: temporary))
         if durable { DirectoryTableSink.sync(temporary) }
@@ -95,7 +93,7 @@ public struct TableManifest: Sendable, Equatable, Codable {
 
     /// The column types of the table at `tableFile`, from the manifest beside it; nil when it has none.
     public static func types(besides tableFile: String) throws(Invalid) -> [ColumnType]? {
-        let path = Self.path(besides: tableFile)
+        let path = TableFile.manifestPath(besides: tableFile)
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         let manifest: TableManifest
         do { manifest = try JSONDecoder().decode(TableManifest.self, from: data) } catch {

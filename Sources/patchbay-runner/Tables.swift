@@ -72,7 +72,7 @@ final class ByteSink {
 }
 
 /// Writes one CSV field, quoting only when it must. An empty string is written `""`, because an unquoted
-/// empty field is NULL (see appendNull).
+/// empty field is NULL (TableWriter.write leaves a NULL empty).
 @inline(__always)
 func appendField(_ value: patchbay_str, to sink: ByteSink) {
     guard value.length > 0, let data = value.data else {

@@ -582,6 +582,10 @@ static const patchbay_connector descriptor = {
     .check = check,
     .run = run,
     .cancel = NULL,
+    /* No outputs; the table its `table` parameter names, and with onBadRow: reject, its rejects. */
+    .declares = PATCHBAY_DECLARES_OUTPUTS | PATCHBAY_DECLARES_TABLES,
+    .output_tables = (const char *const[]){ "{table}", "{table}_rejected" },
+    .output_table_count = 2,
 };
 
 uint32_t patchbay_abi_version(void) { return PATCHBAY_ABI_VERSION; }

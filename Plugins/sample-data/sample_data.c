@@ -91,6 +91,11 @@ static const patchbay_connector descriptor = {
     .pattern = PATCHBAY_PATTERN_EXTRACTION,
     .capabilities = PATCHBAY_CAP_WRITES_TABLES,
     .run = run,
+    .declares = PATCHBAY_DECLARES_OUTPUTS | PATCHBAY_DECLARES_TABLES,
+    .output_names = (const char *const[]){ "row_count" },
+    .output_count = 1,
+    .output_tables = (const char *const[]){ "{table}" },
+    .output_table_count = 1,
 };
 
 uint32_t patchbay_abi_version(void) { return PATCHBAY_ABI_VERSION; }

@@ -16,6 +16,8 @@ struct TableDiff: Connector, Checking {
     static let summary = "Compares two tables by key and fails when more rows differ than the threshold allows."
     static let pattern = JobPattern.validation
     static let capabilities: Capabilities = [.readsTables, .writesTables]
+    static let declaredOutputs: [String]? = ["primary_rows", "secondary_rows", "differing_rows"]
+    static let declaredTables: [String]? = ["{diffTable}"]
     static let parametersSchema = """
         {"type":"object","additionalProperties":false,"properties":{
           "primary":{"type":"string","default":"primary","description":"input table name of the reference data"},

@@ -210,11 +210,15 @@ public struct ConnectorDescriptor: Sendable, Equatable {
     public var hasCancel: Bool
     /// What it declares (ABI 1.1); a 1.0 connector declares `.none`.
     public var network: NetworkAccess
+    /// The outputs and tables it declares (ABI 1.4); an older connector declares nothing.
+    public var lineage: Lineage
 
     public init(abiVersion: UInt32, structSize: UInt32, id: String, version: String, displayName: String,
                 description: String, parametersSchema: String, credentialNames: [String], pattern: JobPattern,
-                capabilities: Capabilities, hasCheck: Bool, hasCancel: Bool, network: NetworkAccess = .none) {
+                capabilities: Capabilities, hasCheck: Bool, hasCancel: Bool, network: NetworkAccess = .none,
+                lineage: Lineage = .undeclared) {
         self.network = network
+        self.lineage = lineage
         self.abiVersion = abiVersion
         self.structSize = structSize
         self.id = id

@@ -113,7 +113,8 @@ public final class Engine: Sendable {
     /// Reads a flow file and checks it completely: structure, references, connectors, parameter schemas.
     /// Plain `#` values are encrypted for their connector; with `sealFiles`, also in the files they
     /// came from (one note per file goes to `notes`).
-    public func load(flowFile: String, sealFiles: Bool = false, notes: (@Sendable (String) -> Void)? = nil) async throws -> Flow {
+    public func load(flowFile: String, sealFiles: Bool = false, notes: (@Sendable (String) -> Void)? = nil,
+                     warnings: (@Sendable (FlowIssue) -> Void)? = nil) async throws -> Flow {
         var flow: Flow
         do { flow = try FlowLoader(configurationDirectory: project.configurationDirectory).load(file: flowFile) } catch let error as FlowError {
             throw EngineError.invalidFlow(error)
@@ -126,7 +127,8 @@ public final class Engine: Sendable {
                 memo.withLock { $0.connectors[reference] = entry }
                 facts[reference] = .available(id: entry.id ?? reference.id, version: entry.version ?? "?",
                                               parametersSchema: entry.descriptor?.parametersSchema ?? "",
-                                              network: entry.descriptor?.network ?? .none, pattern: entry.pattern)
+                                              network: entry.descriptor?.network ?? .none, pattern: entry.pattern,
+                                              lineage: entry.descriptor?.lineage ?? .undeclared)
             } catch let error as RegistryError {
                 facts[reference] = .unavailable(error.description)
             } catch {
@@ -137,8 +139,29 @@ public final class Engine: Sendable {
             ($0.location?.line ?? 0, $0.location?.column ?? 0) < ($1.location?.line ?? 0, $1.location?.column ?? 0)
         }
         if !issues.isEmpty { throw EngineError.invalidFlow(FlowError(issues)) }
+        for external in FlowValidator.externalInputs(flow, connectors: facts) { warnings?(externalInputWarning(external)) }
         for note in try sealSecrets(in: &flow, rewriteFiles: sealFiles) { notes?(note) }
         return flow
+    }
+
+    /// A task reads a table no task of its flow writes: it is whatever the catalog holds when the task runs.
+    /// Says when that was written and by which job, so a stale table (or a typo) shows before the run.
+    private func externalInputWarning(_ external: (task: FlowTask, input: String, table: String)) -> FlowIssue {
+        func issue(_ message: String) -> FlowIssue {
+            FlowIssue(external.task.location, "tasks.\(external.task.id).inputs.\(external.input)",
+                      "reads \(external.table), which no task of this flow writes" + message)
+        }
+        guard let table = try? store.table(external.table) else {
+            let known = ((try? store.tables()) ?? []).map(\.name)
+            let closest = known.min { editDistance($0, external.table) < editDistance($1, external.table) }
+            let hint = closest.flatMap { editDistance($0, external.table) <= 2 ? " (did you mean \($0)?)" : nil } ?? ""
+            return issue(", and the catalog has no such table\(hint): the task fails unless another flow writes it first")
+        }
+        var producer = "job \(table.jobID)"
+        if let job = try? store.job(table.jobID), let run = try? store.run(job.runID) {
+            producer += " (flow \(run.flowName), task \(job.taskID))"
+        }
+        return issue("; the catalog's copy was written \(UTCTime.text(millisecondsSince1970: Int64((table.lastImportAt.timeIntervalSince1970 * 1000).rounded(.down)), milliseconds: true, zone: "Z")) by \(producer)")
     }
 
     /// Rescans the plugin directories, probing only files new or changed since any command of this project.
@@ -213,14 +236,17 @@ public final class Engine: Sendable {
 
     /// Loads and checks each flow file (every flow of the project when `files` is empty), one at a time:
     /// an invalid flow is its problems, and the others are still checked. Nothing is written.
+    /// A valid flow may still carry warnings: what validation cannot refuse but a user should see.
     public func checkFlows(_ files: [String] = [], notes: (@Sendable (String) -> Void)? = nil) async throws
-        -> [(file: String, flow: Result<Flow, FlowError>)] {
-        var checked: [(file: String, flow: Result<Flow, FlowError>)] = []
+        -> [(file: String, flow: Result<Flow, FlowError>, warnings: [FlowIssue])] {
+        var checked: [(file: String, flow: Result<Flow, FlowError>, warnings: [FlowIssue])] = []
         for file in files.isEmpty ? project.flowFiles() : files {
+            let found = Mutex<[FlowIssue]>([])
             do {
-                checked.append((file, .success(try await load(flowFile: file, sealFiles: false, notes: notes))))
+                let flow = try await load(flowFile: file, sealFiles: false, notes: notes) { issue in found.withLock { $0.append(issue) } }
+                checked.append((file, .success(flow), found.withLock { $0 }))
             } catch EngineError.invalidFlow(let problems) {
-                checked.append((file, .failure(problems)))
+                checked.append((file, .failure(problems), []))
             }
         }
         return checked

@@ -18,11 +18,15 @@ struct StoredProbeMemory: ProbeMemory {
                 let names = row.credentialNamesJSON.flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } ?? []
                 let ports = (try? JSONDecoder().decode([UInt16].self, from: Data(row.tcpPortsJSON.utf8))) ?? []
                 guard let network = NetworkAccess(abi: UInt32(truncatingIfNeeded: row.networkKind), ports: ports) else { return nil }
+                func list(_ json: String?) -> [String]? { json.flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) } }
+                let tables = list(row.outputTablesJSON)?.compactMap(TablePattern.init)
+                guard tables?.count ?? 0 == list(row.outputTablesJSON)?.count ?? 0 else { return nil }
                 descriptor = ConnectorDescriptor(
                     abiVersion: UInt32(truncatingIfNeeded: abi), structSize: UInt32(truncatingIfNeeded: size), id: id, version: version,
                     displayName: row.displayName ?? "", description: row.description ?? "", parametersSchema: row.parametersSchema ?? "",
                     credentialNames: names, pattern: pattern, capabilities: Capabilities(rawValue: UInt64(bitPattern: row.capabilities ?? 0)),
-                    hasCheck: row.hasCheck ?? false, hasCancel: row.hasCancel ?? false, network: network)
+                    hasCheck: row.hasCheck ?? false, hasCancel: row.hasCancel ?? false, network: network,
+                    lineage: Lineage(outputs: list(row.outputNamesJSON), tables: tables))
             }
             if row.quarantineReason == nil, descriptor == nil { return nil }
             let status: CatalogEntry.Status = row.quarantineReason.map { .quarantined(reason: $0) } ?? .ready
@@ -60,6 +64,8 @@ struct StoredProbeMemory: ProbeMemory {
                 row.hasCancel = d.hasCancel
                 row.networkKind = Int64(d.network.abiKind)
                 row.tcpPortsJSON = (try? JSONEncoder().encode(d.network.ports)).map { String(decoding: $0, as: UTF8.self) } ?? "[]"
+                row.outputNamesJSON = d.lineage.outputs.flatMap { try? JSONEncoder().encode($0) }.map { String(decoding: $0, as: UTF8.self) }
+                row.outputTablesJSON = d.lineage.tables.flatMap { try? JSONEncoder().encode($0.map(\.text)) }.map { String(decoding: $0, as: UTF8.self) }
             }
             return row
         }

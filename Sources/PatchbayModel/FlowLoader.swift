@@ -607,7 +607,8 @@ func dotted(_ pointer: String) -> String {
         .map { part in Int(part) != nil ? "[\(part)]" : ".\(part)" }.joined()
 }
 
-func editDistance(_ a: String, _ b: String) -> Int {
+/// Levenshtein distance, for "did you mean" suggestions.
+public func editDistance(_ a: String, _ b: String) -> Int {
     let a = Array(a.lowercased()), b = Array(b.lowercased())
     guard !a.isEmpty else { return b.count }
     guard !b.isEmpty else { return a.count }

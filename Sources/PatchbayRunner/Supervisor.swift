@@ -322,7 +322,13 @@ struct Supervisor<Host: TaskHost> {
             // Each path the runner reported must name a file in its own out/tables/: anything else is a lie.
             let files = tables.map { TableFile(name: $0.name, columns: $0.columns, types: $0.types, rowCount: $0.rowCount, path: workspace + "/" + $0.path) }
             do {
-                for table in tables { try Self.checkReported(table, workspace: workspace, owner: user?.uid) }
+                for table in tables {
+                    // A result frame is the connector's word too: a table it never declared is refused here as well.
+                    if let declared = descriptor?.lineage, !declared.allows(table: table.name, parameter: parameter) {
+                        throw ReportedTableRefused(description: "table '\(table.name)': the connector does not declare it; nothing was stored")
+                    }
+                    try Self.checkReported(table, workspace: workspace, owner: user?.uid)
+                }
                 try host.commit(tables: files)
             } catch {
                 classification = .failed(.system, message: "the task succeeded but its tables could not be stored: \(error)")
@@ -398,7 +404,16 @@ struct Supervisor<Host: TaskHost> {
     /// Whether two descriptors claim the same things: what the host grants or checks by them.
     static func sameGrants(_ a: ConnectorDescriptor, _ b: ConnectorDescriptor) -> Bool {
         a.id == b.id && a.version == b.version && a.pattern == b.pattern && a.credentialNames == b.credentialNames
-            && a.network == b.network && a.capabilities == b.capabilities
+            && a.network == b.network && a.capabilities == b.capabilities && a.lineage == b.lineage
+    }
+
+    /// The string parameter `name` of this task, or its schema's default where the task gives none, for a
+    /// declared table pattern ("{table}").
+    private func parameter(_ name: String) -> String? {
+        func object(_ json: String) -> [String: Any]? { try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] }
+        if let given = object(spec.parametersJSON)?[name] { return given as? String }
+        let property = (object(descriptor?.parametersSchema ?? "")?["properties"] as? [String: Any])?[name] as? [String: Any]
+        return property?["default"] as? String
     }
 
     /// "uid 7901851, landlock ABI 7, seccomp, network none, cgroups": what held one task.
@@ -557,6 +572,9 @@ struct Supervisor<Host: TaskHost> {
             guard outputs.count < Self.maxOutputs || outputs.contains(where: { $0.name == name }) else {
                 return protocolViolation("more than \(Self.maxOutputs) outputs", pid: pid, cancelWrite: cancelWrite)
             }
+            if let declared = descriptor?.lineage, !declared.allows(output: name) {
+                return protocolViolation("an output '\(name)', which the connector does not declare (it declares: \(declared.outputs!.isEmpty ? "none" : declared.outputs!.joined(separator: ", ")))", pid: pid, cancelWrite: cancelWrite)
+            }
             let output = TaskOutput(name: name, value: value, isSecret: flags.contains(.secret))
             outputs.removeAll { $0.name == name }
             outputs.append(output)
@@ -564,6 +582,10 @@ struct Supervisor<Host: TaskHost> {
         case .tableOpened(let name, let columns):
             guard TableFile.isValidName(name) else {
                 return protocolViolation("a table named '\(name)', which is not a valid table name", pid: pid, cancelWrite: cancelWrite)
+            }
+            if let declared = descriptor?.lineage, !declared.allows(table: name, parameter: parameter) {
+                let names = declared.tables!.map { pattern in pattern.tableName(parameter: parameter).map { $0 == pattern.text ? $0 : "\($0) (\(pattern.text))" } ?? "\(pattern.text) (parameter not set)" }
+                return protocolViolation("a table '\(name)', which the connector does not declare (it declares: \(names.isEmpty ? "none" : names.joined(separator: ", ")))", pid: pid, cancelWrite: cancelWrite)
             }
             host.handle(.tableOpened(name: name, columns: columns))
         case .result(let value):

@@ -172,6 +172,15 @@ extension Store {
             // '[]' for a table committed before: every column a string.
             try db.execute(sql: "ALTER TABLE tables ADD COLUMN typesJSON TEXT NOT NULL DEFAULT '[]'")
         }
+        migrator.registerMigration("v8: the outputs and tables each plugin declares (ABI 1.4)") { db in
+            // NULL: declares nothing. The probes kept before this knew no lineage: forget them, so that every
+            // plugin is probed again by the next command and its declaration read.
+            try db.execute(sql: """
+                ALTER TABLE pluginProbes ADD COLUMN outputNamesJSON TEXT;
+                ALTER TABLE pluginProbes ADD COLUMN outputTablesJSON TEXT;
+                DELETE FROM pluginProbes;
+                """)
+        }
         return migrator
     }
 }

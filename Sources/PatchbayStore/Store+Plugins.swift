@@ -31,6 +31,9 @@ public struct PluginProbeRecord: Sendable, Codable, Equatable, FetchableRecord, 
     /// The declared network (PATCHBAY_NETWORK_*) and, for TCP ports, which.
     public var networkKind: Int64 = 0
     public var tcpPortsJSON: String = "[]"
+    /// The declared outputs and table patterns (ABI 1.4), as JSON arrays; nil when not declared.
+    public var outputNamesJSON: String?
+    public var outputTablesJSON: String?
 
     public init(path: String, size: Int64, modifiedNanos: Int64, changedNanos: Int64, inode: Int64, sha256: String,
                 quarantineReason: String?, loadNanos: Int64, probedAt: Date) {

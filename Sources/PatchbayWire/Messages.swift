@@ -282,6 +282,7 @@ public enum RunnerMessage: Sendable, Equatable {
             e.string(d.parametersSchema); e.strings(d.credentialNames)
             e.u32(d.pattern.abiValue); e.u64(d.capabilities.rawValue); e.bool(d.hasCheck); e.bool(d.hasCancel)
             e.network(d.network)
+            e.u32(d.lineage.declaresBits); e.strings(d.lineage.outputs ?? []); e.strings(d.lineage.tables?.map(\.text) ?? [])
             return e.frame()
         case .loaded(let nanoseconds):
             var e = WireEncoder(kind: 0x4B); e.u64(nanoseconds); return e.frame()
@@ -339,10 +340,21 @@ public enum RunnerMessage: Sendable, Equatable {
             let capabilities = Capabilities(rawValue: try d.u64("capabilities"))
             let hasCheck = try d.bool("hasCheck"), hasCancel = try d.bool("hasCancel")
             let network = try d.network()
+            // Lineage: known bits only, and every table entry a name or a pattern (the runner checked; so does the host).
+            let declares = try d.u32("declares")
+            guard declares & ~(Lineage.outputsBit | Lineage.tablesBit) == 0 else { throw .invalidValue(field: "declares", value: UInt64(declares)) }
+            let outputs = try d.strings("outputNames"), tableTexts = try d.strings("outputTables")
+            var tables: [TablePattern] = []
+            for text in tableTexts {
+                guard let pattern = TablePattern(text) else { throw .invalidValue(field: "outputTables", value: UInt64(tables.count)) }
+                tables.append(pattern)
+            }
+            let lineage = Lineage(outputs: declares & Lineage.outputsBit != 0 ? outputs : nil,
+                                  tables: declares & Lineage.tablesBit != 0 ? tables : nil)
             message = .descriptor(ConnectorDescriptor(
                 abiVersion: abiVersion, structSize: structSize, id: id, version: version, displayName: displayName,
                 description: description, parametersSchema: schema, credentialNames: credentials, pattern: pattern,
-                capabilities: capabilities, hasCheck: hasCheck, hasCancel: hasCancel, network: network))
+                capabilities: capabilities, hasCheck: hasCheck, hasCancel: hasCancel, network: network, lineage: lineage))
         case 0x4B:
             message = .loaded(nanoseconds: try d.u64("nanoseconds"))
         case 0x44:

@@ -113,9 +113,10 @@ func checkABIVersion(_ version: UInt32) throws(LoadFailure) {
 let descriptorV1Size = Int(PATCHBAY_CONNECTOR_SIZE_1_0)
 
 /// The descriptor size of each minor of ABI 1 that this runner knows (published by the header).
-/// (1.2 changed no layout.)
+/// (1.2 and 1.3 changed no descriptor layout.)
 let descriptorSizes: [UInt32: Int] = [0: Int(PATCHBAY_CONNECTOR_SIZE_1_0), 1: Int(PATCHBAY_CONNECTOR_SIZE_1_1),
-                                      2: Int(PATCHBAY_CONNECTOR_SIZE_1_1), 3: Int(PATCHBAY_CONNECTOR_SIZE_1_1)]
+                                      2: Int(PATCHBAY_CONNECTOR_SIZE_1_1), 3: Int(PATCHBAY_CONNECTOR_SIZE_1_1),
+                                      4: Int(PATCHBAY_CONNECTOR_SIZE_1_4)]
 
 /// The connector's descriptor as this runner knows it: the fields its struct_size covers, copied into a
 /// zeroed local, so a descriptor of an older minor (smaller) is never read past its end, and the fields it
@@ -226,14 +227,58 @@ func readDescriptor(_ pointer: UnsafePointer<patchbay_connector>?) throws(LoadFa
         }
         network = declared
     }
+    // ABI 1.4: the outputs and tables it declares (a smaller descriptor declares nothing).
+    var lineage = Lineage.undeclared
+    if Int(size) >= Int(PATCHBAY_CONNECTOR_SIZE_1_4) {
+        lineage = try readLineage(d)
+    }
     let info = ConnectorDescriptor(
         abiVersion: d.abi_version, structSize: size, id: id, version: version,
         displayName: try text(d.display_name, "display_name", required: true),
         description: try text(d.description, "description", required: false),
         parametersSchema: schema, credentialNames: credentials, pattern: pattern,
         capabilities: Capabilities(rawValue: d.capabilities), hasCheck: d.check != nil, hasCancel: d.cancel != nil,
-        network: network)
+        network: network, lineage: lineage)
     return (info, d)
+}
+
+/// The 1.4 lineage fields: known bits only, lists that match their counts, names an output may have,
+/// and table entries that are table names or `{parameter}` patterns.
+private func readLineage(_ d: patchbay_connector) throws(LoadFailure) -> Lineage {
+    let known = Lineage.outputsBit | Lineage.tablesBit
+    guard d.declares & ~known == 0 else {
+        throw LoadFailure(kind: .invalidDescriptor, detail: "declares has unknown bits 0x\(String(d.declares & ~known, radix: 16)) (known: PATCHBAY_DECLARES_OUTPUTS, PATCHBAY_DECLARES_TABLES)")
+    }
+    guard d.reserved_1_4 == 0 else {
+        throw LoadFailure(kind: .invalidDescriptor, detail: "descriptor field 'reserved_1_4' is \(d.reserved_1_4); it must be 0")
+    }
+    func strings(_ list: UnsafePointer<UnsafePointer<CChar>?>?, _ count: UInt32, _ field: String) throws(LoadFailure) -> [String] {
+        guard count <= 256, count == 0 || list != nil else {
+            throw LoadFailure(kind: .invalidDescriptor, detail: "\(field) does not match its count \(count) (at most 256)")
+        }
+        var values: [String] = []
+        for i in 0..<Int(count) { values.append(try text(list![i], "\(field)[\(i)]", required: true)) }
+        return values
+    }
+    var lineage = Lineage.undeclared
+    if d.declares & Lineage.outputsBit != 0 {
+        let names = try strings(d.output_names, d.output_count, "output_names")
+        if let bad = names.first(where: { $0.utf8.count > 256 }) {
+            throw LoadFailure(kind: .invalidDescriptor, detail: "output_names holds a name of \(bad.utf8.count) bytes (at most 256)")
+        }
+        lineage.outputs = names
+    }
+    if d.declares & Lineage.tablesBit != 0 {
+        var patterns: [TablePattern] = []
+        for (i, entry) in try strings(d.output_tables, d.output_table_count, "output_tables").enumerated() {
+            guard let pattern = TablePattern(entry) else {
+                throw LoadFailure(kind: .invalidDescriptor, detail: "output_tables[\(i)] '\(entry)' is neither a table name (bucket.table) nor a pattern with one {parameter}")
+            }
+            patterns.append(pattern)
+        }
+        lineage.tables = patterns
+    }
+    return lineage
 }
 
 extension String {

@@ -26,7 +26,7 @@ extension FlowsCommand {
             try await reportingErrors {
                 let engine = try project.engine(global)
                 var rows: [[String: Any]] = []
-                for (file, checked) in try await engine.checkFlows() {
+                for (file, checked, warnings) in try await engine.checkFlows() {
                     var row: [String: Any] = ["file": file]
                     switch checked {
                     case .success(let flow):
@@ -35,6 +35,7 @@ extension FlowsCommand {
                         row["phases"] = flow.phases.count
                         row["tasks"] = flow.tasks.count
                         row["valid"] = true
+                        row["warnings"] = warnings.map(\.description)
                         if let last = try engine.runs(flow: flow.name, limit: 1).first {
                             row["last_run"] = ["id": last.id!, "status": last.status.rawValue, "started_at": iso(last.startedAt ?? last.createdAt)] as [String: Any]
                         }

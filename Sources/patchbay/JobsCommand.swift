@@ -172,7 +172,7 @@ extension JobsCommand {
                 if !asRecorded {
                     let recorded = try engine.recordedFlow(of: runID)
                     let now: Flow
-                    do { now = try await engine.load(flowFile: recorded.file, sealFiles: true, notes: printNote) } catch {
+                    do { now = try await engine.load(flowFile: recorded.file, sealFiles: true, notes: printNote, warnings: printWarning) } catch {
                         printNote("run \(runID)'s flow file cannot be used as it is now; `--as-recorded` retries the flow as the run recorded it")
                         throw error
                     }

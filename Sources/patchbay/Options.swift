@@ -1,6 +1,7 @@
 import ArgumentParser
 import PatchbayCore
 import Foundation
+import PatchbayModel
 import Logging
 import Synchronization
 import PatchbayRegistry
@@ -117,6 +118,9 @@ extension CatalogEntry {
             object["has_check"] = d.hasCheck
             object["has_cancel"] = d.hasCancel
             object["network"] = ["kind": d.network.kindName, "tcp_ports": d.network.ports.map(Int.init)]
+            // null: not declared (ABI 1.4); a list: the whole of what it sets or writes.
+            object["outputs"] = d.lineage.outputs.map { $0 as Any } ?? NSNull()
+            object["tables"] = d.lineage.tables.map { $0.map(\.text) as Any } ?? NSNull()
             object["parameters_schema"] = (try? JSONSerialization.jsonObject(with: Data(d.parametersSchema.utf8), options: [.fragmentsAllowed])) ?? d.parametersSchema
         }
         return object
@@ -145,6 +149,22 @@ extension Date {
 /// A line for people that is not the command's result (stderr, so stdout stays parseable).
 @Sendable func printNote(_ text: String) {
     writeStandardError("note: \(text)\n")
+}
+
+/// A problem (or warning) of a flow as JSON carries it: where, which field, what.
+func problemJSON(_ issue: FlowIssue) -> [String: Any] {
+    var object: [String: Any] = ["field": issue.path, "message": issue.message]
+    if let location = issue.location {
+        object["file"] = location.file
+        object["line"] = location.line
+        object["column"] = location.column
+    }
+    return object
+}
+
+/// What validation found worth saying but not refusing (FILE:LINE:COL: FIELD: WHAT), on stderr.
+@Sendable func printWarning(_ issue: FlowIssue) {
+    writeStandardError("warning: \(issue)\n")
 }
 
 extension NetworkAccess {

@@ -93,6 +93,8 @@ extension PluginsCommand {
                   load time     \(formatDuration(entry.probeLoadTime)) (dlopen + entry + checks, in a runner)
                   credentials   \(d.credentialNames.isEmpty ? "none" : d.credentialNames.joined(separator: ", "))
                   network       \(d.network.wording)
+                  outputs       \(d.lineage.outputs.map { $0.isEmpty ? "none" : $0.joined(separator: ", ") } ?? "not declared")
+                  tables        \(d.lineage.tables.map { $0.isEmpty ? "none" : $0.map(\.text).joined(separator: ", ") } ?? "not declared")
                   capabilities  \(d.capabilities.names.isEmpty ? "none" : d.capabilities.names.joined(separator: ", "))
                   check()       \(d.hasCheck ? "yes" : "no")   cancel()  \(d.hasCancel ? "yes" : "no")
                 """)

@@ -5,6 +5,7 @@ import Foundation
 import PatchbayEngine
 import PatchbayRegistry
 import PatchbaySecurity
+import Synchronization
 
 /// Finds the project a command works on and opens its store. Every command that opens a project
 /// first records the end of runs whose host died (kill -9, crash): nothing stays "processing" forever.
@@ -102,7 +103,14 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
             let count = flowError.issues.count
             writeStandardError("error: the flow is not valid (\(count) problem\(count == 1 ? "" : "s")):\n")
             for issue in flowError.issues { writeStandardError("  \(issue)\n") }
-            if let hint = hint(for: error) { writeStandardError("hint: \(hint)\n") }
+            let hint = hint(for: error)
+            if let hint { writeStandardError("hint: \(hint)\n") }
+            if OutputFormat.errorsAsJSON.load(ordering: .relaxed) {
+                var object: [String: Any] = ["error": "the flow is not valid (\(count) problem\(count == 1 ? "" : "s"))",
+                                             "problems": flowError.issues.map(problemJSON)]
+                if let hint { object["hint"] = hint }
+                printJSON(object)
+            }
             throw ExitCode.inputInvalid
         case .noSuchRun, .noRuns, .noSuchTable, .noSuchTask, .cannotRetry:
             printError(error)

@@ -60,7 +60,7 @@ struct RunCommand: AsyncParsableCommand {
     func run() async throws {
         try await reportingErrors {
             let engine = try project.engine(global, needs: .runOrchestrations)
-            let flow = try await engine.load(flowFile: engine.project.flowFile(self.flow), sealFiles: true, notes: printNote)
+            let flow = try await engine.load(flowFile: engine.project.flowFile(self.flow), sealFiles: true, notes: printNote, warnings: printWarning)
             var options = RunOptions(only: selected, parallelism: parallelism)
             for item in variables {
                 let equals = item.firstIndex(of: "=")!

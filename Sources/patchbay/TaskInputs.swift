@@ -79,7 +79,8 @@ struct TaskInputOptions: ParsableArguments {
                 guard !SecretBox.isCiphertext(value) else { throw CLIError.ciphertextOutsideProject }
                 return value
             }
-        } catch let error as CLIError { throw error } catch {
+        } catch {
+            // The fault names the parameter and quotes why `reveal` refused it.
             throw CLIError("\(error)", exitCode: .inputInvalid)
         }
         var secrets = try readCredentials()

@@ -33,23 +33,26 @@ struct ValidateCommand: AsyncParsableCommand {
                 throw CLIError("there are no flows in \(engine.project.flowsDirectory)", exitCode: .inputInvalid)
             }
             var results: [[String: Any]] = [], invalid = 0
-            for (file, checked) in try await engine.checkFlows(files, notes: printNote) {
+            for (file, checked, warnings) in try await engine.checkFlows(files, notes: printNote) {
                 switch checked {
                 case .success(let loaded):
                     results.append(["file": file, "valid": true, "flow": loaded.name, "format": loaded.format,
-                                    "phases": loaded.phases.map(\.id), "tasks": loaded.tasks.map(\.id)] as [String: Any])
+                                    "phases": loaded.phases.map(\.id), "tasks": loaded.tasks.map(\.id),
+                                    "warnings": warnings.map(problemJSON)] as [String: Any])
                     if global.output == .text {
-                        print("✓ \(loaded.name) (\(loaded.format)): \(loaded.phases.count) phases, \(loaded.tasks.count) tasks, valid")
+                        print("✓ \(loaded.name) (\(loaded.format)): \(loaded.phases.count) phases, \(loaded.tasks.count) tasks, valid"
+                              + (warnings.isEmpty ? "" : ", \(warnings.count) warning\(warnings.count == 1 ? "" : "s")"))
                         for phase in loaded.phases {
                             let tasks = loaded.tasks(in: phase.id).map { $0.enabled ? $0.id : "\($0.id) (disabled)" }
                             print("  \(phase.id): \(tasks.joined(separator: ", "))")
                         }
+                        for warning in warnings { print("  warning: \(warning)") }
                     }
                 case .failure(let flowError):
                     // One flow: its problems are the command's error. Several: each is reported, the others still checked.
                     if files.count == 1 { throw EngineError.invalidFlow(flowError) }
                     invalid += 1
-                    results.append(["file": file, "valid": false, "issues": flowError.issues.map(\.description)] as [String: Any])
+                    results.append(["file": file, "valid": false, "problems": flowError.issues.map(problemJSON)] as [String: Any])
                     if global.output == .text {
                         print("✗ \(file): \(flowError.issues.count) problem\(flowError.issues.count == 1 ? "" : "s")")
                         for issue in flowError.issues { print("  \(issue)") }

@@ -34,7 +34,7 @@ struct ABICompatibilityTests {
         #expect(report.logs.contains { $0.message == "frozen v1.0 connector calling every callback" })
     }
 
-    @Test("every field and constant of the frozen v1.0 to v1.3 headers has the same offset, size and value in the current one")
+    @Test("every field and constant of the frozen v1.0 to v1.4 headers has the same offset, size and value in the current one")
     func frozenLayoutIsUnchanged() throws {
         // Given one layout probe compiled against each header
         let directory = try Fixtures.temporaryDirectory()
@@ -54,18 +54,23 @@ struct ABICompatibilityTests {
                                    defines: ["-DPATCHBAY_LAYOUT_PUBLISHED_SIZES", "-DPATCHBAY_LAYOUT_V1_1", "-DPATCHBAY_LAYOUT_V1_2"])
         let v1_3 = ["-DPATCHBAY_LAYOUT_PUBLISHED_SIZES", "-DPATCHBAY_LAYOUT_V1_1", "-DPATCHBAY_LAYOUT_V1_2", "-DPATCHBAY_LAYOUT_V1_3"]
         let frozen1_3 = try layout(include: Fixtures.repository + "/Tests/Fixtures/abi-v1.3", defines: v1_3)
-        let current = try layout(include: Fixtures.sdkInclude, defines: v1_3)
+        let v1_4 = v1_3 + ["-DPATCHBAY_LAYOUT_V1_4"]
+        let frozen1_4 = try layout(include: Fixtures.repository + "/Tests/Fixtures/abi-v1.4", defines: v1_4)
+        let current = try layout(include: Fixtures.sdkInclude, defines: v1_4)
         #expect(frozenWithVersion.last == "PATCHBAY_ABI_VERSION=65536")
         #expect(frozen1_1.last == "PATCHBAY_ABI_VERSION=65537")
         #expect(frozen1_2.last == "PATCHBAY_ABI_VERSION=65538")
-        #expect(current.last == "PATCHBAY_ABI_VERSION=65539")
+        #expect(frozen1_3.last == "PATCHBAY_ABI_VERSION=65539")
+        #expect(current.last == "PATCHBAY_ABI_VERSION=65540")
         let frozen = Array(frozenWithVersion.dropLast())
         // Then every v1.0 line is unchanged, the 1.1 additions are as frozen, and the published sizes match the layouts
         #expect(frozen.count > 60)
         #expect(Array(current.prefix(frozen.count)) == frozen)
         #expect(Array(current.prefix(frozen1_1.count - 1)) == Array(frozen1_1.dropLast()))  // 1.2 only appends
         #expect(Array(current.prefix(frozen1_2.count - 1)) == Array(frozen1_2.dropLast()))  // 1.3 only appends
-        #expect(current == frozen1_3)
+        #expect(Array(current.prefix(frozen1_3.count - 1)) == Array(frozen1_3.dropLast()))  // 1.4 only appends
+        #expect(current == frozen1_4)
+        #expect(current.contains("PATCHBAY_CONNECTOR_SIZE_1_4=152"))
         #expect(current.contains("PATCHBAY_TYPE_JSON=8"))
         #expect(current.contains("PATCHBAY_FAILURE_DATA=4"))
         #expect(current.contains("PATCHBAY_CONNECTOR_SIZE_1_1=120"))
@@ -84,7 +89,7 @@ struct ABICompatibilityTests {
         #expect(report.classification == .succeeded, "\(report.classification.summary)")
         #expect(report.descriptor?.abiVersion == 0x0001_0005)
         let size = try #require(report.descriptor?.structSize)
-        #expect(size == 136, "v1.1 is 120 bytes; the 1.5 descriptor appends 16")
+        #expect(size == 168, "v1.4 is 152 bytes; the 1.5 descriptor appends 16")
     }
 
     @Test("probing loads nothing but the entry: a connector that would crash in run() probes fine")
@@ -106,6 +111,13 @@ struct WireTests {
             .descriptor(ConnectorDescriptor(abiVersion: 0x10000, structSize: 120, id: "a.b", version: "1.0.0", displayName: "A",
                                        description: "ünïcode", parametersSchema: "{}", credentialNames: ["x", "y"], pattern: .extraction,
                                        capabilities: [.readsTables, .writesTables], hasCheck: true, hasCancel: false)),
+            .descriptor(ConnectorDescriptor(abiVersion: 0x10004, structSize: 152, id: "a.c", version: "1.0.0", displayName: "C",
+                                       description: "", parametersSchema: "{}", credentialNames: [], pattern: .validation,
+                                       capabilities: [], hasCheck: false, hasCancel: false,
+                                       lineage: Lineage(outputs: [], tables: [TablePattern("{table}_rejected")!, TablePattern("out.x")!]))),
+            .descriptor(ConnectorDescriptor(abiVersion: 0x10004, structSize: 152, id: "a.d", version: "1.0.0", displayName: "D",
+                                       description: "", parametersSchema: "{}", credentialNames: [], pattern: .validation,
+                                       capabilities: [], hasCheck: false, hasCancel: false, lineage: Lineage(outputs: ["n"]))),
             .loaded(nanoseconds: 123_456),
             .log(level: 2, message: "hello\nworld"),
             .progress(fraction: 0.5, message: ""),

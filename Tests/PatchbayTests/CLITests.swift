@@ -293,7 +293,7 @@ struct CLITests {
         #expect(!verbose.stdout.contains("probed a plugin"))
     }
 
-    @Test("plugins list and inspect show id, pattern, ABI and SHA-256")
+    @Test("plugins list and inspect show id, pattern, ABI, SHA-256 and the declared outputs and tables")
     func pluginsList() throws {
         let list = try FirstParty.patchbay(["plugins", "list"])
         #expect(list.status == 0)
@@ -303,7 +303,11 @@ struct CLITests {
         let inspect = try FirstParty.patchbay(["plugins", "inspect", "dev.patchbay.table-diff", "--output", "json"])
         let json = try #require(try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as? [String: Any])
         #expect(json["pattern"] as? String == "validation")
-        #expect(json["abi"] as? String == "1.3")
+        #expect(json["abi"] as? String == "1.4")
+        #expect(json["outputs"] as? [String] == ["primary_rows", "secondary_rows", "differing_rows"])
+        #expect(json["tables"] as? [String] == ["{diffTable}"])
+        let noop = try FirstParty.patchbay(["plugins", "inspect", "dev.patchbay.noop"])
+        #expect(noop.stdout.contains("outputs       not declared") && noop.stdout.contains("tables        not declared"), "\(noop.stdout)")
         #expect((json["sha256"] as? String)?.count == 64)
         #expect((json["parameters_schema"] as? [String: Any])?["type"] as? String == "object")
     }

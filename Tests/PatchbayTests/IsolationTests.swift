@@ -44,7 +44,7 @@ struct IsolationTests {
         Misbehaviour(plugin: "abi_major", kind: "refused_to_load", wording: ["ABI major version mismatch", "built for connector ABI 2.0"]),
         Misbehaviour(plugin: "small_descriptor", kind: "refused_to_load", wording: ["descriptor smaller than ABI v1", "8 bytes"]),
         Misbehaviour(plugin: "oversized_descriptor", kind: "refused_to_load",
-                     wording: ["its descriptor is 4096 bytes", "ABI 1.3's is 120", "sizeof(patchbay_connector)"]),
+                     wording: ["its descriptor is 4096 bytes", "ABI 1.4's is 152", "sizeof(patchbay_connector)"]),
         Misbehaviour(plugin: "symlinked_table", kind: "failed", wording: ["tables could not be stored", "is not a plain file of the workspace", "a link"]),
         Misbehaviour(plugin: "linked_directory", kind: "failed", wording: ["tables could not be stored", "out/tables/out.moved.csv is not a plain file of the workspace"]),
         Misbehaviour(plugin: "hardlinked_table", kind: "failed", wording: ["tables could not be stored", "has other names (a hard link"]),
@@ -52,6 +52,14 @@ struct IsolationTests {
         Misbehaviour(plugin: "second_result", kind: "protocol_violation", wording: ["a message arrived after the result"]),
         Misbehaviour(plugin: "oversized_state", kind: "protocol_violation", wording: ["component state of 2097160 bytes", "limit 1048576"]),
         Misbehaviour(plugin: "forged_table", kind: "failed", wording: ["tables could not be stored", "'../escaped', which is not a valid table name"]),
+        Misbehaviour(plugin: "undeclared_output", kind: "protocol_violation",
+                     wording: ["an output 'answr', which the connector does not declare (it declares: answer)"]),
+        Misbehaviour(plugin: "undeclared_table", kind: "protocol_violation",
+                     wording: ["a table 'out.other', which the connector does not declare (it declares: {table} (parameter not set), out.fixed)"]),
+        Misbehaviour(plugin: "forged_undeclared", kind: "failed",
+                     wording: ["tables could not be stored", "table 'out.sneaky': the connector does not declare it"]),
+        Misbehaviour(plugin: "bad_declaration", kind: "refused_to_load",
+                     wording: ["output_tables[1] '{a}{b}' is neither a table name (bucket.table) nor a pattern with one {parameter}"]),
         Misbehaviour(plugin: "reserved_set", kind: "refused_to_load", wording: ["descriptor field 'reserved' is 7; it must be 0"]),
         Misbehaviour(plugin: "missing_entry", kind: "refused_to_load", wording: ["missing symbol", "patchbay_connector_entry"]),
         Misbehaviour(plugin: "not_elf", kind: "refused_to_load", wording: ["not an ELF shared library"]),
@@ -69,7 +77,7 @@ struct IsolationTests {
         #expect(report.tables.isEmpty, "a failed task hands back no table")
     }
 
-    @Test("a table a runner lies about (a path outside its workspace, a link swapped in) is never moved", arguments: ["forged_table", "symlinked_table", "linked_directory", "hardlinked_table", "lying_rows"])
+    @Test("a table a runner lies about (a path outside its workspace, a link swapped in) is never moved", arguments: ["forged_table", "symlinked_table", "linked_directory", "hardlinked_table", "lying_rows", "forged_undeclared"])
     func lyingTablesAreNotMoved(_ plugin: String) async throws {
         // Given a host that lands committed tables in a directory of its own
         let destination = try Fixtures.temporaryDirectory()

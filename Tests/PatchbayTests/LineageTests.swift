@@ -37,3 +37,79 @@ struct LineageTests {
         #expect(detail.stdout.contains("read in.made (made by job \(maker.id!))") && detail.stdout.contains("wrote in.made (10 rows)"), "\(detail.stdout)")
     }
 }
+
+@Suite("Lineage checked before a run")
+struct LineageValidationCLITests {
+    @Test("validate refuses a misspelt output, two writers in one phase and a read from the same phase, in text and JSON, and runs nothing")
+    func refusesBadWiring() async throws {
+        // Given a flow with three lineage mistakes, against the first-party connectors' declarations
+        let project = try TestProject(files: ["flows/bad.yaml": """
+            phases:
+              - id: extract
+                tasks:
+                  - {id: a, connector: dev.patchbay.sample-data, parameters: {rows: 5, table: in.orders}}
+                  - {id: b, connector: dev.patchbay.sample-data, parameters: {rows: 5, table: in.orders}}
+                  - id: diff
+                    connector: dev.patchbay.table-diff
+                    inputs: {primary: in.orders, secondary: in.orders}
+              - id: use
+                tasks:
+                  - {id: c, connector: dev.patchbay.noop, parameters: {message: "${{ tasks.a.outputs.rows_count }}"}}
+            """])
+        defer { project.remove() }
+        // When it is validated, and run
+        let text = try project.patchbay(["validate", "bad"])
+        let json = try project.patchbay(["validate", "bad", "--output", "json"])
+        let run = try project.patchbay(["run", "bad"])
+        // Then each mistake is a problem at its line, with the field and what the connector declares
+        #expect(text.status == 4, "\(text.stderr)")
+        #expect(text.stderr.contains("bad.yaml:5:9: tasks.b: writes in.orders, as task 'a' of the same phase ('extract') does"), "\(text.stderr)")
+        #expect(text.stderr.contains("bad.yaml:6:9: tasks.diff.inputs.primary: reads in.orders, which task 'a' writes in the same phase ('extract'), and task 'b' in the same phase ('extract'); a task may read only what an earlier phase writes"), "\(text.stderr)")
+        #expect(text.stderr.contains("bad.yaml:11:69: tasks.c.parameters.message: task 'a' has no output 'rows_count' (did you mean 'row_count'?): dev.patchbay.sample-data@1.0.0 declares row_count"), "\(text.stderr)")
+        // And JSON carries the same problems, each with file, line, column, field and message
+        #expect(json.status == 4)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json.stdout)")
+        let problems = try #require(object["problems"] as? [[String: Any]])
+        let reference = try #require(problems.first { ($0["field"] as? String) == "tasks.c.parameters.message" })
+        #expect(reference["line"] as? Int == 11 && reference["column"] as? Int == 69 && (reference["file"] as? String)?.hasSuffix("flows/bad.yaml") == true)
+        #expect(problems.count == 4, "\(problems)")
+        // And nothing ran
+        #expect(run.status == 4)
+        #expect(try project.store.runs(limit: 10).isEmpty)
+    }
+
+    @Test("validate warns of a table no task of the flow writes: when and by which job the catalog's copy was written, or the closest name")
+    func warnsOfExternalTables() async throws {
+        // Given a table another flow wrote, and a flow that reads it and a misspelling of it
+        let project = try TestProject(files: [
+            "flows/make.yaml": "phases:\n  - id: p\n    tasks:\n      - {id: make, connector: dev.patchbay.sample-data, parameters: {rows: 3, table: in.orders}}\n",
+            "flows/read.yaml": """
+                phases:
+                  - id: p
+                    tasks:
+                      - id: check
+                        connector: dev.patchbay.table-diff
+                        inputs: {primary: in.orders, secondary: in.ordres}
+                """,
+        ])
+        defer { project.remove() }
+        let (made, jobs) = try await project.run("make")
+        #expect(made.status == .success)
+        let maker = try #require(jobs["make"])
+        // When the reading flow is validated
+        let text = try project.patchbay(["validate", "read"])
+        let json = try project.patchbay(["validate", "read", "--output", "json"])
+        // Then it is valid, with two warnings
+        #expect(text.status == 0, "\(text.stderr)")
+        #expect(text.stdout.contains("valid, 2 warnings"), "\(text.stdout)")
+        #expect(text.stdout.contains("tasks.check.inputs.primary: reads in.orders, which no task of this flow writes; the catalog's copy was written 20"), "\(text.stdout)")
+        #expect(text.stdout.contains("Z by job \(maker.id!) (flow make, task make)"), "\(text.stdout)")
+        #expect(text.stdout.contains("tasks.check.inputs.secondary: reads in.ordres, which no task of this flow writes, and the catalog has no such table (did you mean in.orders?)"), "\(text.stdout)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json.stdout)")
+        let warnings = try #require(object["warnings"] as? [[String: Any]])
+        #expect(warnings.map { $0["field"] as? String } == ["tasks.check.inputs.primary", "tasks.check.inputs.secondary"])
+        // And `run` says the same on stderr before it starts
+        let run = try project.patchbay(["run", "read"])
+        #expect(run.stderr.contains("warning: ") && run.stderr.contains("reads in.ordres"), "\(run.stderr)")
+    }
+}

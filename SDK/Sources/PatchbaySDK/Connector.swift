@@ -67,6 +67,13 @@ public protocol Connector {
     static var capabilities: Capabilities { get }
     /// The network `run` and `check` need. Default: none.
     static var network: Network { get }
+    /// The names `run` passes to `setOutput` (ABI 1.4): a flow's references are then checked before it
+    /// runs, and the host fails a task that sets another. Default: nil, declares nothing.
+    static var declaredOutputs: [String]? { get }
+    /// The tables `run` opens (ABI 1.4): names ("out.orders"), or patterns with one string parameter in
+    /// braces ("{table}", "{table}_rejected"). `patchbay validate` then refuses two tasks of a phase writing
+    /// one table, or a task reading a table of its own or a later phase. Default: nil, declares nothing.
+    static var declaredTables: [String]? { get }
 
     init()
     /// Does the work. Throw `NotReadyYet()` from a status-check connector that is not ready.
@@ -79,6 +86,8 @@ extension Connector {
     public static var credentials: [String] { [] }
     public static var capabilities: Capabilities { [] }
     public static var network: Network { .none }
+    public static var declaredOutputs: [String]? { nil }
+    public static var declaredTables: [String]? { nil }
 }
 
 /// A connector that can check its parameters and credentials quickly, without doing the work

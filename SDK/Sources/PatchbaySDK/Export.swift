@@ -32,9 +32,7 @@ public func export<C: Connector>(_ type: C.Type, host: UnsafePointer<patchbay_ho
     d.display_name = permanent(C.displayName)
     d.description = permanent(C.summary)
     d.parameters_schema = permanent(C.parametersSchema)
-    let names = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: max(C.credentials.count, 1))
-    for (i, name) in C.credentials.enumerated() { names[i] = permanent(name) }
-    d.credential_names = UnsafePointer(names)
+    d.credential_names = permanentList(C.credentials)
     d.credential_count = C.credentials.count
     d.pattern = C.pattern.rawValue
     d.capabilities = C.capabilities.rawValue
@@ -47,6 +45,17 @@ public func export<C: Connector>(_ type: C.Type, host: UnsafePointer<patchbay_ho
         copy.initialize(from: ports, count: ports.count)
         d.tcp_ports = UnsafePointer(copy)
         d.tcp_port_count = UInt32(ports.count)
+    }
+    // Lineage (ABI 1.4): a list is declared only when the connector gives one.
+    if let outputs = C.declaredOutputs {
+        d.declares |= UInt32(PATCHBAY_DECLARES_OUTPUTS)
+        d.output_names = permanentList(outputs)
+        d.output_count = UInt32(outputs.count)
+    }
+    if let tables = C.declaredTables {
+        d.declares |= UInt32(PATCHBAY_DECLARES_TABLES)
+        d.output_tables = permanentList(tables)
+        d.output_table_count = UInt32(tables.count)
     }
     // check() only for a connector that has one (see `Checking`).
     if C.self is any Checking.Type {
@@ -61,6 +70,13 @@ public func export<C: Connector>(_ type: C.Type, host: UnsafePointer<patchbay_ho
     made.initialize(to: d)
     descriptor = made
     return UnsafePointer(made)
+}
+
+/// An array of permanent copies, itself permanent.
+private func permanentList(_ names: [String]) -> UnsafePointer<UnsafePointer<CChar>?> {
+    let list = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: max(names.count, 1))
+    for (i, name) in names.enumerated() { list[i] = permanent(name) }
+    return UnsafePointer(list)
 }
 
 /// A NUL-terminated copy that lives as long as the process (the descriptor's rule).

@@ -1,5 +1,5 @@
 /*
- * patchbay/connector.h — the Patchbay connector ABI, version 1.3.
+ * patchbay/connector.h — the Patchbay connector ABI, version 1.4.
  *
  * This header is the whole contract between a Patchbay host and a connector
  * plugin. Anything not declared here is not a published API. It is plain C99,
@@ -55,6 +55,12 @@
  *        read_records_nullable, input_column_types (PATCHBAY_HOST_SIZE_1_3). The
  *        1.0 functions keep working: open_output makes string columns, and
  *        read_records gives a NULL value as an empty string.
+ *   1.4  Lineage: the connector may declare the outputs it sets and the tables it
+ *        writes (`declares`, `output_count`, `output_names`, `output_table_count`,
+ *        `reserved_1_4`, `output_tables`, appended to patchbay_connector;
+ *        PATCHBAY_DECLARES_*; PATCHBAY_CONNECTOR_SIZE_1_4), so that a flow's
+ *        references and table wiring are checked before it runs. A connector that
+ *        declares nothing (every 1.3 one) is checked as before.
  *
  * ===========================================================================
  * THE TWO EXPORTED SYMBOLS
@@ -114,7 +120,7 @@ extern "C" {
 
 enum {
     PATCHBAY_ABI_MAJOR = 1,
-    PATCHBAY_ABI_MINOR = 3,
+    PATCHBAY_ABI_MINOR = 4,
     PATCHBAY_ABI_VERSION = (PATCHBAY_ABI_MAJOR << 16) | PATCHBAY_ABI_MINOR
 };
 
@@ -407,7 +413,36 @@ typedef struct patchbay_connector {
      * entries (at most 64), each 1…65535. Static lifetime; NULL when the count is 0. */
     uint32_t tcp_port_count;
     const uint16_t *tcp_ports;
+
+    /* --- Version 1.4 --- */
+    /* Lineage: what run() produces, so that a flow is checked before it runs.
+     * `declares` holds PATCHBAY_DECLARES_* bits; a list whose bit is clear says
+     * nothing (the connector may set any output or write any table, and a flow
+     * using it is not checked for that). A connector whose struct_size does not
+     * cover these fields (a 1.3 connector) declares nothing. */
+    uint32_t declares;
+    /* With PATCHBAY_DECLARES_OUTPUTS: the names set_output() may set, output_count
+     * entries (at most 256; NULL when 0). A flow's ${{ tasks.T.outputs.NAME }} must
+     * name one of them, and the host fails a task whose connector sets another. */
+    uint32_t output_count;
+    const char *const *output_names;
+    /* With PATCHBAY_DECLARES_TABLES: the tables open_output() may open,
+     * output_table_count entries (at most 256; NULL when 0). Each is a table name
+     * ("out.orders") or a pattern holding one parameter name in braces, such as
+     * "{table}" or "{table}_rejected": the value of that string parameter stands in
+     * for the braces. Two tasks of one phase must not write one table, and a task
+     * must not read a table written in its own or a later phase; the host fails a
+     * task whose connector opens a table none of them names. */
+    uint32_t output_table_count;
+    uint32_t reserved_1_4;  /* must be 0 */
+    const char *const *output_tables;
 } patchbay_connector;
+
+/* Bits of patchbay_connector.declares (ABI 1.4). */
+enum {
+    PATCHBAY_DECLARES_OUTPUTS = 1u << 0, /* output_names is the whole list of outputs */
+    PATCHBAY_DECLARES_TABLES = 1u << 1   /* output_tables is the whole list of tables */
+};
 
 /* ---- Sizes of the v1.0 structs ----------------------------------------- */
 
@@ -421,7 +456,8 @@ enum {
     PATCHBAY_HOST_SIZE_1_0 = offsetof(patchbay_host, set_error) + sizeof(void (*)(void)),
     PATCHBAY_HOST_SIZE_1_3 = offsetof(patchbay_host, input_column_types) + sizeof(void (*)(void)),
     PATCHBAY_CONNECTOR_SIZE_1_0 = offsetof(patchbay_connector, cancel) + sizeof(void (*)(void)),
-    PATCHBAY_CONNECTOR_SIZE_1_1 = offsetof(patchbay_connector, tcp_ports) + sizeof(const uint16_t *)
+    PATCHBAY_CONNECTOR_SIZE_1_1 = offsetof(patchbay_connector, tcp_ports) + sizeof(const uint16_t *),
+    PATCHBAY_CONNECTOR_SIZE_1_4 = offsetof(patchbay_connector, output_tables) + sizeof(const char *const *)
 };
 
 /* ---- Exported by every connector --------------------------------------- */

@@ -76,6 +76,11 @@ static const patchbay_connector descriptor = {
     .capabilities = PATCHBAY_CAP_WRITES_TABLES,
     .run = run,
     .network = PATCHBAY_NETWORK_NONE, /* or PATCHBAY_NETWORK_TCP_PORTS with .tcp_ports / .tcp_port_count */
+    /* Lineage (ABI 1.4): it sets no outputs and writes one table, so `patchbay validate` can check
+     * the flows that use it. A pattern such as "{table}" names the table by a string parameter. */
+    .declares = PATCHBAY_DECLARES_OUTPUTS | PATCHBAY_DECLARES_TABLES,
+    .output_tables = (const char *const[]){ "out.greetings" },
+    .output_table_count = 1,
 };
 
 uint32_t patchbay_abi_version(void) { return PATCHBAY_ABI_VERSION; }

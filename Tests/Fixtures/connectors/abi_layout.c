@@ -62,6 +62,12 @@ int main(void) {
     CONSTANT(PATCHBAY_TYPE_FLOAT); CONSTANT(PATCHBAY_TYPE_BOOLEAN); CONSTANT(PATCHBAY_TYPE_DATE);
     CONSTANT(PATCHBAY_TYPE_TIMESTAMP); CONSTANT(PATCHBAY_TYPE_JSON); CONSTANT(PATCHBAY_HOST_SIZE_1_3);
 #endif
+#ifdef PATCHBAY_LAYOUT_V1_4
+    FIELD(patchbay_connector, declares); FIELD(patchbay_connector, output_count);
+    FIELD(patchbay_connector, output_names); FIELD(patchbay_connector, output_table_count);
+    FIELD(patchbay_connector, reserved_1_4); FIELD(patchbay_connector, output_tables);
+    CONSTANT(PATCHBAY_DECLARES_OUTPUTS); CONSTANT(PATCHBAY_DECLARES_TABLES); CONSTANT(PATCHBAY_CONNECTOR_SIZE_1_4);
+#endif
     CONSTANT(PATCHBAY_ABI_VERSION);
     return 0;
 }

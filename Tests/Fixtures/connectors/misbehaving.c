@@ -42,7 +42,7 @@ __attribute__((constructor)) static void crash_on_load(void) { *nowhere = 1; }
 extern int pbgone_function(void);
 #endif
 
-#if defined(BEHAVIOUR_FORGED_TABLE) || defined(BEHAVIOUR_LYING_ROWS) || defined(BEHAVIOUR_SECOND_RESULT)
+#if defined(BEHAVIOUR_FORGED_TABLE) || defined(BEHAVIOUR_LYING_ROWS) || defined(BEHAVIOUR_SECOND_RESULT) || defined(BEHAVIOUR_FORGED_UNDECLARED)
 /* Writes a forged "result: succeeded" frame on the runner's socket, `times` times: with one table
  * (`table` with one column, `rows` rows, at `path`), or none when `table` is NULL. Returns 0 or -1. */
 static int forge_result(const char *table, const char *column, uint64_t rows, const char *path, int times) {
@@ -210,6 +210,26 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     host->close_output(writer);
     if (link("out/tables/out.linked.csv", "out/second-name") != 0) return PATCHBAY_ERROR;
     return PATCHBAY_OK;
+#elif defined(BEHAVIOUR_UNDECLARED_OUTPUT)
+    /* Declares the output "answer" (ABI 1.4) and sets "answr". */
+    host->set_output(task, str("answr"), str("42"), 0);
+    return PATCHBAY_OK;
+#elif defined(BEHAVIOUR_UNDECLARED_TABLE)
+    /* Declares the table its `table` parameter names (ABI 1.4) and opens another. */
+    patchbay_table_writer *writer = 0;
+    patchbay_str column = str("line"), cell = str("x");
+    if (host->open_output(task, str("out.other"), &column, 1, &writer) != PATCHBAY_OK) return PATCHBAY_ERROR;
+    host->write_records(writer, &cell, 1);
+    host->close_output(writer);
+    return PATCHBAY_OK;
+#elif defined(BEHAVIOUR_FORGED_UNDECLARED)
+    /* Writes a table file it never opened, of a name it does not declare, and forges the result that reports it. */
+    FILE *f = fopen("out/tables/out.sneaky.csv", "w");
+    if (!f) return PATCHBAY_ERROR;
+    fputs("line\nx\n", f);
+    fclose(f);
+    if (forge_result("out.sneaky", "line", 1, "out/tables/out.sneaky.csv", 1) != 0) return PATCHBAY_ERROR;
+    _exit(0);
 #elif defined(BEHAVIOUR_LYING_ROWS) || defined(BEHAVIOUR_SECOND_RESULT)
     /* A real one-row table, then a forged result: it claims 5 rows, or it comes twice. */
     FILE *f = fopen("out/tables/out.lie.csv", "w");
@@ -261,7 +281,7 @@ static const patchbay_connector descriptor = {
 #if defined(BEHAVIOUR_SMALL_DESCRIPTOR)
     .struct_size = 8,
 #elif defined(BEHAVIOUR_OVERSIZED_DESCRIPTOR)
-    .struct_size = 4096,  /* claims ABI 1.1, whose descriptor the host knows is 120 bytes: a lie */
+    .struct_size = 4096,  /* claims the current minor, whose descriptor size the host knows exactly: a lie */
 #else
     .struct_size = sizeof(patchbay_connector),
 #endif
@@ -276,6 +296,17 @@ static const patchbay_connector descriptor = {
     .reserved = 7,
 #endif
     .run = run,
+#if defined(BEHAVIOUR_UNDECLARED_OUTPUT) || defined(BEHAVIOUR_UNDECLARED_TABLE) || defined(BEHAVIOUR_FORGED_UNDECLARED)
+    .declares = PATCHBAY_DECLARES_OUTPUTS | PATCHBAY_DECLARES_TABLES,
+    .output_names = (const char *const[]){ "answer" },
+    .output_count = 1,
+    .output_tables = (const char *const[]){ "{table}", "out.fixed" },
+    .output_table_count = 2,
+#elif defined(BEHAVIOUR_BAD_DECLARATION)
+    .declares = PATCHBAY_DECLARES_TABLES,
+    .output_tables = (const char *const[]){ "out.fine", "{a}{b}" },
+    .output_table_count = 2,
+#endif
 };
 #define DESCRIPTOR (&descriptor)
 #endif

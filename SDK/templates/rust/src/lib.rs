@@ -117,7 +117,20 @@ static DESCRIPTOR: patchbay_connector = patchbay_connector {
     network: PATCHBAY_NETWORK_NONE,
     tcp_port_count: 0,
     tcp_ports: std::ptr::null(),
+    // Lineage (ABI 1.4): no outputs, and the one table it writes, so `patchbay validate` checks the flows
+    // that use it before they run.
+    declares: PATCHBAY_DECLARES_OUTPUTS | PATCHBAY_DECLARES_TABLES,
+    output_count: 0,
+    output_names: std::ptr::null(),
+    output_table_count: 1,
+    reserved_1_4: 0,
+    output_tables: TABLES.0.as_ptr(),
 };
+
+/// The tables `run` writes. Raw pointers are not `Sync`: this wrapper states that the array is immutable.
+struct Names<const N: usize>([*const std::ffi::c_char; N]);
+unsafe impl<const N: usize> Sync for Names<N> {}
+static TABLES: Names<1> = Names([c"out.greetings".as_ptr()]);
 
 #[no_mangle]
 pub extern "C" fn patchbay_abi_version() -> u32 {

@@ -7,7 +7,7 @@ use std::os::raw::{c_char, c_int};
 // Every constant of the header, by the header's own names and values (TemplateTests checks each one
 // against what a C compiler makes of the header).
 pub const PATCHBAY_ABI_MAJOR: u32 = 1;
-pub const PATCHBAY_ABI_MINOR: u32 = 3;
+pub const PATCHBAY_ABI_MINOR: u32 = 4;
 pub const PATCHBAY_ABI_VERSION: u32 = (PATCHBAY_ABI_MAJOR << 16) | PATCHBAY_ABI_MINOR;
 
 // patchbay_status: what every host call, check() and run() return.
@@ -66,11 +66,16 @@ pub const PATCHBAY_TYPE_DATE: u32 = 6;
 pub const PATCHBAY_TYPE_TIMESTAMP: u32 = 7;
 pub const PATCHBAY_TYPE_JSON: u32 = 8;
 
+// What the descriptor declares (ABI 1.4): the outputs it sets, the tables it writes.
+pub const PATCHBAY_DECLARES_OUTPUTS: u32 = 1 << 0;
+pub const PATCHBAY_DECLARES_TABLES: u32 = 1 << 1;
+
 // Struct sizes the header publishes; the layout assertions at the end of this file hold the structs to them.
 pub const PATCHBAY_HOST_SIZE_1_0: usize = 144;
 pub const PATCHBAY_HOST_SIZE_1_3: usize = 176;
 pub const PATCHBAY_CONNECTOR_SIZE_1_0: usize = 104;
 pub const PATCHBAY_CONNECTOR_SIZE_1_1: usize = 120;
+pub const PATCHBAY_CONNECTOR_SIZE_1_4: usize = 152;
 
 #[repr(C)]
 #[derive(Clone, Copy)]
@@ -152,13 +157,21 @@ pub struct patchbay_connector {
     pub network: u32,
     pub tcp_port_count: u32,
     pub tcp_ports: *const u16,
+    // ABI 1.4
+    pub declares: u32,
+    pub output_count: u32,
+    pub output_names: *const *const c_char,
+    pub output_table_count: u32,
+    pub reserved_1_4: u32,
+    pub output_tables: *const *const c_char,
 }
 
 // The descriptor is a static, immutable value shared with the host: safe to share between threads.
 unsafe impl Sync for patchbay_connector {}
 
 // The layout, checked when the crate compiles: a field out of place fails the build, not a task.
-const _: () = assert!(std::mem::size_of::<patchbay_connector>() == PATCHBAY_CONNECTOR_SIZE_1_1);
+const _: () = assert!(std::mem::size_of::<patchbay_connector>() == PATCHBAY_CONNECTOR_SIZE_1_4);
+const _: () = assert!(std::mem::offset_of!(patchbay_connector, tcp_ports) + 8 == PATCHBAY_CONNECTOR_SIZE_1_1);
 const _: () = assert!(std::mem::offset_of!(patchbay_connector, cancel) + 8 == PATCHBAY_CONNECTOR_SIZE_1_0);
 const _: () = assert!(std::mem::offset_of!(patchbay_host, set_error) + 8 == PATCHBAY_HOST_SIZE_1_0);
 const _: () = assert!(std::mem::size_of::<patchbay_host>() == PATCHBAY_HOST_SIZE_1_3);
@@ -208,6 +221,9 @@ mod tests {
         ("PATCHBAY_HOST_SIZE_1_0", PATCHBAY_HOST_SIZE_1_0 as u64),
         ("PATCHBAY_CONNECTOR_SIZE_1_0", PATCHBAY_CONNECTOR_SIZE_1_0 as u64),
         ("PATCHBAY_CONNECTOR_SIZE_1_1", PATCHBAY_CONNECTOR_SIZE_1_1 as u64),
+        ("PATCHBAY_CONNECTOR_SIZE_1_4", PATCHBAY_CONNECTOR_SIZE_1_4 as u64),
+        ("PATCHBAY_DECLARES_OUTPUTS", PATCHBAY_DECLARES_OUTPUTS as u64),
+        ("PATCHBAY_DECLARES_TABLES", PATCHBAY_DECLARES_TABLES as u64),
         ("PATCHBAY_HOST_SIZE_1_3", PATCHBAY_HOST_SIZE_1_3 as u64),
         ("PATCHBAY_TYPE_STRING", PATCHBAY_TYPE_STRING as u64),
         ("PATCHBAY_TYPE_INTEGER", PATCHBAY_TYPE_INTEGER as u64),

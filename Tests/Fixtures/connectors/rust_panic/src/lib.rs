@@ -58,6 +58,12 @@ static DESCRIPTOR: patchbay_connector = patchbay_connector {
     network: PATCHBAY_NETWORK_NONE,
     tcp_port_count: 0,
     tcp_ports: std::ptr::null(),
+    declares: 0,
+    output_count: 0,
+    output_names: std::ptr::null(),
+    output_table_count: 0,
+    reserved_1_4: 0,
+    output_tables: std::ptr::null(),
 };
 
 #[no_mangle]

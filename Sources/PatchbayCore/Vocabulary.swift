@@ -311,8 +311,11 @@ public enum LoadFailureKind: UInt8, Sendable, CaseIterable {
 public enum TaskOutcome: Sendable, Equatable {
     /// run() or check() returned OK; the tables are finished in the workspace.
     case succeeded(tables: [TableFile])
-    /// The connector reported a failure (or the runner did on its behalf: a denial, an I/O error).
-    case failed(FailureClass, userMessage: String, internalMessage: String)
+    /// The connector reported a failure (or the runner did on its behalf: a denial, an I/O error). A
+    /// validation's failure of class `data` hands back the tables it wrote as `evidence` (the differences it
+    /// found), so that what broke the rule can be looked at; any other failure hands back none (an extraction's
+    /// tables would be partial data that replaces good data).
+    case failed(FailureClass, userMessage: String, internalMessage: String, evidence: [TableFile] = [])
     /// The connector stopped on request.
     case cancelled
     /// A status_check connector said "not ready yet".

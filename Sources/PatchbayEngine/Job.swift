@@ -350,7 +350,10 @@ extension Engine {
             completion.sandbox = report.sandbox
             recorder.masker = access.masker  // with the secret outputs the connector set
             let finished = record(job, completion, recorder, context: context, events: events)
-            if finished.job.status == .success { publishStagedTables(job: job.id!) } else { removeTree(stagingDirectory(job: job.id!)) }
+            // A success's tables, or a data failure's evidence, once the store has recorded them.
+            if finished.job.status == .success || !completion.tables.isEmpty { publishStagedTables(job: job.id!) } else {
+                removeTree(stagingDirectory(job: job.id!))
+            }
             return finished
         } catch let failure as JobFailure {
             return record(job, failure.completion, recorder, context: context, events: events)
@@ -521,8 +524,18 @@ extension Engine {
             return JobCompletion(status: .terminated, failureClass: .transient, message: "terminated on request (\(exit.summary))",
                                  exitKind: exit.kind, exitSummary: exit.summary)
         default:
-            return JobCompletion(status: context.isTerminating ? .terminated : .error, failureClass: report.classification.failureClass,
-                                 message: exit.summary, exitKind: exit.kind, exitSummary: exit.summary)
+            var completion = JobCompletion(status: context.isTerminating ? .terminated : .error, failureClass: report.classification.failureClass,
+                                           message: exit.summary, exitKind: exit.kind, exitSummary: exit.summary)
+            // Bad data: the tables the connector wrote are kept as the failed job's evidence, where the token may write them.
+            let evidence = report.tables.filter { context.scopes.allows(table: $0.name, .write) }
+            if report.classification.failureClass == .data, !evidence.isEmpty {
+                let now = time.now()
+                completion.tables = evidence.map { TableRecord(name: $0.name, columns: $0.columns, types: $0.types, rowCount: Int64($0.rowCount),
+                                                              lastImportAt: now, jobID: job.id!, file: $0.name + ".csv", evidence: true) }
+                let kept = evidence.map { "\($0.name) (\($0.rowCount) row\($0.rowCount == 1 ? "" : "s"))" }.joined(separator: ", ")
+                completion.message = "\(exit.summary); kept as evidence: \(kept)"
+            }
+            return completion
         }
     }
 

@@ -250,7 +250,7 @@ extension ExitClassification {
                 } else {
                     self = .cancelled(how: .cancelRequested)
                 }
-            case .failed(let failureClass, let user, _):
+            case .failed(let failureClass, let user, _, _):
                 self = processLimitHit ? .processLimit(limit: limits.processes, detail: user) : .failed(failureClass, message: user)
             }
             return

@@ -99,6 +99,8 @@ struct Supervisor<Host: TaskHost> {
     private var phase: RunnerPhase?
     private var ready = false
     private var violation: String?
+    /// The tables the host took: a success's, or a data failure's evidence.
+    private var committed: [TableFile] = []
     /// What held this task, for its report (set once the uid and cgroups are known).
     private var sandbox = ""
     /// 16 random bytes from two draws (one system call each), not sixteen.
@@ -127,20 +129,24 @@ struct Supervisor<Host: TaskHost> {
         host.handle(.log(line))
     }
 
-    private var producedTables: [TableFile] {
-        if case .succeeded(let tables) = result { return tables }
-        return []
+    /// The tables to commit: a success's, or a validation's evidence when it found bad data; nothing for any other end.
+    private func tablesToCommit(_ classification: ExitClassification) -> [TableFile] {
+        switch result {
+        case .succeeded(let tables)? where classification.isSuccess: tables
+        case .failed(.data, _, _, let evidence)? where classification.failureClass == .data && descriptor?.pattern == .validation: evidence
+        default: []
+        }
     }
 
     private var internalMessage: String {
-        if case .failed(_, _, let message) = result { return message }
+        if case .failed(_, _, let message, _) = result { return message }
         return ""
     }
 
     private func report(_ classification: ExitClassification, started: UInt64, pid: Int32? = nil, peak: UInt64 = 0,
                         leftovers: Int = 0) -> TaskReport {
         TaskReport(classification: classification, descriptor: descriptor, logs: logs, outputs: outputs,
-                   tables: classification.isSuccess ? producedTables : [], newStateJSON: newState,
+                   tables: committed, newStateJSON: newState,
                    internalMessage: internalMessage, runnerPID: pid, peakMemoryBytes: peak,
                    wallTime: .nanoseconds(Int64(monotonicNow() - started)), leftoverProcessesKilled: leftovers,
                    loadTime: .nanoseconds(Int64(loadNanoseconds)), confinement: runner.confinement, sandbox: sandbox)
@@ -317,8 +323,9 @@ struct Supervisor<Host: TaskHost> {
         let peak = max(UInt64(usage.ru_maxrss) * 1024, counters?.peakMemoryBytes ?? 0)
         var classification = classify(status: status, peakBytes: peak, counters: counters)
 
-        // Tables land only for a success, and only through the host.
-        if classification.isSuccess, case .succeeded(let tables) = result {
+        // Tables land only for a success (or as a data failure's evidence), and only through the host.
+        let tables = tablesToCommit(classification)
+        if !tables.isEmpty {
             // Each path the runner reported must name a file in its own out/tables/: anything else is a lie.
             let files = tables.map { TableFile(name: $0.name, columns: $0.columns, types: $0.types, rowCount: $0.rowCount, path: workspace + "/" + $0.path) }
             do {
@@ -330,8 +337,11 @@ struct Supervisor<Host: TaskHost> {
                     try Self.checkReported(table, workspace: workspace, owner: user?.uid)
                 }
                 try host.commit(tables: files)
-            } catch {
+                committed = tables
+            } catch where classification.isSuccess {
                 classification = .failed(.system, message: "the task succeeded but its tables could not be stored: \(error)")
+            } catch {
+                note(.warning, .host, "the failed task's evidence tables could not be stored: \(error)")
             }
         }
         var finished = report(classification, started: started, pid: pid, peak: peak, leftovers: leftovers)

@@ -181,6 +181,9 @@ extension Store {
                 DELETE FROM pluginProbes;
                 """)
         }
+        migrator.registerMigration("v9: tables kept as the evidence of a failed job") { db in
+            try db.execute(sql: "ALTER TABLE tables ADD COLUMN evidence BOOLEAN NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 }

@@ -259,8 +259,12 @@ public struct TableRecord: Sendable, Codable, Equatable, FetchableRecord, Persis
     public var jobID: Int64
     /// The CSV file, relative to the project's tables directory.
     public var file: String
+    /// This version is the evidence of a failed job (`jobID`): what broke a data rule, kept to be looked at.
+    public var evidence: Bool = false
 
-    public init(name: String, columns: [String], types: [ColumnType]? = nil, rowCount: Int64, lastImportAt: Date, jobID: Int64, file: String) {
+    public init(name: String, columns: [String], types: [ColumnType]? = nil, rowCount: Int64, lastImportAt: Date, jobID: Int64, file: String,
+                evidence: Bool = false) {
+        self.evidence = evidence
         self.name = name
         self.columnsJSON = String(decoding: (try? JSONEncoder().encode(columns)) ?? Data("[]".utf8), as: UTF8.self)
         self.typesJSON = String(decoding: (try? JSONEncoder().encode((types ?? []).map(\.word))) ?? Data("[]".utf8), as: UTF8.self)

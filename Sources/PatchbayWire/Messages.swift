@@ -303,10 +303,10 @@ public enum RunnerMessage: Sendable, Equatable {
             switch outcome {
             case .succeeded(let tables):
                 e.u8(0)
-                e.u32(UInt32(tables.count))
-                for t in tables { e.string(t.name); e.strings(t.columns); e.types(t.types); e.u64(t.rowCount); e.string(t.path) }
-            case .failed(let failureClass, let user, let internalMessage):
+                e.tables(tables)
+            case .failed(let failureClass, let user, let internalMessage, let evidence):
                 e.u8(1); e.u32(failureClass.abiValue); e.string(user); e.string(internalMessage)
+                e.tables(evidence)
             case .cancelled:
                 e.u8(2)
             case .pending:
@@ -373,20 +373,14 @@ public enum RunnerMessage: Sendable, Equatable {
             let tag = try d.u8("outcome")
             switch tag {
             case 0:
-                let count = try d.u32("tables")
-                var tables: [TableFile] = []
-                for _ in 0..<count {
-                    let name = try d.string("table.name"), columns = try d.strings("table.columns")
-                    let types = try d.types("table.types")
-                    guard types.count == columns.count else { throw .invalidValue(field: "table.types", value: UInt64(types.count)) }
-                    let rows = try d.u64("table.rowCount"), path = try d.string("table.path")
-                    tables.append(TableFile(name: name, columns: columns, types: types, rowCount: rows, path: path))
-                }
-                message = .result(.succeeded(tables: tables))
+                message = .result(.succeeded(tables: try d.tables()))
             case 1:
                 let failureClass = FailureClass(abi: try d.u32("failureClass"))
                 let user = try d.string("userMessage"), internalMessage = try d.string("internalMessage")
-                message = .result(.failed(failureClass, userMessage: user, internalMessage: internalMessage))
+                let evidence = try d.tables()
+                // Only bad data leaves evidence: a table with any other failure is a lie about the protocol.
+                guard evidence.isEmpty || failureClass == .data else { throw .invalidValue(field: "evidence", value: UInt64(evidence.count)) }
+                message = .result(.failed(failureClass, userMessage: user, internalMessage: internalMessage, evidence: evidence))
             case 2: message = .result(.cancelled)
             case 3: message = .result(.pending)
             case 4:
@@ -401,6 +395,29 @@ public enum RunnerMessage: Sendable, Equatable {
         }
         try d.finish()
         return message
+    }
+}
+
+// One encoding of a result's tables: count, then name, columns, types, rows and path of each.
+extension WireEncoder {
+    mutating func tables(_ tables: [TableFile]) {
+        u32(UInt32(tables.count))
+        for t in tables { string(t.name); strings(t.columns); types(t.types); u64(t.rowCount); string(t.path) }
+    }
+}
+
+extension WireDecoder {
+    mutating func tables() throws(WireError) -> [TableFile] {
+        let count = try u32("tables")
+        var tables: [TableFile] = []
+        for _ in 0..<count {
+            let name = try string("table.name"), columns = try strings("table.columns")
+            let types = try types("table.types")
+            guard types.count == columns.count else { throw .invalidValue(field: "table.types", value: UInt64(types.count)) }
+            let rows = try u64("table.rowCount"), path = try string("table.path")
+            tables.append(TableFile(name: name, columns: columns, types: types, rowCount: rows, path: path))
+        }
+        return tables
     }
 }
 

@@ -185,7 +185,14 @@ func runnerMain(parent: Int32, inherited: SandboxLayers = []) -> Never {
             if let failure = session.failure {
                 // A connector that failed after the host could not write its table gets the host's reason beside its own.
                 let user = session.writeFailure.map { "\(failure.user) (\($0))" } ?? failure.user
-                result = failed(FailureClass(abi: failure.failureClass), user, failure.internal)
+                let failureClass = FailureClass(abi: failure.failureClass)
+                // A check that found bad data: the tables it wrote are the evidence (its differences), finished as on success.
+                if failureClass == .data, JobPattern(abi: descriptor.pointee.pattern) == .validation,
+                   let evidence = session.finishTables(), !evidence.isEmpty {
+                    result = .failed(.data, userMessage: user, internalMessage: failure.internal, evidence: evidence)
+                } else {
+                    result = failed(failureClass, user, failure.internal)
+                }
             } else if let writeFailure = session.writeFailure {
                 result = failed(.system, writeFailure)
             } else {

@@ -16,7 +16,7 @@ extension TablesCommand {
     static func json(_ table: TableRecord, _ engine: Engine) -> [String: Any] {
         ["name": table.name, "columns": table.columns, "types": table.types.map(\.word),
          "schema": zip(table.columns, table.types).map { ["name": $0, "type": $1.word] }, "rows": table.rowCount, "last_import_at": iso(table.lastImportAt),
-         "job": table.jobID, "file": engine.path(of: table)]
+         "job": table.jobID, "file": engine.path(of: table), "evidence_of_failed_job": table.evidence ? table.jobID as Any : NSNull()]
     }
 
     /// A value as JSON by its column's type: NULL is null, integers, floats and booleans are JSON numbers and
@@ -46,7 +46,8 @@ extension TablesCommand {
                 print("TABLE                          ROWS        COLUMNS  LAST IMPORT           JOB")
                 for table in tables {
                     let time = table.lastImportAt.shortTimestamp
-                    print("\(table.name.padded(30)) \(String(table.rowCount).padded(11)) \(String(table.columns.count).padded(8)) \(time.padded(21)) \(table.jobID)")
+                    print("\(table.name.padded(30)) \(String(table.rowCount).padded(11)) \(String(table.columns.count).padded(8)) \(time.padded(21)) \(table.jobID)"
+                          + (table.evidence ? " (failed: evidence)" : ""))
                 }
             }
         }
@@ -86,6 +87,9 @@ extension TablesCommand {
                     return
                 }
                 print("\(table.name): \(table.rowCount) rows, committed by job \(table.jobID) at \(iso(table.lastImportAt))")
+                if table.evidence {
+                    print("evidence of failed \(producer.map(job) ?? "job \(table.jobID)"): what its check found wrong with the data")
+                }
                 print("file: \(path)")
                 print("columns: \(zip(table.columns, types).map { "\($0) \($1.word)" }.joined(separator: ", "))")
                 print("produced by: \(producer.map(job) ?? "job \(table.jobID)")")

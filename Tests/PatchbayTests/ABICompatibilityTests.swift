@@ -126,6 +126,7 @@ struct WireTests {
             .output(name: "id", value: [0, 255], flags: .secret),
             .tableOpened(name: "out.t", columns: ["a", "b"]),
             .result(.failed(.config, userMessage: "bad", internalMessage: "x")),
+            .result(.failed(.data, userMessage: "differ", internalMessage: "", evidence: [TableFile(name: "out.d", columns: ["k"], types: [.integer], rowCount: 2, path: "out/tables/out.d.csv")])),
             .result(.succeeded(tables: [TableFile(name: "t", columns: ["a"], rowCount: 9, path: "out/tables/t.csv")])),
             .result(.refusedToLoad(.missingSymbol, detail: "no entry")),
             .result(.pending),

@@ -453,6 +453,9 @@ struct FirstPartyConnectorTests {
                                               "--tables-dir", directory + "/t2"])
         #expect(differ.status == 1)
         #expect(differ.stdout.contains("failed (data error): the tables disagree: 1 of 3 rows differ (33.3%), more than the threshold allows (0.0%: 0 rows); first: key 2 differs in amount (20 vs 21)"), "\(differ.stdout)")
+        // The failed check's differences are its evidence, written as on success
+        #expect(try String(contentsOfFile: directory + "/t2/validation.diff.csv", encoding: .utf8)
+                == "key,difference,primary,secondary\n2,differs in amount,20,21\n")
 
         let tolerated = try FirstParty.patchbay(["task", "run", "dev.patchbay.table-diff", "--param", "key=id", "--param", "threshold=0.5",
                                                  "--input", "primary=\(directory)/a.csv", "--input", "secondary=\(directory)/b.csv",

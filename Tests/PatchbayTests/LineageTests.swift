@@ -113,3 +113,44 @@ struct LineageValidationCLITests {
         #expect(run.stderr.contains("warning: ") && run.stderr.contains("reads in.ordres"), "\(run.stderr)")
     }
 }
+
+@Suite("A failed check keeps its evidence")
+struct EvidenceTests {
+    @Test("a table-diff that finds differences fails as a data error, commits its diff table marked as the failed job's evidence, and says so everywhere")
+    func failedCheckCommitsItsDiff() async throws {
+        // Given two tables that disagree in 10 of 100 rows, and a check between them
+        let project = try TestProject(files: ["flows/d.yaml": """
+            phases:
+              - id: extract
+                tasks:
+                  - {id: a, connector: dev.patchbay.sample-data, parameters: {rows: 100, table: in.a}}
+                  - {id: b, connector: dev.patchbay.sample-data, parameters: {rows: 90, table: in.b}}
+              - id: check
+                tasks:
+                  - id: compare
+                    connector: dev.patchbay.table-diff
+                    inputs: {primary: in.a, secondary: in.b}
+                    parameters: {key: [id], diffTable: out.ab_diff}
+            """])
+        defer { project.remove() }
+        // When it runs
+        let (run, jobs) = try await project.run("d")
+        // Then the check failed as bad data, and its message names the table it kept
+        #expect(run.status == .error)
+        let compare = try #require(jobs["compare"])
+        #expect(compare.status == .error && compare.failureClass == .data)
+        #expect(compare.message?.hasSuffix("kept as evidence: out.ab_diff (10 rows)") == true, "\(compare.message ?? "")")
+        // And the table exists, with the 10 differences, recorded as the evidence of that job
+        let record = try #require(try project.store.table("out.ab_diff"))
+        #expect(record.evidence && record.jobID == compare.id! && record.rowCount == 10)
+        let shown = try project.patchbay(["tables", "show", "out.ab_diff"])
+        #expect(shown.stdout.contains("evidence of failed job \(compare.id!) (run \(run.id!), task compare)"), "\(shown.stdout)")
+        let json = try project.patchbay(["tables", "show", "out.ab_diff", "--output", "json"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        #expect(object["evidence_of_failed_job"] as? Int64 == compare.id! && (object["preview"] as? [Any])?.count == 10)
+        let listed = try project.patchbay(["tables", "list"])
+        #expect(listed.stdout.contains("(failed: evidence)"), "\(listed.stdout)")
+        // And the failed extraction-side tables are untouched: only a validation leaves evidence
+        #expect(try project.store.table("in.a")?.evidence == false)
+    }
+}

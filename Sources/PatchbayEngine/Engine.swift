@@ -328,4 +328,18 @@ public final class Engine: Sendable {
         _ = recover()
         return status
     }
+
+    /// Asks whoever runs `runID` to stop the job of `task` alone (its latest attempt, by task id or name): a
+    /// running job gets cancel → SIGTERM → SIGKILL and ends `terminated`, a job not started yet is cancelled.
+    /// The rest of the run goes on by the phase rules (a stopped job fails its phase). Returns the job as it was.
+    public func requestTermination(of runID: Int64, task: String, reason: String = "terminated on request") throws -> JobRecord {
+        guard try store.run(runID) != nil else { throw EngineError.noSuchRun(runID) }
+        let jobs = try store.jobs(run: runID)
+        guard let job = jobs.last(where: { $0.taskID == task }) ?? jobs.last(where: { $0.taskName == task }) else {
+            throw EngineError.noSuchTask(task, run: runID, tasks: Array(Set(jobs.map(\.taskID))).sorted())
+        }
+        _ = try store.requestTermination(job: job.id!, reason: reason)
+        _ = recover()
+        return job
+    }
 }

@@ -19,7 +19,7 @@ final class RunContext: Sendable {
     private let storedCredentials: [String: [String: String]]
     /// Secret outputs of the run's authentication tasks, for its later tasks only.
     let restricted = RestrictedOutputs()
-    private let state = Mutex<(terminating: Bool, controls: [Int64: TaskControl])>((false, [:]))
+    private let state = Mutex<(terminating: Bool, controls: [Int64: TaskControl], stopped: [Int64: String])>((false, [:], [:]))
     /// Writes that failed and could not even be recorded as a job's failure: the run ends in error with them.
     private let storeFailures = Mutex<[String]>([])
 
@@ -47,6 +47,22 @@ final class RunContext: Sendable {
 
     var isTerminating: Bool { state.withLock { $0.terminating } }
 
+    /// Whether this job is to stop: the whole run is terminating, or the job alone was asked to.
+    func isStopping(job: Int64) -> Bool { state.withLock { $0.terminating || $0.stopped[job] != nil } }
+
+    /// Why this job alone was asked to stop, if it was.
+    func stopReason(job: Int64) -> String? { state.withLock { $0.stopped[job] } }
+
+    /// Stops one job: its runner is cancelled if it runs, and a job not started yet will not start.
+    func stop(job: Int64, reason: String) {
+        let control: TaskControl? = state.withLock { value in
+            guard value.stopped[job] == nil else { return nil }
+            value.stopped[job] = reason
+            return value.controls[job]
+        }
+        control?.cancel()
+    }
+
     /// Marks the run terminating and cancels every running job; true the first time.
     func terminate() -> Bool {
         let controls: [TaskControl]? = state.withLock { value in
@@ -58,10 +74,10 @@ final class RunContext: Sendable {
         return controls != nil
     }
 
-    /// Registers a running job's control; false (and nothing registered) if the run is terminating.
+    /// Registers a running job's control; false (and nothing registered) if the run or the job is stopping.
     func register(_ control: TaskControl, job: Int64) -> Bool {
         state.withLock { value in
-            if value.terminating { return false }
+            if value.terminating || value.stopped[job] != nil { return false }
             value.controls[job] = control
             return true
         }
@@ -109,6 +125,7 @@ extension Engine {
                 if (try? store.runStatus(runID)) == .terminating, context.terminate() {
                     await locks.abandon(owner: runID)
                 }
+                for (job, reason) in (try? store.stopRequests(run: runID)) ?? [:] { context.stop(job: job, reason: reason) }
             }
         }
         defer { monitor.cancel() }
@@ -162,8 +179,10 @@ extension Engine {
             let finished = await runPhase(pending, flow: flow, context: context, catalog: catalog, outputs: snapshot,
                                           parallelism: submitted.parallelism, events: events)
             for outcome in finished where outcome.job.status == .success { outputs[outcome.job.taskID] = outcome.outputs }
-            let failures = finished.map(\.job).filter { $0.status == .error || $0.status == .terminated }
-            if failures.contains(where: { !$0.continueOnFailure || $0.status == .terminated }) {
+            // A job a user stopped alone fails its phase like a terminated one, even if it had not started.
+            let stopped = { (job: JobRecord) in job.status == .terminated || (job.status == .cancelled && context.stopReason(job: job.id!) != nil) }
+            let failures = finished.map(\.job).filter { $0.status == .error || stopped($0) }
+            if failures.contains(where: { !$0.continueOnFailure || stopped($0) }) {
                 failedPhase = phase
                 break
             }
@@ -179,7 +198,9 @@ extension Engine {
         }
         if let failedPhase {
             cancelRemaining(runID, from: remainingFrom, reason: "not run: phase '\(failedPhase.id)' failed", events: events)
-            let failed = ((try? store.jobs(run: runID)) ?? []).filter { $0.status == .error && $0.phaseID == failedPhase.id }
+            let failed = ((try? store.jobs(run: runID)) ?? []).filter {
+                $0.phaseID == failedPhase.id && ($0.status == .error || $0.status == .terminated || context.stopReason(job: $0.id!) != nil)
+            }
             let names = failed.map(\.taskID).joined(separator: ", ")
             return finish(submitted, context, .error, "phase '\(failedPhase.id)' failed (\(names))", events: events)
         }

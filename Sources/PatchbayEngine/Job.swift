@@ -302,7 +302,8 @@ extension Engine {
             // It becomes `processing` when its runner has started (JobHost records both in one transaction).
             let control = TaskControl()
             guard context.register(control, job: job.id!) else {
-                throw JobFailure(cancelled: "the run was terminated before this job started")
+                throw JobFailure(cancelled: context.stopReason(job: job.id!).map { "\($0), before it started" }
+                                 ?? "the run was terminated before this job started")
             }
             defer { context.unregister(job: job.id!) }
 
@@ -323,20 +324,20 @@ extension Engine {
             (spec.readablePaths, spec.writablePaths) = try grantedPaths(of: task)
             spec.network = descriptor.network.narrowed(to: task.network ?? .any)
             spec.expectedDescriptor = descriptor
-            var (report, checks) = await spawn(spec, host: jobHost, control: control, task: task, pattern: entry.pattern, context: context)
+            var (report, checks) = await spawn(spec, host: jobHost, control: control, job: job.id!, task: task, pattern: entry.pattern, context: context)
             var completion = judge(report, checks: checks, job: job, task: task, pattern: entry.pattern, context: context)
             // Automatic retries (`retry:`): a new runner per attempt, from the same committed state, after a wait.
             var attempt = 1
             while let policy = task.retry, completion.status == .error, let failureClass = completion.failureClass,
-                  policy.on.contains(failureClass), access.denial == nil, attempt <= policy.max, !context.isTerminating {
+                  policy.on.contains(failureClass), access.denial == nil, attempt <= policy.max, !context.isStopping(job: job.id!) {
                 attempt += 1
                 let wait = policy.wait(before: attempt)
                 jobHost.handle(.log(LogLine(time: time.now(), level: .warning, source: .host, message:
                     "attempt \(attempt - 1) of \(policy.max + 1) failed (\(failureClass.rawValue) error): \(completion.message ?? ""); trying again in \(wait)")))
                 jobHost.flush()
-                await sleep(wait, unless: context)
-                if context.isTerminating { break }
-                (report, checks) = await spawn(spec, host: jobHost, control: control, task: task, pattern: entry.pattern, context: context)
+                await sleep(wait, unless: context, job: job.id!)
+                if context.isStopping(job: job.id!) { break }
+                (report, checks) = await spawn(spec, host: jobHost, control: control, job: job.id!, task: task, pattern: entry.pattern, context: context)
                 completion = judge(report, checks: checks, job: job, task: task, pattern: entry.pattern, context: context)
             }
             if attempt > 1 {
@@ -471,7 +472,7 @@ extension Engine {
     /// Runs the task in a runner; a status check is asked again every interval until ready, failed or out of time.
     /// The state a check sets while not ready is what the next check of the same job reads; the last state
     /// set by any check is the job's new state, committed only if the job succeeds (the header's rules).
-    private func spawn(_ spec: TaskSpec, host: JobHost, control: TaskControl, task: FlowTask, pattern: JobPattern?,
+    private func spawn(_ spec: TaskSpec, host: JobHost, control: TaskControl, job: Int64, task: FlowTask, pattern: JobPattern?,
                        context: RunContext) async -> (TaskReport, checks: Int) {
         var spec = spec
         var report = await runner.run(spec, host: host, control: control)
@@ -480,12 +481,12 @@ extension Engine {
         var carried = report.newStateJSON
         let policy = task.poll ?? PollPolicy()
         let deadline = time.deadline(after: policy.timeout)
-        while report.classification == .pending, deadline.remaining >= policy.interval, !context.isTerminating {
+        while report.classification == .pending, deadline.remaining >= policy.interval, !context.isStopping(job: job) {
             host.handle(.log(LogLine(time: time.now(), level: .info, source: .host,
                                      message: "not ready yet (check \(checks)); checking again in \(policy.interval)")))
             host.flush()
-            await sleep(policy.interval, unless: context)
-            if context.isTerminating { break }
+            await sleep(policy.interval, unless: context, job: job)
+            if context.isStopping(job: job) { break }
             if let state = carried { spec.stateJSON = state }
             report = await runner.run(spec, host: host, control: control)
             checks += 1
@@ -517,15 +518,18 @@ extension Engine {
             if pattern == .authentication { context.restricted.add(report.outputs) }
             return completion
         case .pending:
-            return JobCompletion(status: context.isTerminating ? .terminated : .error, failureClass: .transient,
+            return JobCompletion(status: context.isStopping(job: job.id!) ? .terminated : .error, failureClass: .transient,
                                  message: "status check: still not ready after \(checks) checks (poll timeout \((task.poll ?? PollPolicy()).timeout))",
                                  exitKind: exit.kind, exitSummary: exit.summary)
-        case .cancelled where context.isTerminating:
-            return JobCompletion(status: .terminated, failureClass: .transient, message: "terminated on request (\(exit.summary))",
+        case .cancelled where context.isStopping(job: job.id!):
+            let reason = context.stopReason(job: job.id!) ?? "terminated on request"
+            return JobCompletion(status: .terminated, failureClass: .transient, message: "\(reason) (\(exit.summary))",
                                  exitKind: exit.kind, exitSummary: exit.summary)
         default:
-            var completion = JobCompletion(status: context.isTerminating ? .terminated : .error, failureClass: report.classification.failureClass,
-                                           message: exit.summary, exitKind: exit.kind, exitSummary: exit.summary)
+            let stopped = context.isStopping(job: job.id!)
+            var completion = JobCompletion(status: stopped ? .terminated : .error, failureClass: report.classification.failureClass,
+                                           message: context.stopReason(job: job.id!).map { "\($0) (\(exit.summary))" } ?? exit.summary,
+                                           exitKind: exit.kind, exitSummary: exit.summary)
             // Bad data: the tables the connector wrote are kept as the failed job's evidence, where the token may write them.
             let evidence = report.tables.filter { context.scopes.allows(table: $0.name, .write) }
             if report.classification.failureClass == .data, !evidence.isEmpty {
@@ -610,9 +614,9 @@ extension Engine {
     }
 
     /// Sleeps, waking early if the run is being terminated.
-    private func sleep(_ duration: Duration, unless context: RunContext) async {
+    private func sleep(_ duration: Duration, unless context: RunContext, job: Int64) async {
         let deadline = time.deadline(after: duration)
-        while case let left = deadline.remaining, left > .zero, !context.isTerminating {
+        while case let left = deadline.remaining, left > .zero, !context.isStopping(job: job) {
             await time.sleep(for: min(.milliseconds(50), left))
         }
     }

@@ -102,6 +102,22 @@ extension Engine {
         return current
     }
 
+    /// Waits until job `id` has ended, or `limit` passes; returns its record as it is then.
+    public func waitForEnd(ofJob id: Int64, within limit: Duration) async throws -> JobRecord {
+        let deadline = time.deadline(after: limit)
+        func read() throws -> JobRecord {
+            guard let job = try reading({ try store.job(id) }) else { throw EngineError.store("job \(id) is gone from the store") }
+            return job
+        }
+        var current = try read()
+        while !current.status.isFinished, deadline.remaining > .zero {
+            try Task.checkCancellation()
+            await time.sleep(for: terminationPollInterval / 2)
+            current = try read()
+        }
+        return current
+    }
+
     // MARK: tables
 
     /// The table catalog, by name.

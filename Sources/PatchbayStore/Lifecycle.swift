@@ -67,6 +67,9 @@ extension Store {
         JobStatus.sources(of: next).map { "'\($0.rawValue)'" }.joined(separator: ", ")
     }
 
+    /// The SQL list of unfinished statuses.
+    static let unfinishedList = JobStatus.unfinished.map { "'\($0.rawValue)'" }.joined(separator: ", ")
+
     /// Why a guarded UPDATE changed nothing: the row is missing, or its status may not make the move.
     func refusal(_ db: Database, table: String, id: Int64, to next: JobStatus) throws -> any Error {
         let subject = "\(table == "runs" ? "run" : "job") \(id)"

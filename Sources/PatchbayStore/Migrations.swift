@@ -184,6 +184,17 @@ extension Store {
         migrator.registerMigration("v9: tables kept as the evidence of a failed job") { db in
             try db.execute(sql: "ALTER TABLE tables ADD COLUMN evidence BOOLEAN NOT NULL DEFAULT 0")
         }
+        migrator.registerMigration("v10: a request to stop one job of a run") { db in
+            try db.execute(sql: """
+                CREATE TABLE jobStopRequests (
+                    jobID INTEGER PRIMARY KEY NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+                    runID INTEGER NOT NULL,
+                    reason TEXT NOT NULL,
+                    requestedAt TEXT NOT NULL
+                );
+                CREATE INDEX jobStopRequestsByRun ON jobStopRequests(runID);
+                """)
+        }
         return migrator
     }
 }

@@ -51,6 +51,34 @@ extension Store {
         }
     }
 
+    /// Asks whoever runs job `id` to stop it alone: a running job becomes `terminating`, a job not started
+    /// will not start. The first request's reason is kept. Returns the status the job had (nil: no such job).
+    public func requestTermination(job id: Int64, reason: String) throws -> JobStatus? {
+        try write { db in
+            guard let job = try JobRecord.fetchOne(db, key: id) else { return nil }
+            guard !job.status.isFinished else { return job.status }
+            try db.execute(sql: "INSERT OR IGNORE INTO jobStopRequests (jobID, runID, reason, requestedAt) VALUES (?, ?, ?, ?)",
+                           arguments: [id, job.runID, reason, StoredTime.text(Date())])
+            if job.status == .processing {
+                try db.execute(sql: "UPDATE jobs SET status = ?, message = ? WHERE id = ? AND status = ?",
+                               arguments: [JobStatus.terminating, reason, id, JobStatus.processing])
+            }
+            try EventRecord.note(db, runID: job.runID, jobID: id, time: Date(), status: .terminating, detail: reason)
+            return job.status
+        }
+    }
+
+    /// The stop requests for the unfinished jobs of a run: job id → reason.
+    public func stopRequests(run id: Int64) throws -> [Int64: String] {
+        try pool.read { db in
+            let rows = try Row.fetchAll(db, sql: """
+                SELECT r.jobID, r.reason FROM jobStopRequests r JOIN jobs j ON j.id = r.jobID
+                WHERE r.runID = ? AND j.status IN (\(Self.unfinishedList))
+                """, arguments: [id])
+            return Dictionary(rows.map { ($0["jobID"] as Int64, $0["reason"] as String) }, uniquingKeysWith: { first, _ in first })
+        }
+    }
+
     public func run(_ id: Int64) throws -> RunRecord? {
         try pool.read { db in try RunRecord.fetchOne(db, key: id) }
     }

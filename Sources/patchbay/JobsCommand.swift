@@ -191,11 +191,21 @@ extension JobsCommand {
 
     struct Terminate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(commandName: "terminate",
-            abstract: "Stop a run: running jobs get cancel, then SIGTERM, then SIGKILL; queued jobs are cancelled.",
-            discussion: "Waits until the run is recorded as terminated (or --wait seconds pass).\n\n\(ExitCode.documentation(for: ExitCode.projectCodes + [.waitTimedOut]))")
+            abstract: "Stop a run, or one job of it: running jobs get cancel, then SIGTERM, then SIGKILL; queued jobs are cancelled.",
+            discussion: """
+                Waits until the run (or with --task, the job) is recorded as ended, or --wait seconds pass. The record says which token stopped it. A job stopped alone ends terminated (or cancelled, if it had not started), and its phase fails as for any failed job.
+
+                Examples:
+                  patchbay jobs terminate 42
+                  patchbay jobs terminate --flow orders
+                  patchbay jobs terminate 42 --task extract_orders
+
+                \(ExitCode.documentation(for: ExitCode.projectCodes + [.waitTimedOut]))
+                """)
 
         @Argument(help: ArgumentHelp("The run to stop (or give --flow).", valueName: "run")) var runID: Int64?
         @Option(help: ArgumentHelp("Stop the latest unfinished run of this flow.", valueName: "flow")) var flow: String?
+        @Option(help: ArgumentHelp("Stop only this task's job (by id or name); the run goes on.", valueName: "task")) var task: String?
         @Option(help: "Seconds to wait for the run to end.") var wait: Double = 60
         @OptionGroup var project: ProjectOptions
         @OptionGroup var global: GlobalOptions
@@ -217,7 +227,25 @@ extension JobsCommand {
                     runID = self.runID!
                 }
                 // The record says who stopped it.
-                let before = try engine.requestTermination(of: runID, reason: "terminated on request by token '\(caller.token.name)'")
+                let reason = "terminated on request by token '\(caller.token.name)'"
+                if let task {
+                    let job = try engine.requestTermination(of: runID, task: task, reason: reason)
+                    if job.status.isFinished {
+                        throw CLIError("job \(job.id!) (task \(job.taskID)) of run \(runID) already ended: \(job.status.rawValue)", exitCode: .inputInvalid)
+                    }
+                    let ended = try await engine.waitForEnd(ofJob: job.id!, within: .milliseconds(Int64(wait * 1000)))
+                    if global.output == .json {
+                        printJSON(["run": runID, "job": ended.id!, "task": ended.taskID, "status": ended.status.rawValue,
+                                   "message": ended.message as Any? ?? NSNull()])
+                    } else if ended.status.isFinished {
+                        print("job \(ended.id!) (run \(runID), task \(ended.taskID)): \(ended.status.rawValue)\(ended.message.map { " — \($0)" } ?? "")")
+                    } else {
+                        print("job \(ended.id!) (run \(runID), task \(ended.taskID)): still \(ended.status.rawValue) after \(wait) s; its host has been asked to stop it")
+                    }
+                    if !ended.status.isFinished { throw ExitCode.waitTimedOut }
+                    return
+                }
+                let before = try engine.requestTermination(of: runID, reason: reason)
                 if before.isFinished {
                     throw CLIError("run \(runID) already ended: \(before.rawValue)", exitCode: .inputInvalid)
                 }

@@ -107,6 +107,72 @@ struct RecoveryTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: project.project.stagingDirectory).isEmpty)
     }
 
+    @Test("jobs terminate RUN --task T stops that job alone: it ends terminated with the token named, its phase mates finish, and the phase fails")
+    func terminateOneJob() throws {
+        // Given a run whose first phase holds a slow job and a quick one
+        let project = try TestProject(files: ["flows/pair.yaml": """
+            phases:
+              - id: a
+                tasks:
+                  - {id: slow, connector: dev.patchbay.noop, parameters: {sleep_ms: 30000}}
+                  - {id: quick, connector: dev.patchbay.noop, parameters: {sleep_ms: 200}}
+              - id: b
+                tasks:
+                  - {id: later, connector: dev.patchbay.noop}
+            """])
+        defer { project.remove() }
+        let host = try start(project, "pair")
+        try eventually("the slow job runs") {
+            try project.store.runs().first.flatMap { try project.jobsByTask($0.id!)["slow"]?.status } == .processing
+        }
+        let run = try #require(try project.store.runs().first)
+        // When the slow job alone is terminated
+        let terminate = try project.patchbay(["jobs", "terminate", String(run.id!), "--task", "slow"])
+        // Then the command waits for it and says how it ended, naming the token
+        #expect(terminate.status == 0, "\(terminate.stdout)\(terminate.stderr)")
+        #expect(terminate.stdout.contains("(run \(run.id!), task slow): terminated — terminated on request by token '"), "\(terminate.stdout)")
+        // And its phase mate finished, the phase failed, and the next phase never ran
+        #expect(exited(host) == 1, "a failed run exits 1")
+        let jobs = try project.jobsByTask(run.id!)
+        #expect(jobs["slow"]?.status == .terminated)
+        #expect(jobs["quick"]?.status == .success)
+        #expect(jobs["later"]?.status == .cancelled)
+        let final = try #require(try project.store.run(run.id!))
+        #expect(final.status == .error && final.message == "phase 'a' failed (slow)", "\(final.status) \(final.message ?? "")")
+        // And a task the run does not have is an error listing those it has
+        let unknown = try project.patchbay(["jobs", "terminate", String(run.id!), "--task", "nosuch"])
+        #expect(unknown.status == 4 && unknown.stderr.contains("run \(run.id!) has no task 'nosuch'; its tasks: later, quick, slow"), "\(unknown.stderr)")
+    }
+
+    @Test("a job terminated before it starts is cancelled when its phase comes, with the reason, and its phase fails")
+    func terminateQueuedJob() throws {
+        // Given a run whose first phase is busy, and a job of the next phase not started yet
+        let project = try TestProject(files: ["flows/gate.yaml": """
+            phases:
+              - id: a
+                tasks: [{id: gate, connector: dev.patchbay.noop, parameters: {sleep_ms: 1500}}]
+              - id: b
+                tasks: [{id: later, connector: dev.patchbay.noop}]
+            """])
+        defer { project.remove() }
+        let host = try start(project, "gate")
+        try eventually("the gate job runs") {
+            try project.store.runs().first.flatMap { try project.jobsByTask($0.id!)["gate"]?.status } == .processing
+        }
+        let run = try #require(try project.store.runs().first)
+        // When the queued job is terminated
+        let terminate = try project.patchbay(["jobs", "terminate", String(run.id!), "--task", "later"])
+        // Then it never starts: once phase a is done it is cancelled with the reason, and its phase fails
+        #expect(terminate.status == 0, "\(terminate.stdout)\(terminate.stderr)")
+        #expect(terminate.stdout.contains("task later): cancelled — terminated on request by token '"), "\(terminate.stdout)")
+        #expect(terminate.stdout.contains(", before it started"), "\(terminate.stdout)")
+        #expect(exited(host) == 1)
+        let jobs = try project.jobsByTask(run.id!)
+        #expect(jobs["gate"]?.status == .success)
+        #expect(jobs["later"]?.status == .cancelled && jobs["later"]?.startedAt == nil)
+        #expect(try project.store.run(run.id!)?.message == "phase 'b' failed (later)")
+    }
+
     @Test("Ctrl-C on `patchbay run` stops the run as terminate does, records it as interrupted by the user, and exits 6")
     func interruptStopsTheRun() throws {
         // Given a run whose first job is running

@@ -1,7 +1,8 @@
 /* dev.patchbay.file-extract — reads a CSV or JSON-lines file into an output table.
  *
  * Parameters: {"path": "/data/orders.csv", "table": "in.orders", "format": "csv" | "jsonl", "delimiter": ";",
- *              "header": true, "onBadRow": "fail" | "skip" | "reject", "maxBadShare": 0.01}
+ *              "header": true, "onBadRow": "fail" | "skip" | "reject", "maxBadShare": 0.01,
+ *              "columns": {"id": "integer", "amount": "decimal", "created": "timestamp"}}
  *   format defaults to the extension (.jsonl / .ndjson → jsonl, .csv / .tsv → csv), else to the content.
  * The file must be UTF-8 (a byte-order mark is dropped). CSV: RFC 4180, the first record is the header
  * (header: false names the columns col_1, col_2, …); a header that names a column twice is refused.
@@ -10,6 +11,10 @@
  * table's manifest says so); on an older host both are empty strings. A bad row is reported with its physical line and its text; onBadRow
  * skip or reject goes on (reject writes <table>_rejected: line, raw, reason) unless more than
  * maxBadShare of the rows are bad.
+ * `columns` types columns by name (ABI 1.3 types: string, integer, decimal, float, boolean, date,
+ * timestamp, json); the others are strings. CSV: each must be a header column. JSON lines: they are the
+ * table's columns, in that order (keys outside them are dropped, with a warning). A value outside its
+ * type's one form is a bad row, handled as onBadRow says, with the column, the value and the form.
  *
  * Built with: cc -shared -fPIC -O2 -I../../SDK/include file_extract.c -o libfile_extract.so
  * Depends only on libc.
@@ -122,7 +127,123 @@ typedef struct {
     int header;          /* CSV: the first record names the columns (else col_1, col_2, …) */
     int on_bad_row;      /* 0 fail, 1 skip, 2 reject (into <table>_rejected) */
     double max_bad_share; /* with skip or reject: fail when more than this share of rows is bad */
+    size_t typed;         /* declared columns (`columns`), in the order written */
+    char typed_name[MAX_COLUMNS][256];
+    patchbay_column_type typed_type[MAX_COLUMNS];
 } settings;
+
+/* The types in the order the header lists them, with their one form (the header's words). */
+static const struct { const char *word; patchbay_column_type type; const char *form; } type_names[] = {
+    { "string", PATCHBAY_TYPE_STRING, "UTF-8 text" },
+    { "integer", PATCHBAY_TYPE_INTEGER, "digits with an optional '-', within 64 bits" },
+    { "decimal", PATCHBAY_TYPE_DECIMAL, "digits with an optional '-' and '.digits'" },
+    { "float", PATCHBAY_TYPE_FLOAT, "a decimal with an optional exponent, NaN, Infinity or -Infinity" },
+    { "boolean", PATCHBAY_TYPE_BOOLEAN, "true or false" },
+    { "date", PATCHBAY_TYPE_DATE, "YYYY-MM-DD" },
+    { "timestamp", PATCHBAY_TYPE_TIMESTAMP, "YYYY-MM-DDTHH:MM:SS[.fraction]Z (RFC 3339, UTC)" },
+    { "json", PATCHBAY_TYPE_JSON, "one JSON value" },
+};
+
+static const char *type_word(patchbay_column_type t) {
+    for (size_t i = 0; i < sizeof type_names / sizeof type_names[0]; i++) if (type_names[i].type == t) return type_names[i].word;
+    return "?";
+}
+
+static const char *type_form(patchbay_column_type t) {
+    for (size_t i = 0; i < sizeof type_names / sizeof type_names[0]; i++) if (type_names[i].type == t) return type_names[i].form;
+    return "?";
+}
+
+/* The type of column `name` (a string unless `columns` declares it). */
+static patchbay_column_type declared_type(const settings *set, const char *name) {
+    for (size_t i = 0; i < set->typed; i++) if (strcmp(set->typed_name[i], name) == 0) return set->typed_type[i];
+    return PATCHBAY_TYPE_STRING;
+}
+
+/* ---- Each type's one form (the runner checks the same; checking here names the row and the value) ---- */
+
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+static size_t digit_run(const char *p, size_t i, size_t n) { size_t j = i; while (j < n && is_digit(p[j])) j++; return j - i; }
+
+/* The length of -?digits(.digits)?([eE][+-]?digits)?, or (size_t)-1. */
+static size_t decimal_end(const char *p, size_t n, int exponent) {
+    size_t i = (n > 0 && p[0] == '-') ? 1 : 0, d = digit_run(p, i, n);
+    if (d == 0) return (size_t)-1;
+    i += d;
+    if (i < n && p[i] == '.') { d = digit_run(p, i + 1, n); if (d == 0) return (size_t)-1; i += 1 + d; }
+    if (exponent && i < n && (p[i] == 'e' || p[i] == 'E')) {
+        i++;
+        if (i < n && (p[i] == '+' || p[i] == '-')) i++;
+        d = digit_run(p, i, n);
+        if (d == 0) return (size_t)-1;
+        i += d;
+    }
+    return i;
+}
+
+static int two(const char *p, size_t i) { return is_digit(p[i]) && is_digit(p[i + 1]) ? (p[i] - '0') * 10 + (p[i + 1] - '0') : -1; }
+
+static int valid_date(const char *p, size_t n) {
+    if (n < 10 || p[4] != '-' || p[7] != '-') return 0;
+    for (int i = 0; i < 4; i++) if (!is_digit(p[i])) return 0;
+    int year = (p[0] - '0') * 1000 + (p[1] - '0') * 100 + (p[2] - '0') * 10 + (p[3] - '0');
+    int month = two(p, 5), day = two(p, 8);
+    if (month < 1 || month > 12 || day < 1) return 0;
+    static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    int leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    return day <= days[month - 1] + (month == 2 && leap);
+}
+
+static int value_fits(patchbay_column_type type, const char *p, size_t n) {
+    switch (type) {
+    case PATCHBAY_TYPE_INTEGER: {
+        size_t start = (n > 0 && p[0] == '-') ? 1 : 0;
+        if (n == start || digit_run(p, start, n) != n - start) return 0;
+        while (start < n - 1 && p[start] == '0') start++;
+        size_t significant = n - start;
+        if (significant != 19) return significant < 19;
+        return memcmp(p + start, p[0] == '-' ? "9223372036854775808" : "9223372036854775807", 19) <= 0;
+    }
+    case PATCHBAY_TYPE_DECIMAL: return decimal_end(p, n, 0) == n;
+    case PATCHBAY_TYPE_FLOAT:
+        return (n == 3 && memcmp(p, "NaN", 3) == 0) || (n == 8 && memcmp(p, "Infinity", 8) == 0)
+            || (n == 9 && memcmp(p, "-Infinity", 9) == 0) || decimal_end(p, n, 1) == n;
+    case PATCHBAY_TYPE_BOOLEAN: return (n == 4 && memcmp(p, "true", 4) == 0) || (n == 5 && memcmp(p, "false", 5) == 0);
+    case PATCHBAY_TYPE_DATE: return n == 10 && valid_date(p, n);
+    case PATCHBAY_TYPE_TIMESTAMP: {
+        if (n < 20 || !valid_date(p, n) || p[10] != 'T' || p[13] != ':' || p[16] != ':' || p[n - 1] != 'Z') return 0;
+        int hour = two(p, 11), minute = two(p, 14), second = two(p, 17);
+        if (hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 60) return 0;
+        if (n == 20) return 1;
+        return p[19] == '.' && n > 21 && digit_run(p, 20, n) == n - 21;
+    }
+    case PATCHBAY_TYPE_JSON: {
+        const char *end = p + n, *q = patchbay_json_skip_ws(p, end);
+        const char *after = patchbay_json_skip_value(q, end);
+        return after && after != q && patchbay_json_skip_ws(after, end) == end;
+    }
+    default: return 1;
+    }
+}
+
+/* Why the row's values at b->offsets[start…] do not fit their columns' types, into `why`; NULL when they do. */
+static const char *misfit(const char *bytes, const size_t *offsets, size_t start, size_t ncol, const patchbay_column_type *types,
+                          char *const *names, char *why, size_t cap) {
+    for (size_t i = 0; i < ncol; i++) {
+        if (types[i] == PATCHBAY_TYPE_STRING) continue;
+        size_t at = offsets[2 * (start + i)], length = offsets[2 * (start + i) + 1];
+        if (length == (size_t)-1 || value_fits(types[i], bytes + at, length)) continue;
+        char shown[64];  /* the value itself, at most 60 bytes */
+        size_t k = length > 60 ? 60 : length;
+        memcpy(shown, bytes + at, k);
+        shown[k] = 0;
+        snprintf(why, cap, "column '%s': '%s%s' is not %s %s (%s)", names[i], shown, length > 60 ? "…" : "",
+                 types[i] == PATCHBAY_TYPE_INTEGER ? "an" : "a", type_word(types[i]), type_form(types[i]));
+        return why;
+    }
+    return NULL;
+}
 
 /* The rows that could not be read, as `on_bad_row` says. */
 typedef struct {
@@ -130,6 +251,13 @@ typedef struct {
     patchbay_table_writer *rejects;
     unsigned long long count;
 } bad_rows;
+
+/* Opens the output table with its columns' types (strings where `columns` says nothing). */
+static patchbay_status open_table(patchbay_task *task, const settings *set, const patchbay_str *columns, const patchbay_column_type *types,
+                                  size_t ncol, patchbay_table_writer **writer) {
+    if (set->typed == 0) return host->open_output(task, patchbay_cstr(set->table), columns, ncol, writer);
+    return host->open_output_typed(task, patchbay_cstr(set->table), columns, types, ncol, writer);
+}
 
 /* One bad row: fails the task (quoting the row and its physical line), or skips it, or writes it to
  * <table>_rejected (line, raw text, reason). Returns PATCHBAY_OK to go on. */
@@ -277,6 +405,20 @@ static patchbay_status extract_csv(patchbay_task *task, patchbay_error *error, c
             }
         }
     }
+    patchbay_column_type types[MAX_COLUMNS];
+    for (size_t i = 0; i < ncol; i++) types[i] = declared_type(set, names[i]);
+    for (size_t d = 0; d < set->typed; d++) {
+        size_t i = 0;
+        while (i < ncol && strcmp(names[i], set->typed_name[d]) != 0) i++;
+        if (i == ncol) {
+            int n = snprintf(why, sizeof why, "parameter 'columns' types column '%s', which the header does not have (columns:", set->typed_name[d]);
+            for (size_t k = 0; k < ncol && n < (int)sizeof why - 80; k++) n += snprintf(why + n, sizeof why - (size_t)n, "%s %s", k ? "," : "", names[k]);
+            snprintf(why + n, sizeof why - (size_t)n, ")");
+            for (size_t k = 0; k < ncol; k++) free(names[k]);
+            free(scratch.data);
+            return fail(error, PATCHBAY_FAILURE_CONFIG, why);
+        }
+    }
     if (ncol == 1 && set->delimiter == ',' && (strchr(names[0], ';') || strchr(names[0], '\t'))) {
         snprintf(why, sizeof why, "%s: the header is one column '%.80s'; if the file is not comma-separated, set \"delimiter\"", set->path, names[0]);
         host->log(task, PATCHBAY_LOG_WARNING, patchbay_cstr(why));
@@ -285,9 +427,9 @@ static patchbay_status extract_csv(patchbay_task *task, patchbay_error *error, c
     bad_rows bad = { set, NULL, 0 };
     b.columns = ncol;
     b.offsets = malloc(sizeof(size_t) * 2 * BATCH_ROWS * ncol);
-    patchbay_status s = host->open_output(task, patchbay_cstr(set->table), columns, ncol, &b.writer);
-    for (size_t i = 0; i < ncol; i++) free(names[i]);
+    patchbay_status s = open_table(task, set, columns, types, ncol, &b.writer);
     if (s != PATCHBAY_OK) {
+        for (size_t i = 0; i < ncol; i++) free(names[i]);
         free(scratch.data); free(b.offsets);
         snprintf(why, sizeof why, "cannot open output table '%s' (status %u)", set->table, s);
         return fail(error, PATCHBAY_FAILURE_CONFIG, why);
@@ -312,11 +454,12 @@ static patchbay_status extract_csv(patchbay_task *task, patchbay_error *error, c
             if (p < end && *p == '\n') p++;
             break;
         }
-        char count[96];
+        char count[600];
         if (!reason && fields != ncol) {
             snprintf(count, sizeof count, "%zu fields where the header has %zu", fields, ncol);
             reason = count;
         }
+        if (!reason && set->typed) reason = misfit(b.bytes.data, b.offsets, start, ncol, types, names, count, sizeof count);
         if (reason) {
             b.values = start;  /* take the partial row back */
             if (ok == 0) p = csv_skip_record(record, end);  /* an unclosed quote would swallow the file */
@@ -334,6 +477,7 @@ static patchbay_status extract_csv(patchbay_task *task, patchbay_error *error, c
         host->log(task, PATCHBAY_LOG_INFO, patchbay_cstr(why));
     }
 out:
+    for (size_t i = 0; i < ncol; i++) free(names[i]);
     free(scratch.data);
     free(b.bytes.data);
     free(b.offsets);
@@ -411,15 +555,28 @@ static patchbay_status extract_jsonl(patchbay_task *task, patchbay_error *error,
     json_record *r = calloc(1, sizeof *r);
     size_t *slot = calloc(MAX_COLUMNS, sizeof(size_t));
     if (!r || !slot) { free(r); free(slot); return fail(error, PATCHBAY_FAILURE_SYSTEM, "out of memory"); }
-    /* Pass 1: the columns are the union of every valid line's keys, in the order they first appear. */
-    for (const char *p = data; p < end;) {
+    /* The columns: those `columns` declares, in its order; else the union of every valid line's keys,
+     * in the order they first appear (pass 1). */
+    patchbay_column_type types[MAX_COLUMNS];
+    for (size_t d = 0; d < set->typed; d++) {
+        names[ncol] = strdup(set->typed_name[d]);
+        columns[ncol] = patchbay_cstr(names[ncol]);
+        types[ncol] = set->typed_type[d];
+        ncol++;
+    }
+    for (const char *p = data; p < end && set->typed == 0;) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         if (!eol) eol = end;
         if (patchbay_json_skip_ws(p, eol) != eol && json_record_parse(r, p, eol) == NULL) {
             for (size_t k = 0; k < r->count; k++) {
                 size_t i = 0;
                 while (i < ncol && strcmp(names[i], r->keys[k]) != 0) i++;
-                if (i == ncol && ncol < MAX_COLUMNS) { names[ncol] = strdup(r->keys[k]); columns[ncol] = patchbay_cstr(names[ncol]); ncol++; }
+                if (i == ncol && ncol < MAX_COLUMNS) {
+                    names[ncol] = strdup(r->keys[k]);
+                    columns[ncol] = patchbay_cstr(names[ncol]);
+                    types[ncol] = PATCHBAY_TYPE_STRING;
+                    ncol++;
+                }
             }
         }
         p = eol + (eol < end);
@@ -427,8 +584,10 @@ static patchbay_status extract_jsonl(patchbay_task *task, patchbay_error *error,
     if (ncol == 0) { s = fail(error, PATCHBAY_FAILURE_CONFIG, "the JSON-lines file has no records with keys"); goto out; }
     b.columns = ncol;
     b.offsets = malloc(sizeof(size_t) * 2 * BATCH_ROWS * ncol);
-    s = host->open_output(task, patchbay_cstr(set->table), columns, ncol, &b.writer);
+    s = open_table(task, set, columns, types, ncol, &b.writer);
     if (s != PATCHBAY_OK) { snprintf(why, sizeof why, "cannot open output table '%s' (status %u)", set->table, s); s = fail(error, PATCHBAY_FAILURE_CONFIG, why); goto out; }
+    char dropped[256] = "";  /* the first key outside the declared columns, named once in the log */
+    unsigned long long dropped_lines = 0;
     /* Pass 2: every line, each value in its column; a key a line lacks is empty. */
     unsigned long long line = 0;
     for (const char *p = data; p < end;) {
@@ -441,12 +600,24 @@ static patchbay_status extract_jsonl(patchbay_task *task, patchbay_error *error,
                 if ((s = bad_row(task, error, &bad, line, p, (size_t)(eol - p), reason)) != PATCHBAY_OK) goto out;
             } else {
                 for (size_t i = 0; i < ncol; i++) slot[i] = (size_t)-1;
+                int outside = 0;
                 for (size_t k = 0; k < r->count; k++) {
-                    for (size_t i = 0; i < ncol; i++) if (strcmp(names[i], r->keys[k]) == 0) { slot[i] = k; break; }
+                    size_t i = 0;
+                    while (i < ncol && strcmp(names[i], r->keys[k]) != 0) i++;
+                    if (i < ncol) slot[i] = k;
+                    else if (!outside++ && !dropped[0]) snprintf(dropped, sizeof dropped, "%s", r->keys[k]);
                 }
+                if (outside) dropped_lines++;
+                size_t start = b.values;
                 for (size_t i = 0; i < ncol; i++) {
                     if (slot[i] == (size_t)-1 || r->value_length[slot[i]] == NULL_LENGTH) batch_null(&b);
                     else batch_value(&b, r->values.data + r->value_at[slot[i]], r->value_length[slot[i]]);
+                }
+                char misfit_why[600];
+                const char *wrong = set->typed ? misfit(b.bytes.data, b.offsets, start, ncol, types, names, misfit_why, sizeof misfit_why) : NULL;
+                if (wrong) {
+                    b.values = start;  /* take the row back */
+                    if ((s = bad_row(task, error, &bad, line, p, (size_t)(eol - p), wrong)) != PATCHBAY_OK) goto out;
                 }
                 if (b.values == BATCH_ROWS * ncol && (s = batch_flush(&b)) != PATCHBAY_OK) goto out;
             }
@@ -456,6 +627,11 @@ static patchbay_status extract_jsonl(patchbay_task *task, patchbay_error *error,
     }
     s = batch_flush(&b);
     if (s == PATCHBAY_OK) s = bad_rows_finish(task, error, &bad, b.rows);
+    if (s == PATCHBAY_OK && dropped_lines) {
+        snprintf(why, sizeof why, "%llu line%s had keys outside the declared columns (the first: '%s'); they were dropped", dropped_lines,
+                 dropped_lines == 1 ? "" : "s", dropped);
+        host->log(task, PATCHBAY_LOG_WARNING, patchbay_cstr(why));
+    }
     if (s == PATCHBAY_OK) {
         snprintf(why, sizeof why, "extracted %llu rows from %s into %s (%zu columns)", b.rows, set->path, set->table, ncol);
         host->log(task, PATCHBAY_LOG_INFO, patchbay_cstr(why));
@@ -506,8 +682,43 @@ static patchbay_status read_parameters(patchbay_task *task, patchbay_error *erro
         if (*stop || set->max_bad_share < 0 || set->max_bad_share > 1)
             return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'maxBadShare' must be a number from 0 to 1 (0.01 is 1%)");
     } else if (found != PATCHBAY_PARAM_ABSENT) return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'maxBadShare' must be a number from 0 to 1");
+    set->typed = 0;
+    patchbay_str declared;
+    if (patchbay_params_member(params, "columns", &declared) == PATCHBAY_PARAM_FOUND) {
+        const char *cursor = NULL;
+        patchbay_str value;
+        size_t key_length = 0;
+        char why[512], word[32];
+        while ((found = patchbay_json_members(declared, &cursor, set->typed_name[set->typed], sizeof set->typed_name[0], &value, &key_length))
+               == PATCHBAY_PARAM_FOUND) {
+            const char *name = set->typed_name[set->typed];
+            if (set->typed == MAX_COLUMNS || key_length >= sizeof set->typed_name[0] || key_length == 0)
+                return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'columns' names an empty or too long column, or more than 1024");
+            size_t used = 0;
+            size_t t = sizeof type_names / sizeof type_names[0];
+            if (value.length >= 2 && value.data[0] == '"' && patchbay_json_string(value.data, value.data + value.length, word, sizeof word, &used)) {
+                for (t = 0; t < sizeof type_names / sizeof type_names[0] && strcmp(type_names[t].word, word) != 0; t++) {}
+            }
+            if (t == sizeof type_names / sizeof type_names[0]) {
+                snprintf(why, sizeof why, "parameter 'columns': column '%s' has type %.*s; a type is one of string, integer, decimal, float, boolean, date, timestamp, json",
+                         name, (int)(value.length > 40 ? 40 : value.length), value.data);
+                return fail(error, PATCHBAY_FAILURE_CONFIG, why);
+            }
+            for (size_t i = 0; i < set->typed; i++) {
+                if (strcmp(set->typed_name[i], name) == 0) {
+                    snprintf(why, sizeof why, "parameter 'columns' names column '%s' twice", name);
+                    return fail(error, PATCHBAY_FAILURE_CONFIG, why);
+                }
+            }
+            set->typed_type[set->typed++] = type_names[t].type;
+        }
+        if (found != PATCHBAY_PARAM_ABSENT) return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'columns' must be an object: column name → type");
+        if (set->typed > 0 && !host_has_1_3())
+            return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'columns' needs a host of ABI 1.3 or later (typed columns); this host is older");
+    }
     return PATCHBAY_OK;
 }
+
 
 /* The format: as given, else by extension (.jsonl, .ndjson), else by content (a first line that opens an object). */
 static void choose_format(settings *set, const char *data, size_t size) {
@@ -524,36 +735,51 @@ static void choose_format(settings *set, const char *data, size_t size) {
 }
 
 static patchbay_status check(patchbay_task *task, patchbay_error *error) {
-    settings set;
+    settings *set = calloc(1, sizeof *set);  /* 256 KiB of declared column names: not on the stack */
+    if (!set) return fail(error, PATCHBAY_FAILURE_SYSTEM, "out of memory");
     char why[4300];
-    if (read_parameters(task, error, &set) != PATCHBAY_OK) return PATCHBAY_ERROR;
-    FILE *f = fopen(set.path, "rb");
-    if (!f) { snprintf(why, sizeof why, "cannot open %s: %s", set.path, strerror(errno)); return fail(error, PATCHBAY_FAILURE_CONFIG, why); }
-    fclose(f);
-    return PATCHBAY_OK;
+    patchbay_status s = read_parameters(task, error, set);
+    if (s == PATCHBAY_OK) {
+        FILE *f = fopen(set->path, "rb");
+        if (!f) {
+            snprintf(why, sizeof why, "cannot open %s: %s", set->path, strerror(errno));
+            s = fail(error, PATCHBAY_FAILURE_CONFIG, why);
+        } else {
+            fclose(f);
+        }
+    }
+    free(set);
+    return s;
 }
 
-static patchbay_status run(patchbay_task *task, patchbay_error *error) {
-    settings set;
+static patchbay_status extract(patchbay_task *task, patchbay_error *error, settings *set) {
     char why[4400];
-    if (read_parameters(task, error, &set) != PATCHBAY_OK) return PATCHBAY_ERROR;
+    if (read_parameters(task, error, set) != PATCHBAY_OK) return PATCHBAY_ERROR;
     size_t size = 0;
-    char *data = slurp(set.path, &size, why, sizeof why);
+    char *data = slurp(set->path, &size, why, sizeof why);
     if (!data) return fail(error, PATCHBAY_FAILURE_CONFIG, why);
     /* A UTF-8 byte-order mark is not part of the first column's name. */
     const char *text = data;
     if (size >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0) { text += 3; size -= 3; }
     const char *invalid = invalid_utf8(text, text + size);
     if (invalid) {
-        snprintf(why, sizeof why, "%s:%llu: byte 0x%02X is not UTF-8 (the file must be UTF-8 text)", set.path,
+        snprintf(why, sizeof why, "%s:%llu: byte 0x%02X is not UTF-8 (the file must be UTF-8 text)", set->path,
                  1 + newlines(text, invalid), (unsigned char)*invalid);
         free(data);
         return fail(error, PATCHBAY_FAILURE_CONFIG, why);
     }
-    choose_format(&set, text, size);
-    patchbay_status s = strcmp(set.format, "csv") == 0 ? extract_csv(task, error, text, size, &set)
-                                                      : extract_jsonl(task, error, text, size, &set);
+    choose_format(set, text, size);
+    patchbay_status s = strcmp(set->format, "csv") == 0 ? extract_csv(task, error, text, size, set)
+                                                       : extract_jsonl(task, error, text, size, set);
     free(data);
+    return s;
+}
+
+static patchbay_status run(patchbay_task *task, patchbay_error *error) {
+    settings *set = calloc(1, sizeof *set);
+    if (!set) return fail(error, PATCHBAY_FAILURE_SYSTEM, "out of memory");
+    patchbay_status s = extract(task, error, set);
+    free(set);
     return s;
 }
 
@@ -563,7 +789,7 @@ static const patchbay_connector descriptor = {
     .struct_size = sizeof(patchbay_connector),
     .abi_version = PATCHBAY_ABI_VERSION,
     .id = "dev.patchbay.file-extract",
-    .version = "1.1.0",
+    .version = "1.2.0",
     .display_name = "File extractor (CSV, JSON lines)",
     .description = "Reads a CSV or JSON-lines file into an output table.",
     .parameters_schema =
@@ -574,7 +800,9 @@ static const patchbay_connector descriptor = {
         "\"delimiter\":{\"type\":\"string\",\"description\":\"CSV: one character, or tab (default ,; .tsv: tab)\"},"
         "\"header\":{\"type\":\"boolean\",\"description\":\"CSV: the first record names the columns (default true)\"},"
         "\"onBadRow\":{\"type\":\"string\",\"enum\":[\"fail\",\"skip\",\"reject\"],\"description\":\"reject: into <table>_rejected\"},"
-        "\"maxBadShare\":{\"type\":\"number\",\"minimum\":0,\"maximum\":1}}}",
+        "\"maxBadShare\":{\"type\":\"number\",\"minimum\":0,\"maximum\":1},"
+        "\"columns\":{\"type\":\"object\",\"description\":\"column name to type: string, integer, decimal, float, boolean, date, timestamp, json\","
+        "\"additionalProperties\":{\"type\":\"string\",\"enum\":[\"string\",\"integer\",\"decimal\",\"float\",\"boolean\",\"date\",\"timestamp\",\"json\"]}}}}",
     .credential_names = no_credentials,
     .credential_count = 0,
     .pattern = PATCHBAY_PATTERN_EXTRACTION,

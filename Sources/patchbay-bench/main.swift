@@ -61,7 +61,7 @@ func rowsPerSecondAndResident(_ spec: TaskSpec, rows: Int) -> (rates: [Double], 
 let arguments = CommandLine.arguments.dropFirst()
 let which = arguments.first { !$0.hasPrefix("--") && Int($0) == nil } ?? "all"
 let usage = """
-    USAGE: patchbay-bench [probe|cold|sandbox|records|diff|flow|types|all] [--runs N]
+    USAGE: patchbay-bench [probe|cold|sandbox|records|diff|extract|flow|types|all] [--runs N]
            patchbay-bench flow [--runs N] [--phases 3] [--tasks 100] [--parallelism 8] [--cli]
 
       probe     loading a C and a Swift connector (dlopen, entry, descriptor checks), and a whole probe
@@ -70,6 +70,8 @@ let usage = """
       records   rows through the ABI (5 string columns, 1M rows), and an input table read to its end at
                 two sizes (--input-rows, default 2M, and a tenth of it) with the runner's peak RSS
       diff      table-diff on two tables of --diff-rows rows (default 1M, 5 columns) each: rows/s, runner peak RSS
+      extract   file-extract on a CSV of --extract-rows rows (default 1M; id, amount, created, note), untyped,
+                then typed (integer, decimal, timestamp) with 1% misfits rejected: rows/s, runner peak RSS
       types     the runner's check of typed values (ABI 1.3): 1M values of each column type, values/s
       flow      phases × tasks no-op flow at a parallelism, every job persisted; --cli times
                 `patchbay run` as a child process from start to exit
@@ -80,7 +82,7 @@ if arguments.contains("--help") || arguments.contains("-h") {
     print(usage)
     exit(0)
 }
-guard ["probe", "cold", "sandbox", "records", "diff", "flow", "types", "all"].contains(which) else {
+guard ["probe", "cold", "sandbox", "records", "diff", "extract", "flow", "types", "all"].contains(which) else {
     print("error: unknown benchmark '\(which)'\n\n\(usage)")
     exit(2)
 }
@@ -246,6 +248,34 @@ if which == "diff" || which == "all", let tableDiff = swiftConnector {
     let (rates, resident) = rowsPerSecondAndResident(spec, rows: 2 * rows)
     line("table-diff, \(rows) rows a side (rows of both sides)", rates, unit: "M/s", target: "≥ 1 M/s")
     line("  runner peak RSS", resident, unit: "MiB", target: "≤ 100 MiB")
+}
+
+if which == "extract" || which == "all" {
+    let rows = option("--extract-rows", 1_000_000)
+    guard let extractor = try? await registry.resolve("dev.patchbay.file-extract") else {
+        print("error: dev.patchbay.file-extract not found; run scripts/build release first")
+        exit(3)
+    }
+    let directory = workspace + "-extract"
+    try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: directory) }
+    chmod(directory, 0o755)
+    // One row in a hundred has an amount that is not a decimal.
+    var text = "id,amount,created,note\n"
+    text.reserveCapacity(rows * 48)
+    for i in 0..<rows {
+        text += "\(i),\(i % 100 == 7 ? "n/a" : "\(i % 5000).\(i % 100)"),2026-12-0\(1 + i % 9)T10:\(10 + i % 50):00Z,note \(i % 977)\n"
+    }
+    try text.write(toFile: directory + "/orders.csv", atomically: true, encoding: .utf8)
+    chmod(directory + "/orders.csv", 0o644)
+    for (label, extra) in [("untyped", ""), ("typed, 1% rejected", #","columns":{"id":"integer","amount":"decimal","created":"timestamp"},"onBadRow":"reject""#)] {
+        var spec = TaskSpec(pluginPath: extractor.path, parametersJSON: #"{"path":"\#(directory)/orders.csv","table":"in.orders"\#(extra)}"#,
+                            limits: TaskLimits(timeout: .seconds(600), memoryBytes: 4 << 30), workspaceRoot: workspace)
+        spec.readablePaths = [directory]
+        let (rates, resident) = rowsPerSecondAndResident(spec, rows: rows)
+        line("file-extract, \(rows) CSV rows, \(label)", rates, unit: "M/s", target: "report")
+        line("  runner peak RSS", resident, unit: "MiB", target: "report")
+    }
 }
 
 if which == "flow" || which == "all" {

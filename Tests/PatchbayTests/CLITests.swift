@@ -297,7 +297,7 @@ struct CLITests {
     func pluginsList() throws {
         let list = try FirstParty.patchbay(["plugins", "list"])
         #expect(list.status == 0)
-        for id in ["dev.patchbay.file-extract@1.1.0", "dev.patchbay.sample-data@1.0.0", "dev.patchbay.table-diff@1.2.0"] {
+        for id in ["dev.patchbay.file-extract@1.2.0", "dev.patchbay.sample-data@1.0.0", "dev.patchbay.table-diff@1.2.0"] {
             #expect(list.stdout.contains(id))
         }
         let inspect = try FirstParty.patchbay(["plugins", "inspect", "dev.patchbay.table-diff", "--output", "json"])
@@ -391,6 +391,44 @@ struct FirstPartyConnectorTests {
         #expect(twice.stdout.contains("the header names column 'id' twice (columns 1 and 2)"), "\(twice.stdout)")
         let latin1 = try extract("latin1.csv")
         #expect(latin1.stdout.contains("latin1.csv:2: byte 0xE9 is not UTF-8"), "\(latin1.stdout)")
+    }
+
+    @Test("file-extract types the columns it is told to: a value outside its type is a bad row naming the column, the value and the form")
+    func fileExtractTypedColumns() throws {
+        // Given a CSV and a JSON-lines file whose values mostly fit id integer, amount decimal, created timestamp
+        let directory = try Fixtures.directory(with: [
+            "typed.csv": "id,amount,created,note\n1,10.50,2026-12-02T10:00:00Z,a\n2,abc,2026-12-02T10:00:00Z,b\n3,7,2026-02-30,c\n4,,2026-12-02T10:00:00.5Z,d\n",
+            "typed.jsonl": "{\"id\": 1, \"amount\": 2.5, \"extra\": 1}\n{\"id\": \"two\", \"amount\": 1}\n{\"amount\": null, \"id\": 3}\n",
+        ])
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        func extract(_ file: String, _ parameters: [String]) throws -> (status: Int32, stdout: String) {
+            let result = try FirstParty.patchbay(["task", "run", "dev.patchbay.file-extract", "--read", directory, "--param", "path=\(directory)/\(file)",
+                                                  "--tables-dir", directory + "/tables"] + parameters.flatMap { ["--param", $0] })
+            return (result.status, result.stdout)
+        }
+        func file(_ name: String) throws -> String { try String(contentsOfFile: directory + "/tables/\(name)", encoding: .utf8) }
+        let columns = #"columns={"id":"integer","amount":"decimal","created":"timestamp"}"#
+        // When the CSV is read strictly, Then the first misfit fails the task at its line, naming column, value and form
+        let strict = try extract("typed.csv", [columns])
+        #expect(strict.status == 1 && strict.stdout.contains("typed.csv:3: column 'amount': 'abc' is not a decimal (digits with an optional '-' and '.digits')"), "\(strict.stdout)")
+        // When misfits are rejected, Then the good rows land typed (an empty field is NULL), and each misfit is in the rejects with its reason
+        let rejected = try extract("typed.csv", [columns, "table=in.typed", "onBadRow=reject"])
+        #expect(rejected.status == 0, "\(rejected.stdout)")
+        #expect(try file("in.typed.csv") == "id,amount,created,note\n1,10.50,2026-12-02T10:00:00Z,a\n4,,2026-12-02T10:00:00.5Z,d\n")
+        #expect(try file("in.typed_rejected.csv").contains("4,\"3,7,2026-02-30,c\",\"column 'created': '2026-02-30' is not a timestamp"))
+        let manifest = try file("in.typed.manifest.json")
+        #expect(manifest.contains(#"{"name":"id","type":"integer"}"#) && manifest.contains(#"{"name":"note","type":"string"}"#), "\(manifest)")
+        // When a JSON-lines file is read with declared columns, Then they are the table's columns, in their order, and other keys are dropped
+        let jsonl = try extract("typed.jsonl", [#"columns={"amount":"decimal","id":"integer"}"#, "table=in.j", "onBadRow=skip"])
+        #expect(jsonl.status == 0, "\(jsonl.stdout)")
+        #expect(try file("in.j.csv") == "amount,id\n2.5,1\n,3\n")
+        #expect(jsonl.stdout.contains("1 line had keys outside the declared columns (the first: 'extra'); they were dropped"), "\(jsonl.stdout)")
+        #expect(jsonl.stdout.contains("skipped line 2: column 'id': 'two' is not an integer"), "\(jsonl.stdout)")
+        // And a declared column the header lacks, or an unknown type, is refused before any row
+        let missing = try extract("typed.csv", [#"columns={"amont":"decimal"}"#])
+        #expect(missing.stdout.contains("parameter 'columns' types column 'amont', which the header does not have (columns: id, amount, created, note)"), "\(missing.stdout)")
+        let unknown = try extract("typed.csv", [#"columns={"id":"int"}"#])
+        #expect(unknown.status != 0, "\(unknown.stdout)")
     }
 
     @Test("table-diff compares numbers as numbers (10.0 is 10), within a tolerance, and names a tiny share exactly")

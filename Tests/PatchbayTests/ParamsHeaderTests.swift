@@ -5,7 +5,7 @@ import Testing
 /// and run; each line of its output is one case.
 @Suite("SDK patchbay/params.h reads a task's parameters in C")
 struct ParamsHeaderTests {
-    @Test("scalars, UTF-8 escapes, surrogate pairs, a lone surrogate, nested values, a short buffer and bad JSON")
+    @Test("scalars, UTF-8 escapes, surrogate pairs, a lone surrogate, nested values, a short buffer, bad JSON, and walking an object's members")
     func cases() throws {
         // Given the header compiled into a small program with every warning an error
         // When it reads each case
@@ -23,6 +23,12 @@ struct ParamsHeaderTests {
             "missing 0",
             "rows -1",
             "rows -1",
+            #"member 1 {"rows": 1}"#,
+            #"members id (2) = "integer""#,
+            #"members näme (5) = [1, {"x": 2}]"#,
+            "members z (1) = null",
+            "members end 0",
+            "members of [1] -1",
         ])
     }
 

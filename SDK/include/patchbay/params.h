@@ -4,7 +4,8 @@
  * `static`, so two connectors that include it never clash. It reads the top-level members of an
  * object: strings come back unescaped (\uXXXX and surrogate pairs as UTF-8, a lone surrogate as
  * U+FFFD), numbers and booleans as written; a nested object or array is PATCHBAY_PARAM_NOT_SCALAR
- * (parse those with a JSON library of your choice).
+ * for those, and patchbay_params_member() gives its raw JSON text (walk an object's members with
+ * patchbay_json_members()).
  *
  *     char table[128];
  *     if (patchbay_params_get(host->parameters(task), "table", table, sizeof table) == PATCHBAY_PARAM_FOUND) ...
@@ -123,50 +124,82 @@ static inline const char *patchbay_json_skip_value(const char *p, const char *en
     return p;
 }
 
+/* Walks the members of the JSON object `json`: on each call, the next member's key (unescaped into
+ * `key`, capacity `cap`) and its raw value text in `*value`. Start with `*cursor` NULL. Returns
+ * PATCHBAY_PARAM_FOUND for a member, PATCHBAY_PARAM_ABSENT after the last, PATCHBAY_PARAM_MALFORMED
+ * for text that is not an object. A key longer than `cap` - 1 is truncated; `*key_length` (when not
+ * NULL) is its whole length, so a caller can tell.
+ *
+ *     const char *cursor = NULL; char key[256]; patchbay_str value;
+ *     while (patchbay_json_members(object, &cursor, key, sizeof key, &value, NULL) == PATCHBAY_PARAM_FOUND) ...
+ */
+static inline int patchbay_json_members(patchbay_str json, const char **cursor, char *key, size_t cap, patchbay_str *value,
+                                        size_t *key_length) {
+    const char *p = *cursor, *end = json.data + json.length;
+    if (!p) {
+        p = patchbay_json_skip_ws(json.data, end);
+        if (p >= end || *p != '{') return PATCHBAY_PARAM_MALFORMED;
+        p = patchbay_json_skip_ws(p + 1, end);
+        if (p < end && *p == '}') { *cursor = end; return PATCHBAY_PARAM_ABSENT; }
+    } else {
+        if (p >= end) return PATCHBAY_PARAM_ABSENT;
+        p = patchbay_json_skip_ws(p, end);
+        if (p < end && *p == '}') { *cursor = end; return PATCHBAY_PARAM_ABSENT; }
+        if (p >= end || *p != ',') return PATCHBAY_PARAM_MALFORMED;
+        p = patchbay_json_skip_ws(p + 1, end);
+    }
+    size_t length = 0;
+    p = patchbay_json_string(p, end, key, cap, &length);
+    if (!p) return PATCHBAY_PARAM_MALFORMED;
+    if (key_length) *key_length = length;
+    p = patchbay_json_skip_ws(p, end);
+    if (p >= end || *p != ':') return PATCHBAY_PARAM_MALFORMED;
+    p = patchbay_json_skip_ws(p + 1, end);
+    const char *v = p;
+    p = patchbay_json_skip_value(p, end);
+    if (!p || p == v) return PATCHBAY_PARAM_MALFORMED;
+    value->data = v;
+    value->length = (size_t)(p - v);
+    *cursor = p;
+    return PATCHBAY_PARAM_FOUND;
+}
+
+/* The raw JSON text of the top-level member `key` of `json`, whatever its kind (an object or an array
+ * too): PATCHBAY_PARAM_FOUND with `*value` pointing into `json`, or ABSENT / MALFORMED. */
+static inline int patchbay_params_member(patchbay_str json, const char *key, patchbay_str *value) {
+    const char *cursor = NULL;
+    char name[256];
+    size_t length = 0;
+    int found;
+    while ((found = patchbay_json_members(json, &cursor, name, sizeof name, value, &length)) == PATCHBAY_PARAM_FOUND) {
+        if (length < sizeof name && strcmp(name, key) == 0) return PATCHBAY_PARAM_FOUND;
+    }
+    return found;
+}
+
 /* Copies the top-level member `key` of the JSON object `json` (the task's parameters, or its state)
  * into `out` (capacity `cap`, always NUL-terminated): a string unescaped, a number or boolean as written.
  * Returns one of the PATCHBAY_PARAM_* results; only PATCHBAY_PARAM_FOUND means `out` holds the whole value. */
 static inline int patchbay_params_get_typed_(patchbay_str json, const char *key, char *out, size_t cap, int *quoted) {
-    const char *p = json.data, *end = json.data + json.length;
     *quoted = 0;
-    char name[256];
-    p = patchbay_json_skip_ws(p, end);
-    if (p >= end || *p != '{') return PATCHBAY_PARAM_MALFORMED;
-    p = patchbay_json_skip_ws(p + 1, end);
-    if (p < end && *p == '}') return PATCHBAY_PARAM_ABSENT;
-    while (p < end) {
-        p = patchbay_json_string(p, end, name, sizeof name, NULL);
-        if (!p) return PATCHBAY_PARAM_MALFORMED;
-        p = patchbay_json_skip_ws(p, end);
-        if (p >= end || *p != ':') return PATCHBAY_PARAM_MALFORMED;
-        p = patchbay_json_skip_ws(p + 1, end);
-        if (strcmp(name, key) == 0) {
-            if (p < end && *p == '"') {
-                size_t length = 0;
-                *quoted = 1;
-                if (!patchbay_json_string(p, end, out, cap, &length)) return PATCHBAY_PARAM_MALFORMED;
-                return length + 1 <= cap ? PATCHBAY_PARAM_FOUND : PATCHBAY_PARAM_TOO_LONG;
-            }
-            if (p < end && (*p == '{' || *p == '[')) return PATCHBAY_PARAM_NOT_SCALAR;
-            const char *v = p;
-            p = patchbay_json_skip_value(p, end);
-            if (!p) return PATCHBAY_PARAM_MALFORMED;
-            size_t n = (size_t)(p - v);
-            if (cap == 0) return PATCHBAY_PARAM_TOO_LONG;
-            int fits = n + 1 <= cap;
-            if (!fits) n = cap - 1;
-            memcpy(out, v, n);
-            out[n] = '\0';
-            return fits ? PATCHBAY_PARAM_FOUND : PATCHBAY_PARAM_TOO_LONG;
-        }
-        p = patchbay_json_skip_value(p, end);
-        if (!p) return PATCHBAY_PARAM_MALFORMED;
-        p = patchbay_json_skip_ws(p, end);
-        if (p < end && *p == ',') { p = patchbay_json_skip_ws(p + 1, end); continue; }
-        if (p < end && *p == '}') return PATCHBAY_PARAM_ABSENT;
-        return PATCHBAY_PARAM_MALFORMED;
+    patchbay_str member;
+    int found = patchbay_params_member(json, key, &member);
+    if (found != PATCHBAY_PARAM_FOUND) return found;
+    const char *p = member.data, *end = member.data + member.length;
+    if (*p == '"') {
+        size_t length = 0;
+        *quoted = 1;
+        if (!patchbay_json_string(p, end, out, cap, &length)) return PATCHBAY_PARAM_MALFORMED;
+        return length + 1 <= cap ? PATCHBAY_PARAM_FOUND : PATCHBAY_PARAM_TOO_LONG;
     }
-    return PATCHBAY_PARAM_MALFORMED;
+    if (*p == '{' || *p == '[') return PATCHBAY_PARAM_NOT_SCALAR;
+    size_t n = member.length;
+    if (cap == 0) return PATCHBAY_PARAM_TOO_LONG;
+    int fits = n + 1 <= cap;
+    if (!fits) n = cap - 1;
+    memcpy(out, p, n);
+    out[n] = '\0';
+    return fits ? PATCHBAY_PARAM_FOUND : PATCHBAY_PARAM_TOO_LONG;
 }
 
 static inline int patchbay_params_get(patchbay_str json, const char *key, char *out, size_t cap) {

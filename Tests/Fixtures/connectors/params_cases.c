@@ -54,5 +54,19 @@ int main(int argc, char **argv) {
     show(json, "missing", 64);
     show("{\"rows\": ", "rows", 64);
     show("[1]", "rows", 64);
+    /* A nested object: its raw text, then its members one by one. */
+    patchbay_str member;
+    int found = patchbay_params_member(patchbay_cstr(json), "nested", &member);
+    printf("member %d %.*s\n", found, (int)member.length, member.data);
+    const char *columns = "{\"id\": \"integer\", \"n\\u00e4me\": [1, {\"x\": 2}] , \"z\":null}";
+    const char *cursor = NULL;
+    char key[8];
+    size_t length = 0;
+    patchbay_str value;
+    while ((found = patchbay_json_members(patchbay_cstr(columns), &cursor, key, sizeof key, &value, &length)) == PATCHBAY_PARAM_FOUND)
+        printf("members %s (%zu) = %.*s\n", key, length, (int)value.length, value.data);
+    printf("members end %d\n", found);
+    cursor = NULL;
+    printf("members of [1] %d\n", patchbay_json_members(patchbay_cstr("[1]"), &cursor, key, sizeof key, &value, NULL));
     return 0;
 }

@@ -11,7 +11,7 @@ import Glibc
 
 struct TableDiff: Connector, Checking {
     static let id = "dev.patchbay.table-diff"
-    static let version = "1.2.0"
+    static let version = "1.3.0"
     static let displayName = "Table diff (validation)"
     static let summary = "Compares two tables by key and fails when more rows differ than the threshold allows."
     static let pattern = JobPattern.validation
@@ -42,6 +42,10 @@ struct TableDiff: Connector, Checking {
             throw ConnectorError.config("key column '\(key)' is not in both tables (primary: \(primary.columns.joined(separator: ", ")); secondary: \(secondary.columns.joined(separator: ", ")))")
         }
         let compared = common.filter { !settings.key.contains($0) }
+        // How each compared column's values are compared, by the two sides' types (ABI 1.3).
+        let comparisons = compared.map { column in
+            Comparison(primary.types[primary.columns.firstIndex(of: column)!], secondary.types[secondary.columns.firstIndex(of: column)!])
+        }
         // Both sides are packed into hash partitions by key, on raw bytes (no String per field), spilled to the
         // workspace's tmp when they outgrow the memory budget; then each partition is compared on its own.
         // Memory stays flat whatever the tables' size (measured: `patchbay-bench diff`).
@@ -99,8 +103,10 @@ struct TableDiff: Connector, Checking {
                                 continue
                             }
                             for (x, y) in zip(mine, theirs) where x.value(leftBytes) != y.value(rightBytes) {
-                                let pairs = zip(compared, zip(fields(x.value(leftBytes)), fields(y.value(rightBytes))))
-                                    .filter { !sameValue($0.1.0, $0.1.1, tolerance: settings.tolerance) }
+                                let values = zip(fields(x.value(leftBytes)), fields(y.value(rightBytes)))
+                                let pairs = zip(compared, zip(comparisons, values))
+                                    .filter { !$0.1.0.same($0.1.1.0, $0.1.1.1, tolerance: settings.tolerance) }
+                                    .map { ($0.0, $0.1.1) }
                                 if pairs.isEmpty { continue }  // the same numbers, written differently (10.0 and 10)
                                 differing += 1
                                 rows.append([keyText, "differs in " + pairs.map(\.0).joined(separator: ", "), text(x.value(leftBytes)), text(y.value(rightBytes)),
@@ -165,14 +171,6 @@ struct TableDiff: Connector, Checking {
 
     private func pow10(_ n: Int) -> Double { (0..<n).reduce(1) { value, _ in value * 10 } }
 
-    /// Two values agree when they are the same text, or both numbers within `tolerance` ("10.0" and "10" agree).
-    /// NULL agrees only with NULL: it is not the empty string.
-    func sameValue(_ a: String?, _ b: String?, tolerance: Double) -> Bool {
-        guard let a, let b else { return a == nil && b == nil }
-        if a == b { return true }
-        guard let x = Double(a), let y = Double(b), x.isFinite, y.isFinite else { return false }
-        return abs(x - y) <= tolerance
-    }
 
     struct Settings {
         var primary = "primary"
@@ -221,6 +219,89 @@ struct TableDiff: Connector, Checking {
             return text
         }
     }
+}
+
+/// How two values of one column are compared, by the column's type on each side. NULL agrees only with
+/// NULL (it is not the empty string), and the same text always agrees.
+enum Comparison: Equatable {
+    /// Integers and decimals: by their exact value ("10.0" is "10", and 20 digits keep all of them); with a
+    /// tolerance, as numbers within it.
+    case exactNumber
+    /// Floats: as doubles, within the tolerance.
+    case float
+    /// Timestamps: the same instant, however many zeros its fraction has.
+    case timestamp
+    /// JSON: the same value, whatever its members' order or spacing.
+    case json
+    /// Booleans, dates: the one form, as text.
+    case text
+    /// Strings (and tables without a manifest, whose columns are all strings): as text, or as numbers when both
+    /// read as numbers ("10.0" and "10" in two CSV exports agree), within the tolerance.
+    case untyped
+
+    init(_ a: ColumnType, _ b: ColumnType) {
+        func numeric(_ t: ColumnType) -> Bool { t == .integer || t == .decimal }
+        switch (a, b) {
+        case (.float, _), (_, .float): self = numeric(a) || numeric(b) || a == b ? .float : .untyped
+        case _ where numeric(a) && numeric(b): self = .exactNumber
+        case (.timestamp, .timestamp): self = .timestamp
+        case (.json, .json): self = .json
+        case _ where a == b && a != .string: self = .text
+        default: self = .untyped
+        }
+    }
+
+    func same(_ a: String?, _ b: String?, tolerance: Double) -> Bool {
+        guard let a, let b else { return a == nil && b == nil }
+        if a == b { return true }
+        switch self {
+        case .exactNumber:
+            if tolerance == 0, let x = Self.canonicalDecimal(a), let y = Self.canonicalDecimal(b) { return x == y }
+            return Self.within(a, b, tolerance)
+        case .float, .untyped:
+            return Self.within(a, b, tolerance)
+        case .timestamp:
+            return Self.canonicalTimestamp(a) == Self.canonicalTimestamp(b)
+        case .json:
+            guard let x = try? JSON.parse(a), let y = try? JSON.parse(b) else { return false }
+            return x == y
+        case .text:
+            return false
+        }
+    }
+
+    private static func within(_ a: String, _ b: String, _ tolerance: Double) -> Bool {
+        guard let x = Double(a), let y = Double(b), x.isFinite, y.isFinite else { return false }
+        return abs(x - y) <= tolerance
+    }
+
+    /// -?digits(.digits)? without leading zeros, trailing fraction zeros or a negative zero; nil for anything else.
+    static func canonicalDecimal(_ text: String) -> String? {
+        var rest = Substring(text)
+        let negative = rest.first == "-"
+        if negative { rest = rest.dropFirst() }
+        let parts = rest.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let whole = parts.first, !whole.isEmpty, whole.allSatisfy(\.isASCIIDigit) else { return nil }
+        var fraction = parts.count == 2 ? parts[1] : ""
+        guard parts.count == 1 || (!fraction.isEmpty && fraction.allSatisfy(\.isASCIIDigit)) else { return nil }
+        while fraction.last == "0" { fraction = fraction.dropLast() }
+        let digits = whole.drop { $0 == "0" }
+        let integer = digits.isEmpty ? "0" : String(digits)
+        let zero = integer == "0" && fraction.isEmpty
+        return (negative && !zero ? "-" : "") + integer + (fraction.isEmpty ? "" : "." + fraction)
+    }
+
+    /// A timestamp with its fraction's trailing zeros (and an empty fraction) dropped.
+    static func canonicalTimestamp(_ text: String) -> String {
+        guard text.hasSuffix("Z"), let dot = text.firstIndex(of: ".") else { return text }
+        var fraction = text[text.index(after: dot)..<text.index(before: text.endIndex)]
+        while fraction.last == "0" { fraction = fraction.dropLast() }
+        return String(text[..<dot]) + (fraction.isEmpty ? "" : "." + fraction) + "Z"
+    }
+}
+
+extension Character {
+    var isASCIIDigit: Bool { isASCII && isNumber }
 }
 
 @_cdecl("patchbay_connector_entry")

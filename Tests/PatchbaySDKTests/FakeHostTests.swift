@@ -37,17 +37,37 @@ struct FakeHostTests {
         #expect(host.log.map(\.message) == ["compared 3 primary and 3 secondary rows on 1 columns: 0 differ"])
     }
 
-    @Test("tables that disagree fail as a data error naming the count and the first difference, and no table is left behind")
+    @Test("tables that disagree fail as a data error naming the count and the first difference, and the diff is kept as evidence")
     func disagreementFails() {
         // Given a secondary table with one changed and one missing row
         let changed = FakeTable(columns: ["id", "total"], rows: [["1", "10"], ["2", "99"]])
         let host = FakeHost(parameters: #"{"key":["id"]}"#, inputs: ["primary": orders, "secondary": changed])
         // When table-diff runs
         let outcome = host.run(TableDiff.self)
-        // Then the user is told what disagrees, and the diff it wrote is discarded with the failed task
+        // Then the user is told what disagrees, and the diff it wrote is kept as the failed check's evidence
         #expect(outcome == .failure(.data, message: "the tables disagree: 2 of 3 rows differ (66.7%), more than the threshold allows (0.0%: 0 rows); first: key 2 differs in total (20 vs 99)",
                                     internal: ""))
-        #expect(host.tables.isEmpty)
+        #expect(host.tables["validation.diff"]?.rows.count == 2)
+    }
+
+    @Test("comparison follows the columns' types: exact decimals, instants, JSON values; untyped text still reads 10.0 as 10")
+    func typedComparison() {
+        // Given the same values written differently, and two that only look alike
+        let columns = ["id", "amount", "at", "doc", "flag", "note"]
+        let types: [ColumnType] = [.integer, .decimal, .timestamp, .json, .boolean, .string]
+        let primary = FakeTable(columns: columns, types: types, records: [
+            ["1", "10.50", "2026-12-02T10:00:00.500Z", #"{"a":1,"b":[true]}"#, "true", "10.0"],
+            ["2", "12345678901234567890.1", "2026-12-02T10:00:00Z", "[1]", "false", "x"],
+        ])
+        let secondary = FakeTable(columns: columns, types: types, records: [
+            ["1", "10.5", "2026-12-02T10:00:00.5Z", #"{ "b": [true], "a": 1 }"#, "true", "10"],
+            ["2", "12345678901234567890.2", "2026-12-02T10:00:00.000Z", "[1]", "false", "x"],
+        ])
+        let host = FakeHost(parameters: #"{"key":"id"}"#, inputs: ["primary": primary, "secondary": secondary])
+        // When table-diff runs
+        let outcome = host.run(TableDiff.self)
+        // Then row 1 agrees column by column, and row 2 differs in the 20-digit decimal only (a double would miss it)
+        #expect(outcome == .failure(.data, message: "the tables disagree: 1 of 2 rows differ (50.0%), more than the threshold allows (0.0%: 0 rows); first: key 2 differs in amount (12345678901234567890.1 vs 12345678901234567890.2)", internal: ""), "\(outcome)")
     }
 
     @Test("a table the task may not read is refused by the host, and the connector reports it as a config error")
@@ -127,5 +147,32 @@ struct TableDiffNullTests {
         }
         #expect(host.outputs["differing_rows"]?.value == "1")
         #expect(message.contains("first: key 2 differs in note (NULL vs )"), "\(message)")
+    }
+}
+
+@Suite("table-diff's canonical forms")
+struct CanonicalFormTests {
+    @Test("a decimal's canonical form drops leading zeros, trailing fraction zeros and a negative zero; anything else is not a decimal",
+          arguments: [("10.50", "10.5"), ("007", "7"), ("-0.000", "0"), ("-12.0", "-12"), ("0.10", "0.1"), ("1.", nil), ("1e3", nil), ("", nil), ("-", nil)])
+    func decimals(_ text: String, _ canonical: String?) {
+        #expect(Comparison.canonicalDecimal(text) == canonical)
+    }
+
+    @Test("a timestamp's fraction loses its trailing zeros", arguments: [
+        ("2026-12-02T10:00:00.500Z", "2026-12-02T10:00:00.5Z"), ("2026-12-02T10:00:00.000Z", "2026-12-02T10:00:00Z"), ("2026-12-02T10:00:00Z", "2026-12-02T10:00:00Z"),
+    ])
+    func timestamps(_ text: String, _ canonical: String) {
+        #expect(Comparison.canonicalTimestamp(text) == canonical)
+    }
+
+    @Test("types pick the comparison: numbers exact, floats as doubles, strings and untyped tables loosely")
+    func kinds() {
+        #expect(Comparison(.integer, .decimal) == .exactNumber)
+        #expect(Comparison(.float, .integer) == .float)
+        #expect(Comparison(.string, .string) == .untyped)
+        #expect(Comparison(.boolean, .boolean) == .text)
+        #expect(Comparison(.date, .string) == .untyped)
+        #expect(!Comparison.text.same("true", "TRUE", tolerance: 0))
+        #expect(Comparison.untyped.same("10.0", "10", tolerance: 0) && !Comparison.untyped.same(nil, "", tolerance: 0))
     }
 }

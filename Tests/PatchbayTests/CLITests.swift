@@ -297,7 +297,7 @@ struct CLITests {
     func pluginsList() throws {
         let list = try FirstParty.patchbay(["plugins", "list"])
         #expect(list.status == 0)
-        for id in ["dev.patchbay.file-extract@1.2.0", "dev.patchbay.sample-data@1.0.0", "dev.patchbay.table-diff@1.2.0"] {
+        for id in ["dev.patchbay.file-extract@1.2.0", "dev.patchbay.sample-data@1.0.0", "dev.patchbay.table-diff@1.3.0"] {
             #expect(list.stdout.contains(id))
         }
         let inspect = try FirstParty.patchbay(["plugins", "inspect", "dev.patchbay.table-diff", "--output", "json"])

@@ -66,7 +66,7 @@ public final class FakeHost {
     public private(set) var log: [(level: LogLevel, message: String)] = []
     public private(set) var progress: [(fraction: Double?, message: String)] = []
     public private(set) var outputs: [String: (value: String, secret: Bool)] = [:]
-    /// Tables written, by name; only a successful task's tables are kept (the header's rule).
+    /// Tables written, by name: a successful task's, and a validation's that failed on bad data (its evidence).
     public private(set) var tables: [String: FakeTable] = [:]
 
     public init(parameters: String = "{}", credentials: [String: String] = [:], inputs: [String: FakeTable] = [:],
@@ -111,7 +111,10 @@ public final class FakeHost {
             }
         default: result = .protocolViolation("returned status \(status), which run() may not return")
         }
-        task.finish(keeping: result == .success)
+        // A validation that found bad data keeps its tables as the evidence (not its state), as the host does.
+        let evidence: Bool
+        if case .failure(.data, _, _) = result { evidence = C.pattern == .validation } else { evidence = false }
+        task.finish(keeping: result == .success, evidence: evidence)
         outcome = result
         return result
     }
@@ -152,9 +155,11 @@ private final class FakeTask {
         return UnsafePointer(views.baseAddress)
     }
 
-    func finish(keeping: Bool) {
+    func finish(keeping: Bool, evidence: Bool = false) {
         if keeping {
             host.commit(tables: writers.mapValues { $0.table.value }, state: newState)
+        } else if evidence {
+            host.commit(tables: writers.mapValues { $0.table.value }, state: nil)
         }
         for buffer in lent { buffer.deallocate() }
         lent = []

@@ -1,10 +1,12 @@
 /* dev.patchbay.file-extract — reads a CSV or JSON-lines file into an output table.
  *
  * Parameters: {"path": "/data/orders.csv", "table": "in.orders", "format": "csv" | "jsonl", "delimiter": ";",
+ *              "quote": "\"" | "'" | "none", "encoding": "utf-8" | "latin1" | "windows-1252",
  *              "header": true, "onBadRow": "fail" | "skip" | "reject", "maxBadShare": 0.01,
  *              "columns": {"id": "integer", "amount": "decimal", "created": "timestamp"}}
  *   format defaults to the extension (.jsonl / .ndjson → jsonl, .csv / .tsv → csv), else to the content.
- * The file must be UTF-8 (a byte-order mark is dropped). CSV: RFC 4180, the first record is the header
+ * The file is UTF-8 (a byte-order mark is dropped) unless `encoding` says latin1 or windows-1252, which are
+ * converted to UTF-8; bytes that are not text in the encoding are an error naming their line. CSV: RFC 4180, the first record is the header
  * (header: false names the columns col_1, col_2, …); a header that names a column twice is refused.
  * JSON lines: one flat object per line; the columns are the union of every line's keys, and a key a
  * line lacks (or a null) is NULL. On a host of ABI 1.3 or later an empty CSV field is NULL too (the
@@ -124,6 +126,8 @@ static char *slurp(const char *path, size_t *size, char *why, size_t why_cap) {
 typedef struct {
     char path[4096], table[256], format[16];
     char delimiter;      /* CSV only */
+    char quote;          /* CSV: the quote character, or 0 for none (quotes are then plain text) */
+    int encoding;        /* 0 UTF-8, 1 latin1 (ISO-8859-1), 2 windows-1252 */
     int header;          /* CSV: the first record names the columns (else col_1, col_2, …) */
     int on_bad_row;      /* 0 fail, 1 skip, 2 reject (into <table>_rejected) */
     double max_bad_share; /* with skip or reject: fail when more than this share of rows is bad */
@@ -313,6 +317,33 @@ static patchbay_status bad_rows_finish(patchbay_task *task, patchbay_error *erro
     return PATCHBAY_OK;
 }
 
+/* Windows-1252's 0x80…0x9F as Unicode code points (0: not a character). */
+static const unsigned short cp1252_high[32] = {
+    0x20AC, 0, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0, 0x017D, 0,
+    0, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0, 0x017E, 0x0178,
+};
+
+/* [data, data+size) in latin1 (1) or windows-1252 (2), as UTF-8 in a new buffer; NULL with `*bad` at the
+ * first byte that is no character of the encoding (or out of memory, with *bad NULL). */
+static char *to_utf8(const char *data, size_t size, int encoding, size_t *out_size, const char **bad) {
+    char *out = malloc(size * 3 + 1);
+    *bad = NULL;
+    if (!out) return NULL;
+    size_t n = 0;
+    for (size_t i = 0; i < size; i++) {
+        unsigned c = (unsigned char)data[i];
+        if (encoding == 2 && c >= 0x80 && c < 0xA0) {
+            c = cp1252_high[c - 0x80];
+            if (c == 0) { free(out); *bad = data + i; return NULL; }
+        }
+        if (c < 0x80) out[n++] = (char)c;
+        else if (c < 0x800) { out[n++] = (char)(0xC0 | (c >> 6)); out[n++] = (char)(0x80 | (c & 0x3F)); }
+        else { out[n++] = (char)(0xE0 | (c >> 12)); out[n++] = (char)(0x80 | ((c >> 6) & 0x3F)); out[n++] = (char)(0x80 | (c & 0x3F)); }
+    }
+    *out_size = n;
+    return out;
+}
+
 /* The first byte that is not valid UTF-8 in [p, end), or NULL. */
 static const char *invalid_utf8(const char *p, const char *end) {
     const unsigned char *u = (const unsigned char *)p, *e = (const unsigned char *)end;
@@ -332,21 +363,21 @@ static unsigned long long newlines(const char *p, const char *end) {
     return n;
 }
 
-/* Parses one CSV field at p into `scratch`; *ok is 0 for an unclosed quoted field. */
-static const char *csv_field(const char *p, const char *end, char delimiter, buffer *scratch, int *ok) {
+/* Parses one CSV field at p into `scratch`; *ok is 0 for an unclosed quoted field. `quote` 0: no quoting. */
+static const char *csv_field(const char *p, const char *end, char delimiter, char quote, buffer *scratch, int *ok) {
     *ok = 1;
     scratch->used = 0;
-    if (p < end && *p == '"') {
+    if (quote && p < end && *p == quote) {
         p++;
         for (;;) {
             if (p >= end) { *ok = 0; return p; }
-            if (*p == '"') {
-                if (p + 1 < end && p[1] == '"') { buffer_put(scratch, "\"", 1); p += 2; continue; }
+            if (*p == quote) {
+                if (p + 1 < end && p[1] == quote) { buffer_put(scratch, &quote, 1); p += 2; continue; }
                 p++;
                 break;
             }
             const char *q = p;
-            while (q < end && *q != '"') q++;
+            while (q < end && *q != quote) q++;
             buffer_put(scratch, p, (size_t)(q - p));
             p = q;
         }
@@ -376,7 +407,7 @@ static patchbay_status extract_csv(patchbay_task *task, patchbay_error *error, c
     int ok;
     /* The first record: the header, or (header: false) the shape of the rows. */
     for (;;) {
-        p = csv_field(p, end, set->delimiter, &scratch, &ok);
+        p = csv_field(p, end, set->delimiter, set->quote, &scratch, &ok);
         if (ok != 1 || ncol == MAX_COLUMNS) {
             for (size_t i = 0; i < ncol; i++) free(names[i]);
             free(scratch.data);
@@ -441,7 +472,7 @@ static patchbay_status extract_csv(patchbay_task *task, patchbay_error *error, c
         size_t fields = 0, start = b.values;
         const char *reason = NULL;
         for (;;) {
-            p = csv_field(p, end, set->delimiter, &scratch, &ok);
+            p = csv_field(p, end, set->delimiter, set->quote, &scratch, &ok);
             if (ok == 0) { reason = "an unclosed quoted field"; break; }
             if (ok < 0) { reason = "text after a closing quote"; break; }
             if (fields < ncol) {
@@ -664,6 +695,22 @@ static patchbay_status read_parameters(patchbay_task *task, patchbay_error *erro
         else if (strlen(text) == 1 && text[0] != '"' && text[0] != '\n' && text[0] != '\r') set->delimiter = text[0];
         else return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'delimiter' must be one character (',', ';', '|'), or \"tab\"");
     } else if (found != PATCHBAY_PARAM_ABSENT) return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'delimiter' must be one character");
+    set->quote = '"';
+    found = patchbay_params_get(params, "quote", text, sizeof text);
+    if (found == PATCHBAY_PARAM_FOUND) {
+        if (strcmp(text, "none") == 0) set->quote = 0;
+        else if (strlen(text) == 1 && text[0] != set->delimiter && text[0] != '\n' && text[0] != '\r') set->quote = text[0];
+        else return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'quote' must be one character other than the delimiter, or \"none\"");
+    } else if (found != PATCHBAY_PARAM_ABSENT) return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'quote' must be one character, or \"none\"");
+    set->encoding = 0;
+    found = patchbay_params_get(params, "encoding", text, sizeof text);
+    if (found == PATCHBAY_PARAM_FOUND) {
+        for (char *c = text; *c; c++) if (*c >= 'A' && *c <= 'Z') *c = (char)(*c - 'A' + 'a');
+        if (strcmp(text, "utf-8") == 0 || strcmp(text, "utf8") == 0) set->encoding = 0;
+        else if (strcmp(text, "latin1") == 0 || strcmp(text, "iso-8859-1") == 0) set->encoding = 1;
+        else if (strcmp(text, "windows-1252") == 0 || strcmp(text, "cp1252") == 0) set->encoding = 2;
+        else return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'encoding' must be \"utf-8\", \"latin1\" or \"windows-1252\"");
+    } else if (found != PATCHBAY_PARAM_ABSENT) return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'encoding' must be a string");
     set->header = 1;
     if (patchbay_params_boolean(params, "header", &set->header) < 0) return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'header' must be true or false");
     set->on_bad_row = 0;
@@ -758,12 +805,26 @@ static patchbay_status extract(patchbay_task *task, patchbay_error *error, setti
     size_t size = 0;
     char *data = slurp(set->path, &size, why, sizeof why);
     if (!data) return fail(error, PATCHBAY_FAILURE_CONFIG, why);
+    if (set->encoding != 0) {
+        const char *bad = NULL;
+        size_t converted_size = 0;
+        char *converted = to_utf8(data, size, set->encoding, &converted_size, &bad);
+        if (!converted) {
+            if (bad) snprintf(why, sizeof why, "%s:%llu: byte 0x%02X is not a character of windows-1252", set->path, 1 + newlines(data, bad), (unsigned char)*bad);
+            else snprintf(why, sizeof why, "%s is too large to convert in memory", set->path);
+            free(data);
+            return fail(error, PATCHBAY_FAILURE_CONFIG, why);
+        }
+        free(data);
+        data = converted;
+        size = converted_size;
+    }
     /* A UTF-8 byte-order mark is not part of the first column's name. */
     const char *text = data;
     if (size >= 3 && memcmp(data, "\xEF\xBB\xBF", 3) == 0) { text += 3; size -= 3; }
     const char *invalid = invalid_utf8(text, text + size);
     if (invalid) {
-        snprintf(why, sizeof why, "%s:%llu: byte 0x%02X is not UTF-8 (the file must be UTF-8 text)", set->path,
+        snprintf(why, sizeof why, "%s:%llu: byte 0x%02X is not UTF-8 (if the file is latin1 or windows-1252, set \"encoding\")", set->path,
                  1 + newlines(text, invalid), (unsigned char)*invalid);
         free(data);
         return fail(error, PATCHBAY_FAILURE_CONFIG, why);
@@ -799,6 +860,8 @@ static const patchbay_connector descriptor = {
         "\"format\":{\"type\":\"string\",\"enum\":[\"csv\",\"jsonl\"],\"description\":\"default: by extension, else by content\"},"
         "\"delimiter\":{\"type\":\"string\",\"description\":\"CSV: one character, or tab (default ,; .tsv: tab)\"},"
         "\"header\":{\"type\":\"boolean\",\"description\":\"CSV: the first record names the columns (default true)\"},"
+        "\"quote\":{\"type\":\"string\",\"description\":\"CSV: the quote character (default \\\"), or none\"},"
+        "\"encoding\":{\"type\":\"string\",\"enum\":[\"utf-8\",\"latin1\",\"windows-1252\"],\"description\":\"the file's text encoding (default utf-8)\"},"
         "\"onBadRow\":{\"type\":\"string\",\"enum\":[\"fail\",\"skip\",\"reject\"],\"description\":\"reject: into <table>_rejected\"},"
         "\"maxBadShare\":{\"type\":\"number\",\"minimum\":0,\"maximum\":1},"
         "\"columns\":{\"type\":\"object\",\"description\":\"column name to type: string, integer, decimal, float, boolean, date, timestamp, json\","

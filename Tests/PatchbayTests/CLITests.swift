@@ -346,7 +346,7 @@ struct FirstPartyConnectorTests {
         #expect(!FileManager.default.fileExists(atPath: directory + "/tables"))
     }
 
-    @Test("file-extract is tolerant and exact: BOM, physical line numbers, varying JSON keys, null, truncated lines, bad UTF-8, duplicate headers, delimiters, rejects")
+    @Test("file-extract is tolerant and exact: BOM, physical line numbers, varying JSON keys, null, truncated lines, bad UTF-8, encodings, duplicate headers, delimiters, quotes, rejects")
     func fileExtractTolerance() throws {
         // Given files a data engineer meets on day one
         let directory = try Fixtures.directory(with: [
@@ -390,7 +390,14 @@ struct FirstPartyConnectorTests {
         let twice = try extract("twice.csv")
         #expect(twice.stdout.contains("the header names column 'id' twice (columns 1 and 2)"), "\(twice.stdout)")
         let latin1 = try extract("latin1.csv")
-        #expect(latin1.stdout.contains("latin1.csv:2: byte 0xE9 is not UTF-8"), "\(latin1.stdout)")
+        #expect(latin1.stdout.contains("latin1.csv:2: byte 0xE9 is not UTF-8 (if the file is latin1 or windows-1252, set \"encoding\")"), "\(latin1.stdout)")
+        // And with its encoding named, the same file converts to UTF-8; a windows-1252 file with another quote character reads too
+        #expect(try extract("latin1.csv", ["table=in.latin", "encoding=latin1"]).status == 0)
+        #expect(try table("in.latin") == "id\né\n")
+        try Data("id;name\n1;'Caf\u{E9}; ''bar'''\n2;\u{80}uro\n".unicodeScalars.map { UInt8($0.value) }).write(to: URL(fileURLWithPath: directory + "/cp1252.csv"))
+        let cp1252 = try extract("cp1252.csv", ["table=in.cp", "delimiter=;", "quote='", "encoding=windows-1252"])
+        #expect(cp1252.status == 0, "\(cp1252.stdout)")
+        #expect(try table("in.cp") == "id,name\n1,Café; 'bar'\n2,€uro\n")
     }
 
     @Test("file-extract types the columns it is told to: a value outside its type is a bad row naming the column, the value and the form")

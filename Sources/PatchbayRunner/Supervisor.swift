@@ -133,7 +133,8 @@ struct Supervisor<Host: TaskHost> {
     private func tablesToCommit(_ classification: ExitClassification) -> [TableFile] {
         switch result {
         case .succeeded(let tables)? where classification.isSuccess: tables
-        case .failed(.data, _, _, let evidence)? where classification.failureClass == .data && descriptor?.pattern == .validation: evidence
+        case .failed(.data, _, _, let evidence)? where classification.failureClass == .data && descriptor?.pattern == .validation
+                && (descriptor?.abiVersion ?? 0) & 0xFFFF >= 4: evidence
         default: []
         }
     }

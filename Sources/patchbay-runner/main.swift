@@ -187,7 +187,8 @@ func runnerMain(parent: Int32, inherited: SandboxLayers = []) -> Never {
                 let user = session.writeFailure.map { "\(failure.user) (\($0))" } ?? failure.user
                 let failureClass = FailureClass(abi: failure.failureClass)
                 // A check that found bad data: the tables it wrote are the evidence (its differences), finished as on success.
-                if failureClass == .data, JobPattern(abi: descriptor.pointee.pattern) == .validation,
+                // (A rule of ABI 1.4: a connector built for an older minor keeps nothing, as it was promised.)
+                if failureClass == .data, JobPattern(abi: descriptor.pointee.pattern) == .validation, descriptor.pointee.abi_version & 0xFFFF >= 4,
                    let evidence = session.finishTables(), !evidence.isEmpty {
                     result = .failed(.data, userMessage: user, internalMessage: failure.internal, evidence: evidence)
                 } else {

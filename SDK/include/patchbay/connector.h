@@ -60,7 +60,9 @@
  *        `reserved_1_4`, `output_tables`, appended to patchbay_connector;
  *        PATCHBAY_DECLARES_*; PATCHBAY_CONNECTOR_SIZE_1_4), so that a flow's
  *        references and table wiring are checked before it runs. A connector that
- *        declares nothing (every 1.3 one) is checked as before.
+ *        declares nothing (every 1.3 one) is checked as before. A validation
+ *        connector built for 1.4 that fails with PATCHBAY_FAILURE_DATA keeps its
+ *        tables as the failed job's evidence (one built for an older minor does not).
  *
  * ===========================================================================
  * THE TWO EXPORTED SYMBOLS
@@ -181,7 +183,8 @@ enum {
  *           as ${{ tasks.TASK.outputs.NAME }}. On failure they are dropped. authentication: a secret output
  *           (PATCHBAY_OUTPUT_SECRET) is a credential for the tasks after it, never shown.
  *   tables  output tables move into the project's tables only when the job succeeds; on any failure
- *           nothing is written.
+ *           nothing is written. validation (a connector built for 1.4 or later): a run() that fails
+ *           with PATCHBAY_FAILURE_DATA keeps the tables it wrote, as the evidence of the failed job.
  *   status_check: of the outputs and tables, only those of the check that answers OK are kept.
  *   logs    every log line and progress report is kept, whatever the outcome.
  */

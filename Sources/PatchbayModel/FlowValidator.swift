@@ -91,9 +91,10 @@ public enum FlowValidator {
             }
         }
         // Who writes each table, by phase.
+        let phases = phaseIndexes(flow)
         var writers: [String: [(task: FlowTask, phase: Int)]] = [:]
         for task in flow.tasks {
-            guard let phase = flow.phaseIndex(of: task.id) else { continue }
+            guard let phase = phases[task.id] else { continue }
             // One problem per pair of tasks, naming every table they share.
             var shared: [(other: String, tables: [String])] = []
             for table in Set(declaredTables(of: task, connectors: connectors) ?? []).sorted() {
@@ -111,7 +112,7 @@ public enum FlowValidator {
         }
         // A task reads only what an earlier phase writes (Keboola's rule).
         for task in flow.tasks where task.enabled {
-            guard let phase = flow.phaseIndex(of: task.id) else { continue }
+            guard let phase = phases[task.id] else { continue }
             for (input, table) in task.inputs.sorted(by: { $0.key < $1.key }) {
                 // One problem per input, naming every writer too late for it.
                 let late = (writers[table] ?? []).filter { $0.phase >= phase }.enumerated().map { index, writer in
@@ -132,17 +133,29 @@ public enum FlowValidator {
     /// from outside the flow: a typo in its name reads whatever an earlier run left.
     public static func externalInputs(_ flow: Flow, connectors: [ConnectorReference: ConnectorFacts])
         -> [(task: FlowTask, input: String, table: String)] {
-        var found: [(task: FlowTask, input: String, table: String)] = []
+        // Per phase, in order: what its enabled tasks declare they write (nil when one declares nothing).
+        let phases = phaseIndexes(flow)
+        var declared = [[String]?](repeating: [], count: flow.phases.count)
         for task in flow.tasks where task.enabled {
-            guard let phase = flow.phaseIndex(of: task.id) else { continue }
-            let earlier = flow.tasks.filter { $0.enabled && (flow.phaseIndex(of: $0.id) ?? phase) < phase }
-            let written = earlier.map { declaredTables(of: $0, connectors: connectors) }
-            guard !written.contains(where: { $0 == nil }) else { continue }
-            let known = Set(written.flatMap { $0 ?? [] })
+            guard let phase = phases[task.id] else { continue }
+            if let tables = declaredTables(of: task, connectors: connectors) { declared[phase]? += tables } else { declared[phase] = nil }
+        }
+        var found: [(task: FlowTask, input: String, table: String)] = []
+        for task in flow.tasks where task.enabled && !task.inputs.isEmpty {
+            guard let phase = phases[task.id] else { continue }
+            let earlier = declared[..<phase]
+            guard !earlier.contains(where: { $0 == nil }) else { continue }
+            let known = Set(earlier.flatMap { $0 ?? [] })
             for (input, table) in task.inputs.sorted(by: { $0.key < $1.key }) where !table.contains("/") && !known.contains(table) {
                 found.append((task, input, table))
             }
         }
         return found
+    }
+
+    /// Each task's phase, by its place in execution order: one pass, not a search per task.
+    private static func phaseIndexes(_ flow: Flow) -> [String: Int] {
+        let order = Dictionary(flow.phases.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { first, _ in first })
+        return Dictionary(flow.tasks.compactMap { task in order[task.phase].map { (task.id, $0) } }, uniquingKeysWith: { first, _ in first })
     }
 }

@@ -79,9 +79,7 @@ enum Diagnostics {
 
 /// Writes JSON for scripts: sorted keys, one document.
 func printJSON(_ value: Any) {
-    guard let data = try? JSONSerialization.data(withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]),
-          let text = String(data: data, encoding: .utf8) else { return }
-    print(text)
+    print(JSONText.render(value))
 }
 
 /// An error on stderr for people; with `--output json`, also one JSON object on stdout for scripts

@@ -100,9 +100,7 @@ extension PluginsCommand {
                 """)
             if !d.description.isEmpty { print("  description   \(d.description)") }
             print("  parameters schema:")
-            let schema = (try? JSONSerialization.jsonObject(with: Data(d.parametersSchema.utf8)))
-                .flatMap { try? JSONSerialization.data(withJSONObject: $0, options: [.prettyPrinted, .sortedKeys]) }
-                .flatMap { String(data: $0, encoding: .utf8) } ?? d.parametersSchema
+            let schema = (try? JSONSerialization.jsonObject(with: Data(d.parametersSchema.utf8))).map { JSONText.render($0) } ?? d.parametersSchema
             for line in schema.split(separator: "\n") { print("    \(line)") }
         }
     }
@@ -269,10 +267,7 @@ extension PluginsCommand {
         }
 
         func printJSONLine(_ object: [String: Any]) {
-            if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]),
-               let text = String(data: data, encoding: .utf8) {
-                print(text)
-            }
+            print(JSONText.render(object, pretty: false))
         }
     }
 }

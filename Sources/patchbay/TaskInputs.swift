@@ -130,8 +130,7 @@ struct TaskInputOptions: ParsableArguments {
                 object[key] = raw
             }
         }
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])
-        return String(decoding: data, as: UTF8.self)
+        return JSONText.render(object, pretty: false)
     }
 
     func readCredentials() throws -> [String: [UInt8]] {

@@ -293,6 +293,24 @@ struct CLITests {
         #expect(!verbose.stdout.contains("probed a plugin"))
     }
 
+    @Test("--output json writes valid JSON whatever the text holds, keys in byte order, numbers and booleans as such")
+    func jsonOutputIsExact() throws {
+        // Given a message with quotes, a backslash, a slash, a line break, a control character and non-ASCII text
+        let message = "q\"\\/\n\u{01}ü ✓"
+        // When a task logs it and the result is asked for as JSON
+        let result = try FirstParty.patchbay(["task", "run", "dev.patchbay.noop", "--param", "message=\(message)", "--output", "json"])
+        #expect(result.status == 0, "\(result.stderr)")
+        // Then the text parses, the message comes back byte for byte, and every object's keys are sorted
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stdout)")
+        let logs = try #require(object["logs"] as? [[String: Any]])
+        #expect(logs.contains { ($0["message"] as? String) == message }, "\(logs)")
+        let topLevel = result.stdout.split(separator: "\n").filter { $0.hasPrefix("  \"") }.map { $0.dropFirst(3).prefix { $0 != "\"" } }
+        #expect(!topLevel.isEmpty && topLevel == topLevel.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }, "\(topLevel)")
+        // And a plugin's schema keeps its numbers and booleans (a parsed 0 is not false)
+        let inspect = try FirstParty.patchbay(["plugins", "inspect", "dev.patchbay.file-extract", "--output", "json"])
+        #expect(inspect.stdout.contains(#""minimum" : 0"#) && inspect.stdout.contains(#""has_check" : true"#), "\(inspect.stdout)")
+    }
+
     @Test("plugins list and inspect show id, pattern, ABI, SHA-256 and the declared outputs and tables")
     func pluginsList() throws {
         let list = try FirstParty.patchbay(["plugins", "list"])

@@ -18,8 +18,6 @@ enum JSONText {
         switch value {
         case let text as String:
             string(text, into: &out)
-        case is NSNull:
-            out += "null"
         case let object as [String: Any]:
             let keys = object.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
             container("{", "}", count: keys.count, into: &out, indent: indent, pretty: pretty) { index, out in
@@ -31,6 +29,8 @@ enum JSONText {
             container("[", "]", count: array.count, into: &out, indent: indent, pretty: pretty) { index, out in
                 write(array[index], into: &out, indent: indent + 1, pretty: pretty)
             }
+        case is NSNull:  // after the containers: asking a Swift dictionary `is NSNull` bridges it to NSDictionary first
+            out += "null"
         default:
             scalar(value, into: &out, indent: indent, pretty: pretty)
         }

@@ -277,6 +277,16 @@ public final class Engine: Sendable {
         }
         let previous = Dictionary(try store.jobs(run: runID).map { ($0.taskID, $0) }, uniquingKeysWith: { _, last in last })
         let now = time.now()
+        // A succeeded job that set secret outputs (an authentication) is run again when a task of a later phase
+        // is: its secrets were never stored, so reusing it would leave those tasks without them.
+        let phaseOf = Dictionary(flow.phases.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { first, _ in first })
+        let rerunPhases = flow.tasks.filter { previous[$0.id]?.status != .success && previous[$0.id]?.status != .skipped }
+            .compactMap { phaseOf[$0.phase] }
+        let latestRerun = rerunPhases.max() ?? -1
+        func mustRerun(_ old: JobRecord) throws -> Bool {
+            guard let phase = phaseOf[old.phaseID], phase < latestRerun else { return false }
+            return try store.outputs(job: old.reusedJobID ?? old.id!).contains(where: \.isSecret)
+        }
         var reuse: [String: JobRecord] = [:]
         let jobs = flow.tasks.map { task -> JobRecord in
             let old = previous[task.id]
@@ -288,6 +298,9 @@ public final class Engine: Sendable {
                                 status: .created, createdAt: now)
             job.attempt = max(job.attempt, 1)
             switch old?.status {
+            case .success? where (try? mustRerun(old!)) == true:
+                job.attempt = old!.attempt + 1
+                job.message = "run again: its secret outputs are never stored, and later tasks that may need them run again"
             case .success?: reuse[task.id] = old
             case .skipped?: job.status = .skipped; job.message = old?.message
             default: break

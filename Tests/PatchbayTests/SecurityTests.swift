@@ -288,6 +288,36 @@ struct TokenTests {
         #expect(logs.contains("missing access_token"), "an expired access token is not handed out: \(logs)")
         #expect(try test.store.outputs(job: jobs["auth"]!.id!).allSatisfy { !$0.isSecret || $0.value == nil })
     }
+
+    @Test("jobs retry runs an authentication again when a later task runs again: its secrets were never stored")
+    func retryRerunsAuthentication() async throws {
+        // Given a run whose authentication succeeded and whose later task, which needs the token, failed
+        let flow = """
+            name: login
+            phases:
+              - id: login
+                tasks:
+                  - {id: auth, connector: test.auth, parameters: {"#token": \(Secrets.quoted(Secrets.accessToken)), ttl: "600"}}
+              - id: use
+                tasks:
+                  - {id: echo, connector: test.secret-echo, parameters: {table: "bad..name"}}
+            """
+        let test = try TestProject(files: ["flows/login.yaml": flow])
+        defer { test.remove() }
+        let (first, firstJobs) = try await test.run("login")
+        #expect(first.status == .error && firstJobs["auth"]?.status == .success && firstJobs["echo"]?.status == .error)
+        // When the flow is fixed and the run retried
+        try flow.replacingOccurrences(of: ", parameters: {table: \"bad..name\"}", with: "")
+            .write(toFile: test.project.flowFile("login"), atomically: true, encoding: .utf8)
+        let retry = try test.patchbay(["jobs", "retry", String(first.id!)])
+        #expect(retry.status == 0, "\(retry.stdout)\(retry.stderr)")
+        // Then the authentication ran again (a new attempt, not reused), and the task after it got the token
+        let run = try #require(try test.store.runs().first)
+        let jobs = try test.jobsByTask(run.id!)
+        #expect(jobs["auth"]?.status == .success && jobs["auth"]?.reusedJobID == nil && jobs["auth"]?.attempt == 2, "\(String(describing: jobs["auth"]))")
+        let logs = try test.store.logs(job: jobs["echo"]!.id!).map(\.message)
+        #expect(logs.contains("access_token raw: [hidden]") && !logs.contains("missing access_token"), "\(logs)")
+    }
 }
 
 @Suite("Plain secrets in flow files")

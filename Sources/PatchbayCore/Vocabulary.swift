@@ -61,6 +61,8 @@ public enum FailureClass: String, Sendable, Codable, CaseIterable {
     case system
     /// The data broke a rule: a validation found differences, rows are malformed (ABI 1.2). Not retried.
     case data
+    /// The service refused the task's credentials (ABI 1.4): the host authenticates again, once, and retries.
+    case unauthorized
 
     /// The class an ABI number names; an unknown number is a `system` failure (the connector broke the contract).
     public init(abi value: UInt32) {
@@ -68,6 +70,7 @@ public enum FailureClass: String, Sendable, Codable, CaseIterable {
         case UInt32(PATCHBAY_FAILURE_CONFIG): self = .config
         case UInt32(PATCHBAY_FAILURE_TRANSIENT): self = .transient
         case UInt32(PATCHBAY_FAILURE_DATA): self = .data
+        case UInt32(PATCHBAY_FAILURE_UNAUTHORIZED): self = .unauthorized
         default: self = .system
         }
     }
@@ -78,6 +81,7 @@ public enum FailureClass: String, Sendable, Codable, CaseIterable {
         case .transient: UInt32(PATCHBAY_FAILURE_TRANSIENT)
         case .system: UInt32(PATCHBAY_FAILURE_SYSTEM)
         case .data: UInt32(PATCHBAY_FAILURE_DATA)
+        case .unauthorized: UInt32(PATCHBAY_FAILURE_UNAUTHORIZED)
         }
     }
 }

@@ -19,6 +19,12 @@ final class RunContext: Sendable {
     private let storedCredentials: [String: [String: String]]
     /// Secret outputs of the run's authentication tasks, for its later tasks only.
     let restricted = RestrictedOutputs()
+    /// The run's authentication tasks that succeeded, latest last, with their connectors: what a task whose
+    /// credentials a service refused authenticates again with.
+    private let authenticators = Mutex<[(task: FlowTask, entry: CatalogEntry)]>([])
+
+    func addAuthenticator(_ task: FlowTask, _ entry: CatalogEntry) { authenticators.withLock { $0.append((task, entry)) } }
+    var latestAuthenticator: (task: FlowTask, entry: CatalogEntry)? { authenticators.withLock { $0.last } }
     private let state = Mutex<(terminating: Bool, controls: [Int64: TaskControl], stopped: [Int64: String])>((false, [:], [:]))
     /// Writes that failed and could not even be recorded as a job's failure: the run ends in error with them.
     private let storeFailures = Mutex<[String]>([])

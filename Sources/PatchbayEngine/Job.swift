@@ -80,6 +80,34 @@ struct JobHost: TaskHost {
     }
 }
 
+/// The host of an authentication run again within another job: its own credentials, its log lines into that
+/// job's log (marked with the task), its secret outputs hidden there too; no table, output or state is kept.
+struct AuthenticationAgainHost: TaskHost {
+    let job: JobHost
+    let access: CredentialAccess
+    let task: String
+
+    func credential(named name: String, for descriptor: ConnectorDescriptor?) -> CredentialAnswer { access.answer(name) }
+
+    func handle(_ event: TaskEvent) {
+        switch event {
+        case .log(var line):
+            line.message = "[\(task)] " + access.masker.mask(line.message)
+            job.handle(.log(line))
+        case .output(let output) where output.isSecret:
+            let value = String(decoding: output.value, as: UTF8.self)
+            access.hide(value)
+            job.access.hide(value)
+        default:
+            break
+        }
+    }
+
+    func flush() { job.flush() }
+
+    func commit(tables: [TableFile]) throws {}
+}
+
 /// A job's log lines not yet in the store, and the store failures it met.
 final class JobJournal: Sendable {
     private struct State {
@@ -318,12 +346,8 @@ extension Engine {
                     jobHost.journal.fail("the tables the job reads could not be recorded: \(error)")
                 }
             }
-            var spec = TaskSpec(pluginPath: entry.path, parametersJSON: connectorParameters.jsonText, stateJSON: stateJSON, inputs: inputs,
-                                limits: TaskLimits(timeout: task.timeout ?? .seconds(3600)), workspaceRoot: project.workDirectory,
-                                minimumLogLevel: 2, writableBuckets: context.scopes.writeRule)
-            (spec.readablePaths, spec.writablePaths) = try grantedPaths(of: task)
-            spec.network = descriptor.network.narrowed(to: task.network ?? .any)
-            spec.expectedDescriptor = descriptor
+            let spec = try taskSpec(for: task, entry: entry, descriptor: descriptor, parameters: connectorParameters, stateJSON: stateJSON,
+                                    inputs: inputs, context: context)
             var (report, checks) = await spawn(spec, host: jobHost, control: control, job: job.id!, task: task, pattern: entry.pattern, context: context)
             var completion = judge(report, checks: checks, job: job, task: task, pattern: entry.pattern, context: context)
             // Automatic retries (`retry:`): a new runner per attempt, from the same committed state, after a wait.
@@ -344,6 +368,22 @@ extension Engine {
                 let attempts = "\(attempt) attempts"
                 completion.message = completion.status == .success ? "succeeded after \(attempts)" : "\(completion.message ?? "failed") (after \(attempts))"
             }
+            // The service refused the credentials: authenticate again with the run's authentication task, once, and retry.
+            if completion.status == .error, completion.failureClass == .unauthorized, let auth = context.latestAuthenticator,
+               auth.task.id != task.id, access.denial == nil, !context.isStopping(job: job.id!) {
+                jobHost.handle(.log(LogLine(time: time.now(), level: .warning, source: .host, message:
+                    "the service refused the credentials (\(completion.message ?? "unauthorized")); authenticating again with task '\(auth.task.id)', then trying once more")))
+                jobHost.flush()
+                if let failure = await authenticateAgain(auth, flow: flow, context: context, outputs: outputs, into: jobHost) {
+                    completion.message = "\(completion.message ?? "unauthorized"); authenticating again with task '\(auth.task.id)' failed: \(failure)"
+                } else {
+                    (report, checks) = await spawn(spec, host: jobHost, control: control, job: job.id!, task: task, pattern: entry.pattern, context: context)
+                    completion = judge(report, checks: checks, job: job, task: task, pattern: entry.pattern, context: context)
+                    let again = "after authenticating again with task '\(auth.task.id)'"
+                    completion.message = completion.status == .success ? "succeeded \(again)" : "\(completion.message ?? "failed") (\(again))"
+                }
+            }
+            if completion.status == .success, entry.pattern == .authentication { context.addAuthenticator(task, entry) }
             if let denial = access.denial {
                 completion = JobCompletion(status: .error, failureClass: .config, message: denial,
                                            exitKind: report.classification.kind, exitSummary: report.classification.summary)
@@ -413,6 +453,40 @@ extension Engine {
             }
         }
         return parameters
+    }
+
+    /// The runner's task for a flow task: its connector, parameters, state and inputs, the limits and paths the
+    /// flow gives it, the network its connector declares narrowed by the flow, and the run's buckets.
+    private func taskSpec(for task: FlowTask, entry: CatalogEntry, descriptor: ConnectorDescriptor, parameters: JSONValue, stateJSON: String,
+                          inputs: [InputTable], context: RunContext) throws(JobFailure) -> TaskSpec {
+        var spec = TaskSpec(pluginPath: entry.path, parametersJSON: parameters.jsonText, stateJSON: stateJSON, inputs: inputs,
+                            limits: TaskLimits(timeout: task.timeout ?? .seconds(3600)), workspaceRoot: project.workDirectory,
+                            minimumLogLevel: 2, writableBuckets: context.scopes.writeRule)
+        (spec.readablePaths, spec.writablePaths) = try grantedPaths(of: task)
+        spec.network = descriptor.network.narrowed(to: task.network ?? .any)
+        spec.expectedDescriptor = descriptor
+        return spec
+    }
+
+    /// Runs an authentication task again for a job whose credentials a service refused: its log lines go to that
+    /// job's log (marked), its secret outputs replace the run's, and nothing else of it is kept. Nil when it
+    /// succeeded, else why not.
+    private func authenticateAgain(_ auth: (task: FlowTask, entry: CatalogEntry), flow: Flow, context: RunContext,
+                                   outputs: [String: [String: OutputValue]], into jobHost: JobHost) async -> String? {
+        guard let descriptor = auth.entry.descriptor else { return "its connector is not available" }
+        do {
+            let parameters = try renderParameters(of: auth.task, flow: flow, schema: descriptor.parametersSchema, context: context, outputs: outputs)
+            let (connectorParameters, access) = try secrets(of: auth.task, parameters: parameters, context: context)
+            let stateJSON = (try? store.state(configurationKey: flow.configurationKey(for: auth.task)))?.stateJSON ?? "{}"
+            let spec = try taskSpec(for: auth.task, entry: auth.entry, descriptor: descriptor, parameters: connectorParameters,
+                                    stateJSON: stateJSON, inputs: try inputTables(of: auth.task, context: context), context: context)
+            let report = await runner.run(spec, host: AuthenticationAgainHost(job: jobHost, access: access, task: auth.task.id), control: TaskControl())
+            guard report.classification.isSuccess else { return report.classification.summary }
+            context.restricted.add(report.outputs)
+            return nil
+        } catch {
+            return error.completion.message ?? "it could not be started"
+        }
     }
 
     /// `#` values leave the parameters: the connector asks for them, and for its named credentials, by name.

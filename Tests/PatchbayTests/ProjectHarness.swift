@@ -17,6 +17,7 @@ enum FlowFixtures {
                 ("status_check.c", "libstatus_check.so", []),
                 ("secret_echo.c", "libsecret_echo.so", []),
                 ("secret_echo.c", "libauth.so", ["-DAUTH"]),
+                ("secret_echo.c", "libapi.so", ["-DAPI"]),
                 ("hostile.c", "libhostile.so", []),
                 ("nonconforming.c", "libnonconforming.so", []),
                 ("typed.c", "libtyped.so", []),

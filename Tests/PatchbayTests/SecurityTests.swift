@@ -318,6 +318,42 @@ struct TokenTests {
         let logs = try test.store.logs(job: jobs["echo"]!.id!).map(\.message)
         #expect(logs.contains("access_token raw: [hidden]") && !logs.contains("missing access_token"), "\(logs)")
     }
+
+    @Test("a task whose credentials the service refuses (unauthorized) gets the run's authentication run again, once, and is retried with the new token")
+    func unauthorizedAuthenticatesAgain() async throws {
+        // Given an authentication that issues a new token each time, and a service that has revoked the first one
+        let flow = """
+            name: api
+            phases:
+              - id: login
+                tasks:
+                  - {id: auth, connector: test.auth, parameters: {"#token": \(Secrets.quoted(Secrets.accessToken)), rotate: true}}
+              - id: use
+                tasks:
+                  - {id: call, connector: test.api}
+            """
+        let test = try TestProject(files: ["flows/api.yaml": flow, "flows/refused.yaml": flow.replacingOccurrences(of: "name: api", with: "name: refused")
+            .replacingOccurrences(of: "connector: test.api}", with: "connector: test.api, parameters: {revoked: \"*\"}}")])
+        defer { test.remove() }
+        // When the flow runs
+        let (run, jobs) = try await test.run("api")
+        // Then the call succeeds after one more authentication, and its log says so without showing a token
+        #expect(run.status == .success, "\(run.message ?? "")")
+        let call = try #require(jobs["call"])
+        #expect(call.status == .success && call.message == "succeeded after authenticating again with task 'auth'", "\(call.message ?? "")")
+        let logs = try test.store.logs(job: call.id!).map(\.message)
+        #expect(logs.contains { $0.hasPrefix("the service refused the credentials (failed (unauthorized error): 401 Unauthorized: the token was revoked); authenticating again with task 'auth'") }, "\(logs)")
+        #expect(logs.contains("the service accepted the token"), "\(logs)")
+        #expect(!logs.contains { $0.contains(Secrets.accessToken) }, "\(logs)")
+        // When the service refuses every token, Then the task is tried once more only, and fails as unauthorized
+        let (refused, refusedJobs) = try await test.run("refused")
+        #expect(refused.status == .error)
+        let failed = try #require(refusedJobs["call"])
+        #expect(failed.failureClass == .unauthorized, "\(String(describing: failed.failureClass))")
+        #expect(failed.message?.hasSuffix("(after authenticating again with task 'auth')") == true, "\(failed.message ?? "")")
+        let refusals = try test.store.logs(job: failed.id!).filter { $0.message.hasPrefix("the service refused the credentials") }
+        #expect(refusals.count == 1)
+    }
 }
 
 @Suite("Plain secrets in flow files")

@@ -113,6 +113,9 @@ public enum FailureClass: UInt32, Sendable {
     case system = 3
     /// The data broke a rule: a validation found differences, rows are malformed (ABI 1.2). Not retried.
     case data = 4
+    /// The service refused the credentials (HTTP 401) (ABI 1.4): the host authenticates again with the run's
+    /// authentication task, once, and retries the task. An older host treats it as `system`.
+    case unauthorized = 5
 }
 
 /// The error to throw for a failure the user should see. Any other error is
@@ -134,6 +137,7 @@ public struct ConnectorError: Error, Sendable, CustomStringConvertible {
     public static func transient(_ message: String, internal internalMessage: String = "") -> ConnectorError { .init(.transient, message, internal: internalMessage) }
     public static func system(_ message: String, internal internalMessage: String = "") -> ConnectorError { .init(.system, message, internal: internalMessage) }
     public static func data(_ message: String, internal internalMessage: String = "") -> ConnectorError { .init(.data, message, internal: internalMessage) }
+    public static func unauthorized(_ message: String, internal internalMessage: String = "") -> ConnectorError { .init(.unauthorized, message, internal: internalMessage) }
 
     public var description: String { "\(failureClass): \(userMessage)" }
 }

@@ -67,6 +67,7 @@ int main(void) {
     FIELD(patchbay_connector, output_names); FIELD(patchbay_connector, output_table_count);
     FIELD(patchbay_connector, reserved_1_4); FIELD(patchbay_connector, output_tables);
     CONSTANT(PATCHBAY_DECLARES_OUTPUTS); CONSTANT(PATCHBAY_DECLARES_TABLES); CONSTANT(PATCHBAY_CONNECTOR_SIZE_1_4);
+    CONSTANT(PATCHBAY_FAILURE_UNAUTHORIZED);
 #endif
     CONSTANT(PATCHBAY_ABI_VERSION);
     return 0;

@@ -5,7 +5,10 @@
  *   plain (non-secret) output and, if it was denied, says so and goes on. With {"table": "B.T"} it
  *   also writes one row to that output table.
  * test.auth (authentication): sets the secret output "access_token" to its credential "#token"
- *   (a '#' parameter) and "access_token_ttl" to parameters.ttl (seconds). */
+ *   (a '#' parameter) and "access_token_ttl" to parameters.ttl (seconds). With {"rotate": true} the token
+ *   is "#token-N", N one more than its state's "issued" (which it sets to N).
+ * test.api (extraction, -DAPI): a service's client that asks for "access_token" and refuses a token ending in
+ *   parameters.revoked (default "-1") as PATCHBAY_FAILURE_UNAUTHORIZED; with {"revoked": "*"} it refuses every one. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +113,19 @@ static patchbay_status authenticate(patchbay_task *task, patchbay_error *error) 
     }
     text(host->parameters(task), "ttl", ttl, sizeof ttl);
     patchbay_str name = { "access_token", 12 };
+    char rotated[600];
+    int rotate = 0;
+    if (patchbay_params_boolean(host->parameters(task), "rotate", &rotate) == PATCHBAY_PARAM_FOUND && rotate) {
+        long long issued = 0;
+        patchbay_str state_json = { 0, 0 };
+        if (host->state_get(task, &state_json) == PATCHBAY_OK) patchbay_params_integer(state_json, "issued", &issued);
+        snprintf(rotated, sizeof rotated, "%.*s-%lld", (int)(value.length < 500 ? value.length : 500), value.data, issued + 1);
+        value.data = rotated;
+        value.length = strlen(rotated);
+        char state[64];
+        snprintf(state, sizeof state, "{\"issued\":%lld}", issued + 1);
+        host->state_set(task, patchbay_cstr(state));
+    }
     host->set_output(task, name, value, PATCHBAY_OUTPUT_SECRET);
     if (ttl[0]) {
         patchbay_str ttl_name = { "access_token_ttl", 16 }, ttl_value = { ttl, strlen(ttl) };
@@ -151,9 +167,45 @@ static const patchbay_connector auth_descriptor = {
     .run = authenticate,
 };
 
+static patchbay_status call_api(patchbay_task *task, patchbay_error *error) {
+    patchbay_str name = { "access_token", 12 }, value = { 0, 0 };
+    if (host->credential(task, name, &value) != PATCHBAY_OK) {
+        host->set_error(error, PATCHBAY_FAILURE_CONFIG, patchbay_cstr("no access_token"), patchbay_cstr(""));
+        return PATCHBAY_ERROR;
+    }
+    char revoked[64];
+    text(host->parameters(task), "revoked", revoked, sizeof revoked);
+    if (!revoked[0]) strcpy(revoked, "-1");
+    size_t n = strlen(revoked);
+    if (strcmp(revoked, "*") == 0 || (value.length >= n && memcmp(value.data + value.length - n, revoked, n) == 0)) {
+        host->set_error(error, PATCHBAY_FAILURE_UNAUTHORIZED, patchbay_cstr("401 Unauthorized: the token was revoked"), patchbay_cstr(""));
+        return PATCHBAY_ERROR;
+    }
+    say(task, "the service accepted the token");
+    return PATCHBAY_OK;
+}
+
+static const char *const api_credentials[] = { "access_token" };
+
+static const patchbay_connector api_descriptor = {
+    .struct_size = sizeof(patchbay_connector),
+    .abi_version = PATCHBAY_ABI_VERSION,
+    .id = "test.api",
+    .version = "1.0.0",
+    .display_name = "API client (test)",
+    .description = "Refuses a revoked access token as unauthorized.",
+    .parameters_schema = "{\"type\":\"object\"}",
+    .credential_names = api_credentials,
+    .credential_count = 1,
+    .pattern = PATCHBAY_PATTERN_EXTRACTION,
+    .run = call_api,
+};
+
 uint32_t patchbay_abi_version(void) { return PATCHBAY_ABI_VERSION; }
 
-#ifdef AUTH
+#if defined(API)
+const patchbay_connector *patchbay_connector_entry(const patchbay_host *h) { host = h; return &api_descriptor; }
+#elif defined(AUTH)
 const patchbay_connector *patchbay_connector_entry(const patchbay_host *h) { host = h; return &auth_descriptor; }
 #else
 const patchbay_connector *patchbay_connector_entry(const patchbay_host *h) { host = h; return &echo_descriptor; }

@@ -63,6 +63,7 @@
  *        declares nothing (every 1.3 one) is checked as before. A validation
  *        connector built for 1.4 that fails with PATCHBAY_FAILURE_DATA keeps its
  *        tables as the failed job's evidence (one built for an older minor does not).
+ *        A failure class for refused credentials: PATCHBAY_FAILURE_UNAUTHORIZED.
  *
  * ===========================================================================
  * THE TWO EXPORTED SYMBOLS
@@ -155,7 +156,10 @@ enum {
     PATCHBAY_FAILURE_CONFIG = 1,    /* the user must fix something (parameters, credentials, setup) */
     PATCHBAY_FAILURE_TRANSIENT = 2, /* retrying later may succeed (timeouts, rate limits, 5xx) */
     PATCHBAY_FAILURE_SYSTEM = 3,    /* a bug in the connector or the host */
-    PATCHBAY_FAILURE_DATA = 4       /* 1.2: the data broke a rule (differences found, malformed rows); not retried */
+    PATCHBAY_FAILURE_DATA = 4,      /* 1.2: the data broke a rule (differences found, malformed rows); not retried */
+    PATCHBAY_FAILURE_UNAUTHORIZED = 5 /* 1.4: the service refused the credentials the task was given (HTTP 401):
+                                       * the host runs the run's authentication task again, once, and retries
+                                       * the task with its new secrets. A host of 1.3 reads it as SYSTEM. */
 };
 
 /* Job patterns: what a connector does, and so what the host does with it. */

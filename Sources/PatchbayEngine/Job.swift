@@ -78,6 +78,15 @@ struct JobHost: TaskHost {
     func commit(tables: [TableFile]) throws {
         try DirectoryTableSink(directory: stagingDirectory, durable: true).commit(tables)
     }
+
+    /// Records why the started job waits, and until when (nil: it works again), and tells the run's watchers.
+    func wait(_ reason: JobWait.Reason?, _ message: String? = nil, until: Date? = nil) {
+        do {
+            if let updated = try store.wait(job: job, reason: reason?.rawValue, message: message, until: until) { events(.job(updated)) }
+        } catch {
+            journal.fail("the job's wait could not be stored: \(error)")
+        }
+    }
 }
 
 /// The host of an authentication run again within another job: its own credentials, its log lines into that
@@ -356,10 +365,12 @@ extension Engine {
                   policy.on.contains(failureClass), access.denial == nil, attempt <= policy.max, !context.isStopping(job: job.id!) {
                 attempt += 1
                 let wait = policy.wait(before: attempt)
-                jobHost.handle(.log(LogLine(time: time.now(), level: .warning, source: .host, message:
-                    "attempt \(attempt - 1) of \(policy.max + 1) failed (\(failureClass.rawValue) error): \(completion.message ?? ""); trying again in \(wait)")))
+                let waiting = "attempt \(attempt - 1) of \(policy.max + 1) failed (\(failureClass.rawValue) error): \(completion.message ?? ""); trying again in \(wait)"
+                jobHost.handle(.log(LogLine(time: time.now(), level: .warning, source: .host, message: waiting)))
                 jobHost.flush()
+                jobHost.wait(.retry, "retry back-off: \(waiting)", until: time.now().addingTimeInterval(wait.timeInterval))
                 await sleep(wait, unless: context, job: job.id!)
+                jobHost.wait(nil)
                 if context.isStopping(job: job.id!) { break }
                 (report, checks) = await spawn(spec, host: jobHost, control: control, job: job.id!, task: task, pattern: entry.pattern, context: context)
                 completion = judge(report, checks: checks, job: job, task: task, pattern: entry.pattern, context: context)
@@ -559,7 +570,10 @@ extension Engine {
             host.handle(.log(LogLine(time: time.now(), level: .info, source: .host,
                                      message: "not ready yet (check \(checks)); checking again in \(policy.interval)")))
             host.flush()
+            host.wait(.poll, "poll: check \(checks) not ready; check \(checks + 1) in \(policy.interval)",
+                      until: time.now().addingTimeInterval(policy.interval.timeInterval))
             await sleep(policy.interval, unless: context, job: job)
+            host.wait(nil)
             if context.isStopping(job: job) { break }
             if let state = carried { spec.stateJSON = state }
             report = await runner.run(spec, host: host, control: control)

@@ -25,6 +25,8 @@ public struct JobDetail: Sendable {
     public let progress: String?
     /// The tables it read (with the job that made each) and wrote.
     public var lineage: [LineageRecord] = []
+    /// Why it waits now, if it does.
+    public var wait: JobWait?
 }
 
 /// A run with each of its jobs, in phase order.
@@ -67,9 +69,11 @@ extension Engine {
     public func detail(of run: RunRecord) throws -> RunDetail {
         try reading {
             let details = try store.details(run: run.id!)
-            return RunDetail(run: run, jobs: try store.jobs(run: run.id!).map {
+            let jobs = try store.jobs(run: run.id!)
+            let waits = JobWait.waits(run: run, jobs: jobs)
+            return RunDetail(run: run, jobs: jobs.map {
                 JobDetail(job: $0, outputs: details.outputs[$0.id!] ?? [], progress: details.progress[$0.id!],
-                          lineage: details.lineage[$0.id!] ?? [])
+                          lineage: details.lineage[$0.id!] ?? [], wait: waits[$0.id!])
             })
         }
     }

@@ -195,6 +195,12 @@ extension Store {
                 CREATE INDEX jobStopRequestsByRun ON jobStopRequests(runID);
                 """)
         }
+        migrator.registerMigration("v11: why a started job waits, and until when") { db in
+            try db.execute(sql: """
+                ALTER TABLE jobs ADD COLUMN waitReason TEXT;
+                ALTER TABLE jobs ADD COLUMN waitUntil TEXT;
+                """)
+        }
         return migrator
     }
 }

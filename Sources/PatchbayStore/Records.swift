@@ -85,6 +85,9 @@ public struct JobRecord: Sendable, Codable, Equatable, FetchableRecord, MutableP
     public var rowsOut: Int64
     /// A retry reuses a succeeded job instead of running it again.
     public var reusedJobID: Int64?
+    /// Why a started job waits now (`poll`, `retry`, `rate_limit`) and until when; nil while it works.
+    public var waitReason: String?
+    public var waitUntil: Date?
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 
@@ -140,6 +143,8 @@ extension JobRecord {
         runnerStart = try row.decode(forColumn: "runnerStart")
         rowsOut = try row.decode(forColumn: "rowsOut")
         reusedJobID = try row.decode(forColumn: "reusedJobID")
+        waitReason = try row.decode(forColumn: "waitReason")
+        waitUntil = try row.decode(forColumn: "waitUntil")
     }
 
     public func encode(to container: inout PersistenceContainer) throws {
@@ -170,6 +175,8 @@ extension JobRecord {
         container["runnerStart"] = runnerStart
         container["rowsOut"] = rowsOut
         container["reusedJobID"] = reusedJobID
+        container["waitReason"] = waitReason
+        container["waitUntil"] = waitUntil
     }
 }
 

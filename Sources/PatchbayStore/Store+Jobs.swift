@@ -47,6 +47,18 @@ extension Store {
         }
     }
 
+    /// Says why a started job waits (a reason word and a message for people) and until when, or, with nil, that
+    /// it works again. The status stays; the message is the job's message while it waits.
+    public func wait(job: JobRecord, reason: String?, message: String?, until: Date?) throws -> JobRecord? {
+        try write { db in
+            let statement = try db.cachedStatement(sql: """
+                UPDATE jobs SET waitReason = ?, waitUntil = ?, message = COALESCE(?, message)
+                WHERE id = ? AND status IN ('processing', 'terminating') RETURNING *
+                """)
+            return try JobRecord.fetchOne(statement, arguments: [reason, until.map(StoredTime.text), message, job.id])
+        }
+    }
+
     /// Records the runner process that serves the job (recovery kills it if the host died) and, the first
     /// time, moves the job from `created`/`waiting` to `processing` with its start time and an event: one
     /// transaction per spawn. Returns the job as it became `processing`, or nil for a status check's
@@ -84,7 +96,7 @@ extension Store {
         try write { db in
             let statement = try db.cachedStatement(sql: """
                 UPDATE jobs SET status = ?, finishedAt = ?, failureClass = ?, message = ?, exitKind = ?,
-                    exitSummary = ?, rowsOut = ?, sandbox = COALESCE(?, sandbox)
+                    exitSummary = ?, rowsOut = ?, sandbox = COALESCE(?, sandbox), waitReason = NULL, waitUntil = NULL
                 WHERE id = ? AND status IN (\(Self.sourceList(of: completion.status))) RETURNING *
                 """)
             guard let finished = try JobRecord.fetchOne(statement, arguments: [

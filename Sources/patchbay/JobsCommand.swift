@@ -48,6 +48,7 @@ func runJSON(_ detail: RunDetail) -> [String: Any] {
         "host_pid": run.hostPID as Any,
         "jobs": detail.jobs.map { detail -> [String: Any] in
             var object = jobJSON(detail.job, outputs: detail.outputs, progress: detail.progress)
+            object["wait"] = detail.wait.map { ["reason": $0.reason.rawValue, "detail": $0.detail, "until": iso($0.until)] as [String: Any] } ?? NSNull()
             object["read"] = detail.lineage.filter { $0.direction == .read }.map { ["table": $0.tableName, "producer_job": $0.producerJobID as Any] }
             object["wrote"] = detail.lineage.filter { $0.direction == .write }.map { ["table": $0.tableName, "rows": $0.rowCount as Any] }
             return object
@@ -99,12 +100,16 @@ extension JobsCommand {
                 print("run \(run.id!) · flow \(run.flowName) (\(run.flowFile)) · \(run.status.rawValue)\(run.retryOf.map { " · retry of run \($0)" } ?? "")")
                 if let message = run.message { print("  \(message)") }
                 var phase: String?
-                for (job, outputs, progress, lineage) in detail.jobs.map({ ($0.job, $0.outputs, $0.progress, $0.lineage) }) {
+                for (job, outputs, progress, lineage, wait) in detail.jobs.map({ ($0.job, $0.outputs, $0.progress, $0.lineage, $0.wait) }) {
                     if job.phaseID != phase { print("phase \(job.phaseID)"); phase = job.phaseID }
                     let time = job.startedAt.flatMap { start in job.finishedAt.map { String(format: "%.2f s", $0.timeIntervalSince(start)) } } ?? "-"
                     print("  \(RunView.mark(job.status, "…")) \(job.label)  job \(job.id!) · attempt \(job.attempt) · \(job.status.rawValue) · \(time)"
                           + " · \(job.connectorID)\(job.connectorVersion.map { "@\($0)" } ?? "")" + (job.rowsOut > 0 ? " · \(job.rowsOut) rows" : ""))
-                    if let message = job.message { print("      \(job.failureClass.map { "[\($0.rawValue)] " } ?? "")\(message)") }
+                    if let wait {
+                        print("      waiting (\(wait.reason.rawValue)): \(wait.detail)" + (wait.until.map { " · until \(iso($0))" } ?? ""))
+                    } else if let message = job.message {
+                        print("      \(job.failureClass.map { "[\($0.rawValue)] " } ?? "")\(message)")
+                    }
                     if let sandbox = job.sandbox { print("      sandbox: \(sandbox)") }
                     if let progress { print("      progress: \(progress)") }
                     for edge in lineage {

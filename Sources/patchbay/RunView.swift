@@ -96,6 +96,7 @@ final class RunView: Sendable {
             let elapsed = (run.finishedAt ?? Date()).timeIntervalSince(run.startedAt ?? run.createdAt)
             lines.append("run \(run.id!) · \(run.flowName) · \(Self.mark(run.status, spinner[frame % spinner.count])) \(run.status.rawValue) · \(String(format: "%.1f s", elapsed))")
             let jobs = value.jobs.values.sorted { ($0.phaseIndex, $0.id!) < ($1.phaseIndex, $1.id!) }
+            let waits = JobWait.waits(run: run, jobs: jobs)
             var lastPhase: String?
             for job in jobs {
                 let phase = job.phaseID == lastPhase ? "" : job.phaseID
@@ -107,6 +108,7 @@ final class RunView: Sendable {
                 var detail = job.rowsOut > 0 ? "\(job.rowsOut) rows" : ""
                 if job.status == .processing, let fraction = value.progress[job.id!] { detail = String(format: "%3.0f%%", fraction * 100) }
                 if job.status != .success, job.status != .processing, let message = job.message { detail = message }
+                if let wait = waits[job.id!] { detail = "\(wait.reason.rawValue): \(wait.detail)" }
                 if job.reusedJobID != nil { detail = "reused" }
                 let row = "  \(phase.padded(12)) \(Self.mark(job.status, spinner[frame % spinner.count])) "
                     + "\(job.label.padded(20)) \(job.status.rawValue.padded(11)) "

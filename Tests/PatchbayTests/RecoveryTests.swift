@@ -173,6 +173,45 @@ struct RecoveryTests {
         #expect(try project.store.run(run.id!)?.message == "phase 'b' failed (later)")
     }
 
+    @Test("every waiting job says why, in jobs show and its JSON: an earlier phase, the parallelism limit, a status check's next poll")
+    func waitsAreNamed() throws {
+        // Given a run at parallelism 1 whose first phase holds a status check polled every 30 s and a second task,
+        // and a later phase
+        let project = try TestProject(files: ["flows/waits.yaml": """
+            phases:
+              - id: a
+                tasks:
+                  - {id: check, connector: test.status-check, poll: {interval: 30, timeout: 60}, parameters: {count_in_state: true, ready_after: 5}}
+                  - {id: second, connector: dev.patchbay.noop}
+              - id: b
+                tasks:
+                  - {id: later, connector: dev.patchbay.noop}
+            """])
+        defer { project.remove() }
+        let host = try start(project, "waits", options: try project.cliOptions + ["--parallelism", "1"])
+        try eventually("the status check waits for its next poll") {
+            try project.store.runs().first.flatMap { try project.jobsByTask($0.id!)["check"]?.waitReason } == "poll"
+        }
+        let run = try #require(try project.store.runs().first)
+        // When jobs show is asked, as JSON and as text
+        let json = try project.patchbay(["jobs", "show", String(run.id!), "--output", "json"])
+        let text = try project.patchbay(["jobs", "show", String(run.id!)])
+        // Then each job's wait has its reason, a detail a person can read, and for the poll when it ends
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json.stdout)")
+        let jobs = Dictionary(uniqueKeysWithValues: (object["jobs"] as? [[String: Any]] ?? []).map { ($0["task"] as? String ?? "", $0["wait"] as? [String: Any]) })
+        #expect(jobs["check"]??["reason"] as? String == "poll")
+        #expect((jobs["check"]??["detail"] as? String)?.hasPrefix("poll: check 1 not ready; check 2 in 30") == true, "\(String(describing: jobs["check"]))")
+        #expect((jobs["check"]??["until"] as? String)?.hasSuffix("Z") == true)
+        #expect(jobs["second"]??["reason"] as? String == "parallelism")
+        #expect(jobs["second"]??["detail"] as? String == "queued: 1 of its phase's tasks run, at most 1 at once (--parallelism)")
+        #expect(jobs["later"]??["reason"] as? String == "phase" && jobs["later"]??["detail"] as? String == "phase 'a' runs first")
+        #expect(text.stdout.contains("waiting (phase): phase 'a' runs first"), "\(text.stdout)")
+        #expect(text.stdout.contains("waiting (poll): poll: check 1 not ready"), "\(text.stdout)")
+        // And a terminate ends the wait at once
+        #expect(try project.patchbay(["jobs", "terminate", String(run.id!)]).status == 0)
+        #expect(exited(host) == 6)
+    }
+
     @Test("Ctrl-C on `patchbay run` stops the run as terminate does, records it as interrupted by the user, and exits 6")
     func interruptStopsTheRun() throws {
         // Given a run whose first job is running

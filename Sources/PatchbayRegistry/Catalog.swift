@@ -110,7 +110,8 @@ public struct SemanticVersion: Comparable, Sendable {
 }
 
 public enum RegistryError: Error, CustomStringConvertible, Equatable {
-    case unknownConnector(String, known: [String])
+    /// `quarantined`: the plugin files that failed their probe, with why (one of them may be the one meant).
+    case unknownConnector(String, known: [String], quarantined: [String] = [])
     case unknownVersion(id: String, version: String, available: [String])
     case quarantined(path: String, reason: String)
     case fileNotFound(String)
@@ -119,9 +120,9 @@ public enum RegistryError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         switch self {
-        case .unknownConnector(let id, let known):
+        case .unknownConnector(let id, let known, let quarantined):
             let list = known.isEmpty ? "no connectors are installed" : "installed: \(known.joined(separator: ", "))"
-            return "unknown connector '\(id)' (\(list))"
+            return "unknown connector '\(id)' (\(list))" + (quarantined.isEmpty ? "" : "; quarantined: \(quarantined.joined(separator: "; "))")
         case .unknownVersion(let id, let version, let available):
             return "connector \(id) has no version \(version) (available: \(available.joined(separator: ", ")))"
         case .quarantined(let path, let reason):

@@ -172,7 +172,11 @@ public actor PluginRegistry {
         let id = parts[0]
         let candidates = catalog.filter { $0.id == id }
         guard !candidates.isEmpty else {
-            throw RegistryError.unknownConnector(id, known: Array(Set(catalog.compactMap(\.id))).sorted())
+            let quarantined = catalog.compactMap { entry -> String? in
+                if case .quarantined(let reason) = entry.status { return "\((entry.path as NSString).lastPathComponent): \(reason)" }
+                return nil
+            }
+            throw RegistryError.unknownConnector(id, known: Array(Set(catalog.compactMap(\.id))).sorted(), quarantined: quarantined)
         }
         let ready = candidates.filter(\.isReady)
         if parts.count == 2 {

@@ -44,6 +44,8 @@ public enum EngineError: Error, CustomStringConvertible, Sendable {
     case noSuchTask(String, run: Int64, tasks: [String])
     case cannotRetry(String)
     case store(String)
+    /// patchbay.yaml has problems (each located).
+    case invalidProject(FlowError)
 
     public var description: String {
         switch self {
@@ -56,6 +58,7 @@ public enum EngineError: Error, CustomStringConvertible, Sendable {
             "run \(run) has no task '\(task)'" + (tasks.isEmpty ? " (it has no jobs)" : "; its tasks: \(tasks.joined(separator: ", "))")
         case .cannotRetry(let reason): reason
         case .store(let reason): reason
+        case .invalidProject(let error): "the project file is not valid:\n" + error.issues.map { "  \($0)" }.joined(separator: "\n")
         }
     }
 }
@@ -76,6 +79,8 @@ public final class Engine: Sendable {
     /// What this process already knows, so a command does no work twice: connectors resolved by `load`,
     /// flows handed to `submit` (by run id), and the master key, read once.
     let memo = Mutex<(connectors: [ConnectorReference: CatalogEntry], flows: [Int64: Flow], box: SecretBox?)>(([:], [:], nil))
+    /// The project's rate limits (patchbay.yaml), shared by every job this engine runs.
+    let rates: RateLimiter
 
     /// Opens a project's engine and its store (made on first use).
     /// - Parameter waiting: told, after a second, that another process holds the store's write lock.
@@ -106,6 +111,9 @@ public final class Engine: Sendable {
         self.terminationPollInterval = terminationPollInterval
         self.time = time
         self.logger = logger
+        do { rates = RateLimiter(limits: try ProjectSettings.load(file: project.root + "/" + Project.markerFile).rateLimits) } catch {
+            throw EngineError.invalidProject(error)
+        }
     }
 
     // MARK: loading and validating

@@ -26,6 +26,8 @@ struct JobHost: TaskHost {
     let parametersJSON: String
     let access: CredentialAccess
     let events: @Sendable (RunEvent) -> Void
+    /// The engine's rate limits.
+    let rates: RateLimiter
     let journal = JobJournal()
 
     /// A batch bigger than this is written at once, without waiting for the supervisor's flush.
@@ -33,6 +35,19 @@ struct JobHost: TaskHost {
 
     func credential(named name: String, for descriptor: ConnectorDescriptor?) -> CredentialAnswer {
         access.answer(name)
+    }
+
+    /// A turn under the project's rate limit `key`; a wait of a second or more is the job's wait, so that
+    /// `jobs show` and the board say why it is not working.
+    func reserveRate(key: String, tokens: UInt32) -> Duration {
+        let now = Date()
+        let (wait, limit) = rates.reserve(key, tokens: tokens, now: now)
+        if let limit, wait >= .seconds(1) {
+            let seconds = Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18
+            self.wait(.rateLimit, "rate limit on \(key) (\(limit.perSecond.formatted())/s, bursts of \(Int(limit.burst))): next request in \(String(format: "%.1f", seconds)) s",
+                      until: now.addingTimeInterval(seconds))
+        }
+        return wait
     }
 
     func handle(_ event: TaskEvent) {
@@ -115,6 +130,8 @@ struct AuthenticationAgainHost: TaskHost {
     func flush() { job.flush() }
 
     func commit(tables: [TableFile]) throws {}
+
+    func reserveRate(key: String, tokens: UInt32) -> Duration { job.reserveRate(key: key, tokens: tokens) }
 }
 
 /// A job's log lines not yet in the store, and the store failures it met.
@@ -346,7 +363,7 @@ extension Engine {
 
             let stateJSON = (try? store.state(configurationKey: job.configurationKey))?.stateJSON ?? "{}"
             let jobHost = JobHost(job: job, store: store, stagingDirectory: stagingDirectory(job: job.id!), connectorVersion: entry.version,
-                                  sha256: entry.sha256, parametersJSON: parameters.jsonText, access: access, events: events)
+                                  sha256: entry.sha256, parametersJSON: parameters.jsonText, access: access, events: events, rates: rates)
             recorder.host = jobHost
             // Lineage: the catalog tables this job reads, each with the job that made the version it gets.
             let catalogInputs = task.inputs.values.filter { !$0.contains("/") }.sorted()

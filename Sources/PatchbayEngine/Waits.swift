@@ -5,6 +5,8 @@
 // as it recorded. Owns: the reasons and the one rule that derives them. Must never know: how they are shown.
 public import Foundation
 public import PatchbayStore
+import PatchbayModel
+import Synchronization
 
 /// Why a job waits, in words a script can match (`reason`) and a person can read (`detail`).
 public struct JobWait: Sendable, Equatable {
@@ -59,6 +61,7 @@ public struct JobWait: Sendable, Equatable {
             return JobWait(reason: .configurationLock, detail: job.message ?? "another job of configuration '\(job.configurationKey)' runs")
         case .processing, .terminating:
             guard let word = job.waitReason, let reason = Reason(rawValue: word) else { return nil }
+            if let until = job.waitUntil, until < Date() { return nil }  // a wait that has passed (a rate limit's)
             return JobWait(reason: reason, detail: job.message ?? word, until: job.waitUntil)
         case .created:
             if run.status == .waiting || run.status == .created {
@@ -78,4 +81,27 @@ public struct JobWait: Sendable, Equatable {
 extension Duration {
     /// The duration in seconds, for a date that far ahead.
     var timeInterval: TimeInterval { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+/// Token buckets, one per limited key (a service's host name), shared by every job this engine runs. A
+/// request takes the next turn at once and is told how long to wait for it, so turns are handed out in
+/// order and tasks that call one service never exceed its limit together (ABI 1.4's rate_limit).
+final class RateLimiter: Sendable {
+    private let limits: [String: RateLimit]
+    private let buckets = Mutex<[String: (tokens: Double, at: Date)]>([:])
+
+    init(limits: [String: RateLimit]) { self.limits = limits }
+
+    /// How long `tokens` requests under `key` must wait from `now`; zero for a key with no limit.
+    func reserve(_ key: String, tokens: UInt32, now: Date) -> (wait: Duration, limit: RateLimit?) {
+        guard let limit = limits[key] else { return (.zero, nil) }
+        let wait: Double = buckets.withLock { buckets in
+            let state = buckets[key] ?? (limit.burst, now)
+            let refilled = min(limit.burst, state.tokens + max(0, now.timeIntervalSince(state.at)) * limit.perSecond)
+            let left = refilled - Double(tokens)
+            buckets[key] = (left, now)
+            return left >= 0 ? 0 : -left / limit.perSecond
+        }
+        return (.nanoseconds(Int64(wait * 1e9)), limit)
+    }
 }

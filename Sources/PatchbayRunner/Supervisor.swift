@@ -599,6 +599,13 @@ struct Supervisor<Host: TaskHost> {
                 return protocolViolation("a table '\(name)', which the connector does not declare (it declares: \(names.isEmpty ? "none" : names.joined(separator: ", ")))", pid: pid, cancelWrite: cancelWrite)
             }
             host.handle(.tableOpened(name: name, columns: columns))
+        case .rateRequest(let key, let tokens):
+            guard !key.isEmpty, key.utf8.count <= Self.maxNameBytes, tokens > 0, tokens <= 1_000_000 else {
+                return protocolViolation("a rate-limit request for \(tokens) tokens of a key of \(key.utf8.count) bytes (1…1,000,000 tokens, a key of 1…\(Self.maxNameBytes) bytes)", pid: pid, cancelWrite: cancelWrite)
+            }
+            let wait = host.reserveRate(key: key, tokens: tokens)
+            let nanoseconds = UInt64(max(0, wait.components.seconds)) * 1_000_000_000 + UInt64(max(0, wait.components.attoseconds / 1_000_000_000))
+            send(HostMessage.rateReply(waitNanoseconds: nanoseconds).frame(), on: socket)
         case .result(let value):
             if case .refusedToLoad = value {} else if descriptor == nil {
                 return protocolViolation("a result before the descriptor", pid: pid, cancelWrite: cancelWrite)

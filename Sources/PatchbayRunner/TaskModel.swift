@@ -98,6 +98,9 @@ public protocol TaskHost: Sendable {
     /// Takes the finished tables before the workspace is deleted; called only when the task succeeded.
     /// Throwing turns the success into a system failure.
     func commit(tables: [TableFile]) throws
+    /// A turn for `tokens` requests under the rate limit `key` (ABI 1.4): how long the task must wait before
+    /// they go. The host hands out turns in order across every task it serves; zero for a key it does not limit.
+    func reserveRate(key: String, tokens: UInt32) -> Duration
 }
 
 extension TaskHost {
@@ -105,6 +108,7 @@ extension TaskHost {
     public func handle(_ event: TaskEvent) {}
     public func flush() {}
     public func commit(tables: [TableFile]) throws {}
+    public func reserveRate(key: String, tokens: UInt32) -> Duration { .zero }
 }
 
 /// Stops a running task from outside (terminate, shutdown).

@@ -159,9 +159,12 @@ public enum HostMessage: Sendable, Equatable {
     case hello(Hello)
     /// Answers one credentialRequest: a patchbay_status and the value (empty unless OK).
     case credentialReply(status: UInt32, value: [UInt8])
+    /// Answers one rateRequest: how long the runner waits before the requests may go.
+    case rateReply(waitNanoseconds: UInt64)
 
     static let helloKind: UInt8 = 0x01
     static let credentialReplyKind: UInt8 = 0x02
+    static let rateReplyKind: UInt8 = 0x03
 
     public func frame() -> [UInt8] {
         switch self {
@@ -196,6 +199,10 @@ public enum HostMessage: Sendable, Equatable {
             var e = WireEncoder(kind: Self.credentialReplyKind)
             e.u32(status)
             e.bytes(value)
+            return e.frame()
+        case .rateReply(let wait):
+            var e = WireEncoder(kind: Self.rateReplyKind)
+            e.u64(wait)
             return e.frame()
         }
     }
@@ -246,6 +253,8 @@ public enum HostMessage: Sendable, Equatable {
                                    writableBuckets: rule))
         case credentialReplyKind:
             message = .credentialReply(status: try d.u32("status"), value: try d.bytes("value"))
+        case rateReplyKind:
+            message = .rateReply(waitNanoseconds: try d.u64("waitNanoseconds"))
         default:
             throw .unknownKind(kind)
         }
@@ -267,6 +276,8 @@ public enum RunnerMessage: Sendable, Equatable {
     case stateSet(json: String)
     case output(name: String, value: [UInt8], flags: OutputFlags)
     case tableOpened(name: String, columns: [String])
+    /// rate_limit (ABI 1.4): `tokens` requests under the limit `key`; answered by exactly one rateReply.
+    case rateRequest(key: String, tokens: UInt32)
     case result(TaskOutcome)
 
     public func frame() -> [UInt8] {
@@ -298,6 +309,8 @@ public enum RunnerMessage: Sendable, Equatable {
             var e = WireEncoder(kind: 0x48); e.string(name); e.bytes(value); e.u32(flags.rawValue); return e.frame()
         case .tableOpened(let name, let columns):
             var e = WireEncoder(kind: 0x49); e.string(name); e.strings(columns); return e.frame()
+        case .rateRequest(let key, let tokens):
+            var e = WireEncoder(kind: 0x4C); e.string(key); e.u32(tokens); return e.frame()
         case .result(let outcome):
             var e = WireEncoder(kind: 0x4A)
             switch outcome {
@@ -369,6 +382,8 @@ public enum RunnerMessage: Sendable, Equatable {
             message = .output(name: try d.string("name"), value: try d.bytes("value"), flags: OutputFlags(rawValue: try d.u32("flags")))
         case 0x49:
             message = .tableOpened(name: try d.string("name"), columns: try d.strings("columns"))
+        case 0x4C:
+            message = .rateRequest(key: try d.string("key"), tokens: try d.u32("tokens"))
         case 0x4A:
             let tag = try d.u8("outcome")
             switch tag {

@@ -121,6 +121,16 @@ final class TaskSession {
         return status
     }
 
+    /// rate_limit's first half, under the lock: asks the host for a turn; returns how long to wait (nil: invalid).
+    func reserveRate(_ key: patchbay_str, _ tokens: UInt32) -> UInt64? {
+        guard tokens > 0, let name = string(key), !name.isEmpty, name.utf8.count <= 256 else { return nil }
+        channel.send(.rateRequest(key: name, tokens: tokens))
+        guard case .rateReply(let wait) = channel.receive() else {
+            fail("host answered a rate-limit request with another message")
+        }
+        return wait
+    }
+
     func openInput(_ name: patchbay_str, _ out: UnsafeMutablePointer<OpaquePointer?>?) -> patchbay_status {
         guard let out, let key = string(name) else { return patchbay_status(PATCHBAY_INVALID_ARGUMENT) }
         guard let input = hello.inputs.first(where: { $0.name == key }) else {
@@ -411,6 +421,22 @@ func makeHostTable() -> UnsafePointer<patchbay_host> {
     table.progress = { task, fraction, message in withSession(task, invalid: ()) { $0.progress(fraction, message) } }
     table.is_cancelled = { task in withSession(task, invalid: 0) { $0.isCancelled() ? 1 : 0 } }
     table.remaining_ms = { task in withSession(task, invalid: -1) { $0.remainingMilliseconds() } }
+    table.rate_limit = { task, key, tokens, out in
+        guard let wait = withSession(task, invalid: nil, { $0.reserveRate(key, tokens) }) else { return invalidArgument }
+        // The wait itself without the lock (other threads may call the host meanwhile), waking for a cancel.
+        let started = monotonicNanoseconds()
+        while monotonicNanoseconds() - started < wait {
+            if withSession(task, invalid: true, { $0.isCancelled() }) {
+                out?.pointee = (monotonicNanoseconds() - started) / 1_000_000
+                return patchbay_status(PATCHBAY_CANCELLED)
+            }
+            let left = wait - (monotonicNanoseconds() - started)
+            var pause = timespec(tv_sec: 0, tv_nsec: Int(min(left, 20_000_000)))
+            nanosleep(&pause, nil)
+        }
+        out?.pointee = wait / 1_000_000
+        return patchbay_status(PATCHBAY_OK)
+    }
     table.set_error = { error, failureClass, user, internalMessage in
         withSession { session in
             guard error == session.errorHandle else { return }

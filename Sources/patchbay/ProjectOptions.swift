@@ -112,6 +112,13 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
                 printJSON(object)
             }
             throw ExitCode.inputInvalid
+        case .invalidProject(let problems):
+            writeStandardError("error: the project file is not valid (\(problems.issues.count) problem\(problems.issues.count == 1 ? "" : "s")):\n")
+            for issue in problems.issues { writeStandardError("  \(issue)\n") }
+            if OutputFormat.errorsAsJSON.load(ordering: .relaxed) {
+                printJSON(["error": "the project file is not valid", "problems": problems.issues.map(problemJSON)] as [String: Any])
+            }
+            throw ExitCode.inputInvalid
         case .noSuchRun, .noRuns, .noSuchTable, .noSuchTask, .cannotRetry:
             printError(error)
             throw ExitCode.inputInvalid

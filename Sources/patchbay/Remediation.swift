@@ -17,6 +17,7 @@ func hint(for error: any Error) -> String? {
         case .invalidFlow(let flow) where flow.issues.contains(where: { $0.path.hasSuffix(".connector") }):
             "`patchbay plugins list` shows the installed connectors; `patchbay plugins install FILE` adds one"
         case .noSuchTask(_, let run, _): "`patchbay jobs show \(run)` shows each job of the run"
+        case .invalidProject: "patchbay.yaml holds the project's name and rate_limits: {HOST: {per_second, burst}}"
         case .invalidFlow, .cannotRetry, .store: nil
         }
     case let error as AccessError:

@@ -21,6 +21,7 @@ enum FlowFixtures {
                 ("hostile.c", "libhostile.so", []),
                 ("nonconforming.c", "libnonconforming.so", []),
                 ("typed.c", "libtyped.so", []),
+                ("rated.c", "librated.so", []),
             ]
             for build in builds {
                 let result = try Fixtures.run("/usr/bin/env", ["cc", "-shared", "-fPIC", "-O1", "-std=c99", "-I", Fixtures.sdkInclude]
@@ -44,9 +45,10 @@ struct TestProject {
     let project: Project
     let engine: Engine
 
-    init(files: [String: String], time: EngineClock = .system) throws {
+    /// `settings`: what patchbay.yaml says after the project's name.
+    init(files: [String: String], settings: String = "", time: EngineClock = .system) throws {
         let root = try Fixtures.temporaryDirectory()
-        try "name: test\n".write(toFile: root + "/patchbay.yaml", atomically: true, encoding: .utf8)
+        try ("name: test\n" + settings).write(toFile: root + "/patchbay.yaml", atomically: true, encoding: .utf8)
         for (path, contents) in files {
             let full = root + "/" + path
             try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)

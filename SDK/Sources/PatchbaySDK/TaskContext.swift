@@ -71,6 +71,20 @@ public struct TaskContext {
 
     public var isCancelled: Bool { host.pointee.is_cancelled(task) != 0 }
 
+    /// Waits for a turn to send `tokens` requests to the service `key` (its host name) under the project's
+    /// rate limit, shared with every other task that calls it (ABI 1.4). Returns how long it waited; throws
+    /// `TaskCancelled` if the task was stopped meanwhile. On an older host it never waits.
+    @discardableResult
+    public func rateLimit(_ key: String, tokens: UInt32 = 1) throws -> Duration {
+        guard Int(host.pointee.struct_size) >= Int(PATCHBAY_HOST_SIZE_1_4) else { return .zero }
+        var waited: UInt64 = 0
+        var key = key
+        let status = key.withUTF8 { host.pointee.rate_limit(task, $0.patchbayString, tokens, &waited) }
+        if status == patchbay_status(PATCHBAY_CANCELLED) { throw TaskCancelled() }
+        guard status == patchbay_status(PATCHBAY_OK) else { throw ConnectorError.system("rate_limit('\(key)', \(tokens)) answered status \(status)") }
+        return .milliseconds(Int64(waited))
+    }
+
     /// Throws `TaskCancelled` once the host asked the task to stop.
     public func checkCancellation() throws {
         if isCancelled { throw TaskCancelled() }

@@ -68,6 +68,8 @@ public final class FakeHost {
     public private(set) var outputs: [String: (value: String, secret: Bool)] = [:]
     /// Tables written, by name: a successful task's, and a validation's that failed on bad data (its evidence).
     public private(set) var tables: [String: FakeTable] = [:]
+    /// Every rate_limit call (key and tokens), in order; the fake host never makes a task wait.
+    public private(set) var rateRequests: [(key: String, tokens: UInt32)] = []
 
     public init(parameters: String = "{}", credentials: [String: String] = [:], inputs: [String: FakeTable] = [:],
                 state: String = "{}", deniedTables: Set<String> = [], readBatchRows: Int = 1024) {
@@ -120,6 +122,7 @@ public final class FakeHost {
     }
 
     fileprivate func record(log level: LogLevel, _ message: String) { log.append((level, message)) }
+    fileprivate func record(rate key: String, _ tokens: UInt32) { rateRequests.append((key, tokens)) }
     fileprivate func record(progress fraction: Double?, _ message: String) { progress.append((fraction, message)) }
     fileprivate func record(output name: String, _ value: String, secret: Bool) { outputs[name] = (value, secret) }
     fileprivate func commit(tables written: [String: FakeTable], state newState: String?) {
@@ -290,6 +293,13 @@ nonisolated(unsafe) private let fakeHostTable: patchbay_host = {
         task(pointer)?.host.record(progress: fraction < 0 ? nil : fraction, message.string)
     }
     table.is_cancelled = { pointer in task(pointer)?.host.isCancelled == true ? 1 : 0 }
+    table.rate_limit = { pointer, key, tokens, waited in
+        guard let task = task(pointer), key.length > 0, tokens > 0 else { return status(PATCHBAY_INVALID_ARGUMENT) }
+        if task.host.isCancelled { return status(PATCHBAY_CANCELLED) }
+        task.host.record(rate: key.string, tokens)
+        waited?.pointee = 0
+        return status(PATCHBAY_OK)
+    }
     table.remaining_ms = { pointer in task(pointer)?.host.remainingMilliseconds ?? -1 }
     table.set_error = { pointer, failureClass, user, internalMessage in
         task(pointer)?.error = (FailureClass(rawValue: failureClass) ?? .system, user.string, internalMessage.string)

@@ -68,6 +68,7 @@ int main(void) {
     FIELD(patchbay_connector, reserved_1_4); FIELD(patchbay_connector, output_tables);
     CONSTANT(PATCHBAY_DECLARES_OUTPUTS); CONSTANT(PATCHBAY_DECLARES_TABLES); CONSTANT(PATCHBAY_CONNECTOR_SIZE_1_4);
     CONSTANT(PATCHBAY_FAILURE_UNAUTHORIZED);
+    FIELD(patchbay_host, rate_limit); CONSTANT(PATCHBAY_HOST_SIZE_1_4);
 #endif
     CONSTANT(PATCHBAY_ABI_VERSION);
     return 0;

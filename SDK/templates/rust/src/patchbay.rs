@@ -74,6 +74,7 @@ pub const PATCHBAY_DECLARES_TABLES: u32 = 1 << 1;
 // Struct sizes the header publishes; the layout assertions at the end of this file hold the structs to them.
 pub const PATCHBAY_HOST_SIZE_1_0: usize = 144;
 pub const PATCHBAY_HOST_SIZE_1_3: usize = 176;
+pub const PATCHBAY_HOST_SIZE_1_4: usize = 184;
 pub const PATCHBAY_CONNECTOR_SIZE_1_0: usize = 104;
 pub const PATCHBAY_CONNECTOR_SIZE_1_1: usize = 120;
 pub const PATCHBAY_CONNECTOR_SIZE_1_4: usize = 152;
@@ -133,6 +134,8 @@ pub struct patchbay_host {
     pub write_records_nullable: extern "C" fn(*mut patchbay_table_writer, *const patchbay_str, *const u8, usize) -> u32,
     pub read_records_nullable: extern "C" fn(*mut patchbay_table_reader, *mut *const patchbay_str, *mut *const u8, *mut usize) -> u32,
     pub input_column_types: extern "C" fn(*mut patchbay_table_reader, *mut *const u32, *mut usize) -> u32,
+    // ABI 1.4: only when the host's struct_size is at least PATCHBAY_HOST_SIZE_1_4.
+    pub rate_limit: extern "C" fn(Task, patchbay_str, u32, *mut u64) -> u32,
 }
 
 pub type ConnectorFn = extern "C" fn(Task, *mut patchbay_error) -> u32;
@@ -175,7 +178,8 @@ const _: () = assert!(std::mem::size_of::<patchbay_connector>() == PATCHBAY_CONN
 const _: () = assert!(std::mem::offset_of!(patchbay_connector, tcp_ports) + 8 == PATCHBAY_CONNECTOR_SIZE_1_1);
 const _: () = assert!(std::mem::offset_of!(patchbay_connector, cancel) + 8 == PATCHBAY_CONNECTOR_SIZE_1_0);
 const _: () = assert!(std::mem::offset_of!(patchbay_host, set_error) + 8 == PATCHBAY_HOST_SIZE_1_0);
-const _: () = assert!(std::mem::size_of::<patchbay_host>() == PATCHBAY_HOST_SIZE_1_3);
+const _: () = assert!(std::mem::size_of::<patchbay_host>() == PATCHBAY_HOST_SIZE_1_4);
+const _: () = assert!(std::mem::offset_of!(patchbay_host, input_column_types) + 8 == PATCHBAY_HOST_SIZE_1_3);
 const _: () = assert!(std::mem::size_of::<patchbay_str>() == 16);
 
 #[cfg(test)]
@@ -227,6 +231,7 @@ mod tests {
         ("PATCHBAY_DECLARES_OUTPUTS", PATCHBAY_DECLARES_OUTPUTS as u64),
         ("PATCHBAY_DECLARES_TABLES", PATCHBAY_DECLARES_TABLES as u64),
         ("PATCHBAY_HOST_SIZE_1_3", PATCHBAY_HOST_SIZE_1_3 as u64),
+        ("PATCHBAY_HOST_SIZE_1_4", PATCHBAY_HOST_SIZE_1_4 as u64),
         ("PATCHBAY_TYPE_STRING", PATCHBAY_TYPE_STRING as u64),
         ("PATCHBAY_TYPE_INTEGER", PATCHBAY_TYPE_INTEGER as u64),
         ("PATCHBAY_TYPE_DECIMAL", PATCHBAY_TYPE_DECIMAL as u64),

@@ -64,6 +64,8 @@
  *        connector built for 1.4 that fails with PATCHBAY_FAILURE_DATA keeps its
  *        tables as the failed job's evidence (one built for an older minor does not).
  *        A failure class for refused credentials: PATCHBAY_FAILURE_UNAUTHORIZED.
+ *        A rate limit shared by every task that calls one service: the host
+ *        function rate_limit, appended (PATCHBAY_HOST_SIZE_1_4).
  *
  * ===========================================================================
  * THE TWO EXPORTED SYMBOLS
@@ -372,6 +374,19 @@ typedef struct patchbay_host {
      * written without types (by open_output, or placed by hand) is all
      * PATCHBAY_TYPE_STRING and has no NULLs. */
     patchbay_status (*input_column_types)(patchbay_table_reader *reader, const patchbay_column_type **out_types, size_t *out_count);
+
+    /* --- Version 1.4 --- */
+    /* Waits until `tokens` requests (1 or more) may be sent under the rate limit
+     * named `key`: by convention the service's host name ("api.example.com").
+     * The limit is the host's, shared by every task of every run it serves, and
+     * set by the project (patchbay.yaml: rate_limits: {api.example.com:
+     * {per_second: 10, burst: 20}}); a key the project does not limit never
+     * waits. Returns OK when the requests may go, with *out_waited_ms (may be
+     * NULL) set to how long it waited; CANCELLED if the task was cancelled while
+     * it waited; INVALID_ARGUMENT for an empty key or 0 tokens. Ask before each
+     * request (or batch): the host hands out the turns in order, so tasks that
+     * share a service never exceed its limit together. */
+    patchbay_status (*rate_limit)(patchbay_task *task, patchbay_str key, uint32_t tokens, uint64_t *out_waited_ms);
 } patchbay_host;
 
 /* ---- The connector's descriptor ---------------------------------------- */
@@ -462,6 +477,7 @@ enum {
 enum {
     PATCHBAY_HOST_SIZE_1_0 = offsetof(patchbay_host, set_error) + sizeof(void (*)(void)),
     PATCHBAY_HOST_SIZE_1_3 = offsetof(patchbay_host, input_column_types) + sizeof(void (*)(void)),
+    PATCHBAY_HOST_SIZE_1_4 = offsetof(patchbay_host, rate_limit) + sizeof(void (*)(void)),
     PATCHBAY_CONNECTOR_SIZE_1_0 = offsetof(patchbay_connector, cancel) + sizeof(void (*)(void)),
     PATCHBAY_CONNECTOR_SIZE_1_1 = offsetof(patchbay_connector, tcp_ports) + sizeof(const uint16_t *),
     PATCHBAY_CONNECTOR_SIZE_1_4 = offsetof(patchbay_connector, output_tables) + sizeof(const char *const *)

@@ -154,3 +154,43 @@ struct EvidenceTests {
         #expect(try project.store.table("in.a")?.evidence == false)
     }
 }
+
+@Suite("Preparation: batches of rows for an egression")
+struct BatchTests {
+    @Test("batch writes an input as JSON payloads of at most size rows, each value by its column's type, NULL as null")
+    func batchesTypedRows() async throws {
+        // Given five typed rows (one with a NULL amount), extracted in the first phase
+        let data = try Fixtures.directory(with: ["orders.csv": "id,amount,paid,note\n1,10.50,true,a\n2,,false,\"b \"\"q\"\"\"\n3,7,true,c\n4,1.25,false,d\n5,3,true,e\n"])
+        defer { try? FileManager.default.removeItem(atPath: data) }
+        let project = try TestProject(files: ["flows/send.yaml": """
+            phases:
+              - id: extract
+                tasks:
+                  - id: orders
+                    connector: dev.patchbay.file-extract
+                    files: {read: ["\(data)"]}
+                    parameters: {path: "\(data)/orders.csv", table: in.orders, columns: {id: integer, amount: decimal, paid: boolean}}
+              - id: prepare
+                tasks:
+                  - {id: batch, connector: dev.patchbay.batch, inputs: {source: in.orders}, parameters: {size: 2, wrap: records, table: out.batches}}
+            """])
+        defer { project.remove() }
+        // When it runs
+        let (run, jobs) = try await project.run("send")
+        #expect(run.status == .success, "\(run.message ?? "")")
+        // Then three batches of 2, 2 and 1 rows, typed as the columns are
+        #expect(try project.outputs(jobs["batch"]!) == ["batches": "3", "rows": "5"])
+        let table = try #require(try project.store.table("out.batches"))
+        #expect(table.columns == ["batch", "rows", "payload"] && table.types == [.integer, .integer, .json] && table.rowCount == 3)
+        let csv = try String(contentsOfFile: project.project.tableFile("out.batches"), encoding: .utf8)
+        let records = CSV.nullableRecords(Data(csv.utf8), limit: 10).dropFirst().map { $0.map { $0 ?? "" } }
+        #expect(records.map { $0[0] } == ["1", "2", "3"] && records.map { $0[1] } == ["2", "2", "1"])
+        let first = try #require(try JSONSerialization.jsonObject(with: Data(records[0][2].utf8)) as? [String: [[String: Any]]])
+        let rows = try #require(first["records"])
+        #expect(rows[0]["id"] as? Int == 1 && rows[0]["amount"] as? String == "10.50" && rows[0]["paid"] as? Bool == true)
+        #expect(rows[1]["amount"] is NSNull && rows[1]["note"] as? String == "b \"q\"")
+        // And validate reads its declaration: the flow, which reads in.orders a phase after it is written, is valid
+        let check = try project.patchbay(["validate", "send"])
+        #expect(check.status == 0, "\(check.stderr)")
+    }
+}

@@ -212,6 +212,76 @@ struct RecoveryTests {
         #expect(exited(host) == 6)
     }
 
+    @Test("ready waits for a newer drop: a run finds the file, the next polls until the file is newer, then goes on with its size and time")
+    func readyWaitsForNewerFile() throws {
+        // Given a drop directory with a file in it, and a flow whose status check wants a newer file each run
+        let drop = try Fixtures.directory(with: ["orders.csv": "id\n1\n"])
+        defer { try? FileManager.default.removeItem(atPath: drop) }
+        let project = try TestProject(files: ["flows/drop.yaml": """
+            phases:
+              - id: wait
+                tasks:
+                  - id: ready
+                    connector: dev.patchbay.ready
+                    network: none
+                    files: {read: ["\(drop)"]}
+                    poll: {interval: 0.05, timeout: 60}
+                    parameters: {path: "\(drop)/orders.csv", newer: true, min_bytes: 2}
+            """])
+        defer { project.remove() }
+        // When it runs once, Then the file is found at once
+        let first = try project.patchbay(["run", "drop"])
+        #expect(first.status == 0, "\(first.stdout)\(first.stderr)")
+        // When it runs again, Then it waits (the same file is not newer) until the file changes
+        let host = try start(project, "drop")
+        try eventually("the second run polls") {
+            try project.store.runs().first.flatMap { $0.id == nil ? nil : try project.jobsByTask($0.id!)["ready"]?.waitReason } == "poll"
+        }
+        let waiting = try #require(try project.store.runs().first)
+        let said = try project.store.logs(job: try #require(try project.jobsByTask(waiting.id!)["ready"]).id!).map(\.message)
+        #expect(said.contains { $0.contains("is not newer than the one the last run found") }, "\(said)")
+        try "id\n1\n2\n".write(toFile: drop + "/orders.csv", atomically: false, encoding: .utf8)
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(5)], ofItemAtPath: drop + "/orders.csv")
+        #expect(exited(host) == 0)
+        let job = try #require(try project.jobsByTask(waiting.id!)["ready"])
+        let outputs = try project.outputs(job)
+        #expect(job.status == .success && outputs["bytes"] == "7" && outputs["source"] == drop + "/orders.csv", "\(outputs)")
+        #expect(outputs["modified"]?.hasSuffix("Z") == true)
+    }
+
+    @Test("ready checks a plain-HTTP source with HEAD: 200 is ready with its size, 404 is not yet, a non-http URL is a config error")
+    func readyChecksHTTP() throws {
+        // Given a real HTTP server serving a directory with one file
+        let served = try Fixtures.directory(with: ["export.csv": "id\n1\n2\n3\n"])
+        defer { try? FileManager.default.removeItem(atPath: served) }
+        let port = 20_000 + Int(getpid() % 20_000)
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        server.arguments = ["python3", "-m", "http.server", String(port), "--bind", "127.0.0.1", "--directory", served]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }  // it inherits an ignored SIGTERM
+        try eventually("the server listens") {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(fd) }
+            var address = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: in_port_t(UInt16(port).bigEndian),
+                                      sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+            return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 } }
+        }
+        // When the file is checked, Then it is ready with its Content-Length and Last-Modified
+        let ready = try FirstParty.patchbay(["task", "run", "dev.patchbay.ready", "--param", "url=http://127.0.0.1:\(port)/export.csv", "--output", "json"])
+        #expect(ready.status == 0, "\(ready.stdout)\(ready.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(ready.stdout.utf8)) as? [String: Any])
+        let outputs = Dictionary(uniqueKeysWithValues: (object["outputs"] as? [[String: Any]] ?? []).map { ($0["name"] as? String ?? "", $0["value"] as? String ?? "") })
+        #expect(outputs["bytes"] == "9" && outputs["modified"]?.hasSuffix("Z") == true, "\(outputs)")
+        // And a file that is not there yet is PENDING (exit 10), and an https URL is refused as a config error
+        let missing = try FirstParty.patchbay(["task", "run", "dev.patchbay.ready", "--param", "url=http://127.0.0.1:\(port)/later.csv"])
+        #expect(missing.status == 10, "\(missing.stdout)")
+        let tls = try FirstParty.patchbay(["task", "run", "dev.patchbay.ready", "--param", "url=https://example.com/x"])
+        #expect(tls.status == 1 && tls.stdout.contains("url must be plain http://"), "\(tls.stdout)")
+    }
+
     @Test("Ctrl-C on `patchbay run` stops the run as terminate does, records it as interrupted by the user, and exits 6")
     func interruptStopsTheRun() throws {
         // Given a run whose first job is running

@@ -16,20 +16,15 @@
  * Depends only on libc.
  */
 #include <dirent.h>
-#include <errno.h>
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "patchbay/connector.h"
 #include "patchbay/params.h"
+#include "../common/http_client.h"
 
 static const patchbay_host *host;
 
@@ -64,74 +59,39 @@ static void check_path(const char *path, finding *f) {
 
 /* HEAD on a plain-HTTP URL. Returns 0, or a config error's message in f->why with -1. */
 static int check_url(const char *url, finding *f) {
-    if (strncmp(url, "http://", 7) != 0) {
-        snprintf(f->why, sizeof f->why, "url must be plain http:// (this connector speaks no TLS): %.200s", url);
+    pb_url target;
+    if (pb_url_parse(url, &target, f->why, sizeof f->why) != 0) return -1;
+    pb_response response;
+    if (pb_http("HEAD", &target, NULL, NULL, 0, 10, &response, f->why, sizeof f->why) != 0) return 0;  /* not there yet */
+    int status = response.status;
+    char value[128];
+    if (status == 401 || status == 403) {
+        snprintf(f->why, sizeof f->why, "HEAD %.200s answered %d: the source refuses this client", url, status);
+        pb_response_free(&response);
         return -1;
     }
-    char hostname[256], port[8] = "80", path[2048] = "/";
-    const char *rest = url + 7, *slash = strchr(rest, '/');
-    size_t authority = slash ? (size_t)(slash - rest) : strlen(rest);
-    if (authority == 0 || authority >= sizeof hostname) { snprintf(f->why, sizeof f->why, "url has no host: %.200s", url); return -1; }
-    memcpy(hostname, rest, authority);
-    hostname[authority] = 0;
-    char *colon = strchr(hostname, ':');
-    if (colon) { snprintf(port, sizeof port, "%s", colon + 1); *colon = 0; }
-    if (slash) snprintf(path, sizeof path, "%s", slash);
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *found = NULL;
-    if (getaddrinfo(hostname, port, &hints, &found) != 0 || !found) {
-        snprintf(f->why, sizeof f->why, "%s does not resolve yet", hostname);
+    if (status != 200) {
+        snprintf(f->why, sizeof f->why, "HEAD %.200s answered %d", url, status);
+        pb_response_free(&response);
         return 0;
     }
-    int fd = socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct timeval limit = { 10, 0 };
-    if (fd >= 0) { setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit); setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit); }
-    if (fd < 0 || connect(fd, found->ai_addr, found->ai_addrlen) != 0) {
-        snprintf(f->why, sizeof f->why, "%s:%s does not answer yet (%s)", hostname, port, strerror(errno));
-        if (fd >= 0) close(fd);
-        freeaddrinfo(found);
-        return 0;
-    }
-    freeaddrinfo(found);
-    char request[2400], response[8192];
-    int n = snprintf(request, sizeof request, "HEAD %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: patchbay-ready/1.0\r\nConnection: close\r\n\r\n", path, hostname);
-    if (write(fd, request, (size_t)n) != n) { snprintf(f->why, sizeof f->why, "could not send HEAD to %s", hostname); close(fd); return 0; }
-    size_t used = 0;
-    ssize_t got;
-    while (used < sizeof response - 1 && (got = read(fd, response + used, sizeof response - 1 - used)) > 0) {
-        used += (size_t)got;
-        response[used] = 0;
-        if (strstr(response, "\r\n\r\n")) break;
-    }
-    close(fd);
-    response[used] = 0;
-    int status = 0;
-    if (sscanf(response, "HTTP/%*d.%*d %d", &status) != 1) { snprintf(f->why, sizeof f->why, "%s answered something that is not HTTP", hostname); return 0; }
-    if (status == 401 || status == 403) { snprintf(f->why, sizeof f->why, "HEAD %.200s answered %d: the source refuses this client", url, status); return -1; }
-    if (status != 200) { snprintf(f->why, sizeof f->why, "HEAD %.200s answered %d", url, status); return 0; }
     f->present = 1;
-    f->bytes = -1;
-    for (char *line = strstr(response, "\r\n"); line && line[2] && !(line[2] == '\r' && line[3] == '\n'); line = strstr(line + 2, "\r\n")) {
-        const char *header = line + 2;
-        if (strncasecmp(header, "Content-Length:", 15) == 0) f->bytes = atoll(header + 15);
-        if (strncasecmp(header, "Last-Modified:", 14) == 0) {
+    f->bytes = pb_header(&response, "Content-Length", value, sizeof value) ? atoll(value) : -1;
+    if (pb_header(&response, "Last-Modified", value, sizeof value)) {
+        /* An HTTP date: "Wed, 02 Dec 2026 10:00:00 GMT". */
+        static const char *months = "JanFebMarAprMayJunJulAugSepOctNovDec";
+        char month[4] = "";
+        int day = 0, year = 0, hour = 0, minute = 0, second = 0;
+        const char *m;
+        if (sscanf(value, "%*3s, %d %3s %d %d:%d:%d", &day, month, &year, &hour, &minute, &second) == 6 && (m = strstr(months, month))) {
             struct tm parts;
             memset(&parts, 0, sizeof parts);
-            const char *value = header + 14;
-            while (*value == ' ') value++;
-            /* An HTTP date: "Wed, 02 Dec 2026 10:00:00 GMT". */
-            static const char *months = "JanFebMarAprMayJunJulAugSepOctNovDec";
-            char month[4] = "";
-            int day = 0, year = 0, hour = 0, minute = 0, second = 0;
-            if (sscanf(value, "%*3s, %d %3s %d %d:%d:%d", &day, month, &year, &hour, &minute, &second) == 6) {
-                const char *m = strstr(months, month);
-                if (m) {
-                    parts.tm_mday = day; parts.tm_mon = (int)((m - months) / 3); parts.tm_year = year - 1900;
-                    parts.tm_hour = hour; parts.tm_min = minute; parts.tm_sec = second;
-                    f->modified = (long long)timegm(&parts);
-                }
-            }
+            parts.tm_mday = day; parts.tm_mon = (int)((m - months) / 3); parts.tm_year = year - 1900;
+            parts.tm_hour = hour; parts.tm_min = minute; parts.tm_sec = second;
+            f->modified = (long long)timegm(&parts);
         }
     }
+    pb_response_free(&response);
     return 0;
 }
 

@@ -194,3 +194,100 @@ struct BatchTests {
         #expect(check.status == 0, "\(check.stderr)")
     }
 }
+
+/// The ingestion service the egression tests send to (Tests/Fixtures/services/ingest.py), on a free port.
+final class IngestService {
+    let process = Process()
+    let port: Int
+    let log: String
+
+    init(acceptSuffix: String = "-2") throws {
+        log = try Fixtures.temporaryDirectory() + "/received.jsonl"
+        let output = Pipe()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", Fixtures.repository + "/Tests/Fixtures/services/ingest.py", "--log", log, "--accept-suffix", acceptSuffix]
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // The first line it prints is its port, once it listens.
+        var line = ""
+        while !line.hasSuffix("\n") {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            line += String(decoding: chunk, as: UTF8.self)
+        }
+        guard let port = Int(line.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            throw Fixtures.FixtureError(message: "the ingestion service did not start: '\(line)'")
+        }
+        self.port = port
+    }
+
+    /// What it received, one object a request.
+    func received() throws -> [[String: Any]] {
+        guard let text = try? String(contentsOfFile: log, encoding: .utf8) else { return [] }
+        return try text.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] ?? [:] }
+    }
+
+    deinit {
+        kill(process.processIdentifier, SIGKILL)  // it inherits an ignored SIGTERM
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: (log as NSString).deletingLastPathComponent)
+    }
+}
+
+@Suite("Egression: batches sent to a real service")
+struct EgressionTests {
+    static func flow(_ path: String, auth: Bool = false, port: Int) -> String {
+        """
+        phases:
+        \(auth ? "  - id: login\n    tasks:\n      - {id: auth, connector: test.auth, parameters: {\"#token\": tok, rotate: true}}\n" : "")\
+          - id: extract
+            tasks:
+              - {id: orders, connector: dev.patchbay.sample-data, parameters: {rows: 5, table: in.orders}}
+          - id: prepare
+            tasks:
+              - {id: batch, connector: dev.patchbay.batch, inputs: {source: in.orders}, parameters: {size: 2, table: out.batches}}
+          - id: send
+            tasks:
+              - {id: send, connector: dev.patchbay.http-send, network: {tcp: [\(port)]}, inputs: {payloads: out.batches}, parameters: {url: "http://127.0.0.1:\(port)\(path)", max_wait_s: 10}}
+        """
+    }
+
+    @Test("http-send posts every batch, waits out a 503's Retry-After, and records each response; the service got each payload once")
+    func sendsWithRetry() async throws {
+        // Given a service whose first answer is 503 with Retry-After: 1
+        let service = try IngestService()
+        let project = try TestProject(files: ["flows/out.yaml": Self.flow("/flaky", port: service.port)])
+        defer { project.remove() }
+        // When the flow extracts 5 rows, batches them by 2 and sends them
+        let (run, jobs) = try await project.run("out")
+        // Then all three batches were sent, the first on its second attempt
+        #expect(run.status == .success, "\(run.message ?? "") \(jobs["send"]?.message ?? "")")
+        #expect(try project.outputs(jobs["send"]!) == ["sent": "3", "attempts": "4"])
+        let csv = try String(contentsOfFile: project.project.tableFile("out.responses"), encoding: .utf8)
+        let rows = CSV.nullableRecords(Data(csv.utf8), limit: 10).dropFirst().map { $0.map { $0 ?? "" } }
+        #expect(rows.map { [$0[0], $0[1], $0[2]] } == [["1", "200", "2"], ["2", "200", "1"], ["3", "200", "1"]], "\(rows)")
+        let logs = try project.store.logs(job: jobs["send"]!.id!).map(\.message)
+        #expect(logs.contains("attempt 1: HTTP 503; trying again in 1000 ms"), "\(logs)")
+        // And the service received the first batch twice (the 503 and the retry) and every row exactly once in the end
+        let bodies = try service.received().compactMap { $0["body"] as? String }
+        #expect(bodies.count == 4)
+        let sentRows = try bodies.dropFirst().flatMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [[String: Any]] ?? [] }
+        #expect(sentRows.compactMap { $0["id"] as? String }.sorted() == ["1", "2", "3", "4", "5"], "\(sentRows)")
+    }
+
+    @Test("a 401 fails the send as unauthorized; the host authenticates again with the run's authentication task, and the retry is accepted")
+    func reauthenticatesOn401() async throws {
+        // Given a service that accepts only the second token an authentication issues
+        let service = try IngestService(acceptSuffix: "-2")
+        let project = try TestProject(files: ["flows/secure.yaml": Self.flow("/secure", auth: true, port: service.port)])
+        defer { project.remove() }
+        // When the flow runs
+        let (run, jobs) = try await project.run("secure")
+        // Then the send succeeded after authenticating again, and the service saw the first token refused, then the second
+        #expect(run.status == .success, "\(run.message ?? "") \(jobs["send"]?.message ?? "")")
+        #expect(jobs["send"]?.message == "succeeded after authenticating again with task 'auth'", "\(jobs["send"]?.message ?? "")")
+        let tokens = try service.received().compactMap { $0["authorization"] as? String }
+        #expect(tokens.first == "Bearer tok-1" && tokens.dropFirst().allSatisfy { $0 == "Bearer tok-2" } && tokens.count == 4, "\(tokens)")
+    }
+}

@@ -1,0 +1,137 @@
+/* Plugins/common/http_client.h — the first-party C connectors' plain-HTTP/1.1 client (no TLS): parse an
+ * http:// URL, send one request with Connection: close, read the status line, the headers and the body.
+ * Header-only and libc-only, like the SDK's params.h; every function is static. Not part of the ABI. */
+#ifndef PATCHBAY_PLUGINS_HTTP_CLIENT_H
+#define PATCHBAY_PLUGINS_HTTP_CLIENT_H
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+typedef struct { char host[256]; char port[8]; char path[2048]; } pb_url;
+
+/* Splits http://HOST[:PORT][/PATH]; -1 with `why` for anything else (https included: there is no TLS here). */
+static int pb_url_parse(const char *url, pb_url *out, char *why, size_t cap) {
+    if (strncmp(url, "http://", 7) != 0) {
+        snprintf(why, cap, "url must be plain http:// (this connector speaks no TLS): %.200s", url);
+        return -1;
+    }
+    const char *rest = url + 7, *slash = strchr(rest, '/');
+    size_t authority = slash ? (size_t)(slash - rest) : strlen(rest);
+    if (authority == 0 || authority >= sizeof out->host) { snprintf(why, cap, "url has no host: %.200s", url); return -1; }
+    memcpy(out->host, rest, authority);
+    out->host[authority] = 0;
+    snprintf(out->port, sizeof out->port, "80");
+    char *colon = strchr(out->host, ':');
+    if (colon) { snprintf(out->port, sizeof out->port, "%.5s", colon + 1); *colon = 0; }
+    snprintf(out->path, sizeof out->path, "%s", slash ? slash : "/");
+    return 0;
+}
+
+typedef struct {
+    int status;
+    char *head;  /* the status line and headers, NUL-terminated */
+    char *body;  /* NUL-terminated; at most 1 MiB is kept */
+    size_t body_length;
+} pb_response;
+
+static void pb_response_free(pb_response *r) {
+    free(r->head);
+    free(r->body);
+    r->head = r->body = NULL;
+}
+
+/* A header's value (after the colon and spaces), up to the line's end, into `out`; 0 when absent. */
+static int pb_header(const pb_response *r, const char *name, char *out, size_t cap) {
+    size_t n = strlen(name);
+    for (const char *line = strstr(r->head ? r->head : "", "\r\n"); line && line[2]; line = strstr(line + 2, "\r\n")) {
+        const char *header = line + 2;
+        if (strncasecmp(header, name, n) != 0 || header[n] != ':') continue;
+        const char *value = header + n + 1;
+        while (*value == ' ' || *value == '\t') value++;
+        const char *end = strstr(value, "\r\n");
+        size_t length = end ? (size_t)(end - value) : strlen(value);
+        snprintf(out, cap, "%.*s", (int)length, value);
+        return 1;
+    }
+    return 0;
+}
+
+/* Sends `method` to `url` with `headers` (each "Name: value\r\n", may be NULL) and `body` (may be NULL), waits at
+ * most `timeout_s` for each read or write, and reads the whole response. 0 with `out` filled, or -1 with `why`
+ * when the server could not be reached or did not answer HTTP (the caller may try again). */
+static int pb_http(const char *method, const pb_url *url, const char *headers, const char *body, size_t body_length,
+                   int timeout_s, pb_response *out, char *why, size_t cap) {
+    memset(out, 0, sizeof *out);
+    struct addrinfo hints, *found = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(url->host, url->port, &hints, &found) != 0 || !found) {
+        snprintf(why, cap, "%s does not resolve", url->host);
+        return -1;
+    }
+    int fd = socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct timeval limit = { timeout_s, 0 };
+    if (fd >= 0) {
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit);
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof limit);
+    }
+    if (fd < 0 || connect(fd, found->ai_addr, found->ai_addrlen) != 0) {
+        snprintf(why, cap, "%s:%s does not answer (%s)", url->host, url->port, strerror(errno));
+        if (fd >= 0) close(fd);
+        freeaddrinfo(found);
+        return -1;
+    }
+    freeaddrinfo(found);
+    char request[4096];
+    int n = snprintf(request, sizeof request,
+                     "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: patchbay/1.0\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n",
+                     method, url->path, url->host, headers ? headers : "", body ? body_length : 0);
+    if (n < 0 || (size_t)n >= sizeof request || write(fd, request, (size_t)n) != n) {
+        snprintf(why, cap, "could not send the request to %s", url->host);
+        close(fd);
+        return -1;
+    }
+    for (size_t sent = 0; body && sent < body_length;) {
+        ssize_t w = write(fd, body + sent, body_length - sent);
+        if (w <= 0) { snprintf(why, cap, "could not send the body to %s (%s)", url->host, strerror(errno)); close(fd); return -1; }
+        sent += (size_t)w;
+    }
+    size_t used = 0, capacity = 1 << 16, keep = (1 << 20) + (1 << 16);
+    char *all = malloc(capacity + 1);
+    ssize_t got;
+    while (all && (got = read(fd, all + used, capacity - used)) > 0) {
+        used += (size_t)got;
+        if (used == capacity) {
+            if (capacity >= keep) break;
+            capacity *= 2;
+            char *grown = realloc(all, capacity + 1);
+            if (!grown) { free(all); all = NULL; break; }
+            all = grown;
+        }
+    }
+    close(fd);
+    if (!all) { snprintf(why, cap, "out of memory reading the answer of %s", url->host); return -1; }
+    all[used] = 0;
+    char *split = strstr(all, "\r\n\r\n");
+    if (sscanf(all, "HTTP/%*d.%*d %d", &out->status) != 1 || !split) {
+        snprintf(why, cap, "%s answered something that is not HTTP", url->host);
+        free(all);
+        return -1;
+    }
+    *split = 0;
+    out->head = all;
+    out->body_length = used - (size_t)(split + 4 - all);
+    out->body = malloc(out->body_length + 1);
+    if (out->body) { memcpy(out->body, split + 4, out->body_length); out->body[out->body_length] = 0; }
+    return 0;
+}
+
+#endif

@@ -1,0 +1,60 @@
+"""A small ingestion service for the egression tests: a real HTTP server on 127.0.0.1, on a free port it prints
+first. Every POST body is appended (one JSON line: path, authorization, body) to the file given with --log.
+
+  POST /ingest   200 {"ok": true}
+  POST /flaky    the first request 503 with Retry-After: 1, then 200
+  POST /secure   200 when "Authorization: Bearer T" has T ending in --accept-suffix, else 401
+"""
+import argparse
+import http.server
+import json
+import threading
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--log", required=True)
+parser.add_argument("--accept-suffix", default="-2")
+options = parser.parse_args()
+lock = threading.Lock()
+flaky_seen = [0]
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def answer(self, status, body, headers=()):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(length).decode()
+        authorization = self.headers.get("Authorization", "")
+        with lock:
+            with open(options.log, "a") as log:
+                log.write(json.dumps({"path": self.path, "authorization": authorization, "body": body}) + "\n")
+        if self.path == "/flaky":
+            with lock:
+                flaky_seen[0] += 1
+                first = flaky_seen[0] == 1
+            if first:
+                return self.answer(503, {"error": "busy"}, [("Retry-After", "1")])
+            return self.answer(200, {"ok": True})
+        if self.path == "/secure":
+            if authorization.startswith("Bearer ") and authorization.endswith(options.accept_suffix):
+                return self.answer(200, {"ok": True})
+            return self.answer(401, {"error": "token revoked"})
+        if self.path == "/ingest":
+            return self.answer(200, {"ok": True})
+        return self.answer(404, {"error": "no such endpoint"})
+
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()

@@ -17,7 +17,7 @@
 typedef struct { char host[256]; char port[8]; char path[2048]; } pb_url;
 
 /* Splits http://HOST[:PORT][/PATH]; -1 with `why` for anything else (https included: there is no TLS here). */
-static int pb_url_parse(const char *url, pb_url *out, char *why, size_t cap) {
+static inline int pb_url_parse(const char *url, pb_url *out, char *why, size_t cap) {
     if (strncmp(url, "http://", 7) != 0) {
         snprintf(why, cap, "url must be plain http:// (this connector speaks no TLS): %.200s", url);
         return -1;
@@ -41,14 +41,14 @@ typedef struct {
     size_t body_length;
 } pb_response;
 
-static void pb_response_free(pb_response *r) {
+static inline void pb_response_free(pb_response *r) {
     free(r->head);
     free(r->body);
     r->head = r->body = NULL;
 }
 
 /* A header's value (after the colon and spaces), up to the line's end, into `out`; 0 when absent. */
-static int pb_header(const pb_response *r, const char *name, char *out, size_t cap) {
+static inline int pb_header(const pb_response *r, const char *name, char *out, size_t cap) {
     size_t n = strlen(name);
     for (const char *line = strstr(r->head ? r->head : "", "\r\n"); line && line[2]; line = strstr(line + 2, "\r\n")) {
         const char *header = line + 2;
@@ -66,7 +66,7 @@ static int pb_header(const pb_response *r, const char *name, char *out, size_t c
 /* Sends `method` to `url` with `headers` (each "Name: value\r\n", may be NULL) and `body` (may be NULL), waits at
  * most `timeout_s` for each read or write, and reads the whole response. 0 with `out` filled, or -1 with `why`
  * when the server could not be reached or did not answer HTTP (the caller may try again). */
-static int pb_http(const char *method, const pb_url *url, const char *headers, const char *body, size_t body_length,
+static inline int pb_http(const char *method, const pb_url *url, const char *headers, const char *body, size_t body_length,
                    int timeout_s, pb_response *out, char *why, size_t cap) {
     memset(out, 0, sizeof *out);
     struct addrinfo hints, *found = NULL;
@@ -132,6 +132,62 @@ static int pb_http(const char *method, const pb_url *url, const char *headers, c
     out->body = malloc(out->body_length + 1);
     if (out->body) { memcpy(out->body, split + 4, out->body_length); out->body[out->body_length] = 0; }
     return 0;
+}
+
+/* ---- Retries, as every first-party HTTP connector does them ------------------------------------------ */
+
+#include <time.h>
+#include "patchbay/connector.h"
+
+/* How a connector retries: attempts in all, and a bound on the waiting between them. */
+typedef struct { long long max_attempts; long long max_wait_ms; long long waited_ms; } pb_retry_policy;
+
+static inline int pb_http_retryable(int status) { return status == 0 || status == 408 || status == 429 || status >= 500; }
+
+/* Sleeps `ms`, in steps, stopping early when the task is cancelled; 0, or -1 when cancelled. */
+static inline int pb_pause(const patchbay_host *host, patchbay_task *task, long long ms) {
+    while (ms > 0) {
+        if (host->is_cancelled(task)) return -1;
+        long long step = ms < 20 ? ms : 20;
+        struct timespec t = { 0, (long)step * 1000000L };
+        nanosleep(&t, NULL);
+        ms -= step;
+    }
+    return 0;
+}
+
+/* One request, tried again on 408, 429, 5xx and a connection failure: after the server's Retry-After (seconds)
+ * or an exponential back-off with jitter from 250 ms, while attempts and the policy's waiting allow. Each attempt
+ * first takes a turn under the project's rate limit for the URL's host (ABI 1.4). `*attempts` says how many it
+ * took. Returns PATCHBAY_OK with the last response in `out` (status 0 when the server was never reached, `why`
+ * saying why), or PATCHBAY_CANCELLED. */
+static inline patchbay_status pb_http_retrying(const patchbay_host *host, patchbay_task *task, const char *method, const pb_url *url,
+                                        const char *headers, const char *body, size_t body_length, pb_retry_policy *policy,
+                                        pb_response *out, long long *attempts, char *why, size_t cap) {
+    unsigned seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)out;
+    for (*attempts = 1;; (*attempts)++) {
+        if (host->struct_size >= PATCHBAY_HOST_SIZE_1_4) {
+            uint64_t turn = 0;
+            if (host->rate_limit(task, patchbay_cstr(url->host), 1, &turn) == PATCHBAY_CANCELLED) return PATCHBAY_CANCELLED;
+        }
+        memset(out, 0, sizeof *out);
+        if (pb_http(method, url, headers, body, body_length, 30, out, why, cap) == 0) snprintf(why, cap, "HTTP %d", out->status);
+        if (!pb_http_retryable(out->status) || *attempts >= policy->max_attempts) return PATCHBAY_OK;
+        char retry_after[64] = "";
+        long long wait = out->status != 0 && pb_header(out, "Retry-After", retry_after, sizeof retry_after) && atoll(retry_after) >= 0
+                             ? atoll(retry_after) * 1000 : (250LL << (*attempts - 1)) + (long long)(rand_r(&seed) % 100);
+        if (policy->waited_ms + wait > policy->max_wait_ms) {
+            size_t used = strlen(why);
+            snprintf(why + used, cap - used, "; gave up: waiting %lld ms more would pass the bound of %lld ms", wait, policy->max_wait_ms);
+            return PATCHBAY_OK;
+        }
+        pb_response_free(out);
+        char line[700];
+        snprintf(line, sizeof line, "attempt %lld: %.500s; trying again in %lld ms", *attempts, why, wait);
+        host->log(task, PATCHBAY_LOG_WARNING, patchbay_cstr(line));
+        if (pb_pause(host, task, wait) != 0) return PATCHBAY_CANCELLED;
+        policy->waited_ms += wait;
+    }
 }
 
 #endif

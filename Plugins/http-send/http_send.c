@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "patchbay/connector.h"
 #include "patchbay/params.h"
@@ -62,57 +61,20 @@ static patchbay_status read_parameters(patchbay_task *task, patchbay_error *erro
     return PATCHBAY_OK;
 }
 
-/* Sleeps `ms`, in steps, stopping early when the task is cancelled; 0, or -1 when cancelled. */
-static int pause_ms(patchbay_task *task, long long ms) {
-    while (ms > 0) {
-        if (host->is_cancelled(task)) return -1;
-        long long step = ms < 20 ? ms : 20;
-        struct timespec t = { 0, (long)step * 1000000L };
-        nanosleep(&t, NULL);
-        ms -= step;
-    }
-    return 0;
-}
-
 /* What sending one payload came to. */
 typedef struct { int status; long long attempts; char body[2048]; char why[600]; } outcome;
 
-static int retryable(int status) { return status == 0 || status == 408 || status == 429 || status >= 500; }
-
-static patchbay_status send_one(patchbay_task *task, const settings *set, const pb_url *target, const char *headers,
-                                patchbay_str payload, long long *waited_ms, outcome *o) {
-    unsigned seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)o;
+static patchbay_status send_one(patchbay_task *task, const pb_url *target, const char *headers, patchbay_str payload,
+                                pb_retry_policy *policy, outcome *o) {
     memset(o, 0, sizeof *o);
-    for (o->attempts = 1;; o->attempts++) {
-        if (host->struct_size >= PATCHBAY_HOST_SIZE_1_4) {
-            uint64_t turn = 0;
-            if (host->rate_limit(task, patchbay_cstr(target->host), 1, &turn) == PATCHBAY_CANCELLED) return PATCHBAY_CANCELLED;
-        }
-        pb_response response;
-        o->status = 0;
-        if (pb_http("POST", target, headers, payload.data, payload.length, 30, &response, o->why, sizeof o->why) == 0) {
-            o->status = response.status;
-            snprintf(o->body, sizeof o->body, "%.*s", (int)(response.body_length < 2000 ? response.body_length : 2000), response.body ? response.body : "");
-            snprintf(o->why, sizeof o->why, "HTTP %d", response.status);
-        }
-        char retry_after[64] = "";
-        int has_retry_after = o->status != 0 && pb_header(&response, "Retry-After", retry_after, sizeof retry_after);
-        if (o->status != 0) pb_response_free(&response);
-        if (!retryable(o->status) || o->attempts >= set->max_attempts) return PATCHBAY_OK;
-        /* The server's Retry-After (seconds), else exponential back-off with jitter from 250 ms. */
-        long long wait = has_retry_after && atoll(retry_after) >= 0 ? atoll(retry_after) * 1000
-                                                                    : (250LL << (o->attempts - 1)) + (long long)(rand_r(&seed) % 100);
-        if (*waited_ms + wait > set->max_wait_s * 1000) {
-            snprintf(o->why + strlen(o->why), sizeof o->why - strlen(o->why), "; gave up: waiting %lld ms more would pass max_wait_s %lld",
-                     wait, set->max_wait_s);
-            return PATCHBAY_OK;
-        }
-        char line[700];
-        snprintf(line, sizeof line, "attempt %lld: %s; trying again in %lld ms", o->attempts, o->why, wait);
-        host->log(task, PATCHBAY_LOG_WARNING, patchbay_cstr(line));
-        if (pause_ms(task, wait) != 0) return PATCHBAY_CANCELLED;
-        *waited_ms += wait;
-    }
+    pb_response response;
+    patchbay_status s = pb_http_retrying(host, task, "POST", target, headers, payload.data, payload.length, policy, &response,
+                                         &o->attempts, o->why, sizeof o->why);
+    if (s != PATCHBAY_OK) return s;
+    o->status = response.status;
+    snprintf(o->body, sizeof o->body, "%.*s", (int)(response.body_length < 2000 ? response.body_length : 2000), response.body ? response.body : "");
+    pb_response_free(&response);
+    return PATCHBAY_OK;
 }
 
 static patchbay_status run(patchbay_task *task, patchbay_error *error) {
@@ -157,7 +119,8 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     }
     const patchbay_str *values = NULL;
     size_t got = 0;
-    long long row = 0, sent = 0, attempts = 0, waited = 0;
+    long long row = 0, sent = 0, attempts = 0;
+    pb_retry_policy policy = { set.max_attempts, set.max_wait_s * 1000, 0 };
     outcome first_failure;
     long long first_failed_batch = 0;
     while ((s = host->read_records(reader, &values, &got)) == PATCHBAY_OK) {
@@ -171,7 +134,7 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
                 if (atoll(text) > 0) batch = atoll(text);
             }
             outcome o;
-            if (send_one(task, &set, &target, headers, values[r * width + payload_column], &waited, &o) == PATCHBAY_CANCELLED) {
+            if (send_one(task, &target, headers, values[r * width + payload_column], &policy, &o) == PATCHBAY_CANCELLED) {
                 host->close_input(reader);
                 return PATCHBAY_CANCELLED;
             }
@@ -207,7 +170,7 @@ refused:
             snprintf(why, sizeof why, "%lld of %lld batches were not sent to %.300s; the first, batch %lld: %.600s after %lld attempt%s",
                      row - sent, row, set.url, first_failed_batch, first_failure.why, first_failure.attempts, first_failure.attempts == 1 ? "" : "s");
         patchbay_failure_class cls = first_failure.status == 401 ? PATCHBAY_FAILURE_UNAUTHORIZED
-                                   : retryable(first_failure.status) ? PATCHBAY_FAILURE_TRANSIENT : PATCHBAY_FAILURE_CONFIG;
+                                   : pb_http_retryable(first_failure.status) ? PATCHBAY_FAILURE_TRANSIENT : PATCHBAY_FAILURE_CONFIG;
         return fail(error, cls, why);
     }
     if (host->close_output(writer) != PATCHBAY_OK) return fail(error, PATCHBAY_FAILURE_SYSTEM, "the responses could not be finished");

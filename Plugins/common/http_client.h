@@ -90,10 +90,12 @@ static inline int pb_http(const char *method, const pb_url *url, const char *hea
         return -1;
     }
     freeaddrinfo(found);
-    char request[4096];
+    char request[4096], authority[300];
+    /* Host carries the port unless it is HTTP's own (RFC 9110 §7.2), so a server can build absolute links. */
+    snprintf(authority, sizeof authority, strcmp(url->port, "80") == 0 ? "%s" : "%s:%s", url->host, url->port);
     int n = snprintf(request, sizeof request,
                      "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: patchbay/1.0\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n",
-                     method, url->path, url->host, headers ? headers : "", body ? body_length : 0);
+                     method, url->path, authority, headers ? headers : "", body ? body_length : 0);
     if (n < 0 || (size_t)n >= sizeof request || write(fd, request, (size_t)n) != n) {
         snprintf(why, cap, "could not send the request to %s", url->host);
         close(fd);

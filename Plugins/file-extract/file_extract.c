@@ -15,7 +15,7 @@
  * maxBadShare of the rows are bad.
  * `columns` types columns by name (ABI 1.3 types: string, integer, decimal, float, boolean, date,
  * timestamp, json); the others are strings. CSV: each must be a header column. JSON lines: they are the
- * table's columns, in that order (keys outside them are dropped, with a warning). A value outside its
+ * table's columns, by name (keys outside them are dropped, with a warning). A value outside its
  * type's one form is a bad row, handled as onBadRow says, with the column, the value and the form.
  *
  * Built with: cc -shared -fPIC -O2 -I../../SDK/include file_extract.c -o libfile_extract.so

@@ -195,21 +195,18 @@ struct BatchTests {
     }
 }
 
-/// The ingestion service the egression tests send to (Tests/Fixtures/services/ingest.py), on a free port.
-final class IngestService {
+/// A real HTTP service of the tests (a script in Tests/Fixtures/services) on a free port it prints first.
+final class LocalService {
     let process = Process()
     let port: Int
-    let log: String
 
-    init(acceptSuffix: String = "-2") throws {
-        log = try Fixtures.temporaryDirectory() + "/received.jsonl"
+    init(_ script: String, _ arguments: [String] = []) throws {
         let output = Pipe()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Fixtures.repository + "/Tests/Fixtures/services/ingest.py", "--log", log, "--accept-suffix", acceptSuffix]
+        process.arguments = ["python3", Fixtures.repository + "/Tests/Fixtures/services/" + script] + arguments
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        // The first line it prints is its port, once it listens.
         var line = ""
         while !line.hasSuffix("\n") {
             let chunk = output.fileHandleForReading.availableData
@@ -217,9 +214,26 @@ final class IngestService {
             line += String(decoding: chunk, as: UTF8.self)
         }
         guard let port = Int(line.trimmingCharacters(in: .whitespacesAndNewlines)) else {
-            throw Fixtures.FixtureError(message: "the ingestion service did not start: '\(line)'")
+            throw Fixtures.FixtureError(message: "\(script) did not start: '\(line)'")
         }
         self.port = port
+    }
+
+    deinit {
+        kill(process.processIdentifier, SIGKILL)  // it inherits an ignored SIGTERM
+        process.waitUntilExit()
+    }
+}
+
+/// The ingestion service the egression tests send to (ingest.py): it logs every request it gets.
+final class IngestService {
+    let log: String
+    let service: LocalService
+    var port: Int { service.port }
+
+    init(acceptSuffix: String = "-2") throws {
+        log = try Fixtures.temporaryDirectory() + "/received.jsonl"
+        service = try LocalService("ingest.py", ["--log", log, "--accept-suffix", acceptSuffix])
     }
 
     /// What it received, one object a request.
@@ -228,10 +242,50 @@ final class IngestService {
         return try text.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] ?? [:] }
     }
 
-    deinit {
-        kill(process.processIdentifier, SIGKILL)  // it inherits an ignored SIGTERM
-        process.waitUntilExit()
-        try? FileManager.default.removeItem(atPath: (log as NSString).deletingLastPathComponent)
+    deinit { try? FileManager.default.removeItem(atPath: (log as NSString).deletingLastPathComponent) }
+}
+
+@Suite("HTTP extraction from a real paginated API")
+struct HTTPExtractTests {
+    static let pagings: [(name: String, path: String, pagination: String, records: String)] = [
+        ("page", "/page", #"{"type":"page","param":"page","size_param":"per_page","size":10,"total":"meta.total"}"#, "data.items"),
+        ("offset", "/offset", #"{"type":"offset","param":"offset","size_param":"limit","size":10}"#, "items"),
+        ("cursor", "/cursor", #"{"type":"cursor","param":"cursor","path":"next"}"#, "items"),
+        ("next_url", "/next", #"{"type":"next_url","path":"links.next"}"#, "items"),
+        ("link", "/link", #"{"type":"link"}"#, ""),
+        ("after a 429", "/flaky", #"{"type":"page","param":"page","size_param":"per_page","size":10,"total":"meta.total"}"#, "data.items"),
+    ]
+
+    @Test("every kind of pagination reads all 25 records exactly once, typed as declared; a 429's Retry-After is waited out",
+          arguments: HTTPExtractTests.pagings.map(\.name))
+    func paginates(_ name: String) throws {
+        let paging = try #require(Self.pagings.first { $0.name == name })
+        let api = try LocalService("demo_api.py")
+        let tables = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: tables) }
+        let result = try FirstParty.patchbay(["task", "run", "dev.patchbay.http-extract", "--param", "url=http://127.0.0.1:\(api.port)\(paging.path)",
+                                              "--param", "pagination=\(paging.pagination)", "--param", "records=\(paging.records)",
+                                              "--param", #"columns={"id":"integer","amount":"decimal","name":"string","tags":"json","note":"string"}"#,
+                                              "--param", "table=in.items", "--tables-dir", tables])
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        let csv = try String(contentsOfFile: tables + "/in.items.csv", encoding: .utf8)
+        let rows = CSV.nullableRecords(Data(csv.utf8), limit: 100)
+        let header = try #require(rows.first).map { $0 ?? "" }
+        let id = try #require(header.firstIndex(of: "id")), note = try #require(header.firstIndex(of: "note"))
+        #expect(rows.dropFirst().compactMap { $0[id].flatMap(Int.init) } == Array(1...25), "\(csv)")
+        #expect(rows.dropFirst().allSatisfy { $0[note] == nil }, "JSON null is NULL")
+        if name == "after a 429" { #expect(result.stdout.contains("attempt 1: HTTP 429; trying again in 1000 ms"), "\(result.stdout)") }
+    }
+
+    @Test("a pagination loop fails the task as a config error saying so, instead of running forever or duplicating rows")
+    func loopIsStopped() throws {
+        let api = try LocalService("demo_api.py")
+        let result = try FirstParty.patchbay(["task", "run", "dev.patchbay.http-extract", "--param", "url=http://127.0.0.1:\(api.port)/loop",
+                                              "--param", #"pagination={"type":"cursor","param":"cursor","path":"next"}"#, "--param", "records=items"])
+        #expect(result.status == 1 && result.stdout.contains("failed (config error): pagination loop: page 2"), "\(result.stdout)")
+        let wrong = try FirstParty.patchbay(["task", "run", "dev.patchbay.http-extract", "--param", "url=http://127.0.0.1:\(api.port)/page",
+                                             "--param", "records=items"])
+        #expect(wrong.status == 1 && wrong.stdout.contains("the body has no array of records at 'items'"), "\(wrong.stdout)")
     }
 }
 

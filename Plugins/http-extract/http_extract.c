@@ -1,0 +1,484 @@
+/* dev.patchbay.http-extract — the extraction pattern for JSON REST APIs over plain HTTP, declared by its
+ * parameters (no code): where the records are, how to page, when to stop.
+ *
+ * Parameters: {"url": "http://api.example.com:8080/orders", "records": "data.items", "table": "in.orders",
+ *              "pagination": {"type": "page", "param": "page", "start": 1, "size_param": "per_page", "size": 100,
+ *                             "path": "meta.next", "total": "meta.total"},
+ *              "max_pages": 10000, "columns": {"id": "integer"}, "max_attempts": 4, "max_wait_s": 120}
+ *   records     a dot path to the array of records in the body ("" or absent: the body is the array)
+ *   pagination  type none | page (param, start) | offset (param, size_param) | cursor (path → param)
+ *               | next_url (path: a URL in the body) | link (the Link header's rel="next"); size_param and
+ *               size ask for a page size; total: a dot path to the count of all records
+ *   Stops on: no next page (no cursor, no next URL), an empty page, the total reached, max_pages; a page
+ *   whose records are those of the page before, or a cursor seen within the last 2 pages, is a pagination
+ *   loop: the task fails (config) saying so, rather than run forever or duplicate rows.
+ *   Each record is a flat object: strings unescaped, numbers and booleans as written, null as NULL, nested
+ *   values as JSON text. The columns are `columns` (typed, by name) or the first page's keys; a key
+ *   outside them is dropped, with one warning.
+ *   Retries 408/429/5xx and connection failures (Retry-After or back-off, within max_wait_s), under the
+ *   project's rate limit for the host; an "access_token" credential is sent as a bearer token (a 401 fails
+ *   as UNAUTHORIZED: the host authenticates again once), a "#api_key" parameter as the api_key_header.
+ * Outputs: rows, pages.
+ *
+ * Built with: cc -shared -fPIC -O2 -I../../SDK/include http_extract.c -o libhttp_extract.so
+ * Depends only on libc.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "patchbay/connector.h"
+#include "patchbay/params.h"
+#include "../common/http_client.h"
+
+static const patchbay_host *host;
+
+enum { MAX_COLUMNS = 256, BATCH_ROWS = 256 };
+
+static patchbay_status fail(patchbay_error *error, patchbay_failure_class cls, const char *message) {
+    host->set_error(error, cls, patchbay_cstr(message), patchbay_cstr(""));
+    return PATCHBAY_ERROR;
+}
+
+/* The value at a dot path ("data.items") of a JSON document; 0 when absent. "" is the document itself. */
+static int json_at(patchbay_str doc, const char *path, patchbay_str *out) {
+    patchbay_str here = doc;
+    char key[256];
+    while (*path) {
+        const char *dot = strchr(path, '.');
+        size_t n = dot ? (size_t)(dot - path) : strlen(path);
+        if (n >= sizeof key) return 0;
+        memcpy(key, path, n);
+        key[n] = 0;
+        if (patchbay_params_member(here, key, &here) != PATCHBAY_PARAM_FOUND) return 0;
+        path += n + (dot ? 1 : 0);
+    }
+    const char *p = patchbay_json_skip_ws(here.data, here.data + here.length);
+    *out = (patchbay_str){ p, (size_t)(here.data + here.length - p) };
+    return 1;
+}
+
+/* A scalar at a dot path as text (a string unescaped, a number as written); 0 when absent or null. */
+static int text_at(patchbay_str doc, const char *path, char *out, size_t cap) {
+    patchbay_str value;
+    if (!path[0] || !json_at(doc, path, &value) || value.length == 0) return 0;
+    if (value.data[0] == '"') {
+        size_t n = 0;
+        return patchbay_json_string(value.data, value.data + value.length, out, cap, &n) && n + 1 <= cap;
+    }
+    const char *end = patchbay_json_skip_value(value.data, value.data + value.length);
+    size_t n = end ? (size_t)(end - value.data) : 0;
+    if (n == 0 || n >= cap || (n == 4 && memcmp(value.data, "null", 4) == 0)) return 0;
+    memcpy(out, value.data, n);
+    out[n] = 0;
+    return 1;
+}
+
+typedef struct {
+    char url[2048], records[256], table[256];
+    char type[16], param[64], size_param[64], path[256], total[256], api_key_header[128];
+    long long start, size, max_pages, max_attempts, max_wait_s;
+    size_t typed;
+    char typed_name[MAX_COLUMNS][128];
+    patchbay_column_type typed_type[MAX_COLUMNS];
+} settings;
+
+static const struct { const char *word; patchbay_column_type type; } type_words[] = {
+    { "string", PATCHBAY_TYPE_STRING }, { "integer", PATCHBAY_TYPE_INTEGER }, { "decimal", PATCHBAY_TYPE_DECIMAL },
+    { "float", PATCHBAY_TYPE_FLOAT }, { "boolean", PATCHBAY_TYPE_BOOLEAN }, { "date", PATCHBAY_TYPE_DATE },
+    { "timestamp", PATCHBAY_TYPE_TIMESTAMP }, { "json", PATCHBAY_TYPE_JSON },
+};
+
+static patchbay_status read_parameters(patchbay_task *task, patchbay_error *error, settings *set) {
+    patchbay_str params = host->parameters(task);
+    memset(set, 0, sizeof *set);
+    if (patchbay_params_get(params, "url", set->url, sizeof set->url) != PATCHBAY_PARAM_FOUND)
+        return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'url' (the first page, plain http://) is required");
+    patchbay_params_get(params, "records", set->records, sizeof set->records);
+    if (patchbay_params_get(params, "table", set->table, sizeof set->table) != PATCHBAY_PARAM_FOUND) strcpy(set->table, "in.http");
+    if (patchbay_params_get(params, "api_key_header", set->api_key_header, sizeof set->api_key_header) != PATCHBAY_PARAM_FOUND)
+        strcpy(set->api_key_header, "X-API-Key");
+    set->max_pages = 10000;
+    set->max_attempts = 4;
+    set->max_wait_s = 120;
+    if (patchbay_params_integer(params, "max_pages", &set->max_pages) < 0 || set->max_pages < 1
+        || patchbay_params_integer(params, "max_attempts", &set->max_attempts) < 0 || set->max_attempts < 1
+        || patchbay_params_integer(params, "max_wait_s", &set->max_wait_s) < 0 || set->max_wait_s < 0)
+        return fail(error, PATCHBAY_FAILURE_CONFIG, "max_pages, max_attempts and max_wait_s must be whole numbers (1 or more; max_wait_s 0 or more)");
+    strcpy(set->type, "none");
+    patchbay_str paging;
+    if (patchbay_params_member(params, "pagination", &paging) == PATCHBAY_PARAM_FOUND) {
+        patchbay_params_get(paging, "type", set->type, sizeof set->type);
+        patchbay_params_get(paging, "param", set->param, sizeof set->param);
+        patchbay_params_get(paging, "size_param", set->size_param, sizeof set->size_param);
+        patchbay_params_get(paging, "path", set->path, sizeof set->path);
+        patchbay_params_get(paging, "total", set->total, sizeof set->total);
+        set->start = 1;
+        patchbay_params_integer(paging, "start", &set->start);
+        patchbay_params_integer(paging, "size", &set->size);
+    }
+    static const char *types[] = { "none", "page", "offset", "cursor", "next_url", "link" };
+    int known = 0;
+    for (size_t i = 0; i < 6; i++) known |= strcmp(set->type, types[i]) == 0;
+    if (!known) return fail(error, PATCHBAY_FAILURE_CONFIG, "pagination.type must be none, page, offset, cursor, next_url or link");
+    if ((strcmp(set->type, "page") == 0 || strcmp(set->type, "offset") == 0 || strcmp(set->type, "cursor") == 0) && !set->param[0])
+        return fail(error, PATCHBAY_FAILURE_CONFIG, "pagination.param (the query parameter that selects the page) is required for page, offset and cursor");
+    if ((strcmp(set->type, "cursor") == 0 || strcmp(set->type, "next_url") == 0) && !set->path[0])
+        return fail(error, PATCHBAY_FAILURE_CONFIG, "pagination.path (where the body gives the next cursor or URL) is required for cursor and next_url");
+    if (strcmp(set->type, "offset") == 0 && set->size < 1)
+        return fail(error, PATCHBAY_FAILURE_CONFIG, "pagination.size (the page size, 1 or more) is required for offset");
+    patchbay_str declared;
+    if (patchbay_params_member(params, "columns", &declared) == PATCHBAY_PARAM_FOUND) {
+        const char *cursor = NULL;
+        patchbay_str value;
+        size_t key_length = 0;
+        while (set->typed < MAX_COLUMNS && patchbay_json_members(declared, &cursor, set->typed_name[set->typed], sizeof set->typed_name[0], &value, &key_length)
+               == PATCHBAY_PARAM_FOUND) {
+            char word[32] = "";
+            size_t used = 0;
+            if (value.data[0] == '"') patchbay_json_string(value.data, value.data + value.length, word, sizeof word, &used);
+            size_t t = 0;
+            while (t < 8 && strcmp(type_words[t].word, word) != 0) t++;
+            if (t == 8 || key_length >= sizeof set->typed_name[0]) {
+                char why[300];
+                snprintf(why, sizeof why, "parameter 'columns': column '%.100s' needs a type: string, integer, decimal, float, boolean, date, timestamp or json",
+                         set->typed_name[set->typed]);
+                return fail(error, PATCHBAY_FAILURE_CONFIG, why);
+            }
+            set->typed_type[set->typed++] = type_words[t].type;
+        }
+    }
+    return PATCHBAY_OK;
+}
+
+/* `base` with `name=value` added to its query (value percent-encoded). */
+static void with_query(char *out, size_t cap, const char *base, const char *name, const char *value) {
+    size_t n = (size_t)snprintf(out, cap, "%s%c%s=", base, strchr(base, '?') ? '&' : '?', name);
+    for (const unsigned char *v = (const unsigned char *)value; *v && n + 4 < cap; v++) {
+        if ((*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') || (*v >= '0' && *v <= '9') || *v == '-' || *v == '_' || *v == '.' || *v == '~')
+            out[n++] = (char)*v;
+        else
+            n += (size_t)snprintf(out + n, cap - n, "%%%02X", *v);
+    }
+    out[n < cap ? n : cap - 1] = 0;
+}
+
+/* A next URL as the server gave it: absolute, or a path on the same host. */
+static void resolve(char *out, size_t cap, const pb_url *base, const char *next) {
+    if (strncmp(next, "http://", 7) == 0 || strncmp(next, "https://", 8) == 0) snprintf(out, cap, "%s", next);
+    else snprintf(out, cap, "http://%s:%s%s%s", base->host, base->port, next[0] == '/' ? "" : "/", next);
+}
+
+/* The output: its columns, their types, and a batch of rows being filled. */
+typedef struct {
+    patchbay_table_writer *writer;
+    size_t ncol;
+    char *names[MAX_COLUMNS];
+    patchbay_column_type types[MAX_COLUMNS];
+    char *values;  /* NUL-separated copies of one batch's values */
+    size_t used, cap;
+    size_t *at;    /* (offset, length or -1 for NULL) per value */
+    size_t count;
+    unsigned long long rows, dropped;
+    char dropped_key[128];
+} output;
+
+static int keep(output *o, const char *text, size_t n, int is_null) {
+    if (o->used + n + 1 > o->cap) {
+        size_t cap = o->cap ? o->cap * 2 : 1 << 16;
+        while (cap < o->used + n + 1) cap *= 2;
+        char *grown = realloc(o->values, cap);
+        if (!grown) return -1;
+        o->values = grown;
+        o->cap = cap;
+    }
+    o->at[2 * o->count] = o->used;
+    o->at[2 * o->count + 1] = is_null ? (size_t)-1 : n;
+    memcpy(o->values + o->used, text, n);
+    o->used += n;
+    o->values[o->used++] = 0;
+    o->count++;
+    return 0;
+}
+
+static patchbay_status flush_rows(output *o) {
+    if (o->count == 0) return PATCHBAY_OK;
+    patchbay_str *vals = malloc(sizeof *vals * o->count);
+    uint8_t *nulls = calloc(o->count, 1);
+    if (!vals || !nulls) { free(vals); free(nulls); return PATCHBAY_ERROR; }
+    for (size_t i = 0; i < o->count; i++) {
+        vals[i].data = o->values + o->at[2 * i];
+        vals[i].length = o->at[2 * i + 1] == (size_t)-1 ? 0 : o->at[2 * i + 1];
+        nulls[i] = o->at[2 * i + 1] == (size_t)-1;
+    }
+    patchbay_status s = host->write_records_nullable(o->writer, vals, nulls, o->count / o->ncol);
+    o->rows += o->count / o->ncol;
+    o->count = o->used = 0;
+    free(vals);
+    free(nulls);
+    return s;
+}
+
+/* One record into the batch, column by column; its other keys are dropped (the first is remembered). */
+static patchbay_status add_record(output *o, patchbay_str record, char *why, size_t cap) {
+    char *text = malloc(record.length + 1);
+    if (!text) return PATCHBAY_ERROR;
+    size_t start = o->count;
+    for (size_t c = 0; c < o->ncol; c++) keep(o, "", 0, 1);  /* NULL until a key fills it */
+    const char *cursor = NULL;
+    char key[128];
+    size_t key_length = 0;
+    patchbay_str value;
+    int found;
+    while ((found = patchbay_json_members(record, &cursor, key, sizeof key, &value, &key_length)) == PATCHBAY_PARAM_FOUND) {
+        size_t c = 0;
+        while (c < o->ncol && strcmp(o->names[c], key) != 0) c++;
+        if (c == o->ncol) {
+            if (!o->dropped++) snprintf(o->dropped_key, sizeof o->dropped_key, "%s", key);
+            continue;
+        }
+        size_t slot = start + c, n = value.length;
+        const char *v = value.data;
+        if (n == 4 && memcmp(v, "null", 4) == 0) continue;
+        if (v[0] == '"') {
+            if (!patchbay_json_string(v, v + n, text, record.length + 1, &n)) { free(text); snprintf(why, cap, "a malformed string in column '%s'", key); return PATCHBAY_ERROR; }
+            v = text;
+        }
+        /* The value goes at the batch's end; its slot points there (the placeholder stays unused). */
+        if (keep(o, v, n, 0) != 0) { free(text); return PATCHBAY_ERROR; }
+        o->count--;
+        o->at[2 * slot] = o->at[2 * o->count];
+        o->at[2 * slot + 1] = o->at[2 * o->count + 1];
+    }
+    free(text);
+    if (found != PATCHBAY_PARAM_ABSENT) { snprintf(why, cap, "a record that is not a JSON object"); o->count = start; return PATCHBAY_ERROR; }
+    return PATCHBAY_OK;
+}
+
+static patchbay_status run(patchbay_task *task, patchbay_error *error) {
+    settings *set = calloc(1, sizeof *set);
+    output *o = calloc(1, sizeof *o);
+    char *why = malloc(2048), *url = malloc(4096), *next = malloc(4096);
+    char previous_cursor[2][512] = { "", "" };
+    unsigned long long previous_hash = 0;
+    patchbay_status s = PATCHBAY_OK;
+    if (!set || !o || !why || !url || !next) { s = fail(error, PATCHBAY_FAILURE_SYSTEM, "out of memory"); goto done; }
+    if ((s = read_parameters(task, error, set)) != PATCHBAY_OK) goto done;
+    pb_url base;
+    if (pb_url_parse(set->url, &base, why, 2048) != 0) { s = fail(error, PATCHBAY_FAILURE_CONFIG, why); goto done; }
+    char headers[2500] = "Accept: application/json\r\n";
+    patchbay_str secret = { 0, 0 };
+    if (host->credential(task, patchbay_cstr("access_token"), &secret) == PATCHBAY_OK && secret.length < 2000)
+        snprintf(headers + strlen(headers), sizeof headers - strlen(headers), "Authorization: Bearer %.*s\r\n", (int)secret.length, secret.data);
+    else if (host->credential(task, patchbay_cstr("#api_key"), &secret) == PATCHBAY_OK && secret.length < 2000)
+        snprintf(headers + strlen(headers), sizeof headers - strlen(headers), "%s: %.*s\r\n", set->api_key_header, (int)secret.length, secret.data);
+    o->at = malloc(sizeof(size_t) * 2 * (BATCH_ROWS + 1) * MAX_COLUMNS);
+    if (!o->at) { s = fail(error, PATCHBAY_FAILURE_SYSTEM, "out of memory"); goto done; }
+    pb_retry_policy policy = { set->max_attempts, set->max_wait_s * 1000, 0 };
+    long long page = set->start, offset = 0, pages = 0;
+    snprintf(next, 4096, "%s", set->url);
+    int more = 1;
+    while (more) {
+        /* This page's URL. */
+        if (strcmp(set->type, "page") == 0 || strcmp(set->type, "offset") == 0) {
+            char number[32], sized[4096];
+            snprintf(number, sizeof number, "%lld", strcmp(set->type, "page") == 0 ? page : offset);
+            with_query(sized, sizeof sized, set->url, set->param, number);
+            if (set->size_param[0] && set->size > 0) { snprintf(number, sizeof number, "%lld", set->size); with_query(url, 4096, sized, set->size_param, number); }
+            else snprintf(url, 4096, "%s", sized);
+        } else {
+            snprintf(url, 4096, "%s", next);
+        }
+        pb_url target;
+        if (pb_url_parse(url, &target, why, 2048) != 0) { s = fail(error, PATCHBAY_FAILURE_CONFIG, why); goto done; }
+        pb_response response;
+        long long attempts = 0;
+        s = pb_http_retrying(host, task, "GET", &target, headers, NULL, 0, &policy, &response, &attempts, why, 2048);
+        if (s != PATCHBAY_OK) goto done;
+        if (response.status < 200 || response.status > 299) {
+            char message[2600];
+            snprintf(message, sizeof message, "GET %.500s: %.600s after %lld attempt%s%s%.300s", url, why, attempts, attempts == 1 ? "" : "s",
+                     response.body_length ? ": " : "", response.body ? response.body : "");
+            patchbay_failure_class cls = response.status == 401 ? PATCHBAY_FAILURE_UNAUTHORIZED
+                                       : pb_http_retryable(response.status) ? PATCHBAY_FAILURE_TRANSIENT : PATCHBAY_FAILURE_CONFIG;
+            pb_response_free(&response);
+            s = fail(error, cls, message);
+            goto done;
+        }
+        pages++;
+        patchbay_str body = { response.body ? response.body : "", response.body_length }, records;
+        if (!json_at(body, set->records, &records) || records.length == 0 || records.data[0] != '[') {
+            snprintf(why, 2048, "GET %.500s: the body has no array of records at '%s' (set \"records\" to its dot path)", url, set->records);
+            pb_response_free(&response);
+            s = fail(error, PATCHBAY_FAILURE_CONFIG, why);
+            goto done;
+        }
+        /* The same records as the page before: the server ignores the paging parameters (a loop). */
+        unsigned long long hash = 1469598103934665603ULL;
+        for (size_t i = 0; i < records.length; i++) hash = (hash ^ (unsigned char)records.data[i]) * 1099511628211ULL;
+        const char *p = patchbay_json_skip_ws(records.data + 1, records.data + records.length), *end = records.data + records.length;
+        int empty = p < end && *p == ']';
+        if (pages > 1 && hash == previous_hash && !empty) {
+            snprintf(why, 2048, "pagination loop: page %lld (%.500s) returned the same records as the page before; check pagination.param", pages, url);
+            pb_response_free(&response);
+            s = fail(error, PATCHBAY_FAILURE_CONFIG, why);
+            goto done;
+        }
+        previous_hash = hash;
+        /* The columns: declared, else the first page's first record's keys. */
+        if (!o->writer) {
+            if (set->typed) {
+                for (size_t c = 0; c < set->typed; c++) { o->names[c] = strdup(set->typed_name[c]); o->types[c] = set->typed_type[c]; }
+                o->ncol = set->typed;
+            } else if (!empty) {
+                const char *cursor = NULL, *first_end = patchbay_json_skip_value(p, end);
+                patchbay_str first = { p, first_end ? (size_t)(first_end - p) : 0 }, value;
+                char key[128];
+                while (o->ncol < MAX_COLUMNS && patchbay_json_members(first, &cursor, key, sizeof key, &value, NULL) == PATCHBAY_PARAM_FOUND) {
+                    o->names[o->ncol] = strdup(key);
+                    o->types[o->ncol++] = PATCHBAY_TYPE_STRING;
+                }
+            }
+            if (o->ncol > 0) {
+                patchbay_str columns[MAX_COLUMNS];
+                for (size_t c = 0; c < o->ncol; c++) columns[c] = patchbay_cstr(o->names[c]);
+                if ((s = host->open_output_typed(task, patchbay_cstr(set->table), columns, o->types, o->ncol, &o->writer)) != PATCHBAY_OK) {
+                    snprintf(why, 2048, "cannot open output table '%s' (status %u)", set->table, s);
+                    pb_response_free(&response);
+                    s = fail(error, PATCHBAY_FAILURE_CONFIG, why);
+                    goto done;
+                }
+            }
+        }
+        long long in_page = 0;
+        while (p < end && *p != ']') {
+            const char *value_end = patchbay_json_skip_value(p, end);
+            if (!value_end) break;
+            patchbay_str record = { p, (size_t)(value_end - p) };
+            if (o->writer && add_record(o, record, why, 2048) != PATCHBAY_OK) {
+                char message[2600];
+                snprintf(message, sizeof message, "GET %.500s: record %lld: %.1000s", url, in_page + 1, why);
+                pb_response_free(&response);
+                s = fail(error, PATCHBAY_FAILURE_CONFIG, message);
+                goto done;
+            }
+            in_page++;
+            if (o->count >= BATCH_ROWS * o->ncol && flush_rows(o) != PATCHBAY_OK) { pb_response_free(&response); s = fail(error, PATCHBAY_FAILURE_SYSTEM, "the rows could not be written"); goto done; }
+            p = patchbay_json_skip_ws(value_end, end);
+            if (p < end && *p == ',') p = patchbay_json_skip_ws(p + 1, end);
+        }
+        char progress[160];
+        snprintf(progress, sizeof progress, "page %lld: %lld records (%llu so far)", pages, in_page, o->rows + (o->ncol ? o->count / o->ncol : 0));
+        host->progress(task, -1, patchbay_cstr(progress));
+        /* Where the next page is, and whether there is one. */
+        char value[512];
+        unsigned long long so_far = o->rows + (o->ncol ? o->count / o->ncol : 0);
+        more = in_page > 0 && strcmp(set->type, "none") != 0;
+        if (more && set->total[0] && text_at(body, set->total, value, sizeof value) && so_far >= strtoull(value, NULL, 10)) more = 0;
+        if (more && strcmp(set->type, "page") == 0) page++;
+        if (more && strcmp(set->type, "offset") == 0) offset += in_page;
+        if (more && strcmp(set->type, "cursor") == 0) {
+            if (!text_at(body, set->path, value, sizeof value) || !value[0]) more = 0;
+            else if (strcmp(value, previous_cursor[0]) == 0 || strcmp(value, previous_cursor[1]) == 0) {
+                snprintf(why, 2048, "pagination loop: page %lld gave the cursor '%.200s' again (seen within the last 2 pages)", pages, value);
+                pb_response_free(&response);
+                s = fail(error, PATCHBAY_FAILURE_CONFIG, why);
+                goto done;
+            } else {
+                snprintf(previous_cursor[1], sizeof previous_cursor[1], "%s", previous_cursor[0]);
+                snprintf(previous_cursor[0], sizeof previous_cursor[0], "%s", value);
+                with_query(next, 4096, set->url, set->param, value);
+            }
+        }
+        if (more && strcmp(set->type, "next_url") == 0) {
+            if (!text_at(body, set->path, value, sizeof value) || !value[0]) more = 0;
+            else resolve(next, 4096, &base, value);
+        }
+        if (more && strcmp(set->type, "link") == 0) {
+            char link[1024];
+            char *open = NULL, *close_bracket = NULL;
+            more = 0;
+            if (pb_header(&response, "Link", link, sizeof link) && strstr(link, "rel=\"next\"") && (open = strchr(link, '<')) && (close_bracket = strchr(open, '>'))) {
+                *close_bracket = 0;
+                resolve(next, 4096, &base, open + 1);
+                more = 1;
+            }
+        }
+        pb_response_free(&response);
+        if (more && pages >= set->max_pages) {
+            snprintf(why, 2048, "stopped after max_pages %lld: the API has more", set->max_pages);
+            host->log(task, PATCHBAY_LOG_WARNING, patchbay_cstr(why));
+            more = 0;
+        }
+        if (host->is_cancelled(task)) { s = PATCHBAY_CANCELLED; goto done; }
+    }
+    if (!o->writer) { s = fail(error, PATCHBAY_FAILURE_CONFIG, "the API returned no records, and no 'columns' are declared to name the table's columns"); goto done; }
+    if (flush_rows(o) != PATCHBAY_OK) { s = fail(error, PATCHBAY_FAILURE_SYSTEM, "the rows could not be written"); goto done; }
+    if (o->dropped) {
+        snprintf(why, 2048, "%llu values had keys outside the table's columns (the first: '%s'); they were dropped (declare \"columns\" to keep them)",
+                 o->dropped, o->dropped_key);
+        host->log(task, PATCHBAY_LOG_WARNING, patchbay_cstr(why));
+    }
+    char number[32];
+    snprintf(number, sizeof number, "%llu", o->rows);
+    host->set_output(task, patchbay_cstr("rows"), patchbay_cstr(number), 0);
+    snprintf(number, sizeof number, "%lld", pages);
+    host->set_output(task, patchbay_cstr("pages"), patchbay_cstr(number), 0);
+    snprintf(why, 2048, "extracted %llu rows in %lld pages from %.500s into %s", o->rows, pages, set->url, set->table);
+    host->log(task, PATCHBAY_LOG_INFO, patchbay_cstr(why));
+    s = PATCHBAY_OK;
+done:
+    if (o) {
+        for (size_t c = 0; c < o->ncol; c++) free(o->names[c]);
+        free(o->values);
+        free(o->at);
+    }
+    free(o);
+    free(set);
+    free(why);
+    free(url);
+    free(next);
+    return s;
+}
+
+static const patchbay_connector descriptor = {
+    .struct_size = sizeof(patchbay_connector),
+    .abi_version = PATCHBAY_ABI_VERSION,
+    .id = "dev.patchbay.http-extract",
+    .version = "1.0.0",
+    .display_name = "HTTP extract (JSON REST)",
+    .description = "Reads a paginated JSON API over plain HTTP into a table, declared by its parameters.",
+    .parameters_schema =
+        "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"url\"],\"properties\":{"
+        "\"url\":{\"type\":\"string\",\"description\":\"the first page, plain http://\"},"
+        "\"records\":{\"type\":\"string\",\"description\":\"dot path to the array of records\"},"
+        "\"table\":{\"type\":\"string\",\"default\":\"in.http\"},"
+        "\"pagination\":{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
+        "\"type\":{\"type\":\"string\",\"enum\":[\"none\",\"page\",\"offset\",\"cursor\",\"next_url\",\"link\"]},"
+        "\"param\":{\"type\":\"string\"},\"start\":{\"type\":\"integer\"},\"size_param\":{\"type\":\"string\"},"
+        "\"size\":{\"type\":\"integer\",\"minimum\":1},\"path\":{\"type\":\"string\"},\"total\":{\"type\":\"string\"}}},"
+        "\"max_pages\":{\"type\":\"integer\",\"minimum\":1,\"default\":10000},"
+        "\"columns\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\",\"enum\":[\"string\",\"integer\",\"decimal\",\"float\",\"boolean\",\"date\",\"timestamp\",\"json\"]}},"
+        "\"api_key_header\":{\"type\":\"string\",\"default\":\"X-API-Key\"},"
+        "\"#api_key\":{\"type\":\"string\",\"x-secret\":true},"
+        "\"max_attempts\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":20,\"default\":4},"
+        "\"max_wait_s\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":3600,\"default\":120}}}",
+    .credential_names = (const char *const[]){ "access_token", "#api_key" },
+    .credential_count = 2,
+    .pattern = PATCHBAY_PATTERN_EXTRACTION,
+    .capabilities = PATCHBAY_CAP_WRITES_TABLES,
+    .run = run,
+    .network = PATCHBAY_NETWORK_ANY,  /* a flow narrows it to the API's port: network: {tcp: [8080]} */
+    .declares = PATCHBAY_DECLARES_OUTPUTS | PATCHBAY_DECLARES_TABLES,
+    .output_names = (const char *const[]){ "rows", "pages" },
+    .output_count = 2,
+    .output_tables = (const char *const[]){ "{table}" },
+    .output_table_count = 1,
+};
+
+uint32_t patchbay_abi_version(void) { return PATCHBAY_ABI_VERSION; }
+
+const patchbay_connector *patchbay_connector_entry(const patchbay_host *h) {
+    host = h;
+    return &descriptor;
+}

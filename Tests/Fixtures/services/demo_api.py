@@ -1,0 +1,74 @@
+"""A paginated JSON API for the HTTP extraction tests: a real HTTP server on 127.0.0.1, on a free port it prints
+first. 25 items, {"id": N, "name": "item N", "amount": "N.50", "tags": [...], "note": null}, served by each kind of
+pagination, with faults:
+
+  GET /page?page=P&per_page=S       {"data": {"items": [...]}, "meta": {"total": 25}}      pages from 1
+  GET /offset?offset=O&limit=L      {"items": [...]}                                       an empty page at the end
+  GET /cursor?cursor=C              {"items": [...], "next": C2 or null}                   5 a page
+  GET /next?at=N                    {"items": [...], "links": {"next": "/next?at=M"}}      no next at the end
+  GET /link?at=N                    [...] with a Link: <...>; rel="next" header
+  GET /loop?cursor=C                always the same page and the same next cursor (a pagination loop)
+  GET /flaky?page=P                 as /page, but its first request answers 429 with Retry-After: 1
+"""
+import http.server
+import json
+import threading
+import urllib.parse
+
+ITEMS = [{"id": n, "name": f"item {n}", "amount": f"{n}.50", "tags": ["t"] * (n % 3), "note": None} for n in range(1, 26)]
+lock = threading.Lock()
+flaky_seen = [0]
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def answer(self, status, body, headers=()):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        url = urllib.parse.urlparse(self.path)
+        query = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
+        number = lambda name, default: int(query.get(name, default))
+        if url.path in ("/page", "/flaky"):
+            if url.path == "/flaky":
+                with lock:
+                    flaky_seen[0] += 1
+                    first = flaky_seen[0] == 1
+                if first:
+                    return self.answer(429, {"error": "slow down"}, [("Retry-After", "1")])
+            page, size = number("page", 1), number("per_page", 10)
+            return self.answer(200, {"data": {"items": ITEMS[(page - 1) * size:page * size]}, "meta": {"total": len(ITEMS)}})
+        if url.path == "/offset":
+            offset, limit = number("offset", 0), number("limit", 10)
+            return self.answer(200, {"items": ITEMS[offset:offset + limit]})
+        if url.path == "/cursor":
+            at = int(query["cursor"]) if "cursor" in query else 0
+            nxt = at + 5
+            return self.answer(200, {"items": ITEMS[at:nxt], "next": str(nxt) if nxt < len(ITEMS) else None})
+        if url.path == "/next":
+            at = number("at", 0)
+            body = {"items": ITEMS[at:at + 7], "links": {}}
+            if at + 7 < len(ITEMS):
+                body["links"]["next"] = f"/next?at={at + 7}"
+            return self.answer(200, body)
+        if url.path == "/link":
+            at = number("at", 0)
+            headers = [("Link", f'<http://{self.headers["Host"]}/link?at={at + 10}>; rel="next"')] if at + 10 < len(ITEMS) else []
+            return self.answer(200, ITEMS[at:at + 10], headers)
+        if url.path == "/loop":
+            return self.answer(200, {"items": ITEMS[:5], "next": "same"})
+        return self.answer(404, {"error": "no such endpoint"})
+
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()

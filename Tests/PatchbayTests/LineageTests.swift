@@ -289,6 +289,54 @@ struct HTTPExtractTests {
     }
 }
 
+@Suite("Authentication: OAuth2 client credentials against a real token endpoint")
+struct OAuth2Tests {
+    static func flow(port: Int, secret: String) -> String {
+        """
+        phases:
+          - id: login
+            tasks:
+              - {id: login, connector: dev.patchbay.oauth2, network: {tcp: [\(port)]}, parameters: {token_url: "http://127.0.0.1:\(port)/oauth/token", client_id: demo, "#client_secret": \(secret)}}
+          - id: extract
+            tasks:
+              - id: items
+                connector: dev.patchbay.http-extract
+                network: {tcp: [\(port)]}
+                parameters:
+                  url: "http://127.0.0.1:\(port)/private"
+                  records: data.items
+                  pagination: {type: page, param: page, size_param: per_page, size: 10, total: meta.total}
+                  columns: {id: integer, name: string}
+                  table: in.items
+        """
+    }
+
+    @Test("oauth2 gets a token that the extraction after it sends as a bearer token; the token is never stored or shown; a wrong secret is a config error naming the server's reason")
+    func tokenFlowsToLaterTasks() async throws {
+        // Given a real API with a token endpoint and a private, paginated resource
+        let api = try LocalService("demo_api.py")
+        let project = try TestProject(files: ["flows/private.yaml": Self.flow(port: api.port, secret: "s3cret"),
+                                              "flows/wrong.yaml": Self.flow(port: api.port, secret: "nope")])
+        defer { project.remove() }
+        // When the flow runs
+        let (run, jobs) = try await project.run("private")
+        // Then the extraction read all 25 private records with the token
+        #expect(run.status == .success, "\(run.message ?? "") \(jobs.mapValues { $0.message ?? "" })")
+        #expect(try project.outputs(jobs["items"]!)["rows"] == "25")
+        // And the token is a secret output: recorded without its value, and nowhere in the logs
+        let outputs = try project.store.outputs(job: jobs["login"]!.id!)
+        #expect(outputs.contains { $0.name == "access_token" && $0.isSecret && $0.value == nil })
+        #expect(outputs.contains { $0.name == "access_token_ttl" && $0.value == "600" })
+        let logs = try jobs.values.flatMap { try project.store.logs(job: $0.id!).map(\.message) }
+        #expect(!logs.contains { $0.contains("tok-1") }, "\(logs)")
+        // When the secret is wrong, Then the login fails as a config error with the server's words, and nothing after it runs
+        let (wrong, wrongJobs) = try await project.run("wrong")
+        #expect(wrong.status == .error && wrongJobs["login"]?.failureClass == .config)
+        #expect(wrongJobs["login"]?.message?.contains("refused: invalid_client (unknown client or wrong secret)") == true, "\(wrongJobs["login"]?.message ?? "")")
+        #expect(wrongJobs["items"]?.status == .cancelled)
+    }
+}
+
 @Suite("Egression: batches sent to a real service")
 struct EgressionTests {
     static func flow(_ path: String, auth: Bool = false, port: Int) -> String {

@@ -9,6 +9,9 @@ pagination, with faults:
   GET /link?at=N                    [...] with a Link: <...>; rel="next" header
   GET /loop?cursor=C                always the same page and the same next cursor (a pagination loop)
   GET /flaky?page=P                 as /page, but its first request answers 429 with Retry-After: 1
+  POST /oauth/token                 OAuth2 client credentials (client_id demo, client_secret s3cret): a new
+                                    {"access_token": "tok-N", "expires_in": 600} each time; 401 invalid_client else
+  GET /private?page=P               as /page, for "Authorization: Bearer tok-N" only (401 otherwise)
 """
 import http.server
 import json
@@ -18,6 +21,7 @@ import urllib.parse
 ITEMS = [{"id": n, "name": f"item {n}", "amount": f"{n}.50", "tags": ["t"] * (n % 3), "note": None} for n in range(1, 26)]
 lock = threading.Lock()
 flaky_seen = [0]
+issued = [0]
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -34,11 +38,27 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        form = {k: v[0] for k, v in urllib.parse.parse_qs(self.rfile.read(length).decode()).items()}
+        if self.path != "/oauth/token":
+            return self.answer(404, {"error": "no such endpoint"})
+        if form.get("grant_type") != "client_credentials":
+            return self.answer(400, {"error": "unsupported_grant_type"})
+        if form.get("client_id") != "demo" or form.get("client_secret") != "s3cret":
+            return self.answer(401, {"error": "invalid_client", "error_description": "unknown client or wrong secret"})
+        with lock:
+            issued[0] += 1
+            token = f"tok-{issued[0]}"
+        return self.answer(200, {"access_token": token, "token_type": "Bearer", "expires_in": 600})
+
     def do_GET(self):
         url = urllib.parse.urlparse(self.path)
         query = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
         number = lambda name, default: int(query.get(name, default))
-        if url.path in ("/page", "/flaky"):
+        if url.path == "/private" and not self.headers.get("Authorization", "").startswith("Bearer tok-"):
+            return self.answer(401, {"error": "a bearer token is required"})
+        if url.path in ("/page", "/flaky", "/private"):
             if url.path == "/flaky":
                 with lock:
                     flaky_seen[0] += 1

@@ -150,7 +150,7 @@ extension Engine {
             cancelRemaining(runID, from: 0, reason: "the run was terminated before it started", events: events)
             return finish(submitted, context, .terminated, "terminated before it started", events: events)
         }
-        defer { Task { await locks.release(flowLock) } }
+        defer { locks.releaseSoon(flowLock) }
         // A run that waited may have waited on a host that died: record that before going on.
         _ = recover()
         if (try? store.runStatus(runID)) == .terminating {

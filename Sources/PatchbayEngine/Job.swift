@@ -351,7 +351,7 @@ extension Engine {
                 }
                 guard lock != nil else { throw JobFailure(cancelled: "the run was terminated before this job started") }
             }
-            defer { if let lock { Task { await locks.release(lock) } } }
+            defer { if let lock { locks.releaseSoon(lock) } }
             // The store's updates start from the stored row, so `job` need not be fetched again after waiting.
             // It becomes `processing` when its runner has started (JobHost records both in one transaction).
             let control = TaskControl()

@@ -64,11 +64,27 @@ actor LockManager {
     }
 
     func release(_ handle: Handle) {
+        Self.unlockFile(handle)
+        handOver(handle.key)
+    }
+
+    /// Releases from a synchronous place (a `defer`): the file lock at once, so another process waiting for it
+    /// goes on now, whatever this process's threads are busy with; the in-process hand-over on the actor after.
+    /// (A release left wholly to a Task waited for a free thread of the pool: a process whose threads were all
+    /// blocked waiting for a child that needed this lock never released it.)
+    nonisolated func releaseSoon(_ handle: Handle) {
+        Self.unlockFile(handle)
+        let key = handle.key
+        Task { await self.handOverKey(key) }
+    }
+
+    private func handOverKey(_ key: String) { handOver(key) }
+
+    private static func unlockFile(_ handle: Handle) {
         if handle.descriptor >= 0 {
             flock(handle.descriptor, LOCK_UN)
             close(handle.descriptor)
         }
-        handOver(handle.key)
     }
 
     /// Gives the key to the next in-process waiter, or frees it.

@@ -136,6 +136,44 @@ static inline int pb_http(const char *method, const pb_url *url, const char *hea
     return 0;
 }
 
+/* ---- Reading an answer's JSON by dot path ------------------------------------------------------------ */
+
+#include "patchbay/params.h"
+
+/* The value at a dot path ("data.items") of a JSON document; 0 when absent. "" is the document itself. */
+static inline int pb_json_at(patchbay_str doc, const char *path, patchbay_str *out) {
+    patchbay_str here = doc;
+    char key[256];
+    while (*path) {
+        const char *dot = strchr(path, '.');
+        size_t n = dot ? (size_t)(dot - path) : strlen(path);
+        if (n >= sizeof key) return 0;
+        memcpy(key, path, n);
+        key[n] = 0;
+        if (patchbay_params_member(here, key, &here) != PATCHBAY_PARAM_FOUND) return 0;
+        path += n + (dot ? 1 : 0);
+    }
+    const char *p = patchbay_json_skip_ws(here.data, here.data + here.length);
+    *out = (patchbay_str){ p, (size_t)(here.data + here.length - p) };
+    return 1;
+}
+
+/* A scalar at a dot path as text (a string unescaped, a number as written); 0 when absent, null or "" path. */
+static inline int pb_json_text_at(patchbay_str doc, const char *path, char *out, size_t cap) {
+    patchbay_str value;
+    if (!path[0] || !pb_json_at(doc, path, &value) || value.length == 0) return 0;
+    if (value.data[0] == '"') {
+        size_t n = 0;
+        return patchbay_json_string(value.data, value.data + value.length, out, cap, &n) && n + 1 <= cap;
+    }
+    const char *end = patchbay_json_skip_value(value.data, value.data + value.length);
+    size_t n = end ? (size_t)(end - value.data) : 0;
+    if (n == 0 || n >= cap || (n == 4 && memcmp(value.data, "null", 4) == 0)) return 0;
+    memcpy(out, value.data, n);
+    out[n] = 0;
+    return 1;
+}
+
 /* ---- Retries, as every first-party HTTP connector does them ------------------------------------------ */
 
 #include <time.h>

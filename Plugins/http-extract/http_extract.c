@@ -40,40 +40,6 @@ static patchbay_status fail(patchbay_error *error, patchbay_failure_class cls, c
     return PATCHBAY_ERROR;
 }
 
-/* The value at a dot path ("data.items") of a JSON document; 0 when absent. "" is the document itself. */
-static int json_at(patchbay_str doc, const char *path, patchbay_str *out) {
-    patchbay_str here = doc;
-    char key[256];
-    while (*path) {
-        const char *dot = strchr(path, '.');
-        size_t n = dot ? (size_t)(dot - path) : strlen(path);
-        if (n >= sizeof key) return 0;
-        memcpy(key, path, n);
-        key[n] = 0;
-        if (patchbay_params_member(here, key, &here) != PATCHBAY_PARAM_FOUND) return 0;
-        path += n + (dot ? 1 : 0);
-    }
-    const char *p = patchbay_json_skip_ws(here.data, here.data + here.length);
-    *out = (patchbay_str){ p, (size_t)(here.data + here.length - p) };
-    return 1;
-}
-
-/* A scalar at a dot path as text (a string unescaped, a number as written); 0 when absent or null. */
-static int text_at(patchbay_str doc, const char *path, char *out, size_t cap) {
-    patchbay_str value;
-    if (!path[0] || !json_at(doc, path, &value) || value.length == 0) return 0;
-    if (value.data[0] == '"') {
-        size_t n = 0;
-        return patchbay_json_string(value.data, value.data + value.length, out, cap, &n) && n + 1 <= cap;
-    }
-    const char *end = patchbay_json_skip_value(value.data, value.data + value.length);
-    size_t n = end ? (size_t)(end - value.data) : 0;
-    if (n == 0 || n >= cap || (n == 4 && memcmp(value.data, "null", 4) == 0)) return 0;
-    memcpy(out, value.data, n);
-    out[n] = 0;
-    return 1;
-}
-
 typedef struct {
     char url[2048], records[256], table[256];
     char type[16], param[64], size_param[64], path[256], total[256], api_key_header[128];
@@ -307,7 +273,7 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
         }
         pages++;
         patchbay_str body = { response.body ? response.body : "", response.body_length }, records;
-        if (!json_at(body, set->records, &records) || records.length == 0 || records.data[0] != '[') {
+        if (!pb_json_at(body, set->records, &records) || records.length == 0 || records.data[0] != '[') {
             snprintf(why, 2048, "GET %.500s: the body has no array of records at '%s' (set \"records\" to its dot path)", url, set->records);
             pb_response_free(&response);
             s = fail(error, PATCHBAY_FAILURE_CONFIG, why);
@@ -374,11 +340,11 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
         char value[512];
         unsigned long long so_far = o->rows + (o->ncol ? o->count / o->ncol : 0);
         more = in_page > 0 && strcmp(set->type, "none") != 0;
-        if (more && set->total[0] && text_at(body, set->total, value, sizeof value) && so_far >= strtoull(value, NULL, 10)) more = 0;
+        if (more && set->total[0] && pb_json_text_at(body, set->total, value, sizeof value) && so_far >= strtoull(value, NULL, 10)) more = 0;
         if (more && strcmp(set->type, "page") == 0) page++;
         if (more && strcmp(set->type, "offset") == 0) offset += in_page;
         if (more && strcmp(set->type, "cursor") == 0) {
-            if (!text_at(body, set->path, value, sizeof value) || !value[0]) more = 0;
+            if (!pb_json_text_at(body, set->path, value, sizeof value) || !value[0]) more = 0;
             else if (strcmp(value, previous_cursor[0]) == 0 || strcmp(value, previous_cursor[1]) == 0) {
                 snprintf(why, 2048, "pagination loop: page %lld gave the cursor '%.200s' again (seen within the last 2 pages)", pages, value);
                 pb_response_free(&response);
@@ -391,7 +357,7 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
             }
         }
         if (more && strcmp(set->type, "next_url") == 0) {
-            if (!text_at(body, set->path, value, sizeof value) || !value[0]) more = 0;
+            if (!pb_json_text_at(body, set->path, value, sizeof value) || !value[0]) more = 0;
             else resolve(next, 4096, &base, value);
         }
         if (more && strcmp(set->type, "link") == 0) {

@@ -12,6 +12,10 @@ pagination, with faults:
   POST /oauth/token                 OAuth2 client credentials (client_id demo, client_secret s3cret): a new
                                     {"access_token": "tok-N", "expires_in": 600} each time; 401 invalid_client else
   GET /private?page=P               as /page, for "Authorization: Bearer tok-N" only (401 otherwise)
+  POST /exports                     starts an asynchronous export: {"export": {"id": "eN"}}
+  GET /exports/eN                   {"state": "running"} for its first 2 checks, then
+                                    {"state": "done", "download": "/exports/eN/data"}; /exports/bad fails
+  GET /exports/eN/data?page=P       the export's records, as /page
 """
 import http.server
 import json
@@ -22,6 +26,7 @@ ITEMS = [{"id": n, "name": f"item {n}", "amount": f"{n}.50", "tags": ["t"] * (n 
 lock = threading.Lock()
 flaky_seen = [0]
 issued = [0]
+exports = {}
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -41,6 +46,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length", "0"))
         form = {k: v[0] for k, v in urllib.parse.parse_qs(self.rfile.read(length).decode()).items()}
+        if self.path == "/exports":
+            with lock:
+                name = f"e{len(exports) + 1}"
+                exports[name] = 0
+            return self.answer(202, {"export": {"id": name}})
         if self.path != "/oauth/token":
             return self.answer(404, {"error": "no such endpoint"})
         if form.get("grant_type") != "client_credentials":
@@ -58,6 +68,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
         number = lambda name, default: int(query.get(name, default))
         if url.path == "/private" and not self.headers.get("Authorization", "").startswith("Bearer tok-"):
             return self.answer(401, {"error": "a bearer token is required"})
+        if url.path == "/exports/bad":
+            return self.answer(200, {"state": "failed", "reason": "the export broke"})
+        if url.path.startswith("/exports/") and url.path.count("/") == 2:
+            name = url.path.split("/")[2]
+            with lock:
+                if name not in exports:
+                    return self.answer(404, {"error": "no such export"})
+                exports[name] += 1
+                checks = exports[name]
+            if checks <= 2:
+                return self.answer(200, {"state": "running"})
+            return self.answer(200, {"state": "done", "download": f"/exports/{name}/data"})
+        if url.path.startswith("/exports/") and url.path.endswith("/data"):
+            url = url._replace(path="/page")
         if url.path in ("/page", "/flaky", "/private"):
             if url.path == "/flaky":
                 with lock:

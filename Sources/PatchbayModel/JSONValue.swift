@@ -77,7 +77,8 @@ public enum JSONValue: Sendable, Equatable, Hashable {
         }
     }
 
-    static func writeString(_ value: String, to out: inout String) {
+    /// `value` as a JSON string literal: quotes, backslashes and control characters escaped.
+    public static func writeString(_ value: String, to out: inout String) {
         out += "\""
         for scalar in value.unicodeScalars {
             switch scalar {

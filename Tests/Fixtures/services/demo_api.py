@@ -17,10 +17,11 @@ pagination, with faults:
                                     {"state": "done", "download": "/exports/eN/data"}; /exports/bad fails
   GET /exports/eN/data?page=P       the export's records, as /page
 """
-import http.server
 import json
 import threading
 import urllib.parse
+
+from common import JSONHandler, serve
 
 ITEMS = [{"id": n, "name": f"item {n}", "amount": f"{n}.50", "tags": ["t"] * (n % 3), "note": None} for n in range(1, 26)]
 lock = threading.Lock()
@@ -29,20 +30,7 @@ issued = [0]
 exports = {}
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def answer(self, status, body, headers=()):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
+class Handler(JSONHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length", "0"))
         form = {k: v[0] for k, v in urllib.parse.parse_qs(self.rfile.read(length).decode()).items()}
@@ -113,6 +101,4 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self.answer(404, {"error": "no such endpoint"})
 
 
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-print(server.server_address[1], flush=True)
-server.serve_forever()
+serve(Handler)

@@ -6,9 +6,10 @@ first. Every POST body is appended (one JSON line: path, authorization, body) to
   POST /secure   200 when "Authorization: Bearer T" has T ending in --accept-suffix, else 401
 """
 import argparse
-import http.server
 import json
 import threading
+
+from common import JSONHandler, serve
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--log", required=True)
@@ -18,20 +19,7 @@ lock = threading.Lock()
 flaky_seen = [0]
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-    def answer(self, status, body, headers=()):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        for name, value in headers:
-            self.send_header(name, value)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
+class Handler(JSONHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(length).decode()
@@ -55,6 +43,4 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return self.answer(404, {"error": "no such endpoint"})
 
 
-server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-print(server.server_address[1], flush=True)
-server.serve_forever()
+serve(Handler)

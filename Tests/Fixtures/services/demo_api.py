@@ -16,6 +16,7 @@ pagination, with faults:
   GET /exports/eN                   {"state": "running"} for its first 2 checks, then
                                     {"state": "done", "download": "/exports/eN/data"}; /exports/bad fails
   GET /exports/eN/data?page=P       the export's records, as /page
+  POST /ingest                      takes a payload: {"ok": true, "bytes": N}
 """
 import json
 import threading
@@ -34,6 +35,8 @@ class Handler(JSONHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length", "0"))
         form = {k: v[0] for k, v in urllib.parse.parse_qs(self.rfile.read(length).decode()).items()}
+        if self.path == "/ingest":
+            return self.answer(200, {"ok": True, "bytes": length})
         if self.path == "/exports":
             with lock:
                 name = f"e{len(exports) + 1}"

@@ -18,7 +18,10 @@
  *   Retries 408/429/5xx and connection failures (Retry-After or back-off, within max_wait_s), under the
  *   project's rate limit for the host; an "access_token" credential is sent as a bearer token (a 401 fails
  *   as UNAUTHORIZED: the host authenticates again once), a "#api_key" parameter as the api_key_header.
- * Outputs: rows, pages.
+ *   incremental {field, param, lookback}: keeps the greatest `field` seen (a number, or text such as an RFC 3339
+ *   time) in the component state, committed only on success; the next run sends it as the query `param` (less
+ *   `lookback` for a number) and skips records at or below it, so none is extracted twice.
+ * Outputs: rows, pages, watermark.
  *
  * Built with: cc -shared -fPIC -O2 -I../../SDK/include http_extract.c -o libhttp_extract.so
  * Depends only on libc.
@@ -43,6 +46,8 @@ static patchbay_status fail(patchbay_error *error, patchbay_failure_class cls, c
 typedef struct {
     char url[2048], records[256], table[256];
     char type[16], param[64], size_param[64], path[256], total[256], api_key_header[128];
+    char watermark_field[128], watermark_param[64];  /* incremental: the field, and the query parameter to send it as */
+    long long lookback;
     long long start, size, max_pages, max_attempts, max_wait_s;
     size_t typed;
     char typed_name[MAX_COLUMNS][128];
@@ -93,6 +98,13 @@ static patchbay_status read_parameters(patchbay_task *task, patchbay_error *erro
         return fail(error, PATCHBAY_FAILURE_CONFIG, "pagination.path (where the body gives the next cursor or URL) is required for cursor and next_url");
     if (strcmp(set->type, "offset") == 0 && set->size < 1)
         return fail(error, PATCHBAY_FAILURE_CONFIG, "pagination.size (the page size, 1 or more) is required for offset");
+    patchbay_str incremental;
+    if (patchbay_params_member(params, "incremental", &incremental) == PATCHBAY_PARAM_FOUND) {
+        if (patchbay_params_get(incremental, "field", set->watermark_field, sizeof set->watermark_field) != PATCHBAY_PARAM_FOUND)
+            return fail(error, PATCHBAY_FAILURE_CONFIG, "incremental.field (the record field that only grows: an id or an updated_at) is required");
+        patchbay_params_get(incremental, "param", set->watermark_param, sizeof set->watermark_param);
+        patchbay_params_integer(incremental, "lookback", &set->lookback);
+    }
     patchbay_str declared;
     if (patchbay_params_member(params, "columns", &declared) == PATCHBAY_PARAM_FOUND) {
         const char *cursor = NULL;
@@ -115,6 +127,14 @@ static patchbay_status read_parameters(patchbay_task *task, patchbay_error *erro
         }
     }
     return PATCHBAY_OK;
+}
+
+/* Orders two watermark values: as numbers when both are, else as text (RFC 3339 times in one form sort as text). */
+static int watermark_compare(const char *a, const char *b) {
+    char *end_a, *end_b;
+    double x = strtod(a, &end_a), y = strtod(b, &end_b);
+    if (*a && *b && !*end_a && !*end_b) return x < y ? -1 : x > y;
+    return strcmp(a, b);
 }
 
 /* `base` with `name=value` added to its query (value percent-encoded). */
@@ -241,6 +261,21 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     o->at = malloc(sizeof(size_t) * 2 * (BATCH_ROWS + 1) * MAX_COLUMNS);
     if (!o->at) { s = fail(error, PATCHBAY_FAILURE_SYSTEM, "out of memory"); goto done; }
     pb_retry_policy policy = { set->max_attempts, set->max_wait_s * 1000, 0 };
+    /* Incremental: the last run's watermark, sent as the query parameter (less the lookback, for numbers). */
+    char watermark[256] = "", newest[256] = "";
+    patchbay_str state = { 0, 0 };
+    if (set->watermark_field[0] && host->state_get(task, &state) == PATCHBAY_OK)
+        patchbay_params_get(state, "watermark", watermark, sizeof watermark);
+    if (watermark[0] && set->watermark_param[0]) {
+        char sent[256], *end;
+        long long number = strtoll(watermark, &end, 10);
+        if (!*end && set->lookback > 0) snprintf(sent, sizeof sent, "%lld", number - set->lookback); else snprintf(sent, sizeof sent, "%s", watermark);
+        char with[2048];
+        with_query(with, sizeof with, set->url, set->watermark_param, sent);
+        snprintf(set->url, sizeof set->url, "%s", with);
+    }
+    snprintf(newest, sizeof newest, "%s", watermark);
+    unsigned long long skipped = 0;
     long long page = set->start, offset = 0, pages = 0;
     snprintf(next, 4096, "%s", set->url);
     int more = 1;
@@ -321,6 +356,18 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
             const char *value_end = patchbay_json_skip_value(p, end);
             if (!value_end) break;
             patchbay_str record = { p, (size_t)(value_end - p) };
+            /* Incremental: a record at or below the last run's watermark was read before (a lookback re-reads it). */
+            char mark[256];
+            if (set->watermark_field[0] && pb_json_text_at(record, set->watermark_field, mark, sizeof mark)) {
+                if (watermark[0] && watermark_compare(mark, watermark) <= 0) {
+                    skipped++;
+                    in_page++;
+                    p = patchbay_json_skip_ws(value_end, end);
+                    if (p < end && *p == ',') p = patchbay_json_skip_ws(p + 1, end);
+                    continue;
+                }
+                if (!newest[0] || watermark_compare(mark, newest) > 0) snprintf(newest, sizeof newest, "%s", mark);
+            }
             if (o->writer && add_record(o, record, why, 2048) != PATCHBAY_OK) {
                 char message[2600];
                 snprintf(message, sizeof message, "GET %.500s: record %lld: %.1000s", url, in_page + 1, why);
@@ -338,7 +385,7 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
         host->progress(task, -1, patchbay_cstr(progress));
         /* Where the next page is, and whether there is one. */
         char value[512];
-        unsigned long long so_far = o->rows + (o->ncol ? o->count / o->ncol : 0);
+        unsigned long long so_far = o->rows + (o->ncol ? o->count / o->ncol : 0) + skipped;  /* the total counts every record */
         more = in_page > 0 && strcmp(set->type, "none") != 0;
         if (more && set->total[0] && pb_json_text_at(body, set->total, value, sizeof value) && so_far >= strtoull(value, NULL, 10)) more = 0;
         if (more && strcmp(set->type, "page") == 0) page++;
@@ -388,6 +435,16 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     char number[32];
     snprintf(number, sizeof number, "%llu", o->rows);
     host->set_output(task, patchbay_cstr("rows"), patchbay_cstr(number), 0);
+    if (set->watermark_field[0]) {
+        /* The state is committed only when the job succeeds: a failed run reads the same rows again. */
+        char next_state[400];
+        snprintf(next_state, sizeof next_state, "{\"watermark\":\"%s\"}", newest);
+        host->state_set(task, patchbay_cstr(next_state));
+        host->set_output(task, patchbay_cstr("watermark"), patchbay_cstr(newest), 0);
+        snprintf(why, 2048, "incremental on %s: %llu new rows after %s %s (%llu read again and skipped); next run starts after %s",
+                 set->watermark_field, o->rows, set->watermark_field, watermark[0] ? watermark : "(first run)", skipped, newest[0] ? newest : "nothing");
+        host->log(task, PATCHBAY_LOG_INFO, patchbay_cstr(why));
+    }
     snprintf(number, sizeof number, "%lld", pages);
     host->set_output(task, patchbay_cstr("pages"), patchbay_cstr(number), 0);
     snprintf(why, 2048, "extracted %llu rows in %lld pages from %.500s into %s", o->rows, pages, set->url, set->table);
@@ -425,6 +482,8 @@ static const patchbay_connector descriptor = {
         "\"size\":{\"type\":\"integer\",\"minimum\":1},\"path\":{\"type\":\"string\"},\"total\":{\"type\":\"string\"}}},"
         "\"max_pages\":{\"type\":\"integer\",\"minimum\":1,\"default\":10000},"
         "\"columns\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\",\"enum\":[\"string\",\"integer\",\"decimal\",\"float\",\"boolean\",\"date\",\"timestamp\",\"json\"]}},"
+        "\"incremental\":{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"field\"],\"properties\":{"
+        "\"field\":{\"type\":\"string\"},\"param\":{\"type\":\"string\"},\"lookback\":{\"type\":\"integer\",\"minimum\":0}}},"
         "\"api_key_header\":{\"type\":\"string\",\"default\":\"X-API-Key\"},"
         "\"#api_key\":{\"type\":\"string\",\"x-secret\":true},"
         "\"max_attempts\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":20,\"default\":4},"
@@ -432,12 +491,12 @@ static const patchbay_connector descriptor = {
     .credential_names = (const char *const[]){ "access_token", "#api_key" },
     .credential_count = 2,
     .pattern = PATCHBAY_PATTERN_EXTRACTION,
-    .capabilities = PATCHBAY_CAP_WRITES_TABLES,
+    .capabilities = PATCHBAY_CAP_WRITES_TABLES | PATCHBAY_CAP_STATE,
     .run = run,
     .network = PATCHBAY_NETWORK_ANY,  /* a flow narrows it to the API's port: network: {tcp: [8080]} */
     .declares = PATCHBAY_DECLARES_OUTPUTS | PATCHBAY_DECLARES_TABLES,
-    .output_names = (const char *const[]){ "rows", "pages" },
-    .output_count = 2,
+    .output_names = (const char *const[]){ "rows", "pages", "watermark" },
+    .output_count = 3,
     .output_tables = (const char *const[]){ "{table}" },
     .output_table_count = 1,
 };

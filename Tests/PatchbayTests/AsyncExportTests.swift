@@ -56,3 +56,39 @@ struct AsyncExportTests {
         #expect(result.status == 1 && result.stdout.contains("the export at http://127.0.0.1:\(api.port)/exports/bad failed: the export broke"), "\(result.stdout)")
     }
 }
+
+@Suite("Incremental extraction by a watermark")
+struct IncrementalExtractTests {
+    @Test("a second run extracts only the new records: the watermark goes as a query parameter, a lookback's re-reads are skipped, the state moves only on success")
+    func secondRunIsIncremental() async throws {
+        // Given an API with 25 items, and an extraction incremental on id with a lookback of 2
+        let api = try LocalService("demo_api.py")
+        let project = try TestProject(files: ["flows/inc.yaml": """
+            phases:
+              - id: extract
+                tasks:
+                  - id: items
+                    connector: dev.patchbay.http-extract
+                    parameters:
+                      url: "http://127.0.0.1:\(api.port)/page"
+                      records: data.items
+                      pagination: {type: page, param: page, size_param: per_page, size: 10, total: meta.total}
+                      incremental: {field: id, param: since, lookback: 2}
+                      columns: {id: integer}
+                      table: in.items
+            """])
+        defer { project.remove() }
+        // When it runs, Then all 25 come, and the watermark is 25
+        let (_, first) = try await project.run("inc")
+        #expect(try project.outputs(first["items"]!) == ["rows": "25", "pages": "3", "watermark": "25"])
+        // When 5 items are added and it runs again, Then only those 5 come (24 and 25 were read again and skipped)
+        #expect(try Fixtures.run("/usr/bin/env", ["python3", "-c", "import urllib.request; urllib.request.urlopen(urllib.request.Request('http://127.0.0.1:\(api.port)/grow', data=b'', method='POST'))"]).status == 0)
+        let (second, jobs) = try await project.run("inc")
+        #expect(second.status == .success)
+        #expect(try project.outputs(jobs["items"]!) == ["rows": "5", "pages": "1", "watermark": "30"])
+        let logs = try project.store.logs(job: jobs["items"]!.id!).map(\.message)
+        #expect(logs.contains("incremental on id: 5 new rows after id 25 (2 read again and skipped); next run starts after 30"), "\(logs)")
+        let csv = try String(contentsOfFile: project.project.tableFile("in.items"), encoding: .utf8)
+        #expect(csv == "id\n26\n27\n28\n29\n30\n")
+    }
+}

@@ -17,6 +17,8 @@ pagination, with faults:
                                     {"state": "done", "download": "/exports/eN/data"}; /exports/bad fails
   GET /exports/eN/data?page=P       the export's records, as /page
   POST /ingest                      takes a payload: {"ok": true, "bytes": N}
+  POST /grow                        adds 5 items (ids 26-30, then 31-35, ...)
+  /page, /cursor and an export's data take since=N: only items with an id above N
 """
 import json
 import threading
@@ -35,6 +37,11 @@ class Handler(JSONHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length", "0"))
         form = {k: v[0] for k, v in urllib.parse.parse_qs(self.rfile.read(length).decode()).items()}
+        if self.path == "/grow":
+            with lock:
+                start = len(ITEMS) + 1
+                ITEMS.extend({"id": n, "name": f"item {n}", "amount": f"{n}.50", "tags": [], "note": None} for n in range(start, start + 5))
+            return self.answer(200, {"items": len(ITEMS)})
         if self.path == "/ingest":
             return self.answer(200, {"ok": True, "bytes": length})
         if self.path == "/exports":
@@ -81,7 +88,8 @@ class Handler(JSONHandler):
                 if first:
                     return self.answer(429, {"error": "slow down"}, [("Retry-After", "1")])
             page, size = number("page", 1), number("per_page", 10)
-            return self.answer(200, {"data": {"items": ITEMS[(page - 1) * size:page * size]}, "meta": {"total": len(ITEMS)}})
+            items = [item for item in ITEMS if item["id"] > number("since", 0)]
+            return self.answer(200, {"data": {"items": items[(page - 1) * size:page * size]}, "meta": {"total": len(items)}})
         if url.path == "/offset":
             offset, limit = number("offset", 0), number("limit", 10)
             return self.answer(200, {"items": ITEMS[offset:offset + limit]})

@@ -106,13 +106,15 @@ static inline int pb_http(const char *method, const pb_url *url, const char *hea
         if (w <= 0) { snprintf(why, cap, "could not send the body to %s (%s)", url->host, strerror(errno)); close(fd); return -1; }
         sent += (size_t)w;
     }
-    size_t used = 0, capacity = 1 << 16, keep = (1 << 20) + (1 << 16);
+    /* The whole answer, up to a bound: a cut answer would lose records without a word. */
+    size_t used = 0, capacity = 1 << 16, bound = (size_t)256 << 20;
     char *all = malloc(capacity + 1);
     ssize_t got;
+    int too_large = 0;
     while (all && (got = read(fd, all + used, capacity - used)) > 0) {
         used += (size_t)got;
         if (used == capacity) {
-            if (capacity >= keep) break;
+            if (capacity >= bound) { too_large = 1; break; }
             capacity *= 2;
             char *grown = realloc(all, capacity + 1);
             if (!grown) { free(all); all = NULL; break; }
@@ -121,6 +123,7 @@ static inline int pb_http(const char *method, const pb_url *url, const char *hea
     }
     close(fd);
     if (!all) { snprintf(why, cap, "out of memory reading the answer of %s", url->host); return -1; }
+    if (too_large) { snprintf(why, cap, "%s answered more than 256 MiB", url->host); free(all); return -1; }
     all[used] = 0;
     char *split = strstr(all, "\r\n\r\n");
     if (sscanf(all, "HTTP/%*d.%*d %d", &out->status) != 1 || !split) {
@@ -133,6 +136,12 @@ static inline int pb_http(const char *method, const pb_url *url, const char *hea
     out->body_length = used - (size_t)(split + 4 - all);
     out->body = malloc(out->body_length + 1);
     if (out->body) { memcpy(out->body, split + 4, out->body_length); out->body[out->body_length] = 0; }
+    char length[32];
+    if (strcmp(method, "HEAD") != 0 && pb_header(out, "Content-Length", length, sizeof length) && (size_t)atoll(length) > out->body_length) {
+        snprintf(why, cap, "%s's answer was cut off: %zu of its %s bytes", url->host, out->body_length, length);
+        pb_response_free(out);
+        return -1;
+    }
     return 0;
 }
 

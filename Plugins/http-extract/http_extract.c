@@ -167,6 +167,8 @@ typedef struct {
     size_t count;
     unsigned long long rows, dropped;
     char dropped_key[128];
+    char *scratch;  /* one record's unescaped strings, reused */
+    size_t scratch_cap;
 } output;
 
 static int keep(output *o, const char *text, size_t n, int is_null) {
@@ -207,8 +209,13 @@ static patchbay_status flush_rows(output *o) {
 
 /* One record into the batch, column by column; its other keys are dropped (the first is remembered). */
 static patchbay_status add_record(output *o, patchbay_str record, char *why, size_t cap) {
-    char *text = malloc(record.length + 1);
-    if (!text) return PATCHBAY_ERROR;
+    if (o->scratch_cap < record.length + 1) {
+        char *grown = realloc(o->scratch, record.length + 1);
+        if (!grown) return PATCHBAY_ERROR;
+        o->scratch = grown;
+        o->scratch_cap = record.length + 1;
+    }
+    char *text = o->scratch;
     size_t start = o->count;
     for (size_t c = 0; c < o->ncol; c++) keep(o, "", 0, 1);  /* NULL until a key fills it */
     const char *cursor = NULL;
@@ -227,16 +234,15 @@ static patchbay_status add_record(output *o, patchbay_str record, char *why, siz
         const char *v = value.data;
         if (n == 4 && memcmp(v, "null", 4) == 0) continue;
         if (v[0] == '"') {
-            if (!patchbay_json_string(v, v + n, text, record.length + 1, &n)) { free(text); snprintf(why, cap, "a malformed string in column '%s'", key); return PATCHBAY_ERROR; }
+            if (!patchbay_json_string(v, v + n, text, record.length + 1, &n)) { snprintf(why, cap, "a malformed string in column '%s'", key); return PATCHBAY_ERROR; }
             v = text;
         }
         /* The value goes at the batch's end; its slot points there (the placeholder stays unused). */
-        if (keep(o, v, n, 0) != 0) { free(text); return PATCHBAY_ERROR; }
+        if (keep(o, v, n, 0) != 0) return PATCHBAY_ERROR;
         o->count--;
         o->at[2 * slot] = o->at[2 * o->count];
         o->at[2 * slot + 1] = o->at[2 * o->count + 1];
     }
-    free(text);
     if (found != PATCHBAY_PARAM_ABSENT) { snprintf(why, cap, "a record that is not a JSON object"); o->count = start; return PATCHBAY_ERROR; }
     return PATCHBAY_OK;
 }
@@ -455,6 +461,7 @@ done:
         for (size_t c = 0; c < o->ncol; c++) free(o->names[c]);
         free(o->values);
         free(o->at);
+        free(o->scratch);
     }
     free(o);
     free(set);

@@ -61,7 +61,7 @@ func rowsPerSecondAndResident(_ spec: TaskSpec, rows: Int) -> (rates: [Double], 
 let arguments = CommandLine.arguments.dropFirst()
 let which = arguments.first { !$0.hasPrefix("--") && Int($0) == nil } ?? "all"
 let usage = """
-    USAGE: patchbay-bench [probe|cold|sandbox|records|diff|extract|flow|types|all] [--runs N]
+    USAGE: patchbay-bench [probe|cold|sandbox|records|diff|extract|http|flow|types|all] [--runs N]
            patchbay-bench flow [--runs N] [--phases 3] [--tasks 100] [--parallelism 8] [--cli]
 
       probe     loading a C and a Swift connector (dlopen, entry, descriptor checks), and a whole probe
@@ -72,6 +72,8 @@ let usage = """
       diff      table-diff on two tables of --diff-rows rows (default 1M, 5 columns) each: rows/s, runner peak RSS
       extract   file-extract on a CSV of --extract-rows rows (default 1M; id, amount, created, note), untyped,
                 then typed (integer, decimal, timestamp) with 1% misfits rejected: rows/s, runner peak RSS
+      http      http-extract from a local JSON API (Tests/Fixtures/services/bench_api.py, pages rendered
+                beforehand): --http-rows rows (default 1M) × 5 typed columns, pages of 10,000: rows/s, peak RSS
       types     the runner's check of typed values (ABI 1.3): 1M values of each column type, values/s
       flow      phases × tasks no-op flow at a parallelism, every job persisted; --cli times
                 `patchbay run` as a child process from start to exit
@@ -82,7 +84,7 @@ if arguments.contains("--help") || arguments.contains("-h") {
     print(usage)
     exit(0)
 }
-guard ["probe", "cold", "sandbox", "records", "diff", "extract", "flow", "types", "all"].contains(which) else {
+guard ["probe", "cold", "sandbox", "records", "diff", "extract", "http", "flow", "types", "all"].contains(which) else {
     print("error: unknown benchmark '\(which)'\n\n\(usage)")
     exit(2)
 }
@@ -276,6 +278,33 @@ if which == "extract" || which == "all" {
         line("file-extract, \(rows) CSV rows, \(label)", rates, unit: "M/s", target: "report")
         line("  runner peak RSS", resident, unit: "MiB", target: "report")
     }
+}
+
+if which == "http" || which == "all" {
+    let rows = option("--http-rows", 1_000_000)
+    guard let extractor = try? await registry.resolve("dev.patchbay.http-extract") else {
+        print("error: dev.patchbay.http-extract not found; run scripts/build release first")
+        exit(3)
+    }
+    // The API, from the repository this benchmark was built in; it prints its port once every page is rendered.
+    let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    let server = Process()
+    let output = Pipe()
+    server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    server.arguments = ["python3", repository + "/Tests/Fixtures/services/bench_api.py", String(rows), "10000"]
+    server.standardOutput = output
+    try server.run()
+    defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
+    let announced = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    guard let port = Int(announced) else { print("error: bench_api.py did not start: '\(announced)'"); exit(3) }
+    let parameters = #"{"url":"http://127.0.0.1:\#(port)/page","records":"data.items","table":"in.bench","#
+        + #""pagination":{"type":"page","param":"page","size_param":"per_page","size":10000,"total":"meta.total"},"#
+        + #""columns":{"id":"integer","customer":"string","country":"string","amount":"decimal","created_at":"timestamp"}}"#
+    let spec = TaskSpec(pluginPath: extractor.path, parametersJSON: parameters, limits: TaskLimits(timeout: .seconds(600), memoryBytes: 4 << 30),
+                        workspaceRoot: workspace, network: .any)
+    let (rates, resident) = rowsPerSecondAndResident(spec, rows: rows)
+    line("http-extract, \(rows) rows × 5 typed columns, pages of 10,000", rates, unit: "M/s", target: "≥ 1 M/s")
+    line("  runner peak RSS", resident, unit: "MiB", target: "flat")
 }
 
 if which == "flow" || which == "all" {

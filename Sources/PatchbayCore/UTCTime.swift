@@ -1,5 +1,6 @@
 // Times as text in UTC, without a formatter (ICU formatting showed up in hot paths): the one place that
-// turns a moment into its calendar digits. Pure: milliseconds since 1970 in, text out.
+// turns a moment into its calendar digits. Pure: milliseconds since 1970 in, text out. And a duration's
+// seconds and nanoseconds, the one conversion every layer needs.
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -20,5 +21,15 @@ public enum UTCTime {
             + digits(parts.tm_hour, 2) + ":" + digits(parts.tm_min, 2) + ":" + digits(parts.tm_sec, 2)
         if showMilliseconds { text += "." + digits(Int32(milliseconds - Int64(seconds) * 1000), 3) }
         return text + zone
+    }
+}
+
+extension Duration {
+    /// The duration in seconds, as a double (for a rate, a date that far ahead, or a message).
+    public var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+
+    /// The duration in whole nanoseconds, 0 for a negative one (for a wire field or a sleep).
+    public var inNanoseconds: UInt64 {
+        components.seconds < 0 ? 0 : UInt64(components.seconds) * 1_000_000_000 + UInt64(max(0, components.attoseconds / 1_000_000_000))
     }
 }

@@ -169,7 +169,7 @@ public final class Engine: Sendable {
         if let job = try? store.job(table.jobID), let run = try? store.run(job.runID) {
             producer += " (flow \(run.flowName), task \(job.taskID))"
         }
-        return issue("; the catalog's copy was written \(UTCTime.text(millisecondsSince1970: Int64((table.lastImportAt.timeIntervalSince1970 * 1000).rounded(.down)), milliseconds: true, zone: "Z")) by \(producer)")
+        return issue("; the catalog's copy was written \(Engine.rfc3339(table.lastImportAt, milliseconds: true)) by \(producer)")
     }
 
     /// Rescans the plugin directories, probing only files new or changed since any command of this project.

@@ -43,7 +43,7 @@ struct JobHost: TaskHost {
         let now = Date()
         let (wait, limit) = rates.reserve(key, tokens: tokens, now: now)
         if let limit, wait >= .seconds(1) {
-            let seconds = Double(wait.components.seconds) + Double(wait.components.attoseconds) / 1e18
+            let seconds = wait.inSeconds
             self.wait(.rateLimit, "rate limit on \(key) (\(limit.perSecond.formatted())/s, bursts of \(Int(limit.burst))): next request in \(String(format: "%.1f", seconds)) s",
                       until: now.addingTimeInterval(seconds))
         }
@@ -385,7 +385,7 @@ extension Engine {
                 let waiting = "attempt \(attempt - 1) of \(policy.max + 1) failed (\(failureClass.rawValue) error): \(completion.message ?? ""); trying again in \(wait)"
                 jobHost.handle(.log(LogLine(time: time.now(), level: .warning, source: .host, message: waiting)))
                 jobHost.flush()
-                jobHost.wait(.retry, "retry back-off: \(waiting)", until: time.now().addingTimeInterval(wait.timeInterval))
+                jobHost.wait(.retry, "retry back-off: \(waiting)", until: time.now().addingTimeInterval(wait.inSeconds))
                 await sleep(wait, unless: context, job: job.id!)
                 jobHost.wait(nil)
                 if context.isStopping(job: job.id!) { break }
@@ -433,10 +433,9 @@ extension Engine {
 
     // MARK: stages
 
-    /// The task's parameters with outputs of earlier phases filled in, checked against the schema again.
-    /// A time as parameters get it: RFC 3339, UTC, seconds ("2026-12-02T06:31:12Z").
-    static func rfc3339(_ date: Date) -> String {
-        UTCTime.text(millisecondsSince1970: Int64((date.timeIntervalSince1970 * 1000).rounded(.down)), milliseconds: false, zone: "Z")
+    /// A time as parameters get it: RFC 3339, UTC, seconds ("2026-12-02T06:31:12Z"), or with milliseconds.
+    static func rfc3339(_ date: Date, milliseconds: Bool = false) -> String {
+        UTCTime.text(millisecondsSince1970: Int64((date.timeIntervalSince1970 * 1000).rounded(.down)), milliseconds: milliseconds, zone: "Z")
     }
 
     private func renderParameters(of task: FlowTask, flow: Flow, schema text: String, context: RunContext,
@@ -588,7 +587,7 @@ extension Engine {
                                      message: "not ready yet (check \(checks)); checking again in \(policy.interval)")))
             host.flush()
             host.wait(.poll, "poll: check \(checks) not ready; check \(checks + 1) in \(policy.interval)",
-                      until: time.now().addingTimeInterval(policy.interval.timeInterval))
+                      until: time.now().addingTimeInterval(policy.interval.inSeconds))
             await sleep(policy.interval, unless: context, job: job)
             host.wait(nil)
             if context.isStopping(job: job) { break }

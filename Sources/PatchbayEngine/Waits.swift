@@ -78,11 +78,6 @@ public struct JobWait: Sendable, Equatable {
     }
 }
 
-extension Duration {
-    /// The duration in seconds, for a date that far ahead.
-    var timeInterval: TimeInterval { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
-}
-
 /// Token buckets, one per limited key (a service's host name), shared by every job this engine runs. A
 /// request takes the next turn at once and is told how long to wait for it, so turns are handed out in
 /// order and tasks that call one service never exceed its limit together (ABI 1.4's rate_limit).

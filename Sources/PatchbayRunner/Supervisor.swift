@@ -604,8 +604,7 @@ struct Supervisor<Host: TaskHost> {
                 return protocolViolation("a rate-limit request for \(tokens) tokens of a key of \(key.utf8.count) bytes (1…1,000,000 tokens, a key of 1…\(Self.maxNameBytes) bytes)", pid: pid, cancelWrite: cancelWrite)
             }
             let wait = host.reserveRate(key: key, tokens: tokens)
-            let nanoseconds = UInt64(max(0, wait.components.seconds)) * 1_000_000_000 + UInt64(max(0, wait.components.attoseconds / 1_000_000_000))
-            send(HostMessage.rateReply(waitNanoseconds: nanoseconds).frame(), on: socket)
+            send(HostMessage.rateReply(waitNanoseconds: wait.inNanoseconds).frame(), on: socket)
         case .result(let value):
             if case .refusedToLoad = value {} else if descriptor == nil {
                 return protocolViolation("a result before the descriptor", pid: pid, cancelWrite: cancelWrite)

@@ -110,7 +110,7 @@ if which == "types" || which == "all" {
             for i in 0..<count where bytes[i % bytes.count].withUnsafeBytes({ type.accepts($0) }) { accepted += 1 }
             precondition(accepted == count, "a sample of \(type.word) was refused")
             let elapsed = ContinuousClock.now - start
-            rates.append(Double(count) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18) / 1e6)
+            rates.append(Double(count) / elapsed.inSeconds / 1e6)
         }
         print("types \(type.word.padding(toLength: 9, withPad: " ", startingAt: 0)) median \(String(format: "%.1f", median(rates))) M values/s")
     }

@@ -126,7 +126,7 @@ extension CatalogEntry {
 }
 
 func formatDuration(_ duration: Duration) -> String {
-    let seconds = Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    let seconds = duration.inSeconds
     if seconds >= 1 { return String(format: "%.2f s", seconds) }
     if seconds >= 0.001 { return String(format: "%.1f ms", seconds * 1000) }
     return String(format: "%.0f µs", seconds * 1_000_000)

@@ -101,6 +101,10 @@ struct Supervisor<Host: TaskHost> {
     private var violation: String?
     /// The tables the host took: a success's, or a data failure's evidence.
     private var committed: [TableFile] = []
+    /// The tables the connector declares (ABI 1.4), each pattern resolved once with this task's parameters
+    /// (nil name: its parameter is not set); nil when it declares none. From the probed descriptor when the host
+    /// has one, so even a frame before the runner's own descriptor is held to it.
+    private var declaredTables: [(name: String?, pattern: TablePattern)]?
     /// What held this task, for its report (set once the uid and cgroups are known).
     private var sandbox = ""
     /// 16 random bytes from two draws (one system call each), not sixteen.
@@ -121,6 +125,25 @@ struct Supervisor<Host: TaskHost> {
         self.control = control
         let start = monotonicNow()
         stop = StopSequence(deadline: spec.limits.timeout.map { start + $0.nanoseconds }, grace: spec.limits.killGrace.nanoseconds)
+        if let expected = spec.expectedDescriptor { declaredTables = Self.resolve(expected, parametersJSON: spec.parametersJSON) }
+    }
+
+    /// Each declared table pattern with the name it gives this task: the string parameter, or its schema's default.
+    static func resolve(_ descriptor: ConnectorDescriptor, parametersJSON: String) -> [(name: String?, pattern: TablePattern)]? {
+        guard let patterns = descriptor.lineage.tables else { return nil }
+        func object(_ json: String) -> [String: Any]? { try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] }
+        let given = object(parametersJSON) ?? [:]
+        let properties = object(descriptor.parametersSchema)?["properties"] as? [String: Any] ?? [:]
+        let value = { (name: String) -> String? in
+            if let set = given[name] { return set as? String }
+            return (properties[name] as? [String: Any])?["default"] as? String
+        }
+        return patterns.map { ($0.tableName(parameter: value), $0) }
+    }
+
+    /// Whether the connector may write `table`: always when it declares no tables.
+    private func mayWrite(_ table: String) -> Bool {
+        declaredTables.map { $0.contains { $0.name == table } } ?? true
     }
 
     private mutating func note(_ level: LogLevel, _ source: LogSource, _ message: String) {
@@ -332,7 +355,7 @@ struct Supervisor<Host: TaskHost> {
             do {
                 for table in tables {
                     // A result frame is the connector's word too: a table it never declared is refused here as well.
-                    if let declared = descriptor?.lineage, !declared.allows(table: table.name, parameter: parameter) {
+                    if !mayWrite(table.name) {
                         throw ReportedTableRefused(description: "table '\(table.name)': the connector does not declare it; nothing was stored")
                     }
                     try Self.checkReported(table, workspace: workspace, owner: user?.uid)
@@ -418,14 +441,7 @@ struct Supervisor<Host: TaskHost> {
             && a.network == b.network && a.capabilities == b.capabilities && a.lineage == b.lineage
     }
 
-    /// The string parameter `name` of this task, or its schema's default where the task gives none, for a
-    /// declared table pattern ("{table}").
-    private func parameter(_ name: String) -> String? {
-        func object(_ json: String) -> [String: Any]? { try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] }
-        if let given = object(spec.parametersJSON)?[name] { return given as? String }
-        let property = (object(descriptor?.parametersSchema ?? "")?["properties"] as? [String: Any])?[name] as? [String: Any]
-        return property?["default"] as? String
-    }
+
 
     /// "uid 7901851, landlock ABI 7, seccomp, network none, cgroups": what held one task.
     static func describe(user: UInt32?, policy: SandboxPolicy, network: NetworkAccess, cgroups: Bool) -> String {
@@ -537,6 +553,7 @@ struct Supervisor<Host: TaskHost> {
                 return protocolViolation("the plugin describes itself as \(info.id)@\(info.version) (credentials \(info.credentialNames), network \(info.network)), not as it did when probed (\(expected.id)@\(expected.version), credentials \(expected.credentialNames), network \(expected.network))", pid: pid, cancelWrite: cancelWrite)
             }
             descriptor = info
+            if declaredTables == nil { declaredTables = Self.resolve(info, parametersJSON: spec.parametersJSON) }
             host.handle(.descriptor(info))
         case .loaded(let nanoseconds):
             loadNanoseconds = nanoseconds
@@ -594,8 +611,8 @@ struct Supervisor<Host: TaskHost> {
             guard TableFile.isValidName(name) else {
                 return protocolViolation("a table named '\(name)', which is not a valid table name", pid: pid, cancelWrite: cancelWrite)
             }
-            if let declared = descriptor?.lineage, !declared.allows(table: name, parameter: parameter) {
-                let names = declared.tables!.map { pattern in pattern.tableName(parameter: parameter).map { $0 == pattern.text ? $0 : "\($0) (\(pattern.text))" } ?? "\(pattern.text) (parameter not set)" }
+            if let declared = declaredTables, !mayWrite(name) {
+                let names = declared.map { entry in entry.name.map { $0 == entry.pattern.text ? $0 : "\($0) (\(entry.pattern.text))" } ?? "\(entry.pattern.text) (parameter not set)" }
                 return protocolViolation("a table '\(name)', which the connector does not declare (it declares: \(names.isEmpty ? "none" : names.joined(separator: ", ")))", pid: pid, cancelWrite: cancelWrite)
             }
             host.handle(.tableOpened(name: name, columns: columns))

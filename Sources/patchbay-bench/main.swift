@@ -61,7 +61,7 @@ func rowsPerSecondAndResident(_ spec: TaskSpec, rows: Int) -> (rates: [Double], 
 let arguments = CommandLine.arguments.dropFirst()
 let which = arguments.first { !$0.hasPrefix("--") && Int($0) == nil } ?? "all"
 let usage = """
-    USAGE: patchbay-bench [probe|cold|sandbox|records|diff|extract|http|flow|types|all] [--runs N]
+    USAGE: patchbay-bench [probe|cold|sandbox|records|diff|extract|http|postgres|flow|types|all] [--runs N]
            patchbay-bench flow [--runs N] [--phases 3] [--tasks 100] [--parallelism 8] [--cli]
 
       probe     loading a C and a Swift connector (dlopen, entry, descriptor checks), and a whole probe
@@ -74,6 +74,10 @@ let usage = """
                 then typed (integer, decimal, timestamp) with 1% misfits rejected: rows/s, runner peak RSS
       http      http-extract from a local JSON API (Tests/Fixtures/services/bench_api.py, pages rendered
                 beforehand): --http-rows rows (default 1M) × 5 typed columns, pages of 10,000: rows/s, peak RSS
+      postgres  postgres-extract from a private PostgreSQL cluster (Tests/Fixtures/services/pg_cluster.sh) into a
+                committed table, --pg-rows rows (default 1M) × 5 typed columns, taking turns with psql's \\copy of
+                the same SELECT to /dev/null: rows/s, the ratio, MB/s; then peak RSS at 10× the rows
+                (--pg-skip-large skips that)
       types     the runner's check of typed values (ABI 1.3): 1M values of each column type, values/s
       flow      phases × tasks no-op flow at a parallelism, every job persisted; --cli times
                 `patchbay run` as a child process from start to exit
@@ -84,7 +88,7 @@ if arguments.contains("--help") || arguments.contains("-h") {
     print(usage)
     exit(0)
 }
-guard ["probe", "cold", "sandbox", "records", "diff", "extract", "http", "flow", "types", "all"].contains(which) else {
+guard ["probe", "cold", "sandbox", "records", "diff", "extract", "http", "postgres", "flow", "types", "all"].contains(which) else {
     print("error: unknown benchmark '\(which)'\n\n\(usage)")
     exit(2)
 }
@@ -305,6 +309,85 @@ if which == "http" || which == "all" {
     let (rates, resident) = rowsPerSecondAndResident(spec, rows: rows)
     line("http-extract, \(rows) rows × 5 typed columns, pages of 10,000", rates, unit: "M/s", target: "≥ 1 M/s")
     line("  runner peak RSS", resident, unit: "MiB", target: "flat")
+}
+
+if which == "postgres" || which == "all" {
+    // postgres-extract from a private PostgreSQL cluster (Tests/Fixtures/services/pg_cluster.sh) into a committed
+    // table, side by side with the floor: psql's \copy of the same SELECT to /dev/null, the two taking turns.
+    let rows = option("--pg-rows", 1_000_000)
+    guard let extractor = try? await registry.resolve("dev.patchbay.postgres-extract") else {
+        print("error: dev.patchbay.postgres-extract not found; run scripts/build release first")
+        exit(3)
+    }
+    let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    let script = repository + "/Tests/Fixtures/services/pg_cluster.sh"
+    let cluster = NSTemporaryDirectory() + "patchbay-bench-pg-\(getpid())"
+    let password = "bench-\(UInt32.random(in: 0...UInt32.max))"
+    func shell(_ arguments: [String], quiet: Bool = false) -> (status: Int32, output: String) {
+        let process = Process(), output = Pipe()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["PGPASSWORD=\(password)"] + arguments
+        process.standardOutput = quiet ? FileHandle.nullDevice : output
+        do { try process.run() } catch { return (127, "\(error)") }
+        let text = quiet ? "" : String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, text)
+    }
+    let started = shell(["bash", script, "start", cluster, password])
+    guard started.status == 0, let port = Int(started.output.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+        print("postgres: skipped, no private PostgreSQL cluster could start (\(started.output.prefix(200)))")
+        exit(3)
+    }
+    defer { _ = shell(["bash", script, "stop", cluster]) }
+    let psqlPath = ((try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? [])
+        .sorted { $0.compare($1, options: .numeric) == .orderedAscending }.last.map { "/usr/lib/postgresql/\($0)/bin/psql" } ?? "psql"
+    let psql = [psqlPath, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", String(port), "-U", "patchbay", "-d", "postgres"]
+    func load(_ count: Int, from first: Int) {
+        let sql = "INSERT INTO bench SELECT i, 'customer ' || i, (ARRAY['DE','FR','US','JP'])[1 + i % 4], (i % 100000) / 100.0, "
+            + "timestamptz '2024-01-01 00:00:00+00' + i * interval '1 second' FROM generate_series(\(first), \(first + count - 1)) i"
+        precondition(shell(psql + ["-c", sql]).status == 0, "loading the bench table failed")
+        precondition(shell(psql + ["-c", "VACUUM ANALYZE bench"]).status == 0)
+    }
+    precondition(shell(psql + ["-c", "CREATE TABLE bench(id int8, customer text, country text, amount numeric(12,2), created_at timestamptz)"]).status == 0)
+    load(rows, from: 1)
+    let select = "SELECT id, customer, country, amount, created_at FROM bench"
+    let parameters = ##"{"port":\##(port),"user":"patchbay","#password":"\##(password)","query":"\##(select)","table":"in.bench","columns":{"amount":"decimal"}}"##
+    let landing = workspace + "/pg-tables"
+    try FileManager.default.createDirectory(atPath: landing, withIntermediateDirectories: true)
+    let spec = TaskSpec(pluginPath: extractor.path, parametersJSON: parameters, limits: TaskLimits(timeout: .seconds(1200), memoryBytes: 4 << 30),
+                        workspaceRoot: workspace, network: .any)
+    func extractOnce() -> (seconds: Double, resident: Double, bytes: Double) {
+        let started = ContinuousClock.now
+        let report = TaskRunner().runBlocking(spec, host: DirectoryHost(directory: landing))
+        let seconds = milliseconds(ContinuousClock.now - started) / 1000
+        precondition(report.classification.isSuccess, report.classification.summary)
+        let size = (try? FileManager.default.attributesOfItem(atPath: landing + "/in.bench.csv")[.size] as? Int) ?? 0
+        return (seconds, Double(report.peakResidentBytes) / 1_048_576, Double(size))
+    }
+    var ours: [Double] = [], floor: [Double] = [], ratios: [Double] = [], megabytes: [Double] = [], resident: [Double] = []
+    for _ in 0..<(arguments.contains("--runs") ? max(3, runs) : 5) {
+        let begun = ContinuousClock.now
+        precondition(shell(psql + ["-c", "\\copy (\(select)) TO '/dev/null' csv"], quiet: true).status == 0, "psql \\copy failed")
+        let copy = milliseconds(ContinuousClock.now - begun) / 1000
+        let extraction = extractOnce()
+        ours.append(Double(rows) / extraction.seconds / 1_000_000)
+        floor.append(Double(rows) / copy / 1_000_000)
+        ratios.append(copy / extraction.seconds)
+        megabytes.append(extraction.bytes / extraction.seconds / 1_000_000)
+        resident.append(extraction.resident)
+    }
+    line("postgres-extract, \(rows) rows × 5 typed columns", ours, unit: "M/s", target: "≥ 0.8× psql")
+    line("  psql \\copy of the same SELECT to /dev/null", floor, unit: "M/s", target: "-")
+    line("  ratio: psql time / postgres-extract time", ratios, unit: "×", target: "≥ 0.8")
+    line("  committed CSV written", megabytes, unit: "MB/s", target: "-")
+    line("  runner peak RSS, \(rows) rows", resident, unit: "MiB", target: "flat")
+    // Flat memory: the same extraction over ten times the rows.
+    if !arguments.contains("--pg-skip-large") {
+        load(rows * 9, from: rows + 1)
+        let large = (0..<1).map { _ in extractOnce() }
+        line("  runner peak RSS, \(rows * 10) rows", large.map(\.resident), unit: "MiB", target: "flat")
+        line("  rate at \(rows * 10) rows", large.map { Double(rows * 10) / $0.seconds / 1_000_000 }, unit: "M/s", target: "-")
+    }
 }
 
 if which == "flow" || which == "all" {

@@ -15,10 +15,14 @@ import PatchbayRunner
 
 struct Quiet: TaskHost {}
 
-/// Lands a task's tables in a directory (to make benchmark inputs).
+/// Lands a task's tables in a directory (to make benchmark inputs), and answers the credentials it is given.
 struct DirectoryHost: TaskHost {
     let directory: String
+    var credentials: [String: String] = [:]
     func commit(tables: [TableFile]) throws { try DirectoryTableSink(directory: directory).commit(tables) }
+    func credential(named name: String, for descriptor: ConnectorDescriptor?) -> CredentialAnswer {
+        credentials[name].map { .value(Array($0.utf8)) } ?? .notFound
+    }
 }
 
 func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
@@ -351,16 +355,20 @@ if which == "postgres" || which == "all" {
     precondition(shell(psql + ["-c", "CREATE TABLE bench(id int8, customer text, country text, amount numeric(12,2), created_at timestamptz)"]).status == 0)
     load(rows, from: 1)
     let select = "SELECT id, customer, country, amount, created_at FROM bench"
-    let parameters = ##"{"port":\##(port),"user":"patchbay","#password":"\##(password)","query":"\##(select)","table":"in.bench","columns":{"amount":"decimal"}}"##
+    let parameters = #"{"port":\#(port),"user":"patchbay","query":"\#(select)","table":"in.bench","columns":{"amount":"decimal"}}"#
     let landing = workspace + "/pg-tables"
     try FileManager.default.createDirectory(atPath: landing, withIntermediateDirectories: true)
     let spec = TaskSpec(pluginPath: extractor.path, parametersJSON: parameters, limits: TaskLimits(timeout: .seconds(1200), memoryBytes: 4 << 30),
                         workspaceRoot: workspace, network: .any)
     func extractOnce() -> (seconds: Double, resident: Double, bytes: Double) {
         let started = ContinuousClock.now
-        let report = TaskRunner().runBlocking(spec, host: DirectoryHost(directory: landing))
+        let report = TaskRunner().runBlocking(spec, host: DirectoryHost(directory: landing, credentials: ["#password": password]))
         let seconds = milliseconds(ContinuousClock.now - started) / 1000
-        precondition(report.classification.isSuccess, report.classification.summary)
+        guard report.classification.isSuccess else {
+            print("error: postgres-extract failed: \(report.classification.summary)")
+            _ = shell(["bash", script, "stop", cluster])
+            exit(1)
+        }
         let size = (try? FileManager.default.attributesOfItem(atPath: landing + "/in.bench.csv")[.size] as? Int) ?? 0
         return (seconds, Double(report.peakResidentBytes) / 1_048_576, Double(size))
     }

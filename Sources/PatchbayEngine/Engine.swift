@@ -81,6 +81,8 @@ public final class Engine: Sendable {
     let memo = Mutex<(connectors: [ConnectorReference: CatalogEntry], flows: [Int64: Flow], box: SecretBox?)>(([:], [:], nil))
     /// The project's rate limits (patchbay.yaml), shared by every job this engine runs.
     let rates: RateLimiter
+    /// Starts a process that executes a run recovery made to resume a status check (`resumeRuns(with:)`).
+    let resumption = Mutex<(@Sendable (Int64) -> Int32?)?>(nil)
 
     /// Opens a project's engine and its store (made on first use).
     /// - Parameter waiting: told, after a second, that another process holds the store's write lock.
@@ -272,7 +274,7 @@ public final class Engine: Sendable {
     /// reusing the jobs (and outputs) that succeeded. With `current` (the flow file as it is now), the tasks
     /// it re-runs use those definitions, and its run variables stay the recorded run's; without, the run's
     /// snapshot is used as it was.
-    public func submitRetry(of runID: Int64, parallelism: Int? = nil, current: Flow? = nil) throws -> RunRecord {
+    public func submitRetry(of runID: Int64, parallelism: Int? = nil, current: Flow? = nil, trigger: String = "retry") throws -> RunRecord {
         guard let original = try store.run(runID) else { throw EngineError.noSuchRun(runID) }
         guard original.status.isFinished else {
             throw EngineError.cannotRetry("run \(runID) is still \(original.status.rawValue); terminate it first or wait")
@@ -315,7 +317,7 @@ public final class Engine: Sendable {
             }
             return job
         }
-        var run = try record(flow: flow, trigger: "retry", retryOf: runID,
+        var run = try record(flow: flow, trigger: trigger, retryOf: runID,
                              only: original.onlyTasks.flatMap { try? JSONDecoder().decode([String].self, from: Data($0.utf8)) },
                              parallelism: parallelism ?? original.parallelism, jobs: jobs)
         for job in try store.jobs(run: run.id!) {

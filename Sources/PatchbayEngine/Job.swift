@@ -576,18 +576,43 @@ extension Engine {
     private func spawn(_ spec: TaskSpec, host: JobHost, control: TaskControl, job: Int64, task: FlowTask, pattern: JobPattern?,
                        context: RunContext) async -> (TaskReport, checks: Int) {
         var spec = spec
-        var report = await runner.run(spec, host: host, control: control)
-        var checks = 1
-        guard pattern == .statusCheck else { return (report, checks) }
-        var carried = report.newStateJSON
+        guard pattern == .statusCheck else { return (await runner.run(spec, host: host, control: control), 1) }
         let policy = task.poll ?? PollPolicy()
-        let deadline = time.deadline(after: policy.timeout)
+        var checks = 0, carried: String? = nil
+        // The deadline is the engine clock's; its wall time is what a resumed check (another process) goes by.
+        var giveUp = time.now().addingTimeInterval(policy.timeout.inSeconds)
+        var timeLeft = policy.timeout
+        // A check that was waiting when its host died goes on here (in a retry of its run) where it was: its
+        // count, its deadline, its carried state, and its next check at the time it was due.
+        if let resumed = try? store.pollProgress(job: job) {
+            checks = resumed.checks
+            carried = resumed.stateJSON
+            giveUp = resumed.deadline
+            timeLeft = .seconds(max(0, giveUp.timeIntervalSince(time.now())))
+            let due = resumed.nextCheck.timeIntervalSince(time.now())
+            host.handle(.log(LogLine(time: time.now(), level: .info, source: .host,
+                                     message: "resumed after its host died: \(checks) checks were not ready; check \(checks + 1) "
+                                         + (due > 0 ? "in \(String(format: "%.1f", due)) s" : "now"))))
+            host.flush()
+            if due > 0 {
+                host.wait(.poll, "poll: resumed after \(checks) checks; check \(checks + 1) at \(Engine.rfc3339(resumed.nextCheck))", until: resumed.nextCheck)
+                await sleep(.seconds(due), unless: context, job: job)
+                host.wait(nil)
+            }
+            if let state = carried { spec.stateJSON = state }
+        }
+        let deadline = time.deadline(after: timeLeft)
+        var report = await runner.run(spec, host: host, control: control)
+        checks += 1
+        carried = report.newStateJSON ?? carried
         while report.classification == .pending, deadline.remaining >= policy.interval, !context.isStopping(job: job) {
             host.handle(.log(LogLine(time: time.now(), level: .info, source: .host,
                                      message: "not ready yet (check \(checks)); checking again in \(policy.interval)")))
             host.flush()
-            host.wait(.poll, "poll: check \(checks) not ready; check \(checks + 1) in \(policy.interval)",
-                      until: time.now().addingTimeInterval(policy.interval.inSeconds))
+            let next = time.now().addingTimeInterval(policy.interval.inSeconds)
+            // Persisted before the wait: a host killed now loses neither the count nor the next check's time.
+            try? store.record(poll: PollProgress(checks: checks, deadline: giveUp, nextCheck: next, stateJSON: carried), job: job)
+            host.wait(.poll, "poll: check \(checks) not ready; check \(checks + 1) in \(policy.interval)", until: next)
             await sleep(policy.interval, unless: context, job: job)
             host.wait(nil)
             if context.isStopping(job: job) { break }
@@ -596,6 +621,7 @@ extension Engine {
             checks += 1
             carried = report.newStateJSON ?? carried
         }
+        try? store.clearPoll(job: job)
         report.newStateJSON = carried
         return (report, checks)
     }

@@ -113,6 +113,23 @@ public final class Spawner: Sendable {
         while waitpid(current.pid, &status, 0) < 0 && errno == EINTR {}
     }
 
+    /// Starts `executable` in a session of its own, with this process's environment, stdin from /dev/null
+    /// and stdout and stderr appended to `log`, and does not wait for it: a process that outlives its starter
+    /// (a run resumed in the background). Returns its pid, or the reason it could not start.
+    public static func startDetached(executable: String, arguments: [String], log: String) -> Result<Int32, SpawnError> {
+        let output = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard output >= 0 else { return .failure(SpawnError(errno: errno, executable: executable)) }
+        defer { close(output) }
+        var argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { for pointer in argv { free(pointer) } }
+        var envp: [UnsafeMutablePointer<CChar>?] = ProcessInfo.processInfo.environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer { for pointer in envp { free(pointer) } }
+        var pid: pid_t = 0
+        let mappings = [pb_fd_mapping(source: output, target: 1), pb_fd_mapping(source: output, target: 2)]
+        let error = mappings.withUnsafeBufferPointer { pb_spawn(executable, &argv, &envp, $0.baseAddress, $0.count, &pid) }
+        return error == 0 ? .success(pid) : .failure(SpawnError(errno: error, executable: executable))
+    }
+
     /// posix_spawn in a new session with exactly `mappings` as descriptors and a one-variable environment.
     func spawn(executable: String, arguments: [String], mappings: [pb_fd_mapping]) -> Result<pid_t, SpawnError> {
         perform { self.spawnNow(executable: executable, arguments: arguments, mappings: mappings) }

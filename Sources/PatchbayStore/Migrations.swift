@@ -201,6 +201,17 @@ extension Store {
                 ALTER TABLE jobs ADD COLUMN waitUntil TEXT;
                 """)
         }
+        migrator.registerMigration("v12: a status check's progress, so that its wait survives the host") { db in
+            try db.execute(sql: """
+                CREATE TABLE pollProgress (
+                    jobID INTEGER PRIMARY KEY NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+                    checks INTEGER NOT NULL,
+                    deadline TEXT NOT NULL,
+                    nextCheck TEXT NOT NULL,
+                    stateJSON TEXT
+                );
+                """)
+        }
         return migrator
     }
 }

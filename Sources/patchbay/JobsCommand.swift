@@ -11,7 +11,7 @@ struct JobsCommand: AsyncParsableCommand {
         discussion: """
             A run is one execution of a flow; it has one job per task. Statuses: created, waiting, processing, success, warning, error, terminating, terminated, cancelled (never started), skipped (disabled or not selected).
             """,
-        subcommands: [List.self, Show.self, Logs.self, Retry.self, Terminate.self],
+        subcommands: [List.self, Show.self, Logs.self, Retry.self, Resume.self, Terminate.self],
         defaultSubcommand: List.self
     )
 }
@@ -187,6 +187,30 @@ extension JobsCommand {
                     current = now
                 }
                 let run = try engine.submitRetry(of: runID, parallelism: parallelism, current: current)
+                let final = await execute(run, on: engine, output: global.output)
+                let code = ExitCode.forRun(final.status)
+                if code != .success { throw code }
+            }
+        }
+    }
+
+    struct Resume: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "resume",
+            abstract: "Execute a run that recovery made to resume a status check whose host died (started for you).",
+            discussion: """
+                When the process running a flow dies (kill -9, a crash, a reboot) while a status check waits between checks, the next patchbay command that opens the project ends that run and submits a retry of it (trigger "resume"): the tasks that succeeded are reused, and the status check goes on where it was, with its count of checks, its poll deadline, the state it carries and its next check at the time that was due. That command starts `patchbay jobs resume RUN` in the background to execute the retry; its output goes to .patchbay/resume-run-RUN.log. You would run it by hand only if that start failed.
+
+                \(ExitCode.documentation(for: ExitCode.runCodes))
+                """)
+
+        @Argument(help: ArgumentHelp("The run to execute: one that has not started.", valueName: "run")) var runID: Int64
+        @OptionGroup var project: ProjectOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                let engine = try project.engine(global, needs: .runOrchestrations)
+                let run = try engine.adopt(run: runID)
                 let final = await execute(run, on: engine, output: global.output)
                 let code = ExitCode.forRun(final.status)
                 if code != .success { throw code }

@@ -4,6 +4,7 @@ import PatchbayCore
 import Foundation
 import PatchbayEngine
 import PatchbayRegistry
+import PatchbayRunner
 import PatchbaySecurity
 import Synchronization
 
@@ -74,6 +75,16 @@ struct ProjectOptions: ParsableArguments {
     /// Opens the project's engine, after crash recovery. Notes about recovered runs go to stderr.
     private func openEngine(_ global: GlobalOptions) throws -> Engine {
         let engine = try Engine(project: try project(), registry: global.registry(), waiting: printNote)
+        // A status check that waited when its host died resumes in a retry of its run, executed by a
+        // `patchbay jobs resume` of its own that outlives this command; its output goes to a log beside the store.
+        let root = engine.project.root, logs = engine.project.stateDirectory
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let plugins = global.pluginDirectories.flatMap { ["--plugin-dir", $0] }
+        engine.resumeRuns { run in
+            let started = Spawner.startDetached(executable: executable, arguments: ["jobs", "resume", String(run), "--project", root] + plugins,
+                                                log: logs + "/resume-run-\(run).log")
+            return try? started.get()
+        }
         for note in engine.recover() {
             writeStandardError("recovered: \(note)\n")
         }

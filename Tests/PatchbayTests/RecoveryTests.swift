@@ -107,6 +107,64 @@ struct RecoveryTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: project.project.stagingDirectory).isEmpty)
     }
 
+    @Test("kill -9 of the host while a status check waits between checks: the next command resumes it in a retry, with its count, state and deadline, and the flow finishes")
+    func statusCheckSurvivesHost() throws {
+        // Given a flow whose status check is ready on its 4th check, counting its checks in the state it carries
+        let project = try TestProject(files: ["flows/wait.yaml": """
+            phases:
+              - id: first
+                tasks:
+                  - {id: before, connector: dev.patchbay.noop}
+              - id: wait
+                tasks:
+                  - id: check
+                    connector: test.status-check
+                    poll: {interval: 1, timeout: 60}
+                    parameters: {count_in_state: true, ready_after: 4}
+              - id: last
+                tasks:
+                  - {id: after, connector: dev.patchbay.noop}
+            """])
+        defer { project.remove() }
+        let host = try start(project, "wait")
+        var progress: PollProgress?
+        try eventually("the check waits after its second check") {
+            guard let run = try project.store.runs().first, let check = try project.jobsByTask(run.id!)["check"] else { return false }
+            progress = try project.store.pollProgress(job: check.id!)
+            return (progress?.checks ?? 0) >= 2
+        }
+        let first = try #require(try project.store.runs().first)
+        let waited = try #require(progress)
+        #expect(waited.stateJSON == #"{"calls":\#(waited.checks)}"#)
+        // When the host is killed, and any later command opens the project
+        kill(host.processIdentifier, SIGKILL)
+        host.waitUntilExit()
+        let list = try project.patchbay(["jobs", "list"])
+        #expect(list.status == 0)
+        #expect(list.stderr.contains("resumes run \(first.id!)'s status check (check) in the background"), "\(list.stderr)")
+        // Then the run ends terminated, saying where its check went on
+        let ended = try #require(try project.store.run(first.id!))
+        #expect(ended.status == .terminated)
+        #expect(try project.jobsByTask(first.id!)["check"]?.message?.contains("its status check (\(waited.checks) checks, not ready) resumes in a retry of the run") == true)
+        // And a retry of it, started in the background, finishes the flow: the check went on from its count and its state
+        var resumed: RunRecord?
+        try eventually("the resumed run ends") {
+            resumed = try project.store.runs().first { $0.retryOf == first.id }
+            return resumed?.status.isFinished == true
+        }
+        let run = try #require(resumed)
+        #expect(run.trigger == "resume")
+        #expect(run.status == .success, "\(run.message ?? "") \((try? String(contentsOfFile: project.project.stateDirectory + "/resume-run-\(run.id!).log", encoding: .utf8)) ?? "")")
+        let jobs = try project.jobsByTask(run.id!)
+        #expect(jobs["before"]?.reusedJobID != nil, "the finished phase is reused")
+        #expect(jobs["check"]?.message == "ready after 4 checks", "\(jobs["check"]?.message ?? "")")
+        #expect(try project.outputs(jobs["check"]!)["checks"] == #"{"calls":4}"#)
+        #expect(jobs["after"]?.status == .success)
+        let logs = try project.store.logs(job: jobs["check"]!.id!).map(\.message)
+        #expect(logs.contains { $0.hasPrefix("resumed after its host died: \(waited.checks) checks were not ready; check \(waited.checks + 1)") }, "\(logs)")
+        #expect(try project.store.pollProgress(job: jobs["check"]!.id!) == nil, "nothing is left to resume")
+    }
+
     @Test("jobs terminate RUN --task T stops that job alone: it ends terminated with the token named, its phase mates finish, and the phase fails")
     func terminateOneJob() throws {
         // Given a run whose first phase holds a slow job and a quick one

@@ -3,6 +3,7 @@ import Synchronization
 import PatchbayModel
 public import PatchbaySecurity
 import PatchbayStore
+import Logging
 
 /// Who is calling: a token that was found, is live, and whose scopes were read.
 public struct Caller: Sendable {
@@ -201,5 +202,37 @@ extension Engine {
         guard SecretParameters.containsSecret(parameters) else { return (parameters, [:]) }
         let box = try secretBox()
         return try SecretParameters.separate(parameters) { try box.open($0, connector: connector) }
+    }
+}
+
+// MARK: secrets in component state
+
+extension Engine {
+    /// A component state's `#` members are secrets (a rotated refresh token, kept for the next run): the
+    /// store keeps them sealed for their connector, as it keeps `#` parameters, and never in the clear — a
+    /// value that cannot be sealed is dropped (null). Returns the state to store.
+    func sealingSecrets(ofState json: String?, connector: String) -> String? {
+        guard let json, json.contains("\"#"), let value = try? JSONValue(parsing: json), SecretParameters.containsSecret(value) else { return json }
+        let box = try? secretBox()
+        return SecretParameters.mapSecrets(value) { _, member in
+            guard case .string(let text) = member, !SecretBox.isCiphertext(text) else { return member }
+            guard let sealed = try? box?.seal(text, connector: connector) else {
+                logger.error("a secret of a component state could not be sealed; it is not kept", metadata: ["connector": "\(connector)"])
+                return .null
+            }
+            return .string(sealed)
+        }.jsonText
+    }
+
+    /// A stored component state as its connector gets it: the `#` members opened, each one given to `hide`
+    /// (masked in whatever the job writes). A member that does not open is left sealed.
+    func openingSecrets(ofState json: String, connector: String, hide: (String) -> Void) -> String {
+        guard json.contains("\"#"), let value = try? JSONValue(parsing: json), SecretParameters.containsSecret(value),
+              let box = try? secretBox() else { return json }
+        return SecretParameters.mapSecrets(value) { _, member in
+            guard case .string(let text) = member, SecretBox.isCiphertext(text), let open = try? box.open(text, connector: connector) else { return member }
+            hide(open)
+            return .string(open)
+        }.jsonText
     }
 }

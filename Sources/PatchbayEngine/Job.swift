@@ -361,7 +361,8 @@ extension Engine {
             }
             defer { context.unregister(job: job.id!) }
 
-            let stateJSON = (try? store.state(configurationKey: job.configurationKey))?.stateJSON ?? "{}"
+            let stateJSON = openingSecrets(ofState: (try? store.state(configurationKey: job.configurationKey))?.stateJSON ?? "{}",
+                                           connector: task.connector.id, hide: access.hide)
             let jobHost = JobHost(job: job, store: store, stagingDirectory: stagingDirectory(job: job.id!), connectorVersion: entry.version,
                                   sha256: entry.sha256, parametersJSON: parameters.jsonText, access: access, events: events, rates: rates)
             recorder.host = jobHost
@@ -504,12 +505,18 @@ extension Engine {
         do {
             let parameters = try renderParameters(of: auth.task, flow: flow, schema: descriptor.parametersSchema, context: context, outputs: outputs)
             let (connectorParameters, access) = try secrets(of: auth.task, parameters: parameters, context: context)
-            let stateJSON = (try? store.state(configurationKey: flow.configurationKey(for: auth.task)))?.stateJSON ?? "{}"
+            let configurationKey = flow.configurationKey(for: auth.task)
+            let stateJSON = openingSecrets(ofState: (try? store.state(configurationKey: configurationKey))?.stateJSON ?? "{}",
+                                           connector: auth.task.connector.id, hide: access.hide)
             let spec = try taskSpec(for: auth.task, entry: auth.entry, descriptor: descriptor, parameters: connectorParameters,
                                     stateJSON: stateJSON, inputs: try inputTables(of: auth.task, context: context), context: context)
             let report = await runner.run(spec, host: AuthenticationAgainHost(job: jobHost, access: access, task: auth.task.id), control: TaskControl())
             guard report.classification.isSuccess else { return report.classification.summary }
             context.restricted.add(report.outputs)
+            // Its state is kept now: a refresh token it rotated is the only one that works from here on.
+            if let state = sealingSecrets(ofState: report.newStateJSON, connector: auth.task.connector.id) {
+                try? store.commit(state: state, configurationKey: configurationKey, job: jobHost.job.id!)
+            }
             return nil
         } catch {
             return error.completion.message ?? "it could not be started"
@@ -586,7 +593,7 @@ extension Engine {
         // count, its deadline, its carried state, and its next check at the time it was due.
         if let resumed = try? store.pollProgress(job: job) {
             checks = resumed.checks
-            carried = resumed.stateJSON
+            carried = resumed.stateJSON.map { openingSecrets(ofState: $0, connector: task.connector.id, hide: host.access.hide) }
             giveUp = resumed.deadline
             timeLeft = .seconds(max(0, giveUp.timeIntervalSince(time.now())))
             let due = resumed.nextCheck.timeIntervalSince(time.now())
@@ -611,7 +618,8 @@ extension Engine {
             host.flush()
             let next = time.now().addingTimeInterval(policy.interval.inSeconds)
             // Persisted before the wait: a host killed now loses neither the count nor the next check's time.
-            try? store.record(poll: PollProgress(checks: checks, deadline: giveUp, nextCheck: next, stateJSON: carried), job: job)
+            try? store.record(poll: PollProgress(checks: checks, deadline: giveUp, nextCheck: next,
+                                                 stateJSON: sealingSecrets(ofState: carried, connector: task.connector.id)), job: job)
             host.wait(.poll, "poll: check \(checks) not ready; check \(checks + 1) in \(policy.interval)", until: next)
             await sleep(policy.interval, unless: context, job: job)
             host.wait(nil)
@@ -637,7 +645,7 @@ extension Engine {
                 status: .success, exitKind: exit.kind, exitSummary: exit.summary,
                 rowsOut: Int64(report.tables.reduce(0) { $0 + $1.rowCount }),
                 outputs: report.outputs.map { OutputRecord(jobID: job.id!, name: $0.name, value: $0.isSecret ? nil : String(decoding: $0.value, as: UTF8.self), isSecret: $0.isSecret) },
-                state: report.newStateJSON,
+                state: sealingSecrets(ofState: report.newStateJSON, connector: task.connector.id),
                 tables: report.tables.map { TableRecord(name: $0.name, columns: $0.columns, types: $0.types, rowCount: Int64($0.rowCount), lastImportAt: now, jobID: job.id!, file: $0.name + ".csv") })
             if checks > 1 { completion.message = "ready after \(checks) checks" }
             if let table = report.tables.first(where: { !context.scopes.allows(table: $0.name, .write) }) {

@@ -1,5 +1,5 @@
 // Component state and the table catalog.
-import Foundation
+public import Foundation
 import GRDB
 import PatchbayCore
 
@@ -46,5 +46,13 @@ extension Store {
 
     public func table(_ name: String) throws -> TableRecord? {
         try pool.read { db in try TableRecord.fetchOne(db, key: name) }
+    }
+}
+
+extension Store {
+    /// Commits a component state outside a job's completion: that of an authentication run again inside
+    /// another job (its rotated refresh token must not be lost with it). `job` is the job it ran in.
+    public func commit(state json: String, configurationKey: String, job: Int64, at time: Date = Date()) throws {
+        try write { db in try StateRecord(configurationKey: configurationKey, stateJSON: json, jobID: job, updatedAt: time).upsert(db) }
     }
 }

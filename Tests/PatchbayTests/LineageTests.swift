@@ -335,6 +335,39 @@ struct OAuth2Tests {
         #expect(wrongJobs["login"]?.message?.contains("refused: invalid_client (unknown client or wrong secret)") == true, "\(wrongJobs["login"]?.message ?? "")")
         #expect(wrongJobs["items"]?.status == .cancelled)
     }
+
+    @Test("the refresh-token grant: the token the server rotates to is kept in the state, sealed, and the next run uses it; a used one is a config error")
+    func refreshTokenRotates() async throws {
+        // Given a token endpoint whose refresh tokens work once each (rt-0 first), and a flow that starts from rt-0
+        let api = try LocalService("demo_api.py")
+        let login = ##"{id: login, connector: dev.patchbay.oauth2, parameters: {token_url: "http://127.0.0.1:\##(api.port)/oauth/token", client_id: demo, grant: refresh_token, "#refresh_token": rt-0}}"##
+        let flow = Self.flow(port: api.port, secret: "x").replacingOccurrences(of: ##"{id: login, connector: dev.patchbay.oauth2, network: {tcp: [\##(api.port)]}, parameters: {token_url: "http://127.0.0.1:\##(api.port)/oauth/token", client_id: demo, "#client_secret": x}}"##, with: login)
+        #expect(flow.contains("grant: refresh_token"))
+        let project = try TestProject(files: ["flows/refresh.yaml": flow])
+        defer { project.remove() }
+        // When it runs twice
+        let (first, firstJobs) = try await project.run("refresh")
+        let (second, secondJobs) = try await project.run("refresh")
+        // Then each run got a token (the second with the one the first was rotated to) and read the private records
+        #expect(first.status == .success && second.status == .success, "\(firstJobs.mapValues { $0.message ?? "" }) \(secondJobs.mapValues { $0.message ?? "" })")
+        #expect(try project.outputs(secondJobs["items"]!)["rows"] == "25")
+        let logs = { (job: JobRecord) in try project.store.logs(job: job.id!).map(\.message) }
+        #expect(try logs(firstJobs["login"]!).contains("refresh token from the parameters used; the server rotated it: the new one is kept (encrypted) for the next run"))
+        #expect(try logs(secondJobs["login"]!).contains { $0.hasPrefix("refresh token from the state used") })
+        // And the state holds the latest one sealed, never in the clear, in the store or its log
+        let state = try #require(try project.store.state(configurationKey: secondJobs["login"]!.configurationKey)).stateJSON
+        #expect(state.contains(##""#refresh_token":"PBENC:"##) && !state.contains("rt-"), "\(state)")
+        let files = try FileManager.default.contentsOfDirectory(atPath: project.project.stateDirectory).filter { $0.hasPrefix("patchbay.sqlite") }
+        for file in files {
+            let bytes = try Data(contentsOf: URL(fileURLWithPath: project.project.stateDirectory + "/" + file))
+            #expect(bytes.range(of: Data("rt-2".utf8)) == nil, "\(file) holds the refresh token in the clear")
+        }
+        // When the state is lost and the flow starts again from the used rt-0, Then the server's refusal is a config error
+        try project.store.commit(state: "{}", configurationKey: secondJobs["login"]!.configurationKey, job: secondJobs["login"]!.id!)
+        let (stale, staleJobs) = try await project.run("refresh")
+        #expect(stale.status == .error && staleJobs["login"]?.failureClass == .config)
+        #expect(staleJobs["login"]?.message?.contains("refused: invalid_grant (the refresh token was used already or is unknown)") == true, "\(staleJobs["login"]?.message ?? "")")
+    }
 }
 
 @Suite("Egression: batches sent to a real service")

@@ -10,7 +10,10 @@ pagination, with faults:
   GET /loop?cursor=C                always the same page and the same next cursor (a pagination loop)
   GET /flaky?page=P                 as /page, but its first request answers 429 with Retry-After: 1
   POST /oauth/token                 OAuth2 client credentials (client_id demo, client_secret s3cret): a new
-                                    {"access_token": "tok-N", "expires_in": 600} each time; 401 invalid_client else
+                                    {"access_token": "tok-N", "expires_in": 600} each time; 401 invalid_client else.
+                                    The refresh-token grant (client_id demo): refresh_token rt-0 first, each one
+                                    usable once — the answer rotates it ({"refresh_token": "rt-N+1"}); a used or
+                                    unknown one is 400 invalid_grant
   GET /private?page=P               as /page, for "Authorization: Bearer tok-N" only (401 otherwise)
   POST /exports                     starts an asynchronous export: {"export": {"id": "eN"}}
   GET /exports/eN                   {"state": "running"} for its first 2 checks, then
@@ -30,6 +33,7 @@ ITEMS = [{"id": n, "name": f"item {n}", "amount": f"{n}.50", "tags": ["t"] * (n 
 lock = threading.Lock()
 flaky_seen = [0]
 issued = [0]
+refresh = ["rt-0"]  # the one refresh token that works now
 exports = {}
 
 
@@ -51,6 +55,13 @@ class Handler(JSONHandler):
             return self.answer(202, {"export": {"id": name}})
         if self.path != "/oauth/token":
             return self.answer(404, {"error": "no such endpoint"})
+        if form.get("grant_type") == "refresh_token" and form.get("client_id") == "demo":
+            with lock:
+                if form.get("refresh_token") != refresh[0]:
+                    return self.answer(400, {"error": "invalid_grant", "error_description": "the refresh token was used already or is unknown"})
+                issued[0] += 1
+                refresh[0] = f"rt-{issued[0]}"
+                return self.answer(200, {"access_token": f"tok-{issued[0]}", "token_type": "Bearer", "expires_in": 600, "refresh_token": refresh[0]})
         if form.get("grant_type") != "client_credentials":
             return self.answer(400, {"error": "unsupported_grant_type"})
         if form.get("client_id") != "demo" or form.get("client_secret") != "s3cret":

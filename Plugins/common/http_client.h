@@ -205,8 +205,54 @@ static inline int pb_pause(const patchbay_host *host, patchbay_task *task, long 
     return 0;
 }
 
-/* One request, tried again on 408, 429, 5xx and a connection failure: after the server's Retry-After (seconds)
- * or an exponential back-off with jitter from 250 ms, while attempts and the policy's waiting allow. Each attempt
+/* An HTTP date (RFC 9110 §5.6.7: "Sun, 06 Nov 1994 08:49:37 GMT", or the obsolete RFC 850 form
+ * "Sunday, 06-Nov-94 08:49:37 GMT") as seconds since 1970; -1 when it is neither. */
+static inline long long pb_http_date(const char *text) {
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    const char *comma = strchr(text, ',');
+    if (!comma) return -1;
+    int day, year, hour, minute, second;
+    char month[4] = "";
+    if (sscanf(comma + 1, " %2d %3s %4d %2d:%2d:%2d GMT", &day, month, &year, &hour, &minute, &second) != 6
+        && sscanf(comma + 1, " %2d-%3[A-Za-z]-%2d %2d:%2d:%2d GMT", &day, month, &year, &hour, &minute, &second) != 6) return -1;
+    if (year < 100) year += year < 70 ? 2000 : 1900;
+    const char *found = strlen(month) == 3 ? strstr(months, month) : NULL;
+    if (!found || (found - months) % 3 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) return -1;
+    struct tm t;
+    memset(&t, 0, sizeof t);
+    t.tm_year = year - 1900; t.tm_mon = (int)((found - months) / 3); t.tm_mday = day;
+    t.tm_hour = hour; t.tm_min = minute; t.tm_sec = second;
+    return (long long)timegm(&t);
+}
+
+/* How long the server asks to wait before trying again, in ms, or -1 when it does not say: Retry-After in
+ * seconds or as an HTTP date, else a rate limit's reset (RateLimit-Reset: seconds from now; X-RateLimit-Reset:
+ * seconds from now, or a Unix time when it is that large). A time already past is 0. */
+static inline long long pb_retry_after_ms(const pb_response *response) {
+    char value[128];
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    long long now_ms = (long long)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    if (pb_header(response, "Retry-After", value, sizeof value)) {
+        char *end;
+        long long seconds = strtoll(value, &end, 10);
+        if (end != value && *end == 0 && seconds >= 0) return seconds * 1000;
+        long long at = pb_http_date(value);
+        if (at >= 0) return at * 1000 > now_ms ? at * 1000 - now_ms : 0;
+    }
+    if (pb_header(response, "RateLimit-Reset", value, sizeof value) || pb_header(response, "X-RateLimit-Reset", value, sizeof value)) {
+        char *end;
+        long long reset = strtoll(value, &end, 10);
+        if (end == value || reset < 0) return -1;
+        if (reset < 1000000000LL) return reset * 1000;  /* seconds from now */
+        return reset * 1000 > now_ms ? reset * 1000 - now_ms : 0;  /* a Unix time */
+    }
+    return -1;
+}
+
+/* One request, tried again on 408, 429, 5xx and a connection failure: after the time the server asks for
+ * (pb_retry_after_ms: Retry-After in seconds or as an HTTP date, a rate limit's reset) or an exponential
+ * back-off with jitter from 250 ms, while attempts and the policy's waiting allow. Each attempt
  * first takes a turn under the project's rate limit for the URL's host (ABI 1.4). `*attempts` says how many it
  * took. Returns PATCHBAY_OK with the last response in `out` (status 0 when the server was never reached, `why`
  * saying why), or PATCHBAY_CANCELLED. */
@@ -222,9 +268,8 @@ static inline patchbay_status pb_http_retrying(const patchbay_host *host, patchb
         memset(out, 0, sizeof *out);
         if (pb_http(method, url, headers, body, body_length, 30, out, why, cap) == 0) snprintf(why, cap, "HTTP %d", out->status);
         if (!pb_http_retryable(out->status) || *attempts >= policy->max_attempts) return PATCHBAY_OK;
-        char retry_after[64] = "";
-        long long wait = out->status != 0 && pb_header(out, "Retry-After", retry_after, sizeof retry_after) && atoll(retry_after) >= 0
-                             ? atoll(retry_after) * 1000 : (250LL << (*attempts - 1)) + (long long)(rand_r(&seed) % 100);
+        long long asked = out->status != 0 ? pb_retry_after_ms(out) : -1;
+        long long wait = asked >= 0 ? asked : (250LL << (*attempts - 1)) + (long long)(rand_r(&seed) % 100);
         if (policy->waited_ms + wait > policy->max_wait_ms) {
             size_t used = strlen(why);
             snprintf(why + used, cap - used, "; gave up: waiting %lld ms more would pass the bound of %lld ms", wait, policy->max_wait_ms);

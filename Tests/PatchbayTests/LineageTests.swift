@@ -254,6 +254,8 @@ struct HTTPExtractTests {
         ("next_url", "/next", #"{"type":"next_url","path":"links.next"}"#, "items"),
         ("link", "/link", #"{"type":"link"}"#, ""),
         ("after a 429", "/flaky", #"{"type":"page","param":"page","size_param":"per_page","size":10,"total":"meta.total"}"#, "data.items"),
+        ("after a 503 with an HTTP date", "/flaky-date", #"{"type":"page","param":"page","size_param":"per_page","size":10,"total":"meta.total"}"#, "data.items"),
+        ("after a 429 with a reset time", "/flaky-reset", #"{"type":"page","param":"page","size_param":"per_page","size":10,"total":"meta.total"}"#, "data.items"),
     ]
 
     @Test("every kind of pagination reads all 25 records exactly once, typed as declared; a 429's Retry-After is waited out",
@@ -275,6 +277,11 @@ struct HTTPExtractTests {
         #expect(rows.dropFirst().compactMap { $0[id].flatMap(Int.init) } == Array(1...25), "\(csv)")
         #expect(rows.dropFirst().allSatisfy { $0[note] == nil }, "JSON null is NULL")
         if name == "after a 429" { #expect(result.stdout.contains("attempt 1: HTTP 429; trying again in 1000 ms"), "\(result.stdout)") }
+        if name.hasPrefix("after a 503 with") || name.hasPrefix("after a 429 with") {
+            // The time the server named (whole seconds, 2 s ahead) is waited out to within 1 s
+            let waited = result.stdout.components(separatedBy: "; trying again in ").dropFirst().first.flatMap { Int($0.prefix { $0.isNumber }) }
+            #expect(waited.map { (900...2100).contains($0) } == true, "\(result.stdout)")
+        }
     }
 
     @Test("a pagination loop fails the task as a config error saying so, instead of running forever or duplicating rows")

@@ -9,6 +9,8 @@ pagination, with faults:
   GET /link?at=N                    [...] with a Link: <...>; rel="next" header
   GET /loop?cursor=C                always the same page and the same next cursor (a pagination loop)
   GET /flaky?page=P                 as /page, but its first request answers 429 with Retry-After: 1
+  GET /flaky-date, /flaky-reset     the same, first a 503 with Retry-After as an HTTP date 2 s away, or a 429 with
+                                    X-RateLimit-Reset (epoch seconds) 2 s away
   POST /oauth/token                 OAuth2 client credentials (client_id demo, client_secret s3cret): a new
                                     {"access_token": "tok-N", "expires_in": 600} each time; 401 invalid_client else.
                                     The refresh-token grant (client_id demo): refresh_token rt-0 first, each one
@@ -23,8 +25,10 @@ pagination, with faults:
   POST /grow                        adds 5 items (ids 26-30, then 31-35, ...)
   /page, /cursor and an export's data take since=N: only items with an id above N
 """
+import email.utils
 import json
 import threading
+import time
 import urllib.parse
 
 from common import JSONHandler, serve
@@ -91,13 +95,18 @@ class Handler(JSONHandler):
             return self.answer(200, {"state": "done", "download": f"/exports/{name}/data"})
         if url.path.startswith("/exports/") and url.path.endswith("/data"):
             url = url._replace(path="/page")
-        if url.path in ("/page", "/flaky", "/private"):
-            if url.path == "/flaky":
+        if url.path in ("/page", "/flaky", "/flaky-date", "/flaky-reset", "/private"):
+            if url.path.startswith("/flaky"):
                 with lock:
                     flaky_seen[0] += 1
                     first = flaky_seen[0] == 1
-                if first:
+                if first and url.path == "/flaky":
                     return self.answer(429, {"error": "slow down"}, [("Retry-After", "1")])
+                if first and url.path == "/flaky-date":  # an HTTP date 2 s from now (whole seconds: 1-2 s away)
+                    when = email.utils.formatdate(time.time() + 2, usegmt=True)
+                    return self.answer(503, {"error": "down for a moment"}, [("Retry-After", when)])
+                if first and url.path == "/flaky-reset":  # a reset time, as epoch seconds, 2 s from now
+                    return self.answer(429, {"error": "rate limited"}, [("X-RateLimit-Reset", str(int(time.time()) + 2)), ("X-RateLimit-Remaining", "0")])
             page, size = number("page", 1), number("per_page", 10)
             items = [item for item in ITEMS if item["id"] > number("since", 0)]
             return self.answer(200, {"data": {"items": items[(page - 1) * size:page * size]}, "meta": {"total": len(items)}})

@@ -18,6 +18,8 @@
  *   Retries 408/429/5xx and connection failures (Retry-After or back-off, within max_wait_s), under the
  *   project's rate limit for the host; an "access_token" credential is sent as a bearer token (a 401 fails
  *   as UNAUTHORIZED: the host authenticates again once), a "#api_key" parameter as the api_key_header.
+ *   parent {url, records, field}: parent → child requests: one GET of parent.url gives the parent records; for
+ *   each, its `field` (percent-encoded) replaces {parent} in `url`, and that child is paged from its start.
  *   incremental {field, param, lookback}: keeps the greatest `field` seen (a number, or text such as an RFC 3339
  *   time) in the component state, committed only on success; the next run sends it as the query `param` (less
  *   `lookback` for a number) and skips records at or below it, so none is extracted twice.
@@ -47,6 +49,7 @@ typedef struct {
     char url[2048], records[256], table[256];
     char type[16], param[64], size_param[64], path[256], total[256], api_key_header[128];
     char watermark_field[128], watermark_param[64];  /* incremental: the field, and the query parameter to send it as */
+    char parent_url[2048], parent_records[256], parent_field[128];  /* parent → child: `url` holds {parent} */
     long long lookback;
     long long start, size, max_pages, max_attempts, max_wait_s;
     size_t typed;
@@ -104,6 +107,15 @@ static patchbay_status read_parameters(patchbay_task *task, patchbay_error *erro
             return fail(error, PATCHBAY_FAILURE_CONFIG, "incremental.field (the record field that only grows: an id or an updated_at) is required");
         patchbay_params_get(incremental, "param", set->watermark_param, sizeof set->watermark_param);
         patchbay_params_integer(incremental, "lookback", &set->lookback);
+    }
+    patchbay_str parent;
+    if (patchbay_params_member(params, "parent", &parent) == PATCHBAY_PARAM_FOUND) {
+        if (patchbay_params_get(parent, "url", set->parent_url, sizeof set->parent_url) != PATCHBAY_PARAM_FOUND
+            || patchbay_params_get(parent, "field", set->parent_field, sizeof set->parent_field) != PATCHBAY_PARAM_FOUND)
+            return fail(error, PATCHBAY_FAILURE_CONFIG, "parent.url (where the parent records are) and parent.field (the value each child request takes) are required");
+        patchbay_params_get(parent, "records", set->parent_records, sizeof set->parent_records);
+        if (!strstr(set->url, "{parent}"))
+            return fail(error, PATCHBAY_FAILURE_CONFIG, "with 'parent', 'url' must say where each parent's value goes: {parent} (e.g. http://api/customers/{parent}/orders)");
     }
     patchbay_str declared;
     if (patchbay_params_member(params, "columns", &declared) == PATCHBAY_PARAM_FOUND) {
@@ -247,11 +259,76 @@ static patchbay_status add_record(output *o, patchbay_str record, char *why, siz
     return PATCHBAY_OK;
 }
 
+enum { MAX_PARENTS = 100000 };
+
+/* The parents' values: `field` of every record at parent_records of one GET of parent_url, each percent-encoded
+ * for a URL path or query (*out: count × 256 bytes, the caller frees it). */
+static patchbay_status read_parents(patchbay_task *task, patchbay_error *error, const settings *set, const char *headers,
+                                    pb_retry_policy *policy, char **out, size_t *count, char *why) {
+    pb_url target;
+    if (pb_url_parse(set->parent_url, &target, why, 2048) != 0) return fail(error, PATCHBAY_FAILURE_CONFIG, why);
+    pb_response response;
+    long long attempts = 0;
+    patchbay_status s = pb_http_retrying(host, task, "GET", &target, headers, NULL, 0, policy, &response, &attempts, why, 2048);
+    if (s != PATCHBAY_OK) return s;
+    if (response.status < 200 || response.status > 299) {
+        char message[2600];
+        snprintf(message, sizeof message, "the parents: GET %.500s: %.600s after %lld attempt%s", set->parent_url, why, attempts, attempts == 1 ? "" : "s");
+        patchbay_failure_class cls = response.status == 401 ? PATCHBAY_FAILURE_UNAUTHORIZED
+                                   : pb_http_retryable(response.status) ? PATCHBAY_FAILURE_TRANSIENT : PATCHBAY_FAILURE_CONFIG;
+        pb_response_free(&response);
+        return fail(error, cls, message);
+    }
+    patchbay_str body = { response.body ? response.body : "", response.body_length }, records;
+    if (!pb_json_at(body, set->parent_records, &records) || records.length == 0 || records.data[0] != '[') {
+        snprintf(why, 2048, "the parents: GET %.500s: the body has no array of records at '%s' (set parent.records to its dot path)", set->parent_url, set->parent_records);
+        pb_response_free(&response);
+        return fail(error, PATCHBAY_FAILURE_CONFIG, why);
+    }
+    *out = NULL;
+    *count = 0;
+    size_t cap = 0;
+    const char *p = patchbay_json_skip_ws(records.data + 1, records.data + records.length), *end = records.data + records.length;
+    while (p < end && *p != ']') {
+        const char *value_end = patchbay_json_skip_value(p, end);
+        if (!value_end) break;
+        char value[200];
+        patchbay_str record = { p, (size_t)(value_end - p) };
+        if (!pb_json_text_at(record, set->parent_field, value, sizeof value) || !value[0]) {
+            snprintf(why, 2048, "the parents: record %zu of %.500s has no '%s'", *count + 1, set->parent_url, set->parent_field);
+            pb_response_free(&response);
+            return fail(error, PATCHBAY_FAILURE_CONFIG, why);
+        }
+        if (*count == MAX_PARENTS) { pb_response_free(&response); return fail(error, PATCHBAY_FAILURE_CONFIG, "more than 100,000 parents: narrow parent.url"); }
+        if (*count == cap) {
+            cap = cap ? cap * 2 : 64;
+            char *bigger = realloc(*out, cap * 256);
+            if (!bigger) { pb_response_free(&response); return fail(error, PATCHBAY_FAILURE_SYSTEM, "out of memory"); }
+            *out = bigger;
+        }
+        char *slot = *out + *count * 256;
+        size_t n = 0;
+        for (const unsigned char *c = (const unsigned char *)value; *c && n + 4 < 256; c++) {
+            if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '_' || *c == '.' || *c == '~')
+                slot[n++] = (char)*c;
+            else
+                n += (size_t)snprintf(slot + n, 256 - n, "%%%02X", *c);
+        }
+        slot[n] = 0;
+        (*count)++;
+        p = patchbay_json_skip_ws(value_end, end);
+        if (p < end && *p == ',') p = patchbay_json_skip_ws(p + 1, end);
+    }
+    pb_response_free(&response);
+    return PATCHBAY_OK;
+}
+
 static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     settings *set = calloc(1, sizeof *set);
     output *o = calloc(1, sizeof *o);
     char *why = malloc(2048), *url = malloc(4096), *next = malloc(4096);
     char previous_cursor[2][512] = { "", "" };
+    char *parents = NULL;  /* parent → child: the parents' values, 256 bytes each */
     unsigned long long previous_hash = 0;
     patchbay_status s = PATCHBAY_OK;
     if (!set || !o || !why || !url || !next) { s = fail(error, PATCHBAY_FAILURE_SYSTEM, "out of memory"); goto done; }
@@ -282,7 +359,25 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     }
     snprintf(newest, sizeof newest, "%s", watermark);
     unsigned long long skipped = 0;
-    long long page = set->start, offset = 0, pages = 0;
+    long long page = set->start, offset = 0, pages = 0, child_pages = 0;
+    unsigned long long child_start = 0;  /* records before this child's: its total counts only its own */
+    /* Parent → child: each parent's value in its place in the URL, each child paged from its start. */
+    char url_template[2048];
+    size_t parent_count = 1;
+    snprintf(url_template, sizeof url_template, "%s", set->url);
+    if (set->parent_url[0]) {
+        if ((s = read_parents(task, error, set, headers, &policy, &parents, &parent_count, why)) != PATCHBAY_OK) goto done;
+        snprintf(why, 2048, "%zu parents from %.500s: one child request sequence each", parent_count, set->parent_url);
+        host->log(task, PATCHBAY_LOG_INFO, patchbay_cstr(why));
+    }
+    for (size_t child = 0; child < parent_count; child++) {
+    if (parents) {
+        char *at = strstr(url_template, "{parent}");
+        snprintf(set->url, sizeof set->url, "%.*s%s%s", (int)(at - url_template), url_template, parents + child * 256, at + 8);
+        page = set->start; offset = 0; child_pages = 0; previous_hash = 0;
+        child_start = o->rows + (o->ncol ? o->count / o->ncol : 0) + skipped;
+        previous_cursor[0][0] = previous_cursor[1][0] = 0;
+    }
     snprintf(next, 4096, "%s", set->url);
     int more = 1;
     while (more) {
@@ -313,6 +408,7 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
             goto done;
         }
         pages++;
+        child_pages++;
         patchbay_str body = { response.body ? response.body : "", response.body_length }, records;
         if (!pb_json_at(body, set->records, &records) || records.length == 0 || records.data[0] != '[') {
             snprintf(why, 2048, "GET %.500s: the body has no array of records at '%s' (set \"records\" to its dot path)", url, set->records);
@@ -325,7 +421,7 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
         for (size_t i = 0; i < records.length; i++) hash = (hash ^ (unsigned char)records.data[i]) * 1099511628211ULL;
         const char *p = patchbay_json_skip_ws(records.data + 1, records.data + records.length), *end = records.data + records.length;
         int empty = p < end && *p == ']';
-        if (pages > 1 && hash == previous_hash && !empty) {
+        if (child_pages > 1 && hash == previous_hash && !empty) {
             snprintf(why, 2048, "pagination loop: page %lld (%.500s) returned the same records as the page before; check pagination.param", pages, url);
             pb_response_free(&response);
             s = fail(error, PATCHBAY_FAILURE_CONFIG, why);
@@ -391,7 +487,7 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
         host->progress(task, -1, patchbay_cstr(progress));
         /* Where the next page is, and whether there is one. */
         char value[512];
-        unsigned long long so_far = o->rows + (o->ncol ? o->count / o->ncol : 0) + skipped;  /* the total counts every record */
+        unsigned long long so_far = o->rows + (o->ncol ? o->count / o->ncol : 0) + skipped - child_start;  /* the total counts every record */
         more = in_page > 0 && strcmp(set->type, "none") != 0;
         if (more && set->total[0] && pb_json_text_at(body, set->total, value, sizeof value) && so_far >= strtoull(value, NULL, 10)) more = 0;
         if (more && strcmp(set->type, "page") == 0) page++;
@@ -431,6 +527,8 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
         }
         if (host->is_cancelled(task)) { s = PATCHBAY_CANCELLED; goto done; }
     }
+    }
+    if (parents) snprintf(set->url, sizeof set->url, "%s", url_template);
     if (!o->writer) { s = fail(error, PATCHBAY_FAILURE_CONFIG, "the API returned no records, and no 'columns' are declared to name the table's columns"); goto done; }
     if (flush_rows(o) != PATCHBAY_OK) { s = fail(error, PATCHBAY_FAILURE_SYSTEM, "the rows could not be written"); goto done; }
     if (o->dropped) {
@@ -464,6 +562,7 @@ done:
         free(o->scratch);
     }
     free(o);
+    free(parents);
     free(set);
     free(why);
     free(url);
@@ -491,6 +590,9 @@ static const patchbay_connector descriptor = {
         "\"columns\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\",\"enum\":[\"string\",\"integer\",\"decimal\",\"float\",\"boolean\",\"date\",\"timestamp\",\"json\"]}},"
         "\"incremental\":{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"field\"],\"properties\":{"
         "\"field\":{\"type\":\"string\"},\"param\":{\"type\":\"string\"},\"lookback\":{\"type\":\"integer\",\"minimum\":0}}},"
+        "\"parent\":{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"url\",\"field\"],\"properties\":{"
+        "\"url\":{\"type\":\"string\"},\"records\":{\"type\":\"string\"},\"field\":{\"type\":\"string\"}},"
+        "\"description\":\"parent → child: one GET of url gives the parents; each one's field goes where url says {parent}\"},"
         "\"api_key_header\":{\"type\":\"string\",\"default\":\"X-API-Key\"},"
         "\"#api_key\":{\"type\":\"string\",\"x-secret\":true},"
         "\"max_attempts\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":20,\"default\":4},"

@@ -284,6 +284,32 @@ struct HTTPExtractTests {
         }
     }
 
+    @Test("parent → child: the ids of one endpoint feed the next, each child paged from its start, values percent-encoded")
+    func parentToChild() throws {
+        // Given customers c1, c2 and "c 3" with 3, 0 and 12 orders, served 5 a page under /customers/ID/orders
+        let api = try LocalService("demo_api.py")
+        let tables = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: tables) }
+        // When an extraction takes its parents from /customers
+        let result = try FirstParty.patchbay(["task", "run", "dev.patchbay.http-extract", "--param", "url=http://127.0.0.1:\(api.port)/customers/{parent}/orders",
+                                              "--param", #"parent={"url":"http://127.0.0.1:\#(api.port)/customers","records":"items","field":"id"}"#,
+                                              "--param", #"pagination={"type":"page","param":"page","size_param":"per_page","size":5,"total":"meta.total"}"#,
+                                              "--param", "records=data.items", "--param", #"columns={"order":"string","customer":"string"}"#,
+                                              "--param", "table=in.orders", "--tables-dir", tables])
+        // Then every order of every customer is read once, in the parents' order
+        #expect(result.status == 0, "\(result.stdout)\(result.stderr)")
+        #expect(result.stdout.contains("3 parents from http://127.0.0.1:\(api.port)/customers"), "\(result.stdout)")
+        let rows = CSV.records(try Data(contentsOf: URL(fileURLWithPath: tables + "/in.orders.csv")))
+        let order = try #require(rows.first?.firstIndex(of: "order"))
+        #expect(rows.dropFirst().map { $0[order] } == (1...3).map { "c1-\($0)" } + (1...12).map { "c 3-\($0)" })
+        #expect(result.stdout.contains("pages = 5"), "\(result.stdout)")  // c1: 1, c2: 1 (empty), c 3: 3 (its total reached)
+        // When a parent lacks the field, Then the task fails naming it
+        let missing = try FirstParty.patchbay(["task", "run", "dev.patchbay.http-extract", "--param", "url=http://127.0.0.1:\(api.port)/customers/{parent}/orders",
+                                               "--param", #"parent={"url":"http://127.0.0.1:\#(api.port)/customers","records":"items","field":"name"}"#,
+                                               "--param", "records=data.items"])
+        #expect(missing.status == 1 && missing.stdout.contains("the parents: record 1 of http://127.0.0.1:\(api.port)/customers has no 'name'"), "\(missing.stdout)")
+    }
+
     @Test("a pagination loop fails the task as a config error saying so, instead of running forever or duplicating rows")
     func loopIsStopped() throws {
         let api = try LocalService("demo_api.py")

@@ -22,6 +22,8 @@ pagination, with faults:
                                     {"state": "done", "download": "/exports/eN/data"}; /exports/bad fails
   GET /exports/eN/data?page=P       the export's records, as /page
   POST /ingest                      takes a payload: {"ok": true, "bytes": N}
+  GET /customers                    {"items": [{"id": "c1"}, {"id": "c2"}, {"id": "c 3"}]}
+  GET /customers/ID/orders?page=P   that customer's orders (3, 0 and 12), 5 a page: {"data": {"items": [...]}, "meta": {"total": N}}
   POST /grow                        adds 5 items (ids 26-30, then 31-35, ...)
   /page, /cursor and an export's data take since=N: only items with an id above N
 """
@@ -37,7 +39,8 @@ ITEMS = [{"id": n, "name": f"item {n}", "amount": f"{n}.50", "tags": ["t"] * (n 
 lock = threading.Lock()
 flaky_seen = [0]
 issued = [0]
-refresh = ["rt-0"]  # the one refresh token that works now
+refresh = ["rt-0"]
+CUSTOMERS = {"c1": 3, "c2": 0, "c 3": 12}  # parent → child: each customer's number of orders  # the one refresh token that works now
 exports = {}
 
 
@@ -95,6 +98,15 @@ class Handler(JSONHandler):
             return self.answer(200, {"state": "done", "download": f"/exports/{name}/data"})
         if url.path.startswith("/exports/") and url.path.endswith("/data"):
             url = url._replace(path="/page")
+        if url.path == "/customers":
+            return self.answer(200, {"items": [{"id": name} for name in CUSTOMERS]})
+        if url.path.startswith("/customers/") and url.path.endswith("/orders"):
+            name = urllib.parse.unquote(url.path.split("/")[2])
+            if name not in CUSTOMERS:
+                return self.answer(404, {"error": "no such customer"})
+            orders = [{"order": f"{name}-{n}", "customer": name} for n in range(1, CUSTOMERS[name] + 1)]
+            page, size = number("page", 1), number("per_page", 5)
+            return self.answer(200, {"data": {"items": orders[(page - 1) * size:page * size]}, "meta": {"total": len(orders)}})
         if url.path in ("/page", "/flaky", "/flaky-date", "/flaky-reset", "/private"):
             if url.path.startswith("/flaky"):
                 with lock:

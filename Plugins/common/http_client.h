@@ -1,10 +1,13 @@
-/* Plugins/common/http_client.h — the first-party C connectors' plain-HTTP/1.1 client (no TLS): parse an
- * http:// URL, send one request with Connection: close, read the status line, the headers and the body.
- * Header-only and libc-only, like the SDK's params.h; every function is static. Not part of the ABI. */
+/* Plugins/common/http_client.h — the first-party C connectors' HTTP/1.1 client: parse an http:// or https://
+ * URL, send one request with Connection: close, read the status line, the headers and the body. Header-only,
+ * like the SDK's params.h; every function is static. Not part of the ABI. libc only, but for https: built with
+ * PB_TLS it speaks TLS 1.2+ through OpenSSL (link -lssl -lcrypto), verifying the server's certificate and name
+ * against the system's CA certificates, or the file given to pb_tls_trust(). */
 #ifndef PATCHBAY_PLUGINS_HTTP_CLIENT_H
 #define PATCHBAY_PLUGINS_HTTP_CLIENT_H
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,21 +16,37 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
+#ifdef PB_TLS
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#endif
 
-typedef struct { char host[256]; char port[8]; char path[2048]; } pb_url;
+typedef struct { char host[256]; char port[8]; char path[2048]; int tls; } pb_url;
 
-/* Splits http://HOST[:PORT][/PATH]; -1 with `why` for anything else (https included: there is no TLS here). */
+#ifdef PB_TLS
+/* The CA certificates that https servers are verified against: a PEM file, or "" for the system's. */
+static char pb_tls_ca_file[1024];
+static inline void pb_tls_trust(const char *pem_file) { snprintf(pb_tls_ca_file, sizeof pb_tls_ca_file, "%s", pem_file ? pem_file : ""); }
+#endif
+
+/* Splits http[s]://HOST[:PORT][/PATH]; -1 with `why` for anything else (https when built without TLS). */
 static inline int pb_url_parse(const char *url, pb_url *out, char *why, size_t cap) {
-    if (strncmp(url, "http://", 7) != 0) {
-        snprintf(why, cap, "url must be plain http:// (this connector speaks no TLS): %.200s", url);
+    size_t scheme = strncmp(url, "http://", 7) == 0 ? 7 : strncmp(url, "https://", 8) == 0 ? 8 : 0;
+#ifndef PB_TLS
+    if (scheme == 8) scheme = 0;
+#endif
+    if (!scheme) {
+        snprintf(why, cap, "url must be http:// or https://: %.200s", url);
         return -1;
     }
-    const char *rest = url + 7, *slash = strchr(rest, '/');
+    out->tls = scheme == 8;
+    const char *rest = url + scheme, *slash = strchr(rest, '/');
     size_t authority = slash ? (size_t)(slash - rest) : strlen(rest);
     if (authority == 0 || authority >= sizeof out->host) { snprintf(why, cap, "url has no host: %.200s", url); return -1; }
     memcpy(out->host, rest, authority);
     out->host[authority] = 0;
-    snprintf(out->port, sizeof out->port, "80");
+    snprintf(out->port, sizeof out->port, out->tls ? "443" : "80");
     char *colon = strchr(out->host, ':');
     if (colon) { snprintf(out->port, sizeof out->port, "%.5s", colon + 1); *colon = 0; }
     snprintf(out->path, sizeof out->path, "%s", slash ? slash : "/");
@@ -63,6 +82,83 @@ static inline int pb_header(const pb_response *r, const char *name, char *out, s
     return 0;
 }
 
+/* One connection: a socket, and its TLS session for https. */
+typedef struct {
+    int fd;
+#ifdef PB_TLS
+    SSL *ssl;
+#endif
+} pb_link;
+
+static inline ssize_t pb_link_write(pb_link *link, const void *bytes, size_t n) {
+#ifdef PB_TLS
+    if (link->ssl) { int w = SSL_write(link->ssl, bytes, (int)(n > 1 << 30 ? 1 << 30 : n)); return w > 0 ? w : -1; }
+#endif
+    return write(link->fd, bytes, n);
+}
+
+static inline ssize_t pb_link_read(pb_link *link, void *bytes, size_t n) {
+#ifdef PB_TLS
+    if (link->ssl) {
+        int r = SSL_read(link->ssl, bytes, (int)(n > 1 << 30 ? 1 << 30 : n));
+        if (r > 0) return r;
+        int why = SSL_get_error(link->ssl, r);
+        return why == SSL_ERROR_ZERO_RETURN || why == SSL_ERROR_SYSCALL ? 0 : -1;  /* a close without close_notify ends the body too */
+    }
+#endif
+    return read(link->fd, bytes, n);
+}
+
+static inline void pb_link_close(pb_link *link) {
+#ifdef PB_TLS
+    if (link->ssl) { SSL_shutdown(link->ssl); SSL_free(link->ssl); link->ssl = NULL; }
+#endif
+    close(link->fd);
+}
+
+#ifdef PB_TLS
+/* TLS over a connected socket: TLS 1.2 or later, the certificate verified and its name matched to the host.
+ * 0, or -1 with `why` (a certificate that does not verify says why). */
+static inline int pb_tls_start(pb_link *link, const pb_url *url, char *why, size_t cap) {
+    static SSL_CTX *context;
+    if (!context) {
+        context = SSL_CTX_new(TLS_client_method());
+        if (!context) { snprintf(why, cap, "TLS could not start (OpenSSL)"); return -1; }
+        SSL_CTX_set_min_proto_version(context, TLS1_2_VERSION);
+        SSL_CTX_set_verify(context, SSL_VERIFY_PEER, NULL);
+        int loaded = pb_tls_ca_file[0] ? SSL_CTX_load_verify_locations(context, pb_tls_ca_file, NULL) : SSL_CTX_set_default_verify_paths(context);
+        if (loaded != 1) {
+            snprintf(why, cap, "the CA certificates %.300s cannot be read", pb_tls_ca_file[0] ? pb_tls_ca_file : "of the system");
+            SSL_CTX_free(context);
+            context = NULL;
+            return -1;
+        }
+    }
+    link->ssl = SSL_new(context);
+    if (!link->ssl) { snprintf(why, cap, "TLS could not start (OpenSSL)"); return -1; }
+    /* The name checked is the URL's: an address against the certificate's IP entries, a name against its DNS ones. */
+    unsigned char address[16];
+    if (inet_pton(AF_INET, url->host, address) == 1 || inet_pton(AF_INET6, url->host, address) == 1) {
+        X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(link->ssl), url->host);
+    } else {
+        SSL_set_tlsext_host_name(link->ssl, url->host);
+        SSL_set1_host(link->ssl, url->host);
+    }
+    SSL_set_fd(link->ssl, link->fd);
+    if (SSL_connect(link->ssl) != 1) {
+        long verified = SSL_get_verify_result(link->ssl);
+        if (verified != X509_V_OK)
+            snprintf(why, cap, "the TLS certificate of %s:%s is not trusted: %s", url->host, url->port, X509_verify_cert_error_string(verified));
+        else
+            snprintf(why, cap, "the TLS handshake with %s:%s failed: %s", url->host, url->port, ERR_reason_error_string(ERR_get_error()) ? ERR_reason_error_string(ERR_peek_last_error()) : "the server closed it");
+        SSL_free(link->ssl);
+        link->ssl = NULL;
+        return -1;
+    }
+    return 0;
+}
+#endif
+
 /* Sends `method` to `url` with `headers` (each "Name: value\r\n", may be NULL) and `body` (may be NULL), waits at
  * most `timeout_s` for each read or write, and reads the whole response. 0 with `out` filled, or -1 with `why`
  * when the server could not be reached or did not answer HTTP (the caller may try again). */
@@ -90,20 +186,30 @@ static inline int pb_http(const char *method, const pb_url *url, const char *hea
         return -1;
     }
     freeaddrinfo(found);
+    pb_link link = { .fd = fd };
+#ifdef PB_TLS
+    link.ssl = NULL;
+    if (url->tls && pb_tls_start(&link, url, why, cap) != 0) {
+        /* A certificate that does not verify will not verify on a second try: not a retry's case. */
+        if (strstr(why, "is not trusted")) out->status = -1;
+        close(fd);
+        return out->status == -1 ? 0 : -1;
+    }
+#endif
     char request[4096], authority[300];
-    /* Host carries the port unless it is HTTP's own (RFC 9110 §7.2), so a server can build absolute links. */
-    snprintf(authority, sizeof authority, strcmp(url->port, "80") == 0 ? "%s" : "%s:%s", url->host, url->port);
+    /* Host carries the port unless it is the scheme's own (RFC 9110 §7.2), so a server can build absolute links. */
+    snprintf(authority, sizeof authority, strcmp(url->port, url->tls ? "443" : "80") == 0 ? "%s" : "%s:%s", url->host, url->port);
     int n = snprintf(request, sizeof request,
                      "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: patchbay/1.0\r\nConnection: close\r\n%sContent-Length: %zu\r\n\r\n",
                      method, url->path, authority, headers ? headers : "", body ? body_length : 0);
-    if (n < 0 || (size_t)n >= sizeof request || write(fd, request, (size_t)n) != n) {
+    if (n < 0 || (size_t)n >= sizeof request || pb_link_write(&link, request, (size_t)n) != n) {
         snprintf(why, cap, "could not send the request to %s", url->host);
-        close(fd);
+        pb_link_close(&link);
         return -1;
     }
     for (size_t sent = 0; body && sent < body_length;) {
-        ssize_t w = write(fd, body + sent, body_length - sent);
-        if (w <= 0) { snprintf(why, cap, "could not send the body to %s (%s)", url->host, strerror(errno)); close(fd); return -1; }
+        ssize_t w = pb_link_write(&link, body + sent, body_length - sent);
+        if (w <= 0) { snprintf(why, cap, "could not send the body to %s (%s)", url->host, strerror(errno)); pb_link_close(&link); return -1; }
         sent += (size_t)w;
     }
     /* The whole answer, up to a bound: a cut answer would lose records without a word. */
@@ -111,7 +217,7 @@ static inline int pb_http(const char *method, const pb_url *url, const char *hea
     char *all = malloc(capacity + 1);
     ssize_t got;
     int too_large = 0;
-    while (all && (got = read(fd, all + used, capacity - used)) > 0) {
+    while (all && (got = pb_link_read(&link, all + used, capacity - used)) > 0) {
         used += (size_t)got;
         if (used == capacity) {
             if (capacity >= bound) { too_large = 1; break; }
@@ -121,7 +227,7 @@ static inline int pb_http(const char *method, const pb_url *url, const char *hea
             all = grown;
         }
     }
-    close(fd);
+    pb_link_close(&link);
     if (!all) { snprintf(why, cap, "out of memory reading the answer of %s", url->host); return -1; }
     if (too_large) { snprintf(why, cap, "%s answered more than 256 MiB", url->host); free(all); return -1; }
     all[used] = 0;
@@ -266,7 +372,8 @@ static inline patchbay_status pb_http_retrying(const patchbay_host *host, patchb
             if (host->rate_limit(task, patchbay_cstr(url->host), 1, &turn) == PATCHBAY_CANCELLED) return PATCHBAY_CANCELLED;
         }
         memset(out, 0, sizeof *out);
-        if (pb_http(method, url, headers, body, body_length, 30, out, why, cap) == 0) snprintf(why, cap, "HTTP %d", out->status);
+        /* (Status -1: a TLS certificate that does not verify, `why` saying why; not tried again.) */
+        if (pb_http(method, url, headers, body, body_length, 30, out, why, cap) == 0 && out->status > 0) snprintf(why, cap, "HTTP %d", out->status);
         if (!pb_http_retryable(out->status) || *attempts >= policy->max_attempts) return PATCHBAY_OK;
         long long asked = out->status != 0 ? pb_retry_after_ms(out) : -1;
         long long wait = asked >= 0 ? asked : (250LL << (*attempts - 1)) + (long long)(rand_r(&seed) % 100);

@@ -1,4 +1,4 @@
-/* dev.patchbay.http-async-start and dev.patchbay.http-async-status — an asynchronous export over plain HTTP,
+/* dev.patchbay.http-async-start and dev.patchbay.http-async-status — an asynchronous export over HTTP or HTTPS,
  * in two patterns (one source, built twice: -DSTATUS builds the status check).
  *
  * http-async-start (initiation): POSTs `body` (default "{}") to `url` and sets the output "id" from the answer's
@@ -64,7 +64,7 @@ static int param(patchbay_task *task, const char *name, char *out, size_t cap, c
 static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     char url[2048], body[8192], id_path[256], id[512], why[900];
     if (!param(task, "url", url, sizeof url, NULL) || !param(task, "id_path", id_path, sizeof id_path, NULL))
-        return fail(error, PATCHBAY_FAILURE_CONFIG, "parameters 'url' (where to start the export, plain http://) and 'id_path' are required");
+        return fail(error, PATCHBAY_FAILURE_CONFIG, "parameters 'url' (where to start the export, http:// or https://) and 'id_path' are required");
     param(task, "body", body, sizeof body, "{}");
     pb_response response;
     patchbay_status s = call(task, error, "POST", url, body, &response);
@@ -84,7 +84,7 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
 #else
 static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     char url[2048], state_path[256], ready[128], failed[128], download_path[256], reason_path[256], state[512], value[2048], why[2600];
-    if (!param(task, "url", url, sizeof url, NULL)) return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'url' (the export's status, plain http://) is required");
+    if (!param(task, "url", url, sizeof url, NULL)) return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'url' (the export's status, http:// or https://) is required");
     param(task, "state_path", state_path, sizeof state_path, "state");
     param(task, "ready", ready, sizeof ready, "done");
     param(task, "failed", failed, sizeof failed, "failed");
@@ -129,7 +129,7 @@ static const patchbay_connector descriptor = {
     .id = "dev.patchbay.http-async-start",
     .version = "1.0.0",
     .display_name = "HTTP async export: start (initiation)",
-    .description = "Starts an asynchronous export over plain HTTP and hands its id to the tasks after it.",
+    .description = "Starts an asynchronous export over HTTP or HTTPS and hands its id to the tasks after it.",
     .parameters_schema =
         "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"url\",\"id_path\"],\"properties\":{"
         "\"url\":{\"type\":\"string\"},\"body\":{\"type\":\"string\",\"default\":\"{}\"},\"id_path\":{\"type\":\"string\"}}}",
@@ -140,7 +140,7 @@ static const patchbay_connector descriptor = {
     .id = "dev.patchbay.http-async-status",
     .version = "1.0.0",
     .display_name = "HTTP async export: status (status check)",
-    .description = "Polls an asynchronous export's status over plain HTTP until it is ready, then gives its download URL.",
+    .description = "Polls an asynchronous export's status over HTTP or HTTPS until it is ready, then gives its download URL.",
     .parameters_schema =
         "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"url\"],\"properties\":{"
         "\"url\":{\"type\":\"string\"},\"state_path\":{\"type\":\"string\",\"default\":\"state\"},"

@@ -1,4 +1,4 @@
-/* dev.patchbay.http-extract — the extraction pattern for JSON REST APIs over plain HTTP, declared by its
+/* dev.patchbay.http-extract — the extraction pattern for JSON REST APIs over HTTP or HTTPS, declared by its
  * parameters (no code): where the records are, how to page, when to stop.
  *
  * Parameters: {"url": "http://api.example.com:8080/orders", "records": "data.items", "table": "in.orders",
@@ -50,6 +50,12 @@ typedef struct {
     char type[16], param[64], size_param[64], path[256], total[256], api_key_header[128];
     char watermark_field[128], watermark_param[64];  /* incremental: the field, and the query parameter to send it as */
     char parent_url[2048], parent_records[256], parent_field[128];  /* parent → child: `url` holds {parent} */
+    char ca_file[1024];  /* https: the CA certificates to trust instead of the system's */
+    char extra_headers[2048];  /* `headers`, each "Name: value\r\n" */
+    char token_in[8], token_header[128];  /* where a cursor goes: query (default), header (token_header) or body */
+    char request_body[2048];  /* with token_in body: the JSON object POSTed, the cursor added as `param` */
+    char auth_type[16], username[256], api_key_in[8], api_key_param[64];
+    long long max_bytes;
     long long lookback;
     long long start, size, max_pages, max_attempts, max_wait_s;
     size_t typed;
@@ -63,11 +69,23 @@ static const struct { const char *word; patchbay_column_type type; } type_words[
     { "timestamp", PATCHBAY_TYPE_TIMESTAMP }, { "json", PATCHBAY_TYPE_JSON },
 };
 
+/* `base` with `name=value` added to its query (value percent-encoded). */
+static void with_query(char *out, size_t cap, const char *base, const char *name, const char *value) {
+    size_t n = (size_t)snprintf(out, cap, "%s%c%s=", base, strchr(base, '?') ? '&' : '?', name);
+    for (const unsigned char *v = (const unsigned char *)value; *v && n + 4 < cap; v++) {
+        if ((*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') || (*v >= '0' && *v <= '9') || *v == '-' || *v == '_' || *v == '.' || *v == '~')
+            out[n++] = (char)*v;
+        else
+            n += (size_t)snprintf(out + n, cap - n, "%%%02X", *v);
+    }
+    out[n < cap ? n : cap - 1] = 0;
+}
+
 static patchbay_status read_parameters(patchbay_task *task, patchbay_error *error, settings *set) {
     patchbay_str params = host->parameters(task);
     memset(set, 0, sizeof *set);
     if (patchbay_params_get(params, "url", set->url, sizeof set->url) != PATCHBAY_PARAM_FOUND)
-        return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'url' (the first page, plain http://) is required");
+        return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'url' (the first page, http:// or https://) is required");
     patchbay_params_get(params, "records", set->records, sizeof set->records);
     if (patchbay_params_get(params, "table", set->table, sizeof set->table) != PATCHBAY_PARAM_FOUND) strcpy(set->table, "in.http");
     if (patchbay_params_get(params, "api_key_header", set->api_key_header, sizeof set->api_key_header) != PATCHBAY_PARAM_FOUND)
@@ -89,8 +107,19 @@ static patchbay_status read_parameters(patchbay_task *task, patchbay_error *erro
         patchbay_params_get(paging, "total", set->total, sizeof set->total);
         set->start = 1;
         patchbay_params_integer(paging, "start", &set->start);
+        strcpy(set->token_in, "query");
+        patchbay_params_get(paging, "in", set->token_in, sizeof set->token_in);
+        patchbay_params_get(paging, "header", set->token_header, sizeof set->token_header);
+        patchbay_params_get(paging, "body", set->request_body, sizeof set->request_body);
         patchbay_params_integer(paging, "size", &set->size);
     }
+    if (!set->token_in[0]) strcpy(set->token_in, "query");
+    if (strcmp(set->token_in, "query") && strcmp(set->token_in, "header") && strcmp(set->token_in, "body"))
+        return fail(error, PATCHBAY_FAILURE_CONFIG, "pagination.in (where the cursor goes) must be query, header or body");
+    if (strcmp(set->token_in, "header") == 0 && !set->token_header[0])
+        return fail(error, PATCHBAY_FAILURE_CONFIG, "pagination.header (the header that carries the cursor) is required with in: header");
+    if (strcmp(set->token_in, "body") == 0 && (!set->request_body[0] || set->request_body[0] != '{'))
+        strcpy(set->request_body, "{}");
     static const char *types[] = { "none", "page", "offset", "cursor", "next_url", "link" };
     int known = 0;
     for (size_t i = 0; i < 6; i++) known |= strcmp(set->type, types[i]) == 0;
@@ -108,6 +137,52 @@ static patchbay_status read_parameters(patchbay_task *task, patchbay_error *erro
         patchbay_params_get(incremental, "param", set->watermark_param, sizeof set->watermark_param);
         patchbay_params_integer(incremental, "lookback", &set->lookback);
     }
+    if (patchbay_params_get(params, "ca_file", set->ca_file, sizeof set->ca_file) == PATCHBAY_PARAM_FOUND) pb_tls_trust(set->ca_file);
+    /* Headers and query parameters sent with every request (their values may be ${{ }} templates: the host renders them). */
+    const char *cursor = NULL;
+    char key[128], text[1024];
+    patchbay_str member;
+    size_t key_length;
+    patchbay_str object;
+    if (patchbay_params_member(params, "headers", &object) == PATCHBAY_PARAM_FOUND)
+        while (patchbay_json_members(object, &cursor, key, sizeof key, &member, &key_length) == PATCHBAY_PARAM_FOUND) {
+            size_t used = 0;
+            if (member.data[0] != '"' || !patchbay_json_string(member.data, member.data + member.length, text, sizeof text, &used)
+                || strpbrk(text, "\r\n") || strpbrk(key, "\r\n: ") || !key[0])
+                return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'headers': each is a name (no spaces, colons or line breaks) and a string value on one line");
+            size_t n = strlen(set->extra_headers);
+            if (n + strlen(key) + strlen(text) + 5 >= sizeof set->extra_headers) return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'headers' is longer than 2 KiB");
+            snprintf(set->extra_headers + n, sizeof set->extra_headers - n, "%s: %s\r\n", key, text);
+        }
+    cursor = NULL;
+    if (patchbay_params_member(params, "query", &object) == PATCHBAY_PARAM_FOUND)
+        while (patchbay_json_members(object, &cursor, key, sizeof key, &member, &key_length) == PATCHBAY_PARAM_FOUND) {
+            size_t used = 0;
+            if (member.data[0] == '"') patchbay_json_string(member.data, member.data + member.length, text, sizeof text, &used);
+            else snprintf(text, sizeof text, "%.*s", (int)(member.length < sizeof text ? member.length : sizeof text - 1), member.data);
+            char with[2048];
+            with_query(with, sizeof with, set->url, key, text);
+            snprintf(set->url, sizeof set->url, "%s", with);
+        }
+    /* Auth beyond a bearer token from an earlier task: basic, or an API key in a header or the query. */
+    strcpy(set->auth_type, "auto");
+    strcpy(set->api_key_in, "header");
+    strcpy(set->api_key_param, "api_key");
+    patchbay_str auth;
+    if (patchbay_params_member(params, "auth", &auth) == PATCHBAY_PARAM_FOUND) {
+        patchbay_params_get(auth, "type", set->auth_type, sizeof set->auth_type);
+        patchbay_params_get(auth, "username", set->username, sizeof set->username);
+        patchbay_params_get(auth, "in", set->api_key_in, sizeof set->api_key_in);
+        patchbay_params_get(auth, "param", set->api_key_param, sizeof set->api_key_param);
+        if (strcmp(set->auth_type, "none") && strcmp(set->auth_type, "basic") && strcmp(set->auth_type, "bearer") && strcmp(set->auth_type, "api_key"))
+            return fail(error, PATCHBAY_FAILURE_CONFIG, "auth.type must be none, basic, bearer or api_key");
+        if (strcmp(set->auth_type, "basic") == 0 && !set->username[0])
+            return fail(error, PATCHBAY_FAILURE_CONFIG, "auth.username is required for basic auth (its password: the secret parameter '#password')");
+        if (strcmp(set->api_key_in, "header") && strcmp(set->api_key_in, "query"))
+            return fail(error, PATCHBAY_FAILURE_CONFIG, "auth.in must be header or query");
+    }
+    if (patchbay_params_integer(params, "max_bytes", &set->max_bytes) < 0 || set->max_bytes < 0)
+        return fail(error, PATCHBAY_FAILURE_CONFIG, "max_bytes must be a whole number of bytes");
     patchbay_str parent;
     if (patchbay_params_member(params, "parent", &parent) == PATCHBAY_PARAM_FOUND) {
         if (patchbay_params_get(parent, "url", set->parent_url, sizeof set->parent_url) != PATCHBAY_PARAM_FOUND
@@ -149,22 +224,10 @@ static int watermark_compare(const char *a, const char *b) {
     return strcmp(a, b);
 }
 
-/* `base` with `name=value` added to its query (value percent-encoded). */
-static void with_query(char *out, size_t cap, const char *base, const char *name, const char *value) {
-    size_t n = (size_t)snprintf(out, cap, "%s%c%s=", base, strchr(base, '?') ? '&' : '?', name);
-    for (const unsigned char *v = (const unsigned char *)value; *v && n + 4 < cap; v++) {
-        if ((*v >= 'a' && *v <= 'z') || (*v >= 'A' && *v <= 'Z') || (*v >= '0' && *v <= '9') || *v == '-' || *v == '_' || *v == '.' || *v == '~')
-            out[n++] = (char)*v;
-        else
-            n += (size_t)snprintf(out + n, cap - n, "%%%02X", *v);
-    }
-    out[n < cap ? n : cap - 1] = 0;
-}
-
 /* A next URL as the server gave it: absolute, or a path on the same host. */
 static void resolve(char *out, size_t cap, const pb_url *base, const char *next) {
     if (strncmp(next, "http://", 7) == 0 || strncmp(next, "https://", 8) == 0) snprintf(out, cap, "%s", next);
-    else snprintf(out, cap, "http://%s:%s%s%s", base->host, base->port, next[0] == '/' ? "" : "/", next);
+    else snprintf(out, cap, "%s://%s:%s%s%s", base->tls ? "https" : "http", base->host, base->port, next[0] == '/' ? "" : "/", next);
 }
 
 /* The output: its columns, their types, and a batch of rows being filled. */
@@ -335,12 +398,42 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     if ((s = read_parameters(task, error, set)) != PATCHBAY_OK) goto done;
     pb_url base;
     if (pb_url_parse(set->url, &base, why, 2048) != 0) { s = fail(error, PATCHBAY_FAILURE_CONFIG, why); goto done; }
-    char headers[2500] = "Accept: application/json\r\n";
+    char headers[5000] = "Accept: application/json\r\n";
+    snprintf(headers + strlen(headers), sizeof headers - strlen(headers), "%s", set->extra_headers);
     patchbay_str secret = { 0, 0 };
-    if (host->credential(task, patchbay_cstr("access_token"), &secret) == PATCHBAY_OK && secret.length < 2000)
+    int automatic = strcmp(set->auth_type, "auto") == 0;
+    if (strcmp(set->auth_type, "basic") == 0) {
+        /* RFC 7617: base64 of "user:password". */
+        char plain[600], encoded[820];
+        patchbay_str password = { "", 0 };
+        host->credential(task, patchbay_cstr("#password"), &password);
+        int n = snprintf(plain, sizeof plain, "%s:%.*s", set->username, (int)(password.length < 300 ? password.length : 300), password.data);
+        static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        size_t e = 0;
+        for (int i = 0; i < n; i += 3) {
+            unsigned v = (unsigned char)plain[i] << 16 | (i + 1 < n ? (unsigned char)plain[i + 1] << 8 : 0) | (i + 2 < n ? (unsigned char)plain[i + 2] : 0);
+            encoded[e++] = digits[v >> 18 & 63];
+            encoded[e++] = digits[v >> 12 & 63];
+            encoded[e++] = i + 1 < n ? digits[v >> 6 & 63] : '=';
+            encoded[e++] = i + 2 < n ? digits[v & 63] : '=';
+        }
+        encoded[e] = 0;
+        snprintf(headers + strlen(headers), sizeof headers - strlen(headers), "Authorization: Basic %s\r\n", encoded);
+        memset(plain, 0, sizeof plain);
+    } else if ((automatic || strcmp(set->auth_type, "bearer") == 0)
+               && host->credential(task, patchbay_cstr("access_token"), &secret) == PATCHBAY_OK && secret.length < 2000) {
         snprintf(headers + strlen(headers), sizeof headers - strlen(headers), "Authorization: Bearer %.*s\r\n", (int)secret.length, secret.data);
-    else if (host->credential(task, patchbay_cstr("#api_key"), &secret) == PATCHBAY_OK && secret.length < 2000)
-        snprintf(headers + strlen(headers), sizeof headers - strlen(headers), "%s: %.*s\r\n", set->api_key_header, (int)secret.length, secret.data);
+    } else if ((automatic || strcmp(set->auth_type, "api_key") == 0)
+               && host->credential(task, patchbay_cstr("#api_key"), &secret) == PATCHBAY_OK && secret.length < 2000) {
+        if (strcmp(set->api_key_in, "query") == 0) {
+            char key_value[2048], with[2048];
+            snprintf(key_value, sizeof key_value, "%.*s", (int)secret.length, secret.data);
+            with_query(with, sizeof with, set->url, set->api_key_param, key_value);
+            snprintf(set->url, sizeof set->url, "%s", with);
+        } else {
+            snprintf(headers + strlen(headers), sizeof headers - strlen(headers), "%s: %.*s\r\n", set->api_key_header, (int)secret.length, secret.data);
+        }
+    }
     o->at = malloc(sizeof(size_t) * 2 * (BATCH_ROWS + 1) * MAX_COLUMNS);
     if (!o->at) { s = fail(error, PATCHBAY_FAILURE_SYSTEM, "out of memory"); goto done; }
     pb_retry_policy policy = { set->max_attempts, set->max_wait_s * 1000, 0 };
@@ -361,6 +454,8 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     unsigned long long skipped = 0;
     long long page = set->start, offset = 0, pages = 0, child_pages = 0;
     unsigned long long child_start = 0;  /* records before this child's: its total counts only its own */
+    unsigned long long bytes = 0;  /* bodies read, for max_bytes */
+    char token[600] = "";  /* the cursor, when it goes in a header or the body */
     /* Parent → child: each parent's value in its place in the URL, each child paged from its start. */
     char url_template[2048];
     size_t parent_count = 1;
@@ -377,6 +472,7 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
         page = set->start; offset = 0; child_pages = 0; previous_hash = 0;
         child_start = o->rows + (o->ncol ? o->count / o->ncol : 0) + skipped;
         previous_cursor[0][0] = previous_cursor[1][0] = 0;
+        token[0] = 0;
     }
     snprintf(next, 4096, "%s", set->url);
     int more = 1;
@@ -395,11 +491,32 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
         if (pb_url_parse(url, &target, why, 2048) != 0) { s = fail(error, PATCHBAY_FAILURE_CONFIG, why); goto done; }
         pb_response response;
         long long attempts = 0;
-        s = pb_http_retrying(host, task, "GET", &target, headers, NULL, 0, &policy, &response, &attempts, why, 2048);
+        /* A cursor that goes in a header or in the body (then the request is a POST of `pagination.body`). */
+        char page_headers[5400], page_body[2600] = "";
+        snprintf(page_headers, sizeof page_headers, "%s", headers);
+        int posting = strcmp(set->token_in, "body") == 0;
+        if (posting) {
+            if (token[0]) {
+                char quoted[700];
+                size_t q = 0;
+                for (const char *c = token; *c && q + 3 < sizeof quoted; c++) { if (*c == '"' || *c == '\\') quoted[q++] = '\\'; quoted[q++] = *c; }
+                quoted[q] = 0;
+                const char *inner = patchbay_json_skip_ws(set->request_body + 1, set->request_body + strlen(set->request_body));
+                snprintf(page_body, sizeof page_body, "{\"%s\":\"%s\"%s%s", set->param, quoted, *inner == '}' ? "" : ",", set->request_body + 1);
+            } else {
+                snprintf(page_body, sizeof page_body, "%s", set->request_body);
+            }
+            snprintf(page_headers + strlen(page_headers), sizeof page_headers - strlen(page_headers), "Content-Type: application/json\r\n");
+        } else if (token[0] && strcmp(set->token_in, "header") == 0) {
+            snprintf(page_headers + strlen(page_headers), sizeof page_headers - strlen(page_headers), "%s: %s\r\n", set->token_header, token);
+        }
+        s = pb_http_retrying(host, task, posting ? "POST" : "GET", &target, page_headers, posting ? page_body : NULL, strlen(page_body),
+                             &policy, &response, &attempts, why, 2048);
         if (s != PATCHBAY_OK) goto done;
+        bytes += response.body_length;
         if (response.status < 200 || response.status > 299) {
             char message[2600];
-            snprintf(message, sizeof message, "GET %.500s: %.600s after %lld attempt%s%s%.300s", url, why, attempts, attempts == 1 ? "" : "s",
+            snprintf(message, sizeof message, "%s %.500s: %.600s after %lld attempt%s%s%.300s", posting ? "POST" : "GET", url, why, attempts, attempts == 1 ? "" : "s",
                      response.body_length ? ": " : "", response.body ? response.body : "");
             patchbay_failure_class cls = response.status == 401 ? PATCHBAY_FAILURE_UNAUTHORIZED
                                        : pb_http_retryable(response.status) ? PATCHBAY_FAILURE_TRANSIENT : PATCHBAY_FAILURE_CONFIG;
@@ -502,7 +619,8 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
             } else {
                 snprintf(previous_cursor[1], sizeof previous_cursor[1], "%s", previous_cursor[0]);
                 snprintf(previous_cursor[0], sizeof previous_cursor[0], "%s", value);
-                with_query(next, 4096, set->url, set->param, value);
+                if (strcmp(set->token_in, "query") == 0) with_query(next, 4096, set->url, set->param, value);
+                else { snprintf(next, 4096, "%s", set->url); snprintf(token, sizeof token, "%s", value); }
             }
         }
         if (more && strcmp(set->type, "next_url") == 0) {
@@ -520,6 +638,11 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
             }
         }
         pb_response_free(&response);
+        if (more && set->max_bytes > 0 && bytes >= (unsigned long long)set->max_bytes) {
+            snprintf(why, 2048, "stopped after max_bytes %lld (%llu bytes read): the API has more", set->max_bytes, bytes);
+            host->log(task, PATCHBAY_LOG_WARNING, patchbay_cstr(why));
+            more = 0;
+        }
         if (more && pages >= set->max_pages) {
             snprintf(why, 2048, "stopped after max_pages %lld: the API has more", set->max_pages);
             host->log(task, PATCHBAY_LOG_WARNING, patchbay_cstr(why));
@@ -576,16 +699,25 @@ static const patchbay_connector descriptor = {
     .id = "dev.patchbay.http-extract",
     .version = "1.0.0",
     .display_name = "HTTP extract (JSON REST)",
-    .description = "Reads a paginated JSON API over plain HTTP into a table, declared by its parameters.",
+    .description = "Reads a paginated JSON API over HTTP or HTTPS into a table, declared by its parameters.",
     .parameters_schema =
         "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"url\"],\"properties\":{"
-        "\"url\":{\"type\":\"string\",\"description\":\"the first page, plain http://\"},"
+        "\"url\":{\"type\":\"string\",\"description\":\"the first page, http:// or https://\"},"
         "\"records\":{\"type\":\"string\",\"description\":\"dot path to the array of records\"},"
         "\"table\":{\"type\":\"string\",\"default\":\"in.http\"},"
         "\"pagination\":{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
         "\"type\":{\"type\":\"string\",\"enum\":[\"none\",\"page\",\"offset\",\"cursor\",\"next_url\",\"link\"]},"
         "\"param\":{\"type\":\"string\"},\"start\":{\"type\":\"integer\"},\"size_param\":{\"type\":\"string\"},"
-        "\"size\":{\"type\":\"integer\",\"minimum\":1},\"path\":{\"type\":\"string\"},\"total\":{\"type\":\"string\"}}},"
+        "\"size\":{\"type\":\"integer\",\"minimum\":1},\"path\":{\"type\":\"string\"},\"total\":{\"type\":\"string\"},"
+        "\"in\":{\"type\":\"string\",\"enum\":[\"query\",\"header\",\"body\"],\"description\":\"where a cursor goes\"},"
+        "\"header\":{\"type\":\"string\"},\"body\":{\"type\":\"string\",\"description\":\"with in: body, the JSON object POSTed\"}}},"
+        "\"headers\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}},"
+        "\"query\":{\"type\":\"object\",\"additionalProperties\":{\"type\":[\"string\",\"number\",\"boolean\"]}},"
+        "\"auth\":{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
+        "\"type\":{\"type\":\"string\",\"enum\":[\"none\",\"basic\",\"bearer\",\"api_key\"]},\"username\":{\"type\":\"string\"},"
+        "\"in\":{\"type\":\"string\",\"enum\":[\"header\",\"query\"]},\"param\":{\"type\":\"string\"}}},"
+        "\"#password\":{\"type\":\"string\",\"x-secret\":true,\"description\":\"basic auth's password\"},"
+        "\"max_bytes\":{\"type\":\"integer\",\"minimum\":0,\"description\":\"stop once the bodies read reach it (0: no cap)\"},"
         "\"max_pages\":{\"type\":\"integer\",\"minimum\":1,\"default\":10000},"
         "\"columns\":{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\",\"enum\":[\"string\",\"integer\",\"decimal\",\"float\",\"boolean\",\"date\",\"timestamp\",\"json\"]}},"
         "\"incremental\":{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"field\"],\"properties\":{"
@@ -593,12 +725,13 @@ static const patchbay_connector descriptor = {
         "\"parent\":{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"url\",\"field\"],\"properties\":{"
         "\"url\":{\"type\":\"string\"},\"records\":{\"type\":\"string\"},\"field\":{\"type\":\"string\"}},"
         "\"description\":\"parent → child: one GET of url gives the parents; each one's field goes where url says {parent}\"},"
+        "\"ca_file\":{\"type\":\"string\",\"description\":\"https: a PEM file of the CA certificates to trust instead of the system's (grant it: files.read)\"},"
         "\"api_key_header\":{\"type\":\"string\",\"default\":\"X-API-Key\"},"
         "\"#api_key\":{\"type\":\"string\",\"x-secret\":true},"
         "\"max_attempts\":{\"type\":\"integer\",\"minimum\":1,\"maximum\":20,\"default\":4},"
         "\"max_wait_s\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":3600,\"default\":120}}}",
-    .credential_names = (const char *const[]){ "access_token", "#api_key" },
-    .credential_count = 2,
+    .credential_names = (const char *const[]){ "access_token", "#api_key", "#password" },
+    .credential_count = 3,
     .pattern = PATCHBAY_PATTERN_EXTRACTION,
     .capabilities = PATCHBAY_CAP_WRITES_TABLES | PATCHBAY_CAP_STATE,
     .run = run,

@@ -1,4 +1,4 @@
-/* dev.patchbay.http-send — the egression pattern: POSTs each row's payload of an input table to a plain-HTTP
+/* dev.patchbay.http-send — the egression pattern: POSTs each row's payload of an input table to an HTTP or HTTPS
  * endpoint, and records every response (batch, status, attempts, body) in a table.
  *
  * Parameters: {"url": "http://ingest.example.com:8080/v1/orders", "input": "payloads", "column": "payload",
@@ -37,7 +37,7 @@ typedef struct {
 static patchbay_status read_parameters(patchbay_task *task, patchbay_error *error, settings *set) {
     patchbay_str params = host->parameters(task);
     if (patchbay_params_get(params, "url", set->url, sizeof set->url) != PATCHBAY_PARAM_FOUND)
-        return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'url' (the plain http:// endpoint) is required");
+        return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'url' (the http:// or https:// endpoint) is required");
     struct { const char *name; char *out; size_t cap; const char *fallback; } texts[] = {
         { "input", set->input, sizeof set->input, "payloads" }, { "column", set->column, sizeof set->column, "payload" },
         { "content_type", set->content_type, sizeof set->content_type, "application/json" },
@@ -185,10 +185,10 @@ static const patchbay_connector descriptor = {
     .id = "dev.patchbay.http-send",
     .version = "1.0.0",
     .display_name = "HTTP send (egression)",
-    .description = "POSTs each payload of an input table to a plain-HTTP endpoint, with retries, and records the responses.",
+    .description = "POSTs each payload of an input table to an HTTP or HTTPS endpoint, with retries, and records the responses.",
     .parameters_schema =
         "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"url\"],\"properties\":{"
-        "\"url\":{\"type\":\"string\",\"description\":\"a plain http:// endpoint\"},"
+        "\"url\":{\"type\":\"string\",\"description\":\"a http:// or https:// endpoint\"},"
         "\"input\":{\"type\":\"string\",\"default\":\"payloads\"},"
         "\"column\":{\"type\":\"string\",\"default\":\"payload\"},"
         "\"content_type\":{\"type\":\"string\",\"default\":\"application/json\"},"

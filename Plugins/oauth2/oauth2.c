@@ -1,5 +1,5 @@
 /* dev.patchbay.oauth2 — the authentication pattern: gets an OAuth2 access token with the client-credentials
- * grant (RFC 6749 §4.4) from a plain-HTTP token endpoint, and hands it to the run's later tasks as the secret
+ * grant (RFC 6749 §4.4) from an HTTP or HTTPS token endpoint, and hands it to the run's later tasks as the secret
  * output "access_token" (never stored, never shown), with "access_token_ttl" from expires_in.
  *
  * Parameters: {"token_url": "http://auth.example.com/oauth/token", "client_id": "…", "#client_secret": "…",
@@ -48,7 +48,7 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     char token_url[2048], client_id[512], scope[512] = "", why[1500];
     if (patchbay_params_get(params, "token_url", token_url, sizeof token_url) != PATCHBAY_PARAM_FOUND
         || patchbay_params_get(params, "client_id", client_id, sizeof client_id) != PATCHBAY_PARAM_FOUND)
-        return fail(error, PATCHBAY_FAILURE_CONFIG, "parameters 'token_url' (plain http://) and 'client_id' are required");
+        return fail(error, PATCHBAY_FAILURE_CONFIG, "parameters 'token_url' (http:// or https://) and 'client_id' are required");
     patchbay_params_get(params, "scope", scope, sizeof scope);
     char grant[32] = "client_credentials";
     patchbay_params_get(params, "grant", grant, sizeof grant);
@@ -141,7 +141,7 @@ static const patchbay_connector descriptor = {
     .description = "Gets an access token for the run's later tasks: the client-credentials grant, or the refresh-token grant with rotation kept.",
     .parameters_schema =
         "{\"type\":\"object\",\"additionalProperties\":false,\"required\":[\"token_url\",\"client_id\"],\"properties\":{"
-        "\"token_url\":{\"type\":\"string\",\"description\":\"the token endpoint, plain http://\"},"
+        "\"token_url\":{\"type\":\"string\",\"description\":\"the token endpoint, http:// or https://\"},"
         "\"client_id\":{\"type\":\"string\"},"
         "\"#client_secret\":{\"type\":\"string\",\"x-secret\":true,\"description\":\"required for client_credentials\"},"
         "\"grant\":{\"type\":\"string\",\"enum\":[\"client_credentials\",\"refresh_token\"],\"default\":\"client_credentials\"},"

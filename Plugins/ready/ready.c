@@ -5,7 +5,7 @@
  *             "min_bytes": 1, "newer": true
  *   path       a local file (ready when it exists and has min_bytes) or directory (ready when it holds at
  *              least one entry); the flow must grant it: files: {read: [...]}
- *   url        plain HTTP (no TLS): ready when HEAD answers 200 (and Content-Length ≥ min_bytes, when given);
+ *   url        HTTP or HTTPS: ready when HEAD answers 200 (and Content-Length ≥ min_bytes, when given);
  *              404 and 5xx are "not yet", 401 and 403 a config error
  *   min_bytes  the smallest size that counts (default 0)
  *   newer      wait for a source newer than the one the last successful job found (its modification time,
@@ -57,7 +57,7 @@ static void check_path(const char *path, finding *f) {
     f->present = 1;
 }
 
-/* HEAD on a plain-HTTP URL. Returns 0, or a config error's message in f->why with -1. */
+/* HEAD on an HTTP or HTTPS URL. Returns 0, or a config error's message in f->why with -1. */
 static int check_url(const char *url, finding *f) {
     pb_url target;
     if (pb_url_parse(url, &target, f->why, sizeof f->why) != 0) return -1;
@@ -100,7 +100,7 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     char path[4096] = "", url[2048] = "", why[600];
     int has_path = patchbay_params_get(params, "path", path, sizeof path) == PATCHBAY_PARAM_FOUND;
     int has_url = patchbay_params_get(params, "url", url, sizeof url) == PATCHBAY_PARAM_FOUND;
-    if (has_path == has_url) return fail(error, PATCHBAY_FAILURE_CONFIG, "give one of 'path' (a local file or directory) and 'url' (plain HTTP)");
+    if (has_path == has_url) return fail(error, PATCHBAY_FAILURE_CONFIG, "give one of 'path' (a local file or directory) and 'url' (http:// or https://)");
     long long min_bytes = 0;
     int newer = 0;
     if (patchbay_params_integer(params, "min_bytes", &min_bytes) < 0 || min_bytes < 0)
@@ -153,11 +153,11 @@ static const patchbay_connector descriptor = {
     .id = "dev.patchbay.ready",
     .version = "1.0.0",
     .display_name = "Ready (status check)",
-    .description = "Waits until a local file or directory, or a plain-HTTP resource, is there (and newer than last time).",
+    .description = "Waits until a local file or directory, or an HTTP or HTTPS resource, is there (and newer than last time).",
     .parameters_schema =
         "{\"type\":\"object\",\"additionalProperties\":false,\"properties\":{"
         "\"path\":{\"type\":\"string\",\"description\":\"a local file or directory the flow grants\"},"
-        "\"url\":{\"type\":\"string\",\"description\":\"a plain http:// URL answering HEAD\"},"
+        "\"url\":{\"type\":\"string\",\"description\":\"an http:// or https:// URL answering HEAD\"},"
         "\"min_bytes\":{\"type\":\"integer\",\"minimum\":0,\"default\":0},"
         "\"newer\":{\"type\":\"boolean\",\"default\":false,\"description\":\"wait for a source newer than last run's\"}}}",
     .pattern = PATCHBAY_PATTERN_STATUS_CHECK,

@@ -254,6 +254,8 @@ struct HTTPExtractTests {
         ("next_url", "/next", #"{"type":"next_url","path":"links.next"}"#, "items"),
         ("link", "/link", #"{"type":"link"}"#, ""),
         ("after a 429", "/flaky", #"{"type":"page","param":"page","size_param":"per_page","size":10,"total":"meta.total"}"#, "data.items"),
+        ("cursor in a header", "/cursor-header", #"{"type":"cursor","param":"cursor","path":"next","in":"header","header":"X-Cursor"}"#, "items"),
+        ("cursor in a POST body", "/search", #"{"type":"cursor","param":"cursor","path":"next","in":"body","body":"{\"filter\": \"all\"}"}"#, "items"),
         ("after a 503 with an HTTP date", "/flaky-date", #"{"type":"page","param":"page","size_param":"per_page","size":10,"total":"meta.total"}"#, "data.items"),
         ("after a 429 with a reset time", "/flaky-reset", #"{"type":"page","param":"page","size_param":"per_page","size":10,"total":"meta.total"}"#, "data.items"),
     ]
@@ -308,6 +310,52 @@ struct HTTPExtractTests {
                                                "--param", #"parent={"url":"http://127.0.0.1:\#(api.port)/customers","records":"items","field":"name"}"#,
                                                "--param", "records=data.items"])
         #expect(missing.status == 1 && missing.stdout.contains("the parents: record 1 of http://127.0.0.1:\(api.port)/customers has no 'name'"), "\(missing.stdout)")
+    }
+
+    @Test("headers and query parameters go with every request; basic auth and an API key in the query authenticate; max_bytes caps the read")
+    func headersQueryAndAuth() throws {
+        let api = try LocalService("demo_api.py")
+        let base = ["task", "run", "dev.patchbay.http-extract", "--param", "url=http://127.0.0.1:\(api.port)/guarded", "--param", "records=items",
+                    "--param", #"headers={"X-Tenant":"acme"}"#, "--param", #"query={"region":"eu"}"#]
+        // Basic auth, its password a secret parameter
+        let basic = try FirstParty.patchbay(base + ["--param", #"auth={"type":"basic","username":"demo"}"#, "--param", "#password=pw"])
+        #expect(basic.status == 0 && basic.stdout.contains("rows = 3"), "\(basic.stdout)")
+        // An API key in the query
+        let key = try FirstParty.patchbay(base + ["--param", #"auth={"type":"api_key","in":"query","param":"api_key"}"#, "--param", "#api_key=k3y"])
+        #expect(key.status == 0 && key.stdout.contains("rows = 3"), "\(key.stdout)")
+        // Without the header, the server refuses: a config error with its words
+        let bare = try FirstParty.patchbay(["task", "run", "dev.patchbay.http-extract", "--param", "url=http://127.0.0.1:\(api.port)/guarded", "--param", "records=items",
+                                            "--param", #"query={"region":"eu"}"#, "--param", "#api_key=k3y", "--param", #"auth={"type":"api_key","in":"query"}"#])
+        #expect(bare.status == 1 && bare.stdout.contains("X-Tenant: acme and region=eu required"), "\(bare.stdout)")
+        // A header value with a line break is refused before any request (no header injection)
+        let injected = try FirstParty.patchbay(base + ["--param", #"headers={"X-Tenant":"acme\r\nX-Evil: 1"}"#])
+        #expect(injected.status == 1 && injected.stdout.contains("parameter 'headers'"), "\(injected.stdout)")
+        // max_bytes: the read stops once the bodies reach it, with a warning
+        let capped = try FirstParty.patchbay(["task", "run", "dev.patchbay.http-extract", "--param", "url=http://127.0.0.1:\(api.port)/cursor", "--param", "records=items",
+                                              "--param", #"pagination={"type":"cursor","param":"cursor","path":"next"}"#, "--param", "max_bytes=1"])
+        #expect(capped.status == 0 && capped.stdout.contains("rows = 5") && capped.stdout.contains("stopped after max_bytes 1"), "\(capped.stdout)")
+    }
+
+    @Test("https: the server's certificate is verified against the CA given (or the system's), and one no CA vouches for is a config error, not retried")
+    func tls() throws {
+        // Given the demo API over TLS, with a certificate for 127.0.0.1 that signs itself
+        let pki = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: pki) }
+        let made = try Fixtures.run("/usr/bin/env", ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", pki + "/key.pem", "-out", pki + "/cert.pem",
+                                                     "-days", "1", "-subj", "/CN=patchbay test", "-addext", "subjectAltName=IP:127.0.0.1"])
+        #expect(made.status == 0, "\(made.stderr)")
+        chmod(pki + "/cert.pem", 0o644)
+        let api = try LocalService("demo_api.py", ["--tls", pki + "/cert.pem", pki + "/key.pem"])
+        let read = ["task", "run", "dev.patchbay.http-extract", "--param", "url=https://127.0.0.1:\(api.port)/page", "--param", "records=data.items",
+                    "--param", #"pagination={"type":"page","param":"page","size_param":"per_page","size":10,"total":"meta.total"}"#]
+        // When the task trusts that certificate (granted to its sandbox), Then it reads all 25 records over TLS
+        let trusted = try FirstParty.patchbay(read + ["--param", "ca_file=\(pki)/cert.pem", "--read", pki])
+        #expect(trusted.status == 0 && trusted.stdout.contains("rows = 25"), "\(trusted.stdout)\(trusted.stderr)")
+        // When it trusts only the system's CAs, Then the certificate is refused at once, saying why
+        let refused = try FirstParty.patchbay(read)
+        #expect(refused.status == 1 && refused.stdout.contains("failed (config error)")
+                && refused.stdout.contains("the TLS certificate of 127.0.0.1:\(api.port) is not trusted: self-signed certificate")
+                && refused.stdout.contains("after 1 attempt"), "\(refused.stdout)")
     }
 
     @Test("a pagination loop fails the task as a config error saying so, instead of running forever or duplicating rows")

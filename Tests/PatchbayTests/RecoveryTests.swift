@@ -333,11 +333,11 @@ struct RecoveryTests {
         let object = try #require(try JSONSerialization.jsonObject(with: Data(ready.stdout.utf8)) as? [String: Any])
         let outputs = Dictionary(uniqueKeysWithValues: (object["outputs"] as? [[String: Any]] ?? []).map { ($0["name"] as? String ?? "", $0["value"] as? String ?? "") })
         #expect(outputs["bytes"] == "9" && outputs["modified"]?.hasSuffix("Z") == true, "\(outputs)")
-        // And a file that is not there yet is PENDING (exit 10), and an https URL is refused as a config error
+        // And a file that is not there yet is PENDING (exit 10), and a URL that is not HTTP is refused as a config error
         let missing = try FirstParty.patchbay(["task", "run", "dev.patchbay.ready", "--param", "url=http://127.0.0.1:\(port)/later.csv"])
         #expect(missing.status == 10, "\(missing.stdout)")
-        let tls = try FirstParty.patchbay(["task", "run", "dev.patchbay.ready", "--param", "url=https://example.com/x"])
-        #expect(tls.status == 1 && tls.stdout.contains("url must be plain http://"), "\(tls.stdout)")
+        let ftp = try FirstParty.patchbay(["task", "run", "dev.patchbay.ready", "--param", "url=ftp://example.com/x"])
+        #expect(ftp.status == 1 && ftp.stdout.contains("url must be http:// or https://"), "\(ftp.stdout)")
     }
 
     @Test("Ctrl-C on `patchbay run` stops the run as terminate does, records it as interrupted by the user, and exits 6")

@@ -5,6 +5,9 @@ pagination, with faults:
   GET /page?page=P&per_page=S       {"data": {"items": [...]}, "meta": {"total": 25}}      pages from 1
   GET /offset?offset=O&limit=L      {"items": [...]}                                       an empty page at the end
   GET /cursor?cursor=C              {"items": [...], "next": C2 or null}                   5 a page
+  GET /cursor-header                the same, the cursor in the X-Cursor header
+  POST /search                      the same, the cursor in a JSON body {"cursor": C, "filter": "all"} (filter required)
+  GET /guarded                      3 items, for basic auth demo:pw or ?api_key=k3y, with X-Tenant: acme and ?region=eu
   GET /next?at=N                    {"items": [...], "links": {"next": "/next?at=M"}}      no next at the end
   GET /link?at=N                    [...] with a Link: <...>; rel="next" header
   GET /loop?cursor=C                always the same page and the same next cursor (a pagination loop)
@@ -39,15 +42,22 @@ ITEMS = [{"id": n, "name": f"item {n}", "amount": f"{n}.50", "tags": ["t"] * (n 
 lock = threading.Lock()
 flaky_seen = [0]
 issued = [0]
-refresh = ["rt-0"]
-CUSTOMERS = {"c1": 3, "c2": 0, "c 3": 12}  # parent → child: each customer's number of orders  # the one refresh token that works now
+refresh = ["rt-0"]  # the one refresh token that works now
+CUSTOMERS = {"c1": 3, "c2": 0, "c 3": 12}  # parent → child: each customer's number of orders
 exports = {}
 
 
 class Handler(JSONHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length", "0"))
-        form = {k: v[0] for k, v in urllib.parse.parse_qs(self.rfile.read(length).decode()).items()}
+        raw = self.rfile.read(length).decode()
+        form = {k: v[0] for k, v in urllib.parse.parse_qs(raw).items()}
+        if self.path == "/search":  # a cursor in a JSON body, beside a filter the body must keep
+            asked = json.loads(raw or "{}")
+            if asked.get("filter") != "all":
+                return self.answer(400, {"error": "the body needs filter: all", "got": asked})
+            at = int(asked.get("cursor") or 0)
+            return self.answer(200, {"items": ITEMS[at:at + 5], "next": str(at + 5) if at + 5 < len(ITEMS) else None})
         if self.path == "/grow":
             with lock:
                 start = len(ITEMS) + 1
@@ -125,7 +135,16 @@ class Handler(JSONHandler):
         if url.path == "/offset":
             offset, limit = number("offset", 0), number("limit", 10)
             return self.answer(200, {"items": ITEMS[offset:offset + limit]})
-        if url.path == "/cursor":
+        if url.path == "/guarded":  # basic auth (demo:pw) or an API key in the query, a tenant header and a region query
+            basic = self.headers.get("Authorization", "") == "Basic ZGVtbzpwdw=="
+            if not basic and query.get("api_key") != "k3y":
+                return self.answer(401, {"error": "basic auth or api_key required"})
+            if self.headers.get("X-Tenant") != "acme" or query.get("region") != "eu":
+                return self.answer(400, {"error": "X-Tenant: acme and region=eu required"})
+            return self.answer(200, {"items": ITEMS[:3]})
+        if url.path in ("/cursor", "/cursor-header"):
+            if url.path == "/cursor-header":
+                query = {"cursor": self.headers["X-Cursor"]} if self.headers.get("X-Cursor") else {}
             at = int(query["cursor"]) if "cursor" in query else 0
             nxt = at + 5
             return self.answer(200, {"items": ITEMS[at:nxt], "next": str(nxt) if nxt < len(ITEMS) else None})

@@ -65,6 +65,14 @@ static inline const char *patchbay_json_string(const char *p, const char *end, c
     if (p >= end || *p != '"') return NULL;
     p++;
     while (p < end && *p != '"') {
+        if (*p != '\\') {  /* a run of plain bytes, copied at once */
+            const char *run = p;
+            while (p < end && *p != '"' && *p != '\\') p++;
+            size_t length = (size_t)(p - run);
+            if (out && n + 1 < cap) memcpy(out + n, run, length < cap - 1 - n ? length : cap - 1 - n);
+            n += length;
+            continue;
+        }
         unsigned c = (unsigned char)*p++;
         if (c == '\\') {
             if (p >= end) return NULL;
@@ -105,15 +113,24 @@ static inline const char *patchbay_json_string(const char *p, const char *end, c
     return p + 1;
 }
 
+/* Skips a JSON string at p (its opening quote): the position after it, or NULL if malformed. A string
+ * without escapes (the usual case) is found with two memchr()s; one with escapes is parsed in full. */
+static inline const char *patchbay_json_skip_string_(const char *p, const char *end) {
+    const char *close = memchr(p + 1, '"', (size_t)(end - p - 1));
+    if (!close) return NULL;
+    if (!memchr(p + 1, '\\', (size_t)(close - p - 1))) return close + 1;
+    return patchbay_json_string(p, end, NULL, 0, NULL);
+}
+
 /* Skips any JSON value; returns the position after it, or NULL if malformed. */
 static inline const char *patchbay_json_skip_value(const char *p, const char *end) {
     p = patchbay_json_skip_ws(p, end);
     if (p >= end) return NULL;
-    if (*p == '"') return patchbay_json_string(p, end, NULL, 0, NULL);
+    if (*p == '"') return patchbay_json_skip_string_(p, end);
     if (*p == '{' || *p == '[') {
         int depth = 0;
         while (p < end) {
-            if (*p == '"') { p = patchbay_json_string(p, end, NULL, 0, NULL); if (!p) return NULL; continue; }
+            if (*p == '"') { p = patchbay_json_skip_string_(p, end); if (!p) return NULL; continue; }
             if (*p == '{' || *p == '[') depth++;
             if (*p == '}' || *p == ']') { depth--; if (depth == 0) return p + 1; }
             p++;

@@ -571,9 +571,10 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
             }
         }
         long long in_page = 0;
+        const char *broken = NULL;  /* where the records' JSON stops being JSON */
         while (p < end && *p != ']') {
             const char *value_end = patchbay_json_skip_value(p, end);
-            if (!value_end) break;
+            if (!value_end) { broken = p; break; }
             patchbay_str record = { p, (size_t)(value_end - p) };
             /* Incremental: a record at or below the last run's watermark was read before (a lookback re-reads it). */
             char mark[256];
@@ -589,7 +590,7 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
             }
             if (o->writer && add_record(o, record, why, 2048) != PATCHBAY_OK) {
                 char message[2600];
-                snprintf(message, sizeof message, "GET %.500s: record %lld: %.1000s", url, in_page + 1, why);
+                snprintf(message, sizeof message, "GET %.500s: record %lld (at byte %zu of the body): %.1000s", url, in_page + 1, (size_t)(p - body.data), why);
                 pb_response_free(&response);
                 s = fail(error, PATCHBAY_FAILURE_CONFIG, message);
                 goto done;
@@ -598,6 +599,16 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
             if (o->count >= BATCH_ROWS * o->ncol && flush_rows(o) != PATCHBAY_OK) { pb_response_free(&response); s = fail(error, PATCHBAY_FAILURE_SYSTEM, "the rows could not be written"); goto done; }
             p = patchbay_json_skip_ws(value_end, end);
             if (p < end && *p == ',') p = patchbay_json_skip_ws(p + 1, end);
+            else if (p < end && *p != ']') { broken = p; break; }
+        }
+        if (broken || p >= end) {
+            /* Never a page cut short without a word: the records after a fault would be lost. */
+            const char *at = broken ? broken : end;
+            snprintf(why, 2048, "GET %.500s: the body is not valid JSON at byte %zu (near '%.40s'), after %lld records of page %lld",
+                     url, (size_t)(at - body.data), at < body.data + body.length ? at : "the end", in_page, pages);
+            pb_response_free(&response);
+            s = fail(error, PATCHBAY_FAILURE_SYSTEM, why);
+            goto done;
         }
         char progress[160];
         snprintf(progress, sizeof progress, "page %lld: %lld records (%llu so far)", pages, in_page, o->rows + (o->ncol ? o->count / o->ncol : 0));

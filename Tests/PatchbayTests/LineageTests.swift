@@ -312,6 +312,20 @@ struct HTTPExtractTests {
         #expect(missing.status == 1 && missing.stdout.contains("the parents: record 1 of http://127.0.0.1:\(api.port)/customers has no 'name'"), "\(missing.stdout)")
     }
 
+    @Test("a 500 is transient, retried with back-off and then reported; malformed JSON fails as a system error naming its byte offset, never a page cut short")
+    func serverFaults() throws {
+        let api = try LocalService("demo_api.py")
+        // Given a server that always answers 500, When a task reads it with 3 attempts, Then it tried 3 times and failed as transient
+        let broken = try FirstParty.patchbay(["task", "run", "dev.patchbay.http-extract", "--param", "url=http://127.0.0.1:\(api.port)/broken", "--param", "max_attempts=3"])
+        #expect(broken.status == 1 && broken.stdout.contains("failed (transient error): GET http://127.0.0.1:\(api.port)/broken: HTTP 500 after 3 attempts"), "\(broken.stdout)")
+        #expect(broken.stdout.contains("attempt 1: HTTP 500; trying again in") && broken.stdout.contains("attempt 2: HTTP 500; trying again in"), "\(broken.stdout)")
+        // Given a body that stops being JSON after its second record, Then the task fails saying where, and keeps nothing
+        let malformed = try FirstParty.patchbay(["task", "run", "dev.patchbay.http-extract", "--param", "url=http://127.0.0.1:\(api.port)/malformed", "--param", "records=items"])
+        #expect(malformed.status == 1 && malformed.stdout.contains("failed (system error)")
+                && malformed.stdout.contains("the body is not valid JSON at byte 32 (near '{\"id\": 3}]}'), after 2 records of page 1"), "\(malformed.stdout)")
+        #expect(!malformed.stdout.contains("tables:"), "\(malformed.stdout)")
+    }
+
     @Test("headers and query parameters go with every request; basic auth and an API key in the query authenticate; max_bytes caps the read")
     func headersQueryAndAuth() throws {
         let api = try LocalService("demo_api.py")

@@ -7,6 +7,8 @@ pagination, with faults:
   GET /cursor?cursor=C              {"items": [...], "next": C2 or null}                   5 a page
   GET /cursor-header                the same, the cursor in the X-Cursor header
   POST /search                      the same, the cursor in a JSON body {"cursor": C, "filter": "all"} (filter required)
+  GET /broken                       always 500
+  GET /malformed                    200 with a body that stops being JSON at byte 32 (a missing comma)
   GET /guarded                      3 items, for basic auth demo:pw or ?api_key=k3y, with X-Tenant: acme and ?region=eu
   GET /next?at=N                    {"items": [...], "links": {"next": "/next?at=M"}}      no next at the end
   GET /link?at=N                    [...] with a Link: <...>; rel="next" header
@@ -135,6 +137,16 @@ class Handler(JSONHandler):
         if url.path == "/offset":
             offset, limit = number("offset", 0), number("limit", 10)
             return self.answer(200, {"items": ITEMS[offset:offset + limit]})
+        if url.path == "/broken":  # always a server error
+            return self.answer(500, {"error": "boom"})
+        if url.path == "/malformed":  # valid JSON until its second record
+            raw = b'{"items": [{"id": 1}, {"id": 2} {"id": 3}]}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+            return None
         if url.path == "/guarded":  # basic auth (demo:pw) or an API key in the query, a tenant header and a region query
             basic = self.headers.get("Authorization", "") == "Basic ZGVtbzpwdw=="
             if not basic and query.get("api_key") != "k3y":

@@ -63,12 +63,6 @@ typedef struct {
     patchbay_column_type typed_type[MAX_COLUMNS];
 } settings;
 
-static const struct { const char *word; patchbay_column_type type; } type_words[] = {
-    { "string", PATCHBAY_TYPE_STRING }, { "integer", PATCHBAY_TYPE_INTEGER }, { "decimal", PATCHBAY_TYPE_DECIMAL },
-    { "float", PATCHBAY_TYPE_FLOAT }, { "boolean", PATCHBAY_TYPE_BOOLEAN }, { "date", PATCHBAY_TYPE_DATE },
-    { "timestamp", PATCHBAY_TYPE_TIMESTAMP }, { "json", PATCHBAY_TYPE_JSON },
-};
-
 /* `base` with `name=value` added to its query (value percent-encoded). */
 static void with_query(char *out, size_t cap, const char *base, const char *name, const char *value) {
     size_t n = (size_t)snprintf(out, cap, "%s%c%s=", base, strchr(base, '?') ? '&' : '?', name);
@@ -199,18 +193,14 @@ static patchbay_status read_parameters(patchbay_task *task, patchbay_error *erro
         size_t key_length = 0;
         while (set->typed < MAX_COLUMNS && patchbay_json_members(declared, &cursor, set->typed_name[set->typed], sizeof set->typed_name[0], &value, &key_length)
                == PATCHBAY_PARAM_FOUND) {
-            char word[32] = "";
-            size_t used = 0;
-            if (value.data[0] == '"') patchbay_json_string(value.data, value.data + value.length, word, sizeof word, &used);
-            size_t t = 0;
-            while (t < 8 && strcmp(type_words[t].word, word) != 0) t++;
-            if (t == 8 || key_length >= sizeof set->typed_name[0]) {
+            patchbay_column_type type = patchbay_column_type_named(value);
+            if (!type || key_length >= sizeof set->typed_name[0]) {
                 char why[300];
                 snprintf(why, sizeof why, "parameter 'columns': column '%.100s' needs a type: string, integer, decimal, float, boolean, date, timestamp or json",
                          set->typed_name[set->typed]);
                 return fail(error, PATCHBAY_FAILURE_CONFIG, why);
             }
-            set->typed_type[set->typed++] = type_words[t].type;
+            set->typed_type[set->typed++] = type;
         }
     }
     return PATCHBAY_OK;

@@ -39,12 +39,6 @@ static patchbay_status fail(patchbay_error *error, patchbay_failure_class cls, c
     return PATCHBAY_ERROR;
 }
 
-static const struct { const char *word; patchbay_column_type type; } type_words[] = {
-    { "string", PATCHBAY_TYPE_STRING }, { "integer", PATCHBAY_TYPE_INTEGER }, { "decimal", PATCHBAY_TYPE_DECIMAL },
-    { "float", PATCHBAY_TYPE_FLOAT }, { "boolean", PATCHBAY_TYPE_BOOLEAN }, { "date", PATCHBAY_TYPE_DATE },
-    { "timestamp", PATCHBAY_TYPE_TIMESTAMP }, { "json", PATCHBAY_TYPE_JSON },
-};
-
 /* How a column's COPY text becomes its value. */
 typedef enum { AS_IS, BOOLEAN_TEXT, TIMESTAMP_UTC } conversion;
 
@@ -353,19 +347,16 @@ static patchbay_status type_column(extraction *x, patchbay_error *error, int c, 
     if (x->set.columns_override.length) {
         patchbay_str declared;
         if (patchbay_params_member(x->set.columns_override, x->names[c], &declared) == PATCHBAY_PARAM_FOUND) {
-            char word[32] = "";
-            size_t used = 0, t = 0;
-            if (declared.data[0] == '"') patchbay_json_string(declared.data, declared.data + declared.length, word, sizeof word, &used);
-            while (t < 8 && strcmp(type_words[t].word, word) != 0) t++;
-            if (t == 8) {
+            patchbay_column_type named = patchbay_column_type_named(declared);
+            if (!named) {
                 char why[300];
                 snprintf(why, sizeof why, "parameter 'columns': column '%.100s' needs a type: string, integer, decimal, float, boolean, date, timestamp or json", x->names[c]);
                 return fail(error, PATCHBAY_FAILURE_CONFIG, why);
             }
             /* Keep the conversion that makes PostgreSQL's text fit the declared type, else the text as it is. */
-            if (type_words[t].type != type) how = type_words[t].type == PATCHBAY_TYPE_TIMESTAMP && oid == 1184 ? TIMESTAMP_UTC
-                                                 : type_words[t].type == PATCHBAY_TYPE_BOOLEAN && oid == 16 ? BOOLEAN_TEXT : AS_IS;
-            type = type_words[t].type;
+            if (named != type) how = named == PATCHBAY_TYPE_TIMESTAMP && oid == 1184 ? TIMESTAMP_UTC
+                                   : named == PATCHBAY_TYPE_BOOLEAN && oid == 16 ? BOOLEAN_TEXT : AS_IS;
+            type = named;
         }
     }
     x->types[c] = type;

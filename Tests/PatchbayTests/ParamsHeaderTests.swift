@@ -5,7 +5,7 @@ import Testing
 /// and run; each line of its output is one case.
 @Suite("SDK patchbay/params.h reads a task's parameters in C")
 struct ParamsHeaderTests {
-    @Test("scalars, UTF-8 escapes, surrogate pairs, a lone surrogate, nested values, a short buffer, bad JSON, and walking an object's members")
+    @Test("scalars, UTF-8 escapes, surrogate pairs, a lone surrogate, nested values, a short buffer, bad JSON, walking an object's members, column type words and skipping strings")
     func cases() throws {
         // Given the header compiled into a small program with every warning an error
         // When it reads each case
@@ -29,6 +29,9 @@ struct ParamsHeaderTests {
             "members z (1) = null",
             "members end 0",
             "members of [1] -1",
+            #"type "string" 1"#, #"type "timestamp" 7"#, #"type "json" 8"#,
+            #"type "Integer" 0"#, "type 7 0", #"type "decimal 0"#,  // names are lower case; a number or a cut string names none
+            "skip 6",                                                // "a\"b" is 6 bytes: the escaped quote is not its end
         ])
     }
 

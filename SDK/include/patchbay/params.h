@@ -113,6 +113,21 @@ static inline const char *patchbay_json_string(const char *p, const char *end, c
     return p + 1;
 }
 
+/* The column type (ABI 1.3) that a JSON value names with the words flows use, as in `columns: {id: integer}`:
+ * "string", "integer", "decimal", "float", "boolean", "date", "timestamp" or "json". 0 for anything else. */
+static inline patchbay_column_type patchbay_column_type_named(patchbay_str value) {
+    static const struct { const char *word; patchbay_column_type type; } words[] = {
+        { "string", PATCHBAY_TYPE_STRING }, { "integer", PATCHBAY_TYPE_INTEGER }, { "decimal", PATCHBAY_TYPE_DECIMAL },
+        { "float", PATCHBAY_TYPE_FLOAT }, { "boolean", PATCHBAY_TYPE_BOOLEAN }, { "date", PATCHBAY_TYPE_DATE },
+        { "timestamp", PATCHBAY_TYPE_TIMESTAMP }, { "json", PATCHBAY_TYPE_JSON },
+    };
+    char word[16];
+    size_t used = 0;
+    if (value.length == 0 || value.data[0] != '"' || !patchbay_json_string(value.data, value.data + value.length, word, sizeof word, &used)) return 0;
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) if (strcmp(words[i].word, word) == 0) return words[i].type;
+    return 0;
+}
+
 /* Skips a JSON string at p (its opening quote): the position after it, or NULL if malformed. A string
  * without escapes (the usual case) is found with two memchr()s; one with escapes is parsed in full. */
 static inline const char *patchbay_json_skip_string_(const char *p, const char *end) {

@@ -68,5 +68,10 @@ int main(int argc, char **argv) {
     printf("members end %d\n", found);
     cursor = NULL;
     printf("members of [1] %d\n", patchbay_json_members(patchbay_cstr("[1]"), &cursor, key, sizeof key, &value, NULL));
+    /* Column type words, and a string skipped fast (no escapes) and in full (an escaped quote). */
+    const char *words[] = { "\"string\"", "\"timestamp\"", "\"json\"", "\"Integer\"", "7", "\"decimal" };
+    for (size_t i = 0; i < 6; i++) printf("type %s %d\n", words[i], (int)patchbay_column_type_named(patchbay_cstr(words[i])));
+    const char *skipped = "\"a\\\"b\",1";
+    printf("skip %ld\n", (long)(patchbay_json_skip_value(skipped, skipped + strlen(skipped)) - skipped));
     return 0;
 }

@@ -127,7 +127,7 @@ static const patchbay_connector descriptor = {
     .abi_version = PATCHBAY_ABI_VERSION,
 #ifndef STATUS
     .id = "dev.patchbay.http-async-start",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .display_name = "HTTP async export: start (initiation)",
     .description = "Starts an asynchronous export over HTTP or HTTPS and hands its id to the tasks after it.",
     .parameters_schema =
@@ -138,7 +138,7 @@ static const patchbay_connector descriptor = {
     .output_count = 1,
 #else
     .id = "dev.patchbay.http-async-status",
-    .version = "1.0.0",
+    .version = "1.1.0",
     .display_name = "HTTP async export: status (status check)",
     .description = "Polls an asynchronous export's status over HTTP or HTTPS until it is ready, then gives its download URL.",
     .parameters_schema =

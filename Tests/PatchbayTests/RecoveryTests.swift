@@ -163,6 +163,9 @@ struct RecoveryTests {
         let logs = try project.store.logs(job: jobs["check"]!.id!).map(\.message)
         #expect(logs.contains { $0.hasPrefix("resumed after its host died: \(waited.checks) checks were not ready; check \(waited.checks + 1)") }, "\(logs)")
         #expect(try project.store.pollProgress(job: jobs["check"]!.id!) == nil, "nothing is left to resume")
+        // And a run that has started cannot be resumed again by hand
+        let again = try project.patchbay(["jobs", "resume", String(run.id!)])
+        #expect(again.status != 0 && again.stderr.contains("run \(run.id!) is success: only a run that has not started can be resumed"), "\(again.stderr)")
     }
 
     @Test("jobs terminate RUN --task T stops that job alone: it ends terminated with the token named, its phase mates finish, and the phase fails")

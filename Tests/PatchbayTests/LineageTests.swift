@@ -329,7 +329,9 @@ struct HTTPExtractTests {
     @Test("headers and query parameters go with every request; basic auth and an API key in the query authenticate; max_bytes caps the read")
     func headersQueryAndAuth() throws {
         let api = try LocalService("demo_api.py")
-        let base = ["task", "run", "dev.patchbay.http-extract", "--param", "url=http://127.0.0.1:\(api.port)/guarded", "--param", "records=items",
+        let tables = try Fixtures.temporaryDirectory()  // what the tasks write lands here, not in the working directory
+        defer { try? FileManager.default.removeItem(atPath: tables) }
+        let base = ["task", "run", "dev.patchbay.http-extract", "--tables-dir", tables, "--param", "url=http://127.0.0.1:\(api.port)/guarded", "--param", "records=items",
                     "--param", #"headers={"X-Tenant":"acme"}"#, "--param", #"query={"region":"eu"}"#]
         // Basic auth, its password a secret parameter
         let basic = try FirstParty.patchbay(base + ["--param", #"auth={"type":"basic","username":"demo"}"#, "--param", "#password=pw"])
@@ -345,7 +347,7 @@ struct HTTPExtractTests {
         let injected = try FirstParty.patchbay(base + ["--param", #"headers={"X-Tenant":"acme\r\nX-Evil: 1"}"#])
         #expect(injected.status == 1 && injected.stdout.contains("parameter 'headers'"), "\(injected.stdout)")
         // max_bytes: the read stops once the bodies reach it, with a warning
-        let capped = try FirstParty.patchbay(["task", "run", "dev.patchbay.http-extract", "--param", "url=http://127.0.0.1:\(api.port)/cursor", "--param", "records=items",
+        let capped = try FirstParty.patchbay(["task", "run", "dev.patchbay.http-extract", "--tables-dir", tables, "--param", "url=http://127.0.0.1:\(api.port)/cursor", "--param", "records=items",
                                               "--param", #"pagination={"type":"cursor","param":"cursor","path":"next"}"#, "--param", "max_bytes=1"])
         #expect(capped.status == 0 && capped.stdout.contains("rows = 5") && capped.stdout.contains("stopped after max_bytes 1"), "\(capped.stdout)")
     }
@@ -360,7 +362,7 @@ struct HTTPExtractTests {
         #expect(made.status == 0, "\(made.stderr)")
         chmod(pki + "/cert.pem", 0o644)
         let api = try LocalService("demo_api.py", ["--tls", pki + "/cert.pem", pki + "/key.pem"])
-        let read = ["task", "run", "dev.patchbay.http-extract", "--param", "url=https://127.0.0.1:\(api.port)/page", "--param", "records=data.items",
+        let read = ["task", "run", "dev.patchbay.http-extract", "--tables-dir", pki, "--param", "url=https://127.0.0.1:\(api.port)/page", "--param", "records=data.items",
                     "--param", #"pagination={"type":"page","param":"page","size_param":"per_page","size":10,"total":"meta.total"}"#]
         // When the task trusts that certificate (granted to its sandbox), Then it reads all 25 records over TLS
         let trusted = try FirstParty.patchbay(read + ["--param", "ca_file=\(pki)/cert.pem", "--read", pki])

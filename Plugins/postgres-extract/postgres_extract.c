@@ -258,6 +258,7 @@ typedef struct {
     hash_counts seen, at_bound;  /* seen: the state's rows at the old bound; at_bound: the new bound's */
     char old_bound[512], bound[512];
     int has_old, has_bound;
+    char *base, *sql;  /* the FROM clause and the statement being built */
 } extraction;
 
 static patchbay_status flush_rows(extraction *x) {
@@ -471,36 +472,35 @@ static patchbay_status extract(patchbay_task *task, patchbay_error *error, extra
     /* One snapshot for the bound and the read: a row committed between them is in both or in neither. */
     if ((s = exec_value(error, conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "starting a read-only transaction", NULL, 0, NULL)) != PATCHBAY_OK) return s;
     size_t base_cap = (x->set.query ? strlen(x->set.query) : 0) + 1024;
-    char *base = malloc(base_cap), *sql = malloc(base_cap * 2 + 2048);
-    if (!base || !sql) { free(base); free(sql); return fail(error, PATCHBAY_FAILURE_SYSTEM, "out of memory"); }
+    /* Both freed with the extraction (run's cleanup), whatever path returns. */
+    char *base = x->base = malloc(base_cap), *sql = x->sql = malloc(base_cap * 2 + 2048);
+    if (!base || !sql) return fail(error, PATCHBAY_FAILURE_SYSTEM, "out of memory");
     if (x->set.query) {
         snprintf(base, base_cap, "(%s) AS source", x->set.query);
     } else {
         char quoted[600];
-        if (!quote_name(conn, x->set.from, quoted, sizeof quoted)) { free(base); free(sql); return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'from' must be a table name: \"table\" or \"schema.table\""); }
+        if (!quote_name(conn, x->set.from, quoted, sizeof quoted))
+            return fail(error, PATCHBAY_FAILURE_CONFIG, "parameter 'from' must be a table name: \"table\" or \"schema.table\"");
         snprintf(base, base_cap, "%s AS source", quoted);
     }
     /* The result's columns and types, without reading a row. */
     snprintf(sql, base_cap * 2 + 2048, "SELECT * FROM %s LIMIT 0", base);
     PGresult *shape = PQexec(conn, sql);
-    if (PQresultStatus(shape) != PGRES_TUPLES_OK) {
-        free(base); free(sql);
-        return fail_result(error, conn, shape, x->set.query ? "the query failed" : "reading the table failed");
-    }
+    if (PQresultStatus(shape) != PGRES_TUPLES_OK) return fail_result(error, conn, shape, x->set.query ? "the query failed" : "reading the table failed");
     x->ncol = PQnfields(shape);
-    if (x->ncol < 1 || x->ncol > MAX_COLUMNS) { PQclear(shape); free(base); free(sql); return fail(error, PATCHBAY_FAILURE_CONFIG, "the result must have 1 to 1600 columns"); }
+    if (x->ncol < 1 || x->ncol > MAX_COLUMNS) { PQclear(shape); return fail(error, PATCHBAY_FAILURE_CONFIG, "the result must have 1 to 1600 columns"); }
     x->names = calloc((size_t)x->ncol, sizeof *x->names);
     x->types = calloc((size_t)x->ncol, sizeof *x->types);
     x->conversions = calloc((size_t)x->ncol, sizeof *x->conversions);
     x->values = calloc((size_t)x->ncol * BATCH_ROWS, sizeof *x->values);
     x->nulls = calloc((size_t)x->ncol * BATCH_ROWS, 1);
-    if (!x->names || !x->types || !x->conversions || !x->values || !x->nulls) { PQclear(shape); free(base); free(sql); return fail(error, PATCHBAY_FAILURE_SYSTEM, "out of memory"); }
+    if (!x->names || !x->types || !x->conversions || !x->values || !x->nulls) { PQclear(shape); return fail(error, PATCHBAY_FAILURE_SYSTEM, "out of memory"); }
     x->watch = -1;
     for (int c = 0; c < x->ncol; c++) {
         x->names[c] = strdup(PQfname(shape, c));
-        if (!x->names[c]) { PQclear(shape); free(base); free(sql); return fail(error, PATCHBAY_FAILURE_SYSTEM, "out of memory"); }
+        if (!x->names[c]) { PQclear(shape); return fail(error, PATCHBAY_FAILURE_SYSTEM, "out of memory"); }
         if (x->set.column[0] && strcmp(x->names[c], x->set.column) == 0) x->watch = c;
-        if ((s = type_column(x, error, c, PQftype(shape, c))) != PATCHBAY_OK) { PQclear(shape); free(base); free(sql); return s; }
+        if ((s = type_column(x, error, c, PQftype(shape, c))) != PATCHBAY_OK) { PQclear(shape); return s; }
     }
     PQclear(shape);
     char where[3000] = "";
@@ -510,27 +510,26 @@ static patchbay_status extract(patchbay_task *task, patchbay_error *error, extra
             int n = snprintf(why, sizeof why, "incremental.column '%.100s' is not a column of the result (its columns: ", x->set.column);
             for (int c = 0; c < x->ncol && n < 600; c++) n += snprintf(why + n, sizeof why - (size_t)n, "%s%.60s", c ? ", " : "", x->names[c]);
             snprintf(why + n, sizeof why - (size_t)n, "%s)", n >= 600 ? ", …" : "");
-            free(base); free(sql);
             return fail(error, PATCHBAY_FAILURE_CONFIG, why);
         }
         read_state(task, x);
         char *column = PQescapeIdentifier(conn, x->set.column, strlen(x->set.column));
         char *old = x->has_old ? PQescapeLiteral(conn, x->old_bound, strlen(x->old_bound)) : NULL;
-        if (!column || (x->has_old && !old)) { PQfreemem(column); PQfreemem(old); free(base); free(sql); return fail(error, PATCHBAY_FAILURE_SYSTEM, "out of memory"); }
+        if (!column || (x->has_old && !old)) { PQfreemem(column); PQfreemem(old); return fail(error, PATCHBAY_FAILURE_SYSTEM, "out of memory"); }
         /* The upper bound, in this snapshot; the read stops at it, so the next run starts where this one saw the last row. */
-        snprintf(sql, base_cap * 2 + 2048, "SELECT max(%s)::text FROM %s%s%s%s", column, base, old ? " WHERE " : "", old ? column : "", old ? " >= " : "");
-        if (old) strncat(sql, old, base_cap * 2 + 2048 - strlen(sql) - 1);
+        if (old) snprintf(sql, base_cap * 2 + 2048, "SELECT max(%s)::text FROM %s WHERE %s >= %s", column, base, column, old);
+        else snprintf(sql, base_cap * 2 + 2048, "SELECT max(%s)::text FROM %s", column, base);
         int none = 0;
         s = exec_value(error, conn, sql, "reading the incremental column's greatest value", x->bound, sizeof x->bound, &none);
         if (s == PATCHBAY_OK && strlen(x->bound) >= sizeof x->bound - 1) s = fail(error, PATCHBAY_FAILURE_CONFIG, "the incremental column's values are longer than 500 bytes");
-        if (s != PATCHBAY_OK) { PQfreemem(column); PQfreemem(old); free(base); free(sql); return s; }
+        if (s != PATCHBAY_OK) { PQfreemem(column); PQfreemem(old); return s; }
         x->has_bound = !none;
         if (!x->has_bound) {
             snprintf(where, sizeof where, " WHERE false");
             snprintf(x->bound, sizeof x->bound, "%s", x->old_bound);  /* nothing new: the bound stays */
         } else {
             char *upper = PQescapeLiteral(conn, x->bound, strlen(x->bound));
-            if (!upper) { PQfreemem(column); PQfreemem(old); free(base); free(sql); return fail(error, PATCHBAY_FAILURE_SYSTEM, "out of memory"); }
+            if (!upper) { PQfreemem(column); PQfreemem(old); return fail(error, PATCHBAY_FAILURE_SYSTEM, "out of memory"); }
             if (old) snprintf(where, sizeof where, " WHERE %s >= %s AND %s <= %s", column, old, column, upper);
             else snprintf(where, sizeof where, " WHERE %s <= %s", column, upper);
             PQfreemem(upper);
@@ -539,18 +538,14 @@ static patchbay_status extract(patchbay_task *task, patchbay_error *error, extra
         PQfreemem(old);
     }
     snprintf(sql, base_cap * 2 + 2048, "COPY (SELECT * FROM %s%s) TO STDOUT", base, where);
-    free(base);
     PGresult *started = PQexec(conn, sql);
-    free(sql);
     if (PQresultStatus(started) != PGRES_COPY_OUT) return fail_result(error, conn, started, x->set.query ? "the query failed" : "reading the table failed");
     PQclear(started);
-    const patchbay_str *names = NULL;
-    patchbay_str *name_strs = calloc((size_t)x->ncol, sizeof *name_strs);
-    if (!name_strs) return fail(error, PATCHBAY_FAILURE_SYSTEM, "out of memory");
-    for (int c = 0; c < x->ncol; c++) name_strs[c] = patchbay_cstr(x->names[c]);
-    names = name_strs;
+    patchbay_str *names = calloc((size_t)x->ncol, sizeof *names);
+    if (!names) return fail(error, PATCHBAY_FAILURE_SYSTEM, "out of memory");
+    for (int c = 0; c < x->ncol; c++) names[c] = patchbay_cstr(x->names[c]);
     s = host->open_output_typed(task, patchbay_cstr(x->set.table), names, x->types, (size_t)x->ncol, &x->writer);
-    free(name_strs);
+    free(names);
     if (s != PATCHBAY_OK) return fail(error, PATCHBAY_FAILURE_CONFIG, "the output table could not be opened: 'table' must be \"bucket.table\"");
     unsigned long long next_progress = 100000;
     for (;;) {
@@ -608,6 +603,8 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     free(x->values);
     free(x->nulls);
     free(x->set.query);
+    free(x->base);
+    free(x->sql);
     counts_free(&x->seen);
     counts_free(&x->at_bound);
     free(x);

@@ -60,7 +60,9 @@ extension Engine {
     private func resume(_ runID: Int64, polls: [String: (job: Int64, progress: PollProgress)]) -> Int64? {
         guard let start = resumption.withLock({ $0 }), let retry = try? submitRetry(of: runID, trigger: "resume") else { return nil }
         for job in (try? store.jobs(run: retry.id!)) ?? [] {
-            if let old = polls[job.taskID] { try? store.carryPoll(from: old.job, to: job.id!) }
+            guard let old = polls[job.taskID] else { continue }
+            try? store.carryPoll(from: old.job, to: job.id!)
+            try? store.clearPoll(job: old.job)  // the ended job has nothing left to resume
         }
         // Until the started process adopts the run, this one is its host: wait for that (briefly), so that a
         // recovery after this process ends does not take the run for one whose host died.
@@ -72,9 +74,9 @@ extension Engine {
         return retry.id!
     }
 
-    /// How runs that recovery makes to resume status checks get executed: `start` is given the run's id and
-    /// starts a process that calls `adopt(run:)` and `execute`, and returns its pid (nil if none started) (the CLI: `patchbay jobs resume RUN` in the
-    /// background). Without it, recovery ends such runs as it ends any other.
+    /// How runs that recovery makes to resume status checks get executed: `start` is given the run's id, starts
+    /// a process that calls `adopt(run:)` and `execute` (the CLI: `patchbay jobs resume RUN` in the background),
+    /// and returns its pid, or nil if none started. Without it, recovery ends such runs as it ends any other.
     public func resumeRuns(with start: @escaping @Sendable (Int64) -> Int32?) {
         resumption.withLock { $0 = start }
     }

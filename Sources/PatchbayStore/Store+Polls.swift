@@ -49,20 +49,9 @@ extension Store {
                 """, arguments: [new, old])
         }
     }
-}
 
-extension Store {
-    /// The poll is over (ready, failed, out of time): nothing is left to resume.
+    /// The poll is over (ready, failed, out of time, or carried into a retry): nothing is left to resume.
     public func clearPoll(job: Int64) throws {
         try write { db in try db.execute(sql: "DELETE FROM pollProgress WHERE jobID = ?", arguments: [job]) }
-    }
-
-    /// Makes `host` the process that executes a run not started yet (a run resumed in the background), so that
-    /// recovery judges the run by that process's life. Nil when the run has started, ended, or does not exist.
-    public func adopt(run id: Int64, host pid: Int32, start: Int64) throws -> RunRecord? {
-        try write { db in
-            try db.execute(sql: "UPDATE runs SET hostPID = ?, hostStart = ? WHERE id = ? AND status = 'created'", arguments: [pid, start, id])
-            return db.changesCount > 0 ? try RunRecord.fetchOne(db, key: id) : nil
-        }
     }
 }

@@ -112,3 +112,14 @@ extension Store {
         }
     }
 }
+
+extension Store {
+    /// Makes `host` the process that executes a run not started yet (a run resumed in the background), so that
+    /// recovery judges the run by that process's life. Nil when the run has started, ended, or does not exist.
+    public func adopt(run id: Int64, host pid: Int32, start: Int64) throws -> RunRecord? {
+        try write { db in
+            try db.execute(sql: "UPDATE runs SET hostPID = ?, hostStart = ? WHERE id = ? AND status = 'created'", arguments: [pid, start, id])
+            return db.changesCount > 0 ? try RunRecord.fetchOne(db, key: id) : nil
+        }
+    }
+}

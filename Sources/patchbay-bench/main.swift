@@ -126,15 +126,19 @@ if which == "types" || which == "all" {
 
 let registry = PluginRegistry()
 await registry.refresh()
-guard let sample = try? await registry.resolve("dev.patchbay.sample-data") else {
-    print("error: dev.patchbay.sample-data not found in \(PluginDirectories.standard().directories); run scripts/build release first")
-    exit(3)
+/// A first-party connector, or the end of the benchmark saying how to build it.
+func firstParty(_ id: String) async -> CatalogEntry {
+    guard let entry = try? await registry.resolve(id) else {
+        print("error: \(id) not found in \(PluginDirectories.standard().directories); run scripts/build release first")
+        exit(3)
+    }
+    return entry
 }
+/// The repository this benchmark was built in (its test services and scripts).
+let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+let sample = await firstParty("dev.patchbay.sample-data")
 let swiftConnector = try? await registry.resolve("dev.patchbay.table-diff")
-guard let noop = try? await registry.resolve("dev.patchbay.noop") else {
-    print("error: dev.patchbay.noop not found; run scripts/build release first")
-    exit(3)
-}
+let noop = await firstParty("dev.patchbay.noop")
 let runner = TaskRunner()
 print("confinement: \(runner.confinement)")
 print("runner: \(runner.runnerExecutable)")
@@ -262,10 +266,7 @@ if which == "diff" || which == "all", let tableDiff = swiftConnector {
 
 if which == "extract" || which == "all" {
     let rows = option("--extract-rows", 1_000_000)
-    guard let extractor = try? await registry.resolve("dev.patchbay.file-extract") else {
-        print("error: dev.patchbay.file-extract not found; run scripts/build release first")
-        exit(3)
-    }
+    let extractor = await firstParty("dev.patchbay.file-extract")
     let directory = workspace + "-extract"
     try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
     defer { try? FileManager.default.removeItem(atPath: directory) }
@@ -290,12 +291,8 @@ if which == "extract" || which == "all" {
 
 if which == "http" || which == "all" {
     let rows = option("--http-rows", 1_000_000)
-    guard let extractor = try? await registry.resolve("dev.patchbay.http-extract") else {
-        print("error: dev.patchbay.http-extract not found; run scripts/build release first")
-        exit(3)
-    }
-    // The API, from the repository this benchmark was built in; it prints its port once every page is rendered.
-    let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    let extractor = await firstParty("dev.patchbay.http-extract")
+    // The API (from the repository); it prints its port once every page is rendered.
     let server = Process()
     let output = Pipe()
     server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
@@ -319,11 +316,7 @@ if which == "postgres" || which == "all" {
     // postgres-extract from a private PostgreSQL cluster (Tests/Fixtures/services/pg_cluster.sh) into a committed
     // table, side by side with the floor: psql's \copy of the same SELECT to /dev/null, the two taking turns.
     let rows = option("--pg-rows", 1_000_000)
-    guard let extractor = try? await registry.resolve("dev.patchbay.postgres-extract") else {
-        print("error: dev.patchbay.postgres-extract not found; run scripts/build release first")
-        exit(3)
-    }
-    let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    let extractor = await firstParty("dev.patchbay.postgres-extract")
     let script = repository + "/Tests/Fixtures/services/pg_cluster.sh"
     let cluster = NSTemporaryDirectory() + "patchbay-bench-pg-\(getpid())"
     let password = "bench-\(UInt32.random(in: 0...UInt32.max))"
@@ -343,9 +336,7 @@ if which == "postgres" || which == "all" {
         exit(3)
     }
     defer { _ = shell(["bash", script, "stop", cluster]) }
-    let psqlPath = ((try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? [])
-        .sorted { $0.compare($1, options: .numeric) == .orderedAscending }.last.map { "/usr/lib/postgresql/\($0)/bin/psql" } ?? "psql"
-    let psql = [psqlPath, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", String(port), "-U", "patchbay", "-d", "postgres"]
+    let psql = [shell(["bash", script, "bin"]).output.trimmingCharacters(in: .whitespacesAndNewlines) + "/psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", String(port), "-U", "patchbay", "-d", "postgres"]
     func load(_ count: Int, from first: Int) {
         let sql = "INSERT INTO bench SELECT i, 'customer ' || i, (ARRAY['DE','FR','US','JP'])[1 + i % 4], (i % 100000) / 100.0, "
             + "timestamptz '2024-01-01 00:00:00+00' + i * interval '1 second' FROM generate_series(\(first), \(first + count - 1)) i"

@@ -43,10 +43,11 @@ final class PostgresCluster {
         return process
     }
 
-    static var psql: String {
-        let versions = (try? FileManager.default.contentsOfDirectory(atPath: "/usr/lib/postgresql")) ?? []
-        return versions.sorted { $0.compare($1, options: .numeric) == .orderedAscending }.last.map { "/usr/lib/postgresql/\($0)/bin/psql" } ?? "psql"
-    }
+    /// The psql of the server the clusters run (pg_cluster.sh says where it is).
+    static let psql: String = {
+        let bin = (try? Fixtures.run("/usr/bin/env", ["bash", script, "bin"]))?.stdout.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        return bin.isEmpty ? "psql" : bin + "/psql"
+    }()
 
     /// The parameters that reach this cluster.
     var connection: String { "host: 127.0.0.1, port: \(port), user: patchbay, \"#password\": \(Self.password)" }

@@ -4,6 +4,7 @@
 # Run as root, the server runs as the postgres user (PostgreSQL refuses to run as root).
 #   pg_cluster.sh start DIR PASSWORD   prints the port on stdout once the server accepts connections
 #   pg_cluster.sh stop DIR             stops it at once and deletes DIR
+#   pg_cluster.sh bin                  prints the directory of the newest server's programs (psql, pg_ctl, ...)
 set -euo pipefail
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -n "$bin" ] || { echo "no PostgreSQL server (Debian: apt-get install postgresql)" >&2; exit 2; }
@@ -11,6 +12,9 @@ bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-" 2>/dev/null; done
 as_owner() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 case "${1:-}" in
+bin)
+  echo "$bin"
+  ;;
 start)
   dir=$2 password=$3
   mkdir -p "$dir"
@@ -32,5 +36,5 @@ stop)
   [ -d "$dir/data" ] && as_owner "$bin/pg_ctl" -D "$dir/data" -m immediate stop >/dev/null 2>&1 || true
   rm -rf "$dir"
   ;;
-*) echo "usage: pg_cluster.sh start DIR PASSWORD | stop DIR" >&2; exit 2 ;;
+*) echo "usage: pg_cluster.sh start DIR PASSWORD | stop DIR | bin" >&2; exit 2 ;;
 esac

@@ -118,7 +118,8 @@ static inline void pb_link_close(pb_link *link) {
 
 #ifdef PB_TLS
 /* TLS over a connected socket: TLS 1.2 or later, the certificate verified and its name matched to the host.
- * 0, or -1 with `why` (a certificate that does not verify says why). */
+ * 0; -1 with `why` for a handshake that failed (a second try may work); -2 with `why` when trying again cannot
+ * help: the CA certificates cannot be read, or the server's certificate does not verify (`why` says why). */
 static inline int pb_tls_start(pb_link *link, const pb_url *url, char *why, size_t cap) {
     static SSL_CTX *context;
     if (!context) {
@@ -131,7 +132,7 @@ static inline int pb_tls_start(pb_link *link, const pb_url *url, char *why, size
             snprintf(why, cap, "the CA certificates %.300s cannot be read", pb_tls_ca_file[0] ? pb_tls_ca_file : "of the system");
             SSL_CTX_free(context);
             context = NULL;
-            return -1;
+            return -2;
         }
     }
     link->ssl = SSL_new(context);
@@ -147,13 +148,14 @@ static inline int pb_tls_start(pb_link *link, const pb_url *url, char *why, size
     SSL_set_fd(link->ssl, link->fd);
     if (SSL_connect(link->ssl) != 1) {
         long verified = SSL_get_verify_result(link->ssl);
-        if (verified != X509_V_OK)
+        int permanent = verified != X509_V_OK;
+        if (permanent)
             snprintf(why, cap, "the TLS certificate of %s:%s is not trusted: %s", url->host, url->port, X509_verify_cert_error_string(verified));
         else
             snprintf(why, cap, "the TLS handshake with %s:%s failed: %s", url->host, url->port, ERR_reason_error_string(ERR_get_error()) ? ERR_reason_error_string(ERR_peek_last_error()) : "the server closed it");
         SSL_free(link->ssl);
         link->ssl = NULL;
-        return -1;
+        return permanent ? -2 : -1;
     }
     return 0;
 }
@@ -189,11 +191,12 @@ static inline int pb_http(const char *method, const pb_url *url, const char *hea
     pb_link link = { .fd = fd };
 #ifdef PB_TLS
     link.ssl = NULL;
-    if (url->tls && pb_tls_start(&link, url, why, cap) != 0) {
-        /* A certificate that does not verify will not verify on a second try: not a retry's case. */
-        if (strstr(why, "is not trusted")) out->status = -1;
+    int tls = url->tls ? pb_tls_start(&link, url, why, cap) : 0;
+    if (tls != 0) {
+        /* Unreadable CA certificates or a certificate that does not verify: a second try cannot help (status -1). */
+        if (tls == -2) out->status = -1;
         close(fd);
-        return out->status == -1 ? 0 : -1;
+        return tls == -2 ? 0 : -1;
     }
 #endif
     char request[4096], authority[300];
@@ -372,7 +375,8 @@ static inline patchbay_status pb_http_retrying(const patchbay_host *host, patchb
             if (host->rate_limit(task, patchbay_cstr(url->host), 1, &turn) == PATCHBAY_CANCELLED) return PATCHBAY_CANCELLED;
         }
         memset(out, 0, sizeof *out);
-        /* (Status -1: a TLS certificate that does not verify, `why` saying why; not tried again.) */
+        /* (Status -1: TLS that cannot work — unreadable CA certificates, an untrusted certificate — `why` saying
+         * why; not tried again.) */
         if (pb_http(method, url, headers, body, body_length, 30, out, why, cap) == 0 && out->status > 0) snprintf(why, cap, "HTTP %d", out->status);
         if (!pb_http_retryable(out->status) || *attempts >= policy->max_attempts) return PATCHBAY_OK;
         long long asked = out->status != 0 ? pb_retry_after_ms(out) : -1;

@@ -372,6 +372,10 @@ struct HTTPExtractTests {
         #expect(refused.status == 1 && refused.stdout.contains("failed (config error)")
                 && refused.stdout.contains("the TLS certificate of 127.0.0.1:\(api.port) is not trusted: self-signed certificate")
                 && refused.stdout.contains("after 1 attempt"), "\(refused.stdout)")
+        // When it names a CA file its sandbox was not granted, Then it cannot read it: a config error, at once
+        let ungranted = try FirstParty.patchbay(read + ["--param", "ca_file=\(pki)/cert.pem"])
+        #expect(ungranted.status == 1 && ungranted.stdout.contains("failed (config error)")
+                && ungranted.stdout.contains("the CA certificates \(pki)/cert.pem cannot be read after 1 attempt"), "\(ungranted.stdout)")
     }
 
     @Test("a pagination loop fails the task as a config error saying so, instead of running forever or duplicating rows")

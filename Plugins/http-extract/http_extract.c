@@ -23,6 +23,9 @@
  *   incremental {field, param, lookback}: keeps the greatest `field` seen (a number, or text such as an RFC 3339
  *   time) in the component state, committed only on success; the next run sends it as the query `param` (less
  *   `lookback` for a number) and skips records at or below it, so none is extracted twice.
+ *   Checkpoints (ABI 1.5): after every page the rows so far are written and the state says where the next page
+ *   starts; a job whose runner dies (killed, crashed, timed out) and is retried resumes at that page, with those
+ *   rows kept, so no record is lost or extracted twice. The committed state never holds the position.
  * Outputs: rows, pages, watermark.
  *
  * Built with: cc -shared -fPIC -O2 -I../../SDK/include http_extract.c -o libhttp_extract.so
@@ -376,12 +379,93 @@ static patchbay_status read_parents(patchbay_task *task, patchbay_error *error, 
     return PATCHBAY_OK;
 }
 
+/* Where the next page starts, with what the loop knows by then: a checkpoint's state (ABI 1.5). After each
+ * page the rows are written and this goes into the state beside the committed watermark; if the runner dies,
+ * the next attempt reads it back, with the rows so far already in the table, and asks for the next page. */
+typedef struct {
+    long long child, page, offset, pages, child_pages;
+    unsigned long long skipped, bytes, child_start, hash, rows;
+    char next[4096], token[600], cursor[2][512], newest[256];
+} resume_point;
+
+/* `text` as the inside of a JSON string. */
+static void json_escape(char *out, size_t cap, const char *text) {
+    size_t n = 0;
+    for (const unsigned char *c = (const unsigned char *)text; *c && n + 7 < cap; c++) {
+        if (*c == '"' || *c == '\\') { out[n++] = '\\'; out[n++] = (char)*c; }
+        else if (*c < 0x20) n += (size_t)snprintf(out + n, cap - n, "\\u%04x", *c);
+        else out[n++] = (char)*c;
+    }
+    out[n] = 0;
+}
+
+static patchbay_status save_checkpoint(patchbay_task *task, const output *o, const char *watermark, const resume_point *at) {
+    size_t cap = 16384 + o->ncol * 300, n = 0;
+    char *json = malloc(cap), escaped[4 * 4096 + 8];
+    if (!json) return PATCHBAY_ERROR;
+    json_escape(escaped, sizeof escaped, watermark);
+    n += (size_t)snprintf(json + n, cap - n, "{\"watermark\":\"%s\",\"resume\":{\"child\":%lld,\"page\":%lld,\"offset\":%lld,"
+                          "\"pages\":%lld,\"child_pages\":%lld,\"skipped\":%llu,\"bytes\":%llu,\"child_start\":%llu,\"hash\":\"%llu\",\"rows\":%llu",
+                          escaped, at->child, at->page, at->offset, at->pages, at->child_pages, at->skipped, at->bytes, at->child_start, at->hash, at->rows);
+    const char *texts[] = { "next", at->next, "token", at->token, "cursor0", at->cursor[0], "cursor1", at->cursor[1], "newest", at->newest };
+    for (size_t i = 0; i < 10; i += 2) {
+        json_escape(escaped, sizeof escaped, texts[i + 1]);
+        n += (size_t)snprintf(json + n, cap - n, ",\"%s\":\"%s\"", texts[i], escaped);
+    }
+    n += (size_t)snprintf(json + n, cap - n, ",\"columns\":{");
+    for (size_t c = 0; c < o->ncol && n < cap; c++) {
+        json_escape(escaped, 600, o->names[c]);
+        n += (size_t)snprintf(json + n, cap - n, "%s\"%s\":%u", c ? "," : "", escaped, (unsigned)o->types[c]);
+    }
+    patchbay_status s = n + 3 < cap ? PATCHBAY_OK : PATCHBAY_ERROR;
+    if (s == PATCHBAY_OK) {
+        snprintf(json + n, cap - n, "}}}");
+        s = host->state_set(task, patchbay_cstr(json));
+    }
+    free(json);
+    return s;
+}
+
+/* A checkpoint's position from the state, and the table's columns (reopened as they were). 1 if there was one. */
+static int read_checkpoint(patchbay_str state, output *o, resume_point *at) {
+    patchbay_str resume, columns, value;
+    if (patchbay_params_member(state, "resume", &resume) != PATCHBAY_PARAM_FOUND) return 0;
+    patchbay_params_integer(resume, "child", &at->child);
+    patchbay_params_integer(resume, "page", &at->page);
+    patchbay_params_integer(resume, "offset", &at->offset);
+    patchbay_params_integer(resume, "pages", &at->pages);
+    patchbay_params_integer(resume, "child_pages", &at->child_pages);
+    long long number = 0;
+    if (patchbay_params_integer(resume, "skipped", &number) == PATCHBAY_PARAM_FOUND) at->skipped = (unsigned long long)number;
+    if (patchbay_params_integer(resume, "bytes", &number) == PATCHBAY_PARAM_FOUND) at->bytes = (unsigned long long)number;
+    if (patchbay_params_integer(resume, "child_start", &number) == PATCHBAY_PARAM_FOUND) at->child_start = (unsigned long long)number;
+    if (patchbay_params_integer(resume, "rows", &number) == PATCHBAY_PARAM_FOUND) at->rows = (unsigned long long)number;
+    char hash[32] = "";
+    patchbay_params_get(resume, "hash", hash, sizeof hash);
+    at->hash = strtoull(hash, NULL, 10);
+    patchbay_params_get(resume, "next", at->next, sizeof at->next);
+    patchbay_params_get(resume, "token", at->token, sizeof at->token);
+    patchbay_params_get(resume, "cursor0", at->cursor[0], sizeof at->cursor[0]);
+    patchbay_params_get(resume, "cursor1", at->cursor[1], sizeof at->cursor[1]);
+    patchbay_params_get(resume, "newest", at->newest, sizeof at->newest);
+    if (patchbay_params_member(resume, "columns", &columns) == PATCHBAY_PARAM_FOUND) {
+        const char *cursor = NULL;
+        char key[512];
+        while (o->ncol < MAX_COLUMNS && patchbay_json_members(columns, &cursor, key, sizeof key, &value, NULL) == PATCHBAY_PARAM_FOUND) {
+            o->names[o->ncol] = strdup(key);
+            o->types[o->ncol++] = (patchbay_column_type)strtoul(value.data, NULL, 10);
+        }
+    }
+    return 1;
+}
+
 static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     settings *set = calloc(1, sizeof *set);
     output *o = calloc(1, sizeof *o);
     char *why = malloc(2048), *url = malloc(4096), *next = malloc(4096);
     char previous_cursor[2][512] = { "", "" };
     char *parents = NULL;  /* parent → child: the parents' values, 256 bytes each */
+    resume_point *at = NULL;  /* a checkpoint's position, when this attempt resumes one */
     unsigned long long previous_hash = 0;
     patchbay_status s = PATCHBAY_OK;
     if (!set || !o || !why || !url || !next) { s = fail(error, PATCHBAY_FAILURE_SYSTEM, "out of memory"); goto done; }
@@ -446,6 +530,29 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     unsigned long long child_start = 0;  /* records before this child's: its total counts only its own */
     unsigned long long bytes = 0;  /* bodies read, for max_bytes */
     char token[600] = "";  /* the cursor, when it goes in a header or the body */
+    /* A checkpoint of an attempt before this one: go on from the page after its last. */
+    at = calloc(1, sizeof *at);
+    if (!at) { s = fail(error, PATCHBAY_FAILURE_SYSTEM, "out of memory"); goto done; }
+    int resuming = host->state_get(task, &state) == PATCHBAY_OK && read_checkpoint(state, o, at);
+    if (resuming) {
+        page = at->page; offset = at->offset; pages = at->pages; child_pages = at->child_pages;
+        skipped = at->skipped; bytes = at->bytes; child_start = at->child_start; previous_hash = at->hash; o->rows = at->rows;
+        snprintf(token, sizeof token, "%s", at->token);
+        snprintf(previous_cursor[0], sizeof previous_cursor[0], "%s", at->cursor[0]);
+        snprintf(previous_cursor[1], sizeof previous_cursor[1], "%s", at->cursor[1]);
+        snprintf(newest, sizeof newest, "%s", at->newest);
+        if (o->ncol > 0) {
+            patchbay_str columns[MAX_COLUMNS];
+            for (size_t c = 0; c < o->ncol; c++) columns[c] = patchbay_cstr(o->names[c]);
+            if ((s = host->open_output_typed(task, patchbay_cstr(set->table), columns, o->types, o->ncol, &o->writer)) != PATCHBAY_OK) {
+                snprintf(why, 2048, "cannot reopen output table '%s' from the checkpoint (status %u)", set->table, s);
+                s = fail(error, PATCHBAY_FAILURE_SYSTEM, why);
+                goto done;
+            }
+        }
+        snprintf(why, 2048, "resuming after page %lld (%llu rows kept by the checkpoint)", pages, o->rows);
+        host->log(task, PATCHBAY_LOG_INFO, patchbay_cstr(why));
+    }
     /* Parent → child: each parent's value in its place in the URL, each child paged from its start. */
     char url_template[2048];
     size_t parent_count = 1;
@@ -455,16 +562,19 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
         snprintf(why, 2048, "%zu parents from %.500s: one child request sequence each", parent_count, set->parent_url);
         host->log(task, PATCHBAY_LOG_INFO, patchbay_cstr(why));
     }
-    for (size_t child = 0; child < parent_count; child++) {
+    for (size_t child = resuming ? (size_t)at->child : 0; child < parent_count; child++) {
+    int resumed_child = resuming && child == (size_t)at->child && at->child_pages > 0;  /* else it starts afresh */
     if (parents) {
-        char *at = strstr(url_template, "{parent}");
-        snprintf(set->url, sizeof set->url, "%.*s%s%s", (int)(at - url_template), url_template, parents + child * 256, at + 8);
-        page = set->start; offset = 0; child_pages = 0; previous_hash = 0;
-        child_start = o->rows + (o->ncol ? o->count / o->ncol : 0) + skipped;
-        previous_cursor[0][0] = previous_cursor[1][0] = 0;
-        token[0] = 0;
+        char *place = strstr(url_template, "{parent}");
+        snprintf(set->url, sizeof set->url, "%.*s%s%s", (int)(place - url_template), url_template, parents + child * 256, place + 8);
+        if (!resumed_child) {
+            page = set->start; offset = 0; child_pages = 0; previous_hash = 0;
+            child_start = o->rows + (o->ncol ? o->count / o->ncol : 0) + skipped;
+            previous_cursor[0][0] = previous_cursor[1][0] = 0;
+            token[0] = 0;
+        }
     }
-    snprintf(next, 4096, "%s", set->url);
+    if (resumed_child) snprintf(next, 4096, "%s", at->next); else snprintf(next, 4096, "%s", set->url);
     int more = 1;
     while (more) {
         /* This page's URL. */
@@ -650,6 +760,22 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
             more = 0;
         }
         if (host->is_cancelled(task)) { s = PATCHBAY_CANCELLED; goto done; }
+        /* A checkpoint: the rows so far are written, and the state says where the next page starts. */
+        if (more || child + 1 < parent_count) {
+            if (flush_rows(o) != PATCHBAY_OK) { s = fail(error, PATCHBAY_FAILURE_SYSTEM, "the rows could not be written"); goto done; }
+            resume_point point = { .child = (long long)child + !more, .page = more ? page : set->start, .offset = more ? offset : 0,
+                                   .pages = pages, .child_pages = more ? child_pages : 0, .skipped = skipped, .bytes = bytes,
+                                   .child_start = child_start, .hash = more ? previous_hash : 0, .rows = o->rows };
+            snprintf(point.next, sizeof point.next, "%s", more ? next : "");
+            snprintf(point.token, sizeof point.token, "%s", more ? token : "");
+            snprintf(point.cursor[0], sizeof point.cursor[0], "%s", more ? previous_cursor[0] : "");
+            snprintf(point.cursor[1], sizeof point.cursor[1], "%s", more ? previous_cursor[1] : "");
+            snprintf(point.newest, sizeof point.newest, "%s", newest);
+            if (save_checkpoint(task, o, watermark, &point) != PATCHBAY_OK) {
+                s = fail(error, PATCHBAY_FAILURE_SYSTEM, "the checkpoint could not be saved");
+                goto done;
+            }
+        }
     }
     }
     if (parents) snprintf(set->url, sizeof set->url, "%s", url_template);
@@ -663,6 +789,7 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     char number[32];
     snprintf(number, sizeof number, "%llu", o->rows);
     host->set_output(task, patchbay_cstr("rows"), patchbay_cstr(number), 0);
+    if (!set->watermark_field[0]) host->state_set(task, patchbay_cstr("{}"));  /* no checkpoint's position is committed */
     if (set->watermark_field[0]) {
         /* The state is committed only when the job succeeds: a failed run reads the same rows again. */
         char next_state[400];
@@ -686,6 +813,7 @@ done:
         free(o->scratch);
     }
     free(o);
+    free(at);
     free(parents);
     free(set);
     free(why);
@@ -698,7 +826,7 @@ static const patchbay_connector descriptor = {
     .struct_size = sizeof(patchbay_connector),
     .abi_version = PATCHBAY_ABI_VERSION,
     .id = "dev.patchbay.http-extract",
-    .version = "1.2.0",
+    .version = "1.3.0",
     .display_name = "HTTP extract (JSON REST)",
     .description = "Reads a paginated JSON API over HTTP or HTTPS into a table, declared by its parameters.",
     .parameters_schema =
@@ -734,7 +862,7 @@ static const patchbay_connector descriptor = {
     .credential_names = (const char *const[]){ "access_token", "#api_key", "#password" },
     .credential_count = 3,
     .pattern = PATCHBAY_PATTERN_EXTRACTION,
-    .capabilities = PATCHBAY_CAP_WRITES_TABLES | PATCHBAY_CAP_STATE,
+    .capabilities = PATCHBAY_CAP_WRITES_TABLES | PATCHBAY_CAP_STATE | PATCHBAY_CAP_CHECKPOINTS,
     .run = run,
     .network = PATCHBAY_NETWORK_ANY,  /* a flow narrows it to the API's port: network: {tcp: [8080]} */
     .declares = PATCHBAY_DECLARES_OUTPUTS | PATCHBAY_DECLARES_TABLES,

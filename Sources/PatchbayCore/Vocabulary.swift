@@ -150,10 +150,13 @@ public struct Capabilities: OptionSet, Sendable, Hashable {
     public static let writesTables = Capabilities(rawValue: UInt64(PATCHBAY_CAP_WRITES_TABLES))
     public static let state = Capabilities(rawValue: UInt64(PATCHBAY_CAP_STATE))
     public static let cancel = Capabilities(rawValue: UInt64(PATCHBAY_CAP_CANCEL))
+    /// Every state_set() in run() is a checkpoint a later attempt resumes from (ABI 1.5, extraction).
+    public static let checkpoints = Capabilities(rawValue: UInt64(PATCHBAY_CAP_CHECKPOINTS))
 
     /// Each known capability with the words listings use.
     public static let named: [(Capabilities, String)] = [
         (.readsTables, "reads tables"), (.writesTables, "writes tables"), (.state, "keeps state"), (.cancel, "cancels promptly"),
+        (.checkpoints, "checkpoints"),
     ]
 
     /// The words for the capabilities set here, in the header's order; unknown bits by number.
@@ -279,6 +282,25 @@ public struct TableFile: Sendable, Equatable {
 
     /// Where the runner must have written this table, relative to its workspace.
     public var expectedWorkspacePath: String { "out/tables/\(name).csv" }
+}
+
+/// An output table as it stood at a checkpoint: its first `byteCount` bytes hold its header row and
+/// `file.rowCount` rows, and nothing after them belongs to it.
+public struct TableMark: Sendable, Equatable {
+    public var file: TableFile
+    public var byteCount: UInt64
+    public init(file: TableFile, byteCount: UInt64) { self.file = file; self.byteCount = byteCount }
+}
+
+/// An extraction's checkpoint (ABI 1.5, PATCHBAY_CAP_CHECKPOINTS): the state its last state_set() gave,
+/// with every output table as it stood then. A later attempt of the same job starts from it.
+public struct Checkpoint: Sendable, Equatable {
+    public var stateJSON: String
+    public var tables: [TableMark]
+    public init(stateJSON: String, tables: [TableMark]) { self.stateJSON = stateJSON; self.tables = tables }
+
+    /// The rows it keeps, over all its tables.
+    public var rowCount: UInt64 { tables.reduce(0) { $0 + $1.file.rowCount } }
 }
 
 /// Why a plugin could not be loaded: decided in the runner, worded by the host.

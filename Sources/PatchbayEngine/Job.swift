@@ -373,8 +373,12 @@ extension Engine {
                     jobHost.journal.fail("the tables the job reads could not be recorded: \(error)")
                 }
             }
-            let spec = try taskSpec(for: task, entry: entry, descriptor: descriptor, parameters: connectorParameters, stateJSON: stateJSON,
+            var spec = try taskSpec(for: task, entry: entry, descriptor: descriptor, parameters: connectorParameters, stateJSON: stateJSON,
                                     inputs: inputs, context: context)
+            // An extraction that checkpoints (ABI 1.5) resumes a later attempt where the one before stopped.
+            let checkpoints = entry.pattern == .extraction && descriptor.capabilities.contains(.checkpoints)
+            if checkpoints { spec.checkpointDirectory = stagingDirectory(job: job.id!) + ".checkpoint" }
+            defer { if checkpoints { removeTree(stagingDirectory(job: job.id!) + ".checkpoint") } }
             var (report, checks) = await spawn(spec, host: jobHost, control: control, job: job.id!, task: task, pattern: entry.pattern, context: context)
             var completion = judge(report, checks: checks, job: job, task: task, pattern: entry.pattern, context: context)
             // Automatic retries (`retry:`): a new runner per attempt, from the same committed state, after a wait.
@@ -390,6 +394,7 @@ extension Engine {
                 await sleep(wait, unless: context, job: job.id!)
                 jobHost.wait(nil)
                 if context.isStopping(job: job.id!) { break }
+                resume(&spec, from: report, host: jobHost)
                 (report, checks) = await spawn(spec, host: jobHost, control: control, job: job.id!, task: task, pattern: entry.pattern, context: context)
                 completion = judge(report, checks: checks, job: job, task: task, pattern: entry.pattern, context: context)
             }
@@ -406,6 +411,7 @@ extension Engine {
                 if let failure = await authenticateAgain(auth, flow: flow, context: context, outputs: outputs, into: jobHost) {
                     completion.message = "\(completion.message ?? "unauthorized"); authenticating again with task '\(auth.task.id)' failed: \(failure)"
                 } else {
+                    resume(&spec, from: report, host: jobHost)
                     (report, checks) = await spawn(spec, host: jobHost, control: control, job: job.id!, task: task, pattern: entry.pattern, context: context)
                     completion = judge(report, checks: checks, job: job, task: task, pattern: entry.pattern, context: context)
                     let again = "after authenticating again with task '\(auth.task.id)'"
@@ -433,6 +439,17 @@ extension Engine {
     }
 
     // MARK: stages
+
+    /// The next attempt starts from the checkpoint the last one kept, if it kept one (else from the one before,
+    /// or from the committed state): its state, and its tables' rows.
+    private func resume(_ spec: inout TaskSpec, from report: TaskReport, host: JobHost) {
+        guard let kept = report.checkpoint else { return }
+        spec.resume = kept
+        spec.stateJSON = kept.stateJSON
+        let tables = kept.tables.map { "\($0.file.name) (\($0.file.rowCount) rows)" }.joined(separator: ", ")
+        host.handle(.log(LogLine(time: time.now(), level: .info, source: .host, message:
+            "resuming from the last attempt's checkpoint: its state, and \(kept.rowCount) rows kept\(tables.isEmpty ? "" : " in " + tables)")))
+    }
 
     /// A time as parameters get it: RFC 3339, UTC, seconds ("2026-12-02T06:31:12Z"), or with milliseconds.
     static func rfc3339(_ date: Date, milliseconds: Bool = false) -> String {

@@ -140,6 +140,9 @@ public struct TaskReport: Sendable {
     public var tables: [TableFile]
     /// The component state the connector set last (nil if it never did).
     public var newStateJSON: String?
+    /// The last checkpoint of a task that did not succeed (ABI 1.5), kept in the spec's checkpoint directory:
+    /// the next attempt of the job resumes from it.
+    public var checkpoint: Checkpoint?
     /// The connector's internal message, for developers.
     public var internalMessage: String
     public var runnerPID: Int32?

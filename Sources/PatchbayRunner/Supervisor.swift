@@ -83,6 +83,78 @@ struct ReportedTableRefused: Error, CustomStringConvertible {
     let description: String
 }
 
+/// The checks on a table file a runner reports, before the host acts on it: the runner is connector code.
+enum ReportedTables {
+    /// A table a runner reports is acted on only if its name is a valid table name, its path is the one the
+    /// runner was told to write, and that path is a regular file (not a link a connector swapped in).
+    ///
+    /// The file is opened beneath the workspace with no link of any kind on the way (openat2), must be one
+    /// regular file with no other name (no hard link to a file elsewhere), owned by the task, and must hold
+    /// exactly the columns and rows the runner claimed. The task's processes are all gone by now, so what
+    /// was checked is what the host moves.
+    static func check(_ table: TableFile, workspace: String, owner: UInt32?) throws(ReportedTableRefused) {
+        let fd = try open(table, workspace: workspace, owner: owner)
+        defer { close(fd) }
+        try checkContent(fd, of: table, at: table.path)
+    }
+
+    /// The file a runner reported for `table`, opened for reading after the checks on its name, its path
+    /// and the file itself (see check).
+    static func open(_ table: TableFile, workspace: String, owner: UInt32?) throws(ReportedTableRefused) -> Int32 {
+        func refuse(_ why: String) -> ReportedTableRefused {
+            ReportedTableRefused(description: "table '\(table.name)': \(why); nothing was stored")
+        }
+        guard TableFile.isValidName(table.name) else {
+            throw ReportedTableRefused(description: "the runner reported a table named '\(table.name)', which is not a valid table name")
+        }
+        guard table.path == table.expectedWorkspacePath else {
+            throw ReportedTableRefused(description: "the runner reported table '\(table.name)' at '\(table.path)', not at \(table.expectedWorkspacePath)")
+        }
+        let directory = Glibc.open(workspace, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard directory >= 0 else { throw refuse("the workspace cannot be opened: \(String(cString: strerror(errno)))") }
+        defer { close(directory) }
+        let fd = pb_open_beneath(directory, table.path)
+        guard fd >= 0 else {
+            throw refuse("\(table.path) is not a plain file of the workspace (\(String(cString: strerror(-fd))); a link, or missing)")
+        }
+        var info = stat()
+        let why: String? = if fstat(fd, &info) != 0 || info.st_mode & S_IFMT != S_IFREG { "\(table.path) is not a regular file" }
+            else if info.st_nlink != 1 { "\(table.path) has other names (a hard link to a file elsewhere)" }
+            else if info.st_uid != (owner ?? geteuid()) { "\(table.path) is owned by uid \(info.st_uid), not the task's" }
+            else { nil }
+        if let why {
+            close(fd)
+            throw refuse(why)
+        }
+        return fd
+    }
+
+    /// Whether the file at `fd` is well-formed CSV holding the header and rows the runner claimed for `table`.
+    static func checkContent(_ fd: Int32, of table: TableFile, at place: String) throws(ReportedTableRefused) {
+        func refuse(_ why: String) -> ReportedTableRefused {
+            ReportedTableRefused(description: "table '\(table.name)': \(why); nothing was stored")
+        }
+        var records: UInt64 = 0
+        let scanned = pb_csv_records(fd, &records)
+        guard scanned == 0 else { throw refuse("\(place) is not well-formed CSV (\(String(cString: strerror(scanned))))") }
+        guard records >= 1, records - 1 == UInt64(table.rowCount) else {
+            throw refuse("the runner reported \(table.rowCount) rows, the file holds \(max(records, 1) - 1)")
+        }
+        let header = headerFields(fd)
+        guard header == table.columns else {
+            throw refuse("the runner reported columns \(table.columns), the file's header is \(header)")
+        }
+    }
+
+    /// The fields of a CSV file's first record (RFC 4180 quoting), from its first 64 KiB.
+    static func headerFields(_ fd: Int32) -> [String] {
+        var bytes = [UInt8](repeating: 0, count: 65536)
+        let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
+        guard n > 0 else { return [] }
+        return CSV.records(bytes[..<n], limit: 1).first ?? []
+    }
+}
+
 /// One task's conversation with its runner process, from spawn to cleanup.
 struct Supervisor<Host: TaskHost> {
     let runner: TaskRunner
@@ -101,6 +173,10 @@ struct Supervisor<Host: TaskHost> {
     private var violation: String?
     /// The tables the host took: a success's, or a data failure's evidence.
     private var committed: [TableFile] = []
+    /// The last checkpoint the runner reported (paths in its workspace), checked as far as a frame can be.
+    private var checkpoint: Checkpoint?
+    /// Where that checkpoint was kept once the runner ended without success.
+    private var keptCheckpoint: Checkpoint?
     /// The tables the connector declares (ABI 1.4), each pattern resolved once with this task's parameters
     /// (nil name: its parameter is not set); nil when it declares none. From the probed descriptor when the host
     /// has one, so even a frame before the runner's own descriptor is held to it.
@@ -170,7 +246,7 @@ struct Supervisor<Host: TaskHost> {
     private func report(_ classification: ExitClassification, started: UInt64, pid: Int32? = nil, peak: UInt64 = 0,
                         leftovers: Int = 0) -> TaskReport {
         TaskReport(classification: classification, descriptor: descriptor, logs: logs, outputs: outputs,
-                   tables: committed, newStateJSON: newState,
+                   tables: committed, newStateJSON: newState, checkpoint: keptCheckpoint,
                    internalMessage: internalMessage, runnerPID: pid, peakMemoryBytes: peak,
                    wallTime: .nanoseconds(Int64(monotonicNow() - started)), leftoverProcessesKilled: leftovers,
                    loadTime: .nanoseconds(Int64(loadNanoseconds)), confinement: runner.confinement, sandbox: sandbox)
@@ -206,6 +282,13 @@ struct Supervisor<Host: TaskHost> {
             return report(.failed(.config, message: "input table '\(input.name)': cannot read \(input.path): \(String(cString: strerror(errno)))"), started: started)
         }
         let inputs = spec.inputs
+        // An earlier attempt's checkpoint: its tables go back where the runner writes, as the task's.
+        var resumedTables: [TableMark] = []
+        if let resume = spec.resume {
+            do { resumedTables = try Checkpoints.restore(resume, into: workspace, owner: user?.uid) } catch {
+                return report(.failed(.system, message: "the checkpoint to resume from could not be restored: \(error)"), started: started)
+            }
+        }
 
         var cgroups: TaskCgroups?
         if case .cgroupV1 = runner.confinement {
@@ -279,7 +362,8 @@ struct Supervisor<Host: TaskHost> {
         let hello = Hello(nonce: nonce, mode: spec.mode, pluginPath: spec.pluginPath, workspace: workspace,
                           parametersJSON: spec.parametersJSON, stateJSON: spec.stateJSON, inputs: inputs,
                           confinement: confinement, deadlineNanoseconds: stop.deadline ?? 0,
-                          minimumLogLevel: spec.minimumLogLevel, writableBuckets: spec.writableBuckets)
+                          minimumLogLevel: spec.minimumLogLevel, writableBuckets: spec.writableBuckets,
+                          resumedTables: resumedTables)
         for fd in [socket, stdoutRead, stderrRead] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
         send(HostMessage.hello(hello).frame(), on: socket)
 
@@ -346,6 +430,14 @@ struct Supervisor<Host: TaskHost> {
         host.flush()
         let peak = max(UInt64(usage.ru_maxrss) * 1024, counters?.peakMemoryBytes ?? 0)
         var classification = classify(status: status, peakBytes: peak, counters: counters)
+        // A task that did not succeed keeps its last checkpoint for the job's next attempt.
+        if !classification.isSuccess, let checkpoint, let directory = spec.checkpointDirectory {
+            do {
+                keptCheckpoint = try Checkpoints.keep(checkpoint, workspace: workspace, owner: user?.uid, in: directory)
+            } catch {
+                note(.warning, .host, "the task's last checkpoint could not be kept (the next attempt starts from the committed state): \(error)")
+            }
+        }
 
         // Tables land only for a success (or as a data failure's evidence), and only through the host.
         let tables = tablesToCommit(classification)
@@ -358,7 +450,7 @@ struct Supervisor<Host: TaskHost> {
                     if !mayWrite(table.name) {
                         throw ReportedTableRefused(description: "table '\(table.name)': the connector does not declare it; nothing was stored")
                     }
-                    try Self.checkReported(table, workspace: workspace, owner: user?.uid)
+                    try ReportedTables.check(table, workspace: workspace, owner: user?.uid)
                 }
                 try host.commit(tables: files)
                 committed = tables
@@ -371,55 +463,6 @@ struct Supervisor<Host: TaskHost> {
         var finished = report(classification, started: started, pid: pid, peak: peak, leftovers: leftovers)
         finished.peakResidentBytes = UInt64(usage.ru_maxrss) * 1024
         return finished
-    }
-
-    /// A table a runner reports is acted on only if its name is a valid table name, its path is the one the
-    /// runner was told to write, and that path is a regular file (not a link a connector swapped in).
-    ///
-    /// The file is opened beneath the workspace with no link of any kind on the way (openat2), must be one
-    /// regular file with no other name (no hard link to a file elsewhere), owned by the task, and must hold
-    /// exactly the columns and rows the runner claimed. The task's processes are all gone by now, so what
-    /// was checked is what the host moves.
-    static func checkReported(_ table: TableFile, workspace: String, owner: UInt32?) throws(ReportedTableRefused) {
-        func refuse(_ why: String) -> ReportedTableRefused {
-            ReportedTableRefused(description: "table '\(table.name)': \(why); nothing was stored")
-        }
-        guard TableFile.isValidName(table.name) else {
-            throw ReportedTableRefused(description: "the runner reported a table named '\(table.name)', which is not a valid table name")
-        }
-        guard table.path == table.expectedWorkspacePath else {
-            throw ReportedTableRefused(description: "the runner reported table '\(table.name)' at '\(table.path)', not at \(table.expectedWorkspacePath)")
-        }
-        let directory = open(workspace, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-        guard directory >= 0 else { throw refuse("the workspace cannot be opened: \(String(cString: strerror(errno)))") }
-        defer { close(directory) }
-        let fd = pb_open_beneath(directory, table.path)
-        guard fd >= 0 else {
-            throw refuse("\(table.path) is not a plain file of the workspace (\(String(cString: strerror(-fd))); a link, or missing)")
-        }
-        defer { close(fd) }
-        var info = stat()
-        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { throw refuse("\(table.path) is not a regular file") }
-        guard info.st_nlink == 1 else { throw refuse("\(table.path) has other names (a hard link to a file elsewhere)") }
-        guard info.st_uid == (owner ?? geteuid()) else { throw refuse("\(table.path) is owned by uid \(info.st_uid), not the task's") }
-        var records: UInt64 = 0
-        let scanned = pb_csv_records(fd, &records)
-        guard scanned == 0 else { throw refuse("\(table.path) is not well-formed CSV (\(String(cString: strerror(scanned))))") }
-        guard records >= 1, records - 1 == UInt64(table.rowCount) else {
-            throw refuse("the runner reported \(table.rowCount) rows, the file holds \(max(records, 1) - 1)")
-        }
-        let header = Self.headerFields(fd)
-        guard header == table.columns else {
-            throw refuse("the runner reported columns \(table.columns), the file's header is \(header)")
-        }
-    }
-
-    /// The fields of a CSV file's first record (RFC 4180 quoting), from its first 64 KiB.
-    static func headerFields(_ fd: Int32) -> [String] {
-        var bytes = [UInt8](repeating: 0, count: 65536)
-        let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, 0) }
-        guard n > 0 else { return [] }
-        return CSV.records(bytes[..<n], limit: 1).first ?? []
     }
 
     // MARK: - Stopping
@@ -585,14 +628,16 @@ struct Supervisor<Host: TaskHost> {
                 send(HostMessage.credentialReply(status: CallbackStatus.denied.abiValue, value: []).frame(), on: socket)
             }
         case .stateSet(let json):
-            guard json.utf8.count <= Self.maxStateBytes else {
-                return protocolViolation("component state of \(json.utf8.count) bytes (limit \(Self.maxStateBytes))", pid: pid, cancelWrite: cancelWrite)
-            }
-            guard (try? JSONSerialization.jsonObject(with: Data(json.utf8))) is [String: Any] else {
-                return protocolViolation("component state that is not a JSON object", pid: pid, cancelWrite: cancelWrite)
-            }
+            if let wrong = Self.stateViolation(json) { return protocolViolation(wrong, pid: pid, cancelWrite: cancelWrite) }
             newState = json
             host.handle(.stateChanged(json: json))
+        case .checkpoint(let reported):
+            if let wrong = Self.stateViolation(reported.stateJSON) ?? checkpointViolation(reported) {
+                return protocolViolation(wrong, pid: pid, cancelWrite: cancelWrite)
+            }
+            newState = reported.stateJSON
+            checkpoint = reported
+            host.handle(.stateChanged(json: reported.stateJSON))
         case .output(let name, let value, let flags):
             guard !name.isEmpty, name.utf8.count <= Self.maxNameBytes, value.count <= Self.maxOutputBytes else {
                 return protocolViolation("an output of \(name.utf8.count) + \(value.count) bytes (limits \(Self.maxNameBytes) for the name, \(Self.maxOutputBytes) for the value)", pid: pid, cancelWrite: cancelWrite)
@@ -631,6 +676,29 @@ struct Supervisor<Host: TaskHost> {
     }
 
     /// Reads a captured stream; false at EOF.
+    /// Why a component state is not one: too large, or not a JSON object. Nil when it is.
+    static func stateViolation(_ json: String) -> String? {
+        guard json.utf8.count <= maxStateBytes else { return "component state of \(json.utf8.count) bytes (limit \(maxStateBytes))" }
+        guard (try? JSONSerialization.jsonObject(with: Data(json.utf8))) is [String: Any] else { return "component state that is not a JSON object" }
+        return nil
+    }
+
+    /// Why a checkpoint frame is a lie: from a connector that does not declare checkpoints, outside an
+    /// extraction's run(), or naming a table it may not write, twice, or somewhere else than its own file.
+    private func checkpointViolation(_ reported: Checkpoint) -> String? {
+        guard spec.mode == .run, let descriptor, descriptor.pattern == .extraction, descriptor.capabilities.contains(.checkpoints) else {
+            return "a checkpoint from a task that takes none (an extraction declaring PATCHBAY_CAP_CHECKPOINTS, in run())"
+        }
+        guard Set(reported.tables.map(\.file.name)).count == reported.tables.count else { return "a checkpoint naming one table twice" }
+        for mark in reported.tables {
+            let table = mark.file
+            guard TableFile.isValidName(table.name), table.path == table.expectedWorkspacePath, mayWrite(table.name) else {
+                return "a checkpoint with table '\(table.name)' at '\(table.path)' (a name it may not write, or not at \(table.expectedWorkspacePath))"
+            }
+        }
+        return nil
+    }
+
     private mutating func readStream(_ fd: Int32, stdout: Bool) -> Bool {
         while true {
             let n = read(fd, readBuffer.baseAddress, readBuffer.count)

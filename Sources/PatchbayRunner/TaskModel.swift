@@ -26,6 +26,13 @@ public struct TaskSpec: Sendable {
     /// the connector's word: one that differs in what it may ask for (id, version, pattern, credentials,
     /// network, capabilities) is a protocol violation, not a new grant.
     public var expectedDescriptor: ConnectorDescriptor?
+    /// A checkpoint an earlier attempt of this job left (ABI 1.5): its tables (files the host owns) are put in
+    /// the new workspace before the runner starts, and the runner is told they are there. The caller sets
+    /// `stateJSON` to its state.
+    public var resume: Checkpoint?
+    /// Where the host keeps this task's checkpoint if its runner ends without success (nil: it keeps none).
+    /// A host-owned directory, replaced whole each time.
+    public var checkpointDirectory: String?
 
     public init(pluginPath: String, mode: RunnerMode = .run, parametersJSON: String = "{}", stateJSON: String = "{}",
                 inputs: [InputTable] = [], limits: TaskLimits = TaskLimits(),

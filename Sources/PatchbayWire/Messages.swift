@@ -134,11 +134,14 @@ public struct Hello: Sendable, Equatable {
     public var minimumLogLevel: UInt32
     /// The buckets the task's token may write; open_output answers PATCHBAY_DENIED for any other.
     public var writableBuckets: BucketRule
+    /// Output tables an earlier attempt's checkpoint left, already in the workspace at their paths (ABI 1.5):
+    /// opening one again with the same columns appends to it.
+    public var resumedTables: [TableMark]
 
     public init(protocolVersion: UInt32 = Wire.protocolVersion, nonce: [UInt8], mode: RunnerMode, pluginPath: String,
                 workspace: String, parametersJSON: String = "{}", stateJSON: String = "{}", inputs: [InputTable] = [],
                 confinement: Confinement = Confinement(), deadlineNanoseconds: UInt64 = 0, minimumLogLevel: UInt32 = 1,
-                writableBuckets: BucketRule = .any) {
+                writableBuckets: BucketRule = .any, resumedTables: [TableMark] = []) {
         self.protocolVersion = protocolVersion
         self.nonce = nonce
         self.mode = mode
@@ -151,6 +154,7 @@ public struct Hello: Sendable, Equatable {
         self.deadlineNanoseconds = deadlineNanoseconds
         self.minimumLogLevel = minimumLogLevel
         self.writableBuckets = writableBuckets
+        self.resumedTables = resumedTables
     }
 }
 
@@ -194,6 +198,7 @@ public enum HostMessage: Sendable, Equatable {
             case .only(let buckets): e.u8(1); e.strings(buckets)
             case .anyExcept(let buckets): e.u8(2); e.strings(buckets)
             }
+            e.marks(h.resumedTables)
             return e.frame()
         case .credentialReply(let status, let value):
             var e = WireEncoder(kind: Self.credentialReplyKind)
@@ -250,7 +255,7 @@ public enum HostMessage: Sendable, Equatable {
             message = .hello(Hello(protocolVersion: version, nonce: nonce, mode: mode, pluginPath: plugin, workspace: workspace,
                                    parametersJSON: parameters, stateJSON: state, inputs: inputs, confinement: confinement,
                                    deadlineNanoseconds: deadline, minimumLogLevel: level,
-                                   writableBuckets: rule))
+                                   writableBuckets: rule, resumedTables: try d.marks()))
         case credentialReplyKind:
             message = .credentialReply(status: try d.u32("status"), value: try d.bytes("value"))
         case rateReplyKind:
@@ -274,6 +279,9 @@ public enum RunnerMessage: Sendable, Equatable {
     case progress(fraction: Double, message: String)
     case credentialRequest(name: String)
     case stateSet(json: String)
+    /// A state_set() that is a checkpoint (PATCHBAY_CAP_CHECKPOINTS): the state, and every output table as
+    /// flushed to its file just before.
+    case checkpoint(Checkpoint)
     case output(name: String, value: [UInt8], flags: OutputFlags)
     case tableOpened(name: String, columns: [String])
     /// rate_limit (ABI 1.4): `tokens` requests under the limit `key`; answered by exactly one rateReply.
@@ -305,6 +313,8 @@ public enum RunnerMessage: Sendable, Equatable {
             var e = WireEncoder(kind: 0x46); e.string(name); return e.frame()
         case .stateSet(let json):
             var e = WireEncoder(kind: 0x47); e.string(json); return e.frame()
+        case .checkpoint(let checkpoint):
+            var e = WireEncoder(kind: 0x4D); e.string(checkpoint.stateJSON); e.marks(checkpoint.tables); return e.frame()
         case .output(let name, let value, let flags):
             var e = WireEncoder(kind: 0x48); e.string(name); e.bytes(value); e.u32(flags.rawValue); return e.frame()
         case .tableOpened(let name, let columns):
@@ -378,6 +388,8 @@ public enum RunnerMessage: Sendable, Equatable {
             message = .credentialRequest(name: try d.string("name"))
         case 0x47:
             message = .stateSet(json: try d.string("json"))
+        case 0x4D:
+            message = .checkpoint(Checkpoint(stateJSON: try d.string("json"), tables: try d.marks()))
         case 0x48:
             message = .output(name: try d.string("name"), value: try d.bytes("value"), flags: OutputFlags(rawValue: try d.u32("flags")))
         case 0x49:
@@ -433,6 +445,22 @@ extension WireDecoder {
             tables.append(TableFile(name: name, columns: columns, types: types, rowCount: rows, path: path))
         }
         return tables
+    }
+}
+
+// One encoding of tables at a checkpoint: the tables, then each one's byte count.
+extension WireEncoder {
+    mutating func marks(_ marks: [TableMark]) {
+        tables(marks.map(\.file))
+        for mark in marks { u64(mark.byteCount) }
+    }
+}
+
+extension WireDecoder {
+    mutating func marks() throws(WireError) -> [TableMark] {
+        var marks: [TableMark] = []
+        for file in try tables() { marks.append(TableMark(file: file, byteCount: try u64("table.byteCount"))) }
+        return marks
     }
 }
 

@@ -113,10 +113,10 @@ func checkABIVersion(_ version: UInt32) throws(LoadFailure) {
 let descriptorV1Size = Int(PATCHBAY_CONNECTOR_SIZE_1_0)
 
 /// The descriptor size of each minor of ABI 1 that this runner knows (published by the header).
-/// (1.2 and 1.3 changed no descriptor layout.)
+/// (1.2, 1.3 and 1.5 changed no descriptor layout.)
 let descriptorSizes: [UInt32: Int] = [0: Int(PATCHBAY_CONNECTOR_SIZE_1_0), 1: Int(PATCHBAY_CONNECTOR_SIZE_1_1),
                                       2: Int(PATCHBAY_CONNECTOR_SIZE_1_1), 3: Int(PATCHBAY_CONNECTOR_SIZE_1_1),
-                                      4: Int(PATCHBAY_CONNECTOR_SIZE_1_4)]
+                                      4: Int(PATCHBAY_CONNECTOR_SIZE_1_4), 5: Int(PATCHBAY_CONNECTOR_SIZE_1_4)]
 
 /// The connector's descriptor as this runner knows it: the fields its struct_size covers, copied into a
 /// zeroed local, so a descriptor of an older minor (smaller) is never read past its end, and the fields it

@@ -77,6 +77,12 @@ final class TaskSession {
     /// What the connector said with set_error().
     var failure: (failureClass: UInt32, user: String, internal: String)?
 
+    /// Whether each state_set() is a checkpoint: an extraction declaring PATCHBAY_CAP_CHECKPOINTS, in run().
+    /// Set once, before the connector's run() is called.
+    var takesCheckpoints = false
+    /// Tables an earlier attempt's checkpoint left in the workspace, by name, until the connector opens them again.
+    private var resumed: [String: TableMark]
+
     /// The input tables, opened by the runner before it dropped its privileges (by name).
     let inputDescriptors: [String: Int32]
 
@@ -86,6 +92,7 @@ final class TaskSession {
         self.hello = hello
         parameters = LentBytes(hello.parametersJSON.utf8)
         state = LentBytes(hello.stateJSON.utf8)
+        resumed = Dictionary(hello.resumedTables.map { ($0.file.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
     func isTask(_ task: OpaquePointer?) -> Bool { task == taskHandle }
@@ -235,17 +242,37 @@ final class TaskSession {
             channel.send(.log(level: UInt32(PATCHBAY_LOG_ERROR), message: reason))
             return patchbay_status(PATCHBAY_DENIED)
         }
+        if let mark = resumed[table] {
+            // A checkpoint kept this table: the rows go on after its rows, in the columns it had.
+            guard mark.file.columns == names, mark.file.types == types else {
+                let had = zip(mark.file.columns, mark.file.types).map { "\($0) \($1.word)" }.joined(separator: ", ")
+                channel.send(.log(level: UInt32(PATCHBAY_LOG_ERROR), message: "open_output '\(table)': the checkpoint this attempt resumes from kept the table with the columns (\(had)); it must be opened with those again"))
+                return patchbay_status(PATCHBAY_INVALID_ARGUMENT)
+            }
+            guard let writer = TableWriter(resuming: mark) else {
+                let reason = ioFailure(errno, "reopening table '\(table)' at \(hello.workspace)/\(mark.file.expectedWorkspacePath) from its checkpoint")
+                writeFailure = writeFailure ?? reason
+                channel.send(.log(level: UInt32(PATCHBAY_LOG_ERROR), message: "open_output: \(reason)"))
+                return patchbay_status(PATCHBAY_IO)
+            }
+            resumed[table] = nil
+            return register(writer, out)
+        }
         guard let writer = TableWriter(name: table, columns: names, types: types) else {
             let reason = ioFailure(errno, "creating table '\(table)' at \(hello.workspace)/out/tables/\(table).csv")
             writeFailure = writeFailure ?? reason
             channel.send(.log(level: UInt32(PATCHBAY_LOG_ERROR), message: "open_output: \(reason)"))
             return patchbay_status(PATCHBAY_IO)
         }
+        return register(writer, out)
+    }
+
+    private func register(_ writer: TableWriter, _ out: UnsafeMutablePointer<OpaquePointer?>) -> patchbay_status {
         let handle = newHandle()
         writers[handle] = writer
         writerOrder.append(handle)
         out.pointee = OpaquePointer(bitPattern: handle)
-        channel.send(.tableOpened(name: table, columns: names))
+        channel.send(.tableOpened(name: writer.name, columns: writer.columns))
         return patchbay_status(PATCHBAY_OK)
     }
 
@@ -313,7 +340,22 @@ final class TaskSession {
     func stateSet(_ json: patchbay_str) -> patchbay_status {
         guard let text = string(json) else { return patchbay_status(PATCHBAY_INVALID_ARGUMENT) }
         state = LentBytes(text.utf8)
-        channel.send(.stateSet(json: text))
+        guard takesCheckpoints else {
+            channel.send(.stateSet(json: text))
+            return patchbay_status(PATCHBAY_OK)
+        }
+        // A checkpoint: every table's rows so far reach its file first, so the state never runs ahead of them.
+        var marks: [TableMark] = []
+        for handle in writerOrder {
+            guard let writer = writers[handle] else { continue }
+            guard let mark = writer.mark() else {
+                noteWriteFailure(writer.error, "writing table '\(writer.name)' for a checkpoint", writer)
+                return patchbay_status(PATCHBAY_IO)
+            }
+            marks.append(mark)
+        }
+        marks += resumed.values.sorted { $0.file.name < $1.file.name }
+        channel.send(.checkpoint(Checkpoint(stateJSON: text, tables: marks)))
         return patchbay_status(PATCHBAY_OK)
     }
 
@@ -367,6 +409,14 @@ final class TaskSession {
             }
             produced.append(TableFile(name: writer.name, columns: writer.columns, types: writer.types, rowCount: writer.rowCount,
                                       path: writer.relativePath))
+        }
+        // A table the checkpoint kept and this attempt never opened again is handed back as it was.
+        for mark in resumed.values.sorted(by: { $0.file.name < $1.file.name }) {
+            guard truncate(mark.file.expectedWorkspacePath, off_t(mark.byteCount)) == 0 else {
+                writeFailure = writeFailure ?? ioFailure(errno, "keeping table '\(mark.file.name)' from its checkpoint")
+                return nil
+            }
+            produced.append(mark.file)
         }
         return writeFailure == nil ? produced : nil
     }

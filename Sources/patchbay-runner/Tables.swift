@@ -14,15 +14,35 @@ final class ByteSink {
     private let capacity = 1 << 20
     private var used = 0
     private(set) var failed: Int32 = 0
+    /// Bytes appended so far, buffered or written, from the file's first byte.
+    private(set) var size: UInt64
 
+    /// A new file at `path`.
     init?(path: String) {
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return nil }
         descriptor = fd
         buffer = .allocate(capacity: capacity)
+        size = 0
+    }
+
+    /// The file at `path`, appended to from its first `size` bytes (a checkpoint's; anything after them is cut).
+    init?(appendingTo path: String, at size: UInt64) {
+        let fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        guard ftruncate(fd, off_t(size)) == 0, lseek(fd, off_t(size), SEEK_SET) == off_t(size) else {
+            let error = errno
+            _ = Glibc.close(fd)
+            errno = error
+            return nil
+        }
+        descriptor = fd
+        buffer = .allocate(capacity: capacity)
+        self.size = size
     }
 
     func append(_ bytes: UnsafeRawBufferPointer) {
+        size += UInt64(bytes.count)
         if bytes.count > capacity - used { flush() }
         if bytes.count > capacity {
             writeAll(bytes)
@@ -33,6 +53,7 @@ final class ByteSink {
     }
 
     func append(_ byte: UInt8) {
+        size += 1
         if used == capacity { flush() }
         buffer[used] = byte
         used += 1
@@ -111,6 +132,8 @@ final class TableWriter {
     let relativePath: String
     private(set) var rowCount: UInt64 = 0
     private var sink: ByteSink?
+    /// The file's size once closed.
+    private var closedSize: UInt64?
     private(set) var error: Int32 = 0
 
     /// Creates `out/tables/NAME.csv` relative to the runner's working directory, its workspace (the
@@ -133,7 +156,33 @@ final class TableWriter {
         self.sink = sink
     }
 
+    /// Reopens a table a checkpoint kept: its file holds the header and `mark.file.rowCount` rows in its
+    /// first `mark.byteCount` bytes, and the rows written now follow them.
+    init?(resuming mark: TableMark) {
+        name = mark.file.name
+        columns = mark.file.columns
+        types = mark.file.types
+        checked = types.contains { $0 != .string }
+        relativePath = mark.file.expectedWorkspacePath
+        guard let sink = ByteSink(appendingTo: relativePath, at: mark.byteCount) else { return nil }
+        rowCount = mark.file.rowCount
+        self.sink = sink
+    }
+
     var isOpen: Bool { sink != nil }
+
+    /// The table as it stands on disk once its buffer is written: for a checkpoint. Nil if a write failed.
+    func mark() -> TableMark? {
+        var size = closedSize
+        if let sink {
+            sink.flush()
+            error = sink.failed
+            size = sink.size
+        }
+        guard error == 0, let size else { return nil }
+        return TableMark(file: TableFile(name: name, columns: columns, types: types, rowCount: rowCount, path: relativePath),
+                         byteCount: size)
+    }
 
     /// The first value of a batch that is not in its column's form: "column 'amount' (decimal), row 3 of
     /// the batch: '12,5' is not digits with an optional '-' and '.digits'". Nil when every value fits.
@@ -182,6 +231,7 @@ final class TableWriter {
         sink = nil
         let result = current.close()
         if error == 0 { error = result }
+        closedSize = current.size
         return error
     }
 }

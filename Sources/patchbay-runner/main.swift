@@ -152,6 +152,8 @@ func runnerMain(parent: Int32, inherited: SandboxLayers = []) -> Never {
 
     // 5. Cancellation: connectors with cancel() get it called from a watcher thread.
     currentDescriptor = descriptor
+    session.takesCheckpoints = hello.mode == .run && JobPattern(abi: descriptor.pointee.pattern) == .extraction
+        && Capabilities(rawValue: descriptor.pointee.capabilities).contains(.checkpoints)
     if descriptor.pointee.cancel != nil { startCancelWatcher() }
 
     // 6. Run.

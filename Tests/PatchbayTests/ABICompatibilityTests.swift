@@ -34,7 +34,7 @@ struct ABICompatibilityTests {
         #expect(report.logs.contains { $0.message == "frozen v1.0 connector calling every callback" })
     }
 
-    @Test("every field and constant of the frozen v1.0 to v1.4 headers has the same offset, size and value in the current one")
+    @Test("every field and constant of the frozen v1.0 to v1.5 headers has the same offset, size and value in the current one")
     func frozenLayoutIsUnchanged() throws {
         // Given one layout probe compiled against each header
         let directory = try Fixtures.temporaryDirectory()
@@ -56,12 +56,15 @@ struct ABICompatibilityTests {
         let frozen1_3 = try layout(include: Fixtures.repository + "/Tests/Fixtures/abi-v1.3", defines: v1_3)
         let v1_4 = v1_3 + ["-DPATCHBAY_LAYOUT_V1_4"]
         let frozen1_4 = try layout(include: Fixtures.repository + "/Tests/Fixtures/abi-v1.4", defines: v1_4)
-        let current = try layout(include: Fixtures.sdkInclude, defines: v1_4)
+        let v1_5 = v1_4 + ["-DPATCHBAY_LAYOUT_V1_5"]
+        let frozen1_5 = try layout(include: Fixtures.repository + "/Tests/Fixtures/abi-v1.5", defines: v1_5)
+        let current = try layout(include: Fixtures.sdkInclude, defines: v1_5)
         #expect(frozenWithVersion.last == "PATCHBAY_ABI_VERSION=65536")
         #expect(frozen1_1.last == "PATCHBAY_ABI_VERSION=65537")
         #expect(frozen1_2.last == "PATCHBAY_ABI_VERSION=65538")
         #expect(frozen1_3.last == "PATCHBAY_ABI_VERSION=65539")
-        #expect(current.last == "PATCHBAY_ABI_VERSION=65540")
+        #expect(frozen1_4.last == "PATCHBAY_ABI_VERSION=65540")
+        #expect(current.last == "PATCHBAY_ABI_VERSION=65541")
         let frozen = Array(frozenWithVersion.dropLast())
         // Then every v1.0 line is unchanged, the 1.1 additions are as frozen, and the published sizes match the layouts
         #expect(frozen.count > 60)
@@ -69,7 +72,9 @@ struct ABICompatibilityTests {
         #expect(Array(current.prefix(frozen1_1.count - 1)) == Array(frozen1_1.dropLast()))  // 1.2 only appends
         #expect(Array(current.prefix(frozen1_2.count - 1)) == Array(frozen1_2.dropLast()))  // 1.3 only appends
         #expect(Array(current.prefix(frozen1_3.count - 1)) == Array(frozen1_3.dropLast()))  // 1.4 only appends
-        #expect(current == frozen1_4)
+        #expect(Array(current.prefix(frozen1_4.count - 1)) == Array(frozen1_4.dropLast()))  // 1.5 only appends
+        #expect(current == frozen1_5)
+        #expect(current.contains("PATCHBAY_CAP_CHECKPOINTS=16"))
         #expect(current.contains("PATCHBAY_CONNECTOR_SIZE_1_4=152"))
         #expect(current.contains("PATCHBAY_TYPE_JSON=8"))
         #expect(current.contains("PATCHBAY_FAILURE_DATA=4"))
@@ -87,9 +92,9 @@ struct ABICompatibilityTests {
     func newerMinor() async throws {
         let report = try await runFixture("newer_minor")
         #expect(report.classification == .succeeded, "\(report.classification.summary)")
-        #expect(report.descriptor?.abiVersion == 0x0001_0005)
+        #expect(report.descriptor?.abiVersion == 0x0001_0006)
         let size = try #require(report.descriptor?.structSize)
-        #expect(size == 168, "v1.4 is 152 bytes; the 1.5 descriptor appends 16")
+        #expect(size == 168, "v1.5 is 152 bytes; the 1.6 descriptor appends 16")
     }
 
     @Test("probing loads nothing but the entry: a connector that would crash in run() probes fine")

@@ -92,3 +92,60 @@ struct IncrementalExtractTests {
         #expect(csv == "id\n26\n27\n28\n29\n30\n")
     }
 }
+
+@Suite("Checkpoints: a killed runner resumes at its last page")
+struct CheckpointTests {
+    /// A GET on loopback, answered within `timeout` seconds.
+    static func get(_ url: String, timeout: Int = 40) throws -> [String: Any] {
+        let result = try Fixtures.run("/usr/bin/env", ["curl", "-sf", "--max-time", "\(timeout)", url])
+        return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stderr)")
+    }
+
+    @Test("kill -9 of the runner in the middle of a paginated extraction: the retry asks for the page it stopped at, and the table has every record once")
+    func killedRunnerResumes() async throws {
+        // Given an API of 25 records, 5 a page, whose page 3 hangs the first time it is asked for, and an
+        // extraction that retries a crashed runner at once
+        let api = try LocalService("demo_api.py")
+        let project = try TestProject(files: ["flows/pages.yaml": """
+            phases:
+              - id: extract
+                tasks:
+                  - id: items
+                    connector: dev.patchbay.http-extract
+                    retry: {max: 1, delay: 10ms, on: [system]}
+                    parameters:
+                      url: "http://127.0.0.1:\(api.port)/stall"
+                      records: data.items
+                      pagination: {type: page, param: page, size_param: per_page, size: 5, total: meta.total}
+                      columns: {id: integer, name: string}
+                      table: in.items
+            """])
+        defer { project.remove() }
+        // When the flow runs, and its runner is killed while it waits for page 3
+        let running = Task { try await project.run("pages") }
+        let status = try Self.get("http://127.0.0.1:\(api.port)/stall-status?wait=1")
+        if status["stalled"] as? Bool != true {
+            let (run, jobs) = try await running.value
+            Issue.record("page 3 was never asked for: \(status); the run: \(run.message ?? "") \(jobs.mapValues { $0.message ?? "" })")
+            return
+        }
+        let job = try #require(try project.store.jobs(configurationKey: "dev.patchbay.http-extract/flow:pages/items").first)
+        let runner = try #require(job.runnerPID, "the job records no runner")
+        #expect(kill(runner, SIGKILL) == 0)
+        let (run, jobs) = try await running.value
+
+        // Then the job succeeded on its second attempt, which started from the checkpoint after page 2
+        #expect(run.status == .success, "\(jobs["items"]?.message ?? "")")
+        #expect(jobs["items"]?.message == "succeeded after 2 attempts")
+        let requests = try #require(Self.get("http://127.0.0.1:\(api.port)/stall-status")["requests"] as? [String: Int])
+        #expect(requests == ["1": 1, "2": 1, "3": 2, "4": 1, "5": 1], "pages 1 and 2 were not asked for again: \(requests)")
+        let logs = try project.store.logs(run: run.id!).map(\.message)
+        #expect(logs.contains("resuming from the last attempt's checkpoint: its state, and 10 rows kept in in.items (10 rows)"), "\(logs)")
+        // And every record is in the table exactly once, in order, and the committed state holds no position
+        let text = try String(contentsOfFile: project.project.tableFile("in.items"), encoding: .utf8)
+        let ids = text.split(separator: "\n").dropFirst().map { $0.split(separator: ",")[0] }
+        #expect(ids == (1...25).map { Substring(String($0)) }, "\(text)")
+        #expect(try project.outputs(jobs["items"]!)["rows"] == "25")
+        #expect(try project.store.state(configurationKey: "dev.patchbay.http-extract/flow:pages/items")?.stateJSON == "{}")
+    }
+}

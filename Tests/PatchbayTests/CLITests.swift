@@ -321,7 +321,7 @@ struct CLITests {
         let inspect = try FirstParty.patchbay(["plugins", "inspect", "dev.patchbay.table-diff", "--output", "json"])
         let json = try #require(try JSONSerialization.jsonObject(with: Data(inspect.stdout.utf8)) as? [String: Any])
         #expect(json["pattern"] as? String == "validation")
-        #expect(json["abi"] as? String == "1.4")
+        #expect(json["abi"] as? String == "1.5")
         #expect(json["outputs"] as? [String] == ["primary_rows", "secondary_rows", "differing_rows"])
         #expect(json["tables"] as? [String] == ["{diffTable}"])
         let noop = try FirstParty.patchbay(["plugins", "inspect", "dev.patchbay.noop"])

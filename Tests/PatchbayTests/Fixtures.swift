@@ -24,7 +24,7 @@ enum Fixtures {
         "leave_children", "stdout_flood", "garbage_frames", "truncated_frame", "lying_result", "credential",
         "constructor_crash", "abi_major", "small_descriptor", "oversized_descriptor", "newer_minor", "missing_entry", "reserved_set", "symlinked_table", "forged_table",
         "entry_forks_and_hangs", "linked_directory", "hardlinked_table", "lying_rows", "second_result", "oversized_state",
-        "undeclared_output", "undeclared_table", "forged_undeclared", "bad_declaration",
+        "undeclared_output", "undeclared_table", "forged_undeclared", "bad_declaration", "forged_checkpoint",
     ]
 
     /// Compiles everything once; a failure to compile fails the tests that need it.

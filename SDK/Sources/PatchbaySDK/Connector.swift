@@ -37,6 +37,9 @@ public struct Capabilities: OptionSet, Sendable {
     public static let writesTables = Capabilities(rawValue: 1 << 1)
     public static let state = Capabilities(rawValue: 1 << 2)
     public static let cancel = Capabilities(rawValue: 1 << 3)
+    /// An extraction whose every `setState` in `run` is a checkpoint (ABI 1.5): when its runner dies, the
+    /// job's next attempt starts with that state and the rows written before it.
+    public static let checkpoints = Capabilities(rawValue: 1 << 4)
 }
 
 /// The network a connector needs (ABI 1.1): it gets that and nothing more.

@@ -66,6 +66,9 @@
  *        A failure class for refused credentials: PATCHBAY_FAILURE_UNAUTHORIZED.
  *        A rate limit shared by every task that calls one service: the host
  *        function rate_limit, appended (PATCHBAY_HOST_SIZE_1_4).
+ *   1.5  Checkpoints: PATCHBAY_CAP_CHECKPOINTS. An extraction that declares it makes
+ *        every state_set() a checkpoint (the state and the rows written before it);
+ *        when its runner dies, the job's next attempt resumes there. No layout change.
  *
  * ===========================================================================
  * THE TWO EXPORTED SYMBOLS
@@ -125,7 +128,7 @@ extern "C" {
 
 enum {
     PATCHBAY_ABI_MAJOR = 1,
-    PATCHBAY_ABI_MINOR = 4,
+    PATCHBAY_ABI_MINOR = 5,
     PATCHBAY_ABI_VERSION = (PATCHBAY_ABI_MAJOR << 16) | PATCHBAY_ABI_MINOR
 };
 
@@ -193,6 +196,18 @@ enum {
  *           with PATCHBAY_FAILURE_DATA keeps the tables it wrote, as the evidence of the failed job.
  *   status_check: of the outputs and tables, only those of the check that answers OK are kept.
  *   logs    every log line and progress report is kept, whatever the outcome.
+ *
+ *   checkpoint  (ABI 1.5) extraction with PATCHBAY_CAP_CHECKPOINTS: each state_set() during run()
+ *           is also a checkpoint. The host keeps that state with the rows written to every output
+ *           table before the call (a batch is never split). If the runner then dies (a crash, a
+ *           kill, a timeout, a failure the task's retry policy retries), the job's next attempt
+ *           starts with state_get() answering the checkpoint's state and with those tables already
+ *           holding those rows: open_output_typed() with the same columns and types appends to
+ *           them (other columns: INVALID_ARGUMENT), and a table not opened again is handed back as
+ *           it was. So set, after each page, a state that says where the next page starts, and
+ *           the resumed attempt neither loses nor repeats a row. The state a successful job commits
+ *           is the last one set, as always: drop the position from it at the end. Without the flag,
+ *           state_set() is no checkpoint, and a retried attempt starts from the committed state.
  */
 
 typedef uint32_t patchbay_log_level;
@@ -208,7 +223,8 @@ enum {
     PATCHBAY_CAP_READS_TABLES = 1u << 0,  /* opens input tables */
     PATCHBAY_CAP_WRITES_TABLES = 1u << 1, /* opens output tables */
     PATCHBAY_CAP_STATE = 1u << 2,         /* keeps component state between runs */
-    PATCHBAY_CAP_CANCEL = 1u << 3         /* cancel() stops run() promptly */
+    PATCHBAY_CAP_CANCEL = 1u << 3,        /* cancel() stops run() promptly */
+    PATCHBAY_CAP_CHECKPOINTS = 1u << 4    /* each state_set() in run() is a checkpoint (ABI 1.5; see "checkpoint" below) */
 };
 
 /* Flags for set_output(). */

@@ -70,6 +70,9 @@ int main(void) {
     CONSTANT(PATCHBAY_FAILURE_UNAUTHORIZED);
     FIELD(patchbay_host, rate_limit); CONSTANT(PATCHBAY_HOST_SIZE_1_4);
 #endif
+#ifdef PATCHBAY_LAYOUT_V1_5
+    CONSTANT(PATCHBAY_CAP_CHECKPOINTS);
+#endif
     CONSTANT(PATCHBAY_ABI_VERSION);
     return 0;
 }

@@ -242,6 +242,32 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     if (forge_result(NULL, NULL, 0, NULL, 2) != 0) return PATCHBAY_ERROR;
 #endif
     _exit(0);
+#elif defined(BEHAVIOUR_FORGED_CHECKPOINT)
+    /* Declares checkpoints, then forges one whose table climbs out of out/tables/: the host keeps such a
+     * checkpoint's file, so it must refuse the frame before anything is kept. */
+    FILE *f = fopen("out/escaped.csv", "w");
+    if (!f) return PATCHBAY_ERROR;
+    fputs("a\n1\n", f);
+    fclose(f);
+    unsigned char frame[256];
+    size_t n = 4;
+    uint32_t x;
+    uint64_t rows = 1, bytes = 4;
+#define PUT32(v) do { x = (uint32_t)(v); memcpy(frame + n, &x, 4); n += 4; } while (0)
+#define PUTSTR(s) do { PUT32(strlen(s)); memcpy(frame + n, s, strlen(s)); n += strlen(s); } while (0)
+    frame[n++] = 0x4D;  /* checkpoint */
+    PUTSTR("{}");
+    PUT32(1); PUTSTR("out.escaped"); PUT32(1); PUTSTR("a"); PUT32(1); PUT32(PATCHBAY_TYPE_STRING);
+    memcpy(frame + n, &rows, 8); n += 8;
+    PUTSTR("out/tables/../escaped.csv");
+    memcpy(frame + n, &bytes, 8); n += 8;
+#undef PUT32
+#undef PUTSTR
+    x = (uint32_t)(n - 4);
+    memcpy(frame, &x, 4);
+    if (write(3, frame, n) < 0) return PATCHBAY_ERROR;
+    sleep(5);  /* the host kills a liar at once */
+    return PATCHBAY_OK;
 #elif defined(BEHAVIOUR_OVERSIZED_STATE)
     /* Component state of 2 MiB. */
     size_t size = 2u << 20;
@@ -259,7 +285,7 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
 }
 
 #if defined(BEHAVIOUR_NEWER_MINOR)
-/* A descriptor from a future ABI 1.5 with two appended fields the host does not know. */
+/* A descriptor from a future ABI 1.6 with two appended fields the host does not know. */
 typedef struct {
     patchbay_connector v1;
     const char *future_field;
@@ -268,8 +294,8 @@ typedef struct {
 static const future_connector future = {
     .v1 = {
         .struct_size = sizeof(future_connector),
-        .abi_version = (1u << 16) | 5u,
-        .id = "test.newer-minor", .version = "1.5.0", .display_name = "From ABI 1.5",
+        .abi_version = (1u << 16) | 6u,
+        .id = "test.newer-minor", .version = "1.6.0", .display_name = "From ABI 1.6",
         .pattern = PATCHBAY_PATTERN_EXTRACTION, .run = run,
     },
     .future_field = "ignored by a 1.0 host",
@@ -292,6 +318,9 @@ static const patchbay_connector descriptor = {
     .credential_names = (const char *const[]){ "api_token" },
     .credential_count = 1,
     .pattern = PATCHBAY_PATTERN_EXTRACTION,
+#if defined(BEHAVIOUR_FORGED_CHECKPOINT)
+    .capabilities = PATCHBAY_CAP_WRITES_TABLES | PATCHBAY_CAP_STATE | PATCHBAY_CAP_CHECKPOINTS,
+#endif
 #if defined(BEHAVIOUR_RESERVED_SET)
     .reserved = 7,
 #endif

@@ -30,6 +30,9 @@ pagination, with faults:
   GET /customers                    {"items": [{"id": "c1"}, {"id": "c2"}, {"id": "c 3"}]}
   GET /customers/ID/orders?page=P   that customer's orders (3, 0 and 12), 5 a page: {"data": {"items": [...]}, "meta": {"total": N}}
   POST /grow                        adds 5 items (ids 26-30, then 31-35, ...)
+  GET /stall?page=P&per_page=S      as /page, but the first request of page 3 hangs (30 s at most: the test kills
+                                    whoever asked); GET /stall-status?wait=1 answers once it has, with the number
+                                    of requests of each page: {"stalled": true, "requests": {"1": 1, ...}}
   /page, /cursor and an export's data take since=N: only items with an id above N
 """
 import email.utils
@@ -47,6 +50,8 @@ issued = [0]
 refresh = ["rt-0"]  # the one refresh token that works now
 CUSTOMERS = {"c1": 3, "c2": 0, "c 3": 12}  # parent → child: each customer's number of orders
 exports = {}
+stalled = threading.Event()
+stall_requests = {}
 
 
 class Handler(JSONHandler):
@@ -119,6 +124,21 @@ class Handler(JSONHandler):
             orders = [{"order": f"{name}-{n}", "customer": name} for n in range(1, CUSTOMERS[name] + 1)]
             page, size = number("page", 1), number("per_page", 5)
             return self.answer(200, {"data": {"items": orders[(page - 1) * size:page * size]}, "meta": {"total": len(orders)}})
+        if url.path == "/stall-status":
+            if "wait" in query:
+                stalled.wait(30)
+            with lock:
+                counts = {str(k): v for k, v in sorted(stall_requests.items())}
+            return self.answer(200, {"stalled": stalled.is_set(), "requests": counts})
+        if url.path == "/stall":
+            with lock:
+                stall_requests[number("page", 1)] = stall_requests.get(number("page", 1), 0) + 1
+                first = stall_requests[number("page", 1)] == 1
+            if number("page", 1) == 3 and first:
+                stalled.set()
+                time.sleep(30)
+                return
+            url = url._replace(path="/page")
         if url.path in ("/page", "/flaky", "/flaky-date", "/flaky-reset", "/private"):
             if url.path.startswith("/flaky"):
                 with lock:

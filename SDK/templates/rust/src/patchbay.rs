@@ -7,7 +7,7 @@ use std::os::raw::{c_char, c_int};
 // Every constant of the header, by the header's own names and values (TemplateTests checks each one
 // against what a C compiler makes of the header).
 pub const PATCHBAY_ABI_MAJOR: u32 = 1;
-pub const PATCHBAY_ABI_MINOR: u32 = 4;
+pub const PATCHBAY_ABI_MINOR: u32 = 5;
 pub const PATCHBAY_ABI_VERSION: u32 = (PATCHBAY_ABI_MAJOR << 16) | PATCHBAY_ABI_MINOR;
 
 // patchbay_status: what every host call, check() and run() return.
@@ -48,6 +48,7 @@ pub const PATCHBAY_CAP_READS_TABLES: u64 = 1 << 0;
 pub const PATCHBAY_CAP_WRITES_TABLES: u64 = 1 << 1;
 pub const PATCHBAY_CAP_STATE: u64 = 1 << 2;
 pub const PATCHBAY_CAP_CANCEL: u64 = 1 << 3;
+pub const PATCHBAY_CAP_CHECKPOINTS: u64 = 1 << 4;  // 1.5: each state_set() in run() is a checkpoint
 
 // set_output() flags.
 pub const PATCHBAY_OUTPUT_SECRET: u32 = 1 << 0;
@@ -220,6 +221,7 @@ mod tests {
         ("PATCHBAY_CAP_WRITES_TABLES", PATCHBAY_CAP_WRITES_TABLES as u64),
         ("PATCHBAY_CAP_STATE", PATCHBAY_CAP_STATE as u64),
         ("PATCHBAY_CAP_CANCEL", PATCHBAY_CAP_CANCEL as u64),
+        ("PATCHBAY_CAP_CHECKPOINTS", PATCHBAY_CAP_CHECKPOINTS as u64),
         ("PATCHBAY_OUTPUT_SECRET", PATCHBAY_OUTPUT_SECRET as u64),
         ("PATCHBAY_NETWORK_NONE", PATCHBAY_NETWORK_NONE as u64),
         ("PATCHBAY_NETWORK_TCP_PORTS", PATCHBAY_NETWORK_TCP_PORTS as u64),

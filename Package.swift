@@ -71,6 +71,9 @@ let package = Package(
         ),
         // Flows: the model, YAML and Keboola JSON parsing, validation with locations. No processes, no SQL.
         .target(name: "PatchbayModel", dependencies: ["PatchbayCore", "Yams"], path: "Sources/PatchbayModel"),
+        // Cron expressions, time zones' transitions from the system's tzdata, and when a schedule fires. Pure: no
+        // store, no runs, no clock of its own.
+        .target(name: "PatchbaySchedule", dependencies: ["PatchbayCore"], path: "Sources/PatchbaySchedule"),
         // Secrets: master key, connector-bound AES-GCM values, token hashes and scopes, masking. No SQL, no processes.
         .target(name: "PatchbaySecurity", dependencies: ["PatchbayModel", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/PatchbaySecurity"),
         // SQLite: schema, migrations, queries. Knows no connectors and no processes.
@@ -89,14 +92,14 @@ let package = Package(
         .executableTarget(
             name: "patchbay",
             dependencies: [
-                "PatchbayCore", "PatchbayEngine", "PatchbayModel", "PatchbayRegistry", "PatchbayRunner", "PatchbaySecurity",
+                "PatchbayCore", "PatchbayEngine", "PatchbayModel", "PatchbayRegistry", "PatchbayRunner", "PatchbaySchedule", "PatchbaySecurity",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/patchbay"
         ),
         .executableTarget(
             name: "patchbay-bench",
-            dependencies: ["PatchbayCore", "PatchbayEngine", "PatchbayModel", "PatchbayRegistry", "PatchbayRunner"],
+            dependencies: ["PatchbayCore", "PatchbayEngine", "PatchbayModel", "PatchbayRegistry", "PatchbayRunner", "PatchbaySchedule"],
             path: "Sources/patchbay-bench"
         ),
         .target(
@@ -107,6 +110,7 @@ let package = Package(
         ),
         // Unit tests, one target per module (the end-to-end suite through real processes is PatchbayTests).
         .testTarget(name: "PatchbayCoreTests", dependencies: ["PatchbayCore", "PatchbayRunner", "PatchbayWire"], path: "Tests/PatchbayCoreTests"),
+        .testTarget(name: "PatchbayScheduleTests", dependencies: ["PatchbaySchedule"], path: "Tests/PatchbayScheduleTests"),
         .testTarget(name: "PatchbayModelTests", dependencies: ["PatchbayModel", "PatchbayCore"], path: "Tests/PatchbayModelTests"),
         .testTarget(name: "PatchbaySecurityTests", dependencies: ["PatchbaySecurity", "PatchbayModel"], path: "Tests/PatchbaySecurityTests"),
         .testTarget(name: "PatchbayStoreTests", dependencies: ["PatchbayStore", "PatchbayCore", .product(name: "GRDB", package: "GRDB.swift")],

@@ -2,6 +2,7 @@
 // Parsed with locations, so a mistake is refused at its FILE:LINE:COLUMN and field. Owns: the settings'
 // grammar. Must never know: how a limit is enforced.
 import Foundation
+import PatchbayCore
 
 /// A rate limit on one service: `perSecond` requests a second on average, bursts of up to `burst`.
 public struct RateLimit: Sendable, Equatable {

@@ -1,4 +1,5 @@
 import Foundation
+import PatchbayCore
 
 /// The part of JSON Schema (draft 2020-12) connector authors use for parameters: type, properties,
 /// required, additionalProperties, items, enum, const, minimum/maximum, minLength/maxLength,

@@ -12,6 +12,7 @@ import PatchbayEngine
 import PatchbayModel
 import PatchbayRegistry
 import PatchbayRunner
+import PatchbaySchedule
 
 struct Quiet: TaskHost {}
 
@@ -65,7 +66,7 @@ func rowsPerSecondAndResident(_ spec: TaskSpec, rows: Int) -> (rates: [Double], 
 let arguments = CommandLine.arguments.dropFirst()
 let which = arguments.first { !$0.hasPrefix("--") && Int($0) == nil } ?? "all"
 let usage = """
-    USAGE: patchbay-bench [probe|cold|sandbox|records|diff|extract|http|postgres|flow|types|all] [--runs N]
+    USAGE: patchbay-bench [probe|cold|sandbox|records|diff|extract|http|postgres|flow|types|cron|all] [--runs N]
            patchbay-bench flow [--runs N] [--phases 3] [--tasks 100] [--parallelism 8] [--cli]
 
       probe     loading a C and a Swift connector (dlopen, entry, descriptor checks), and a whole probe
@@ -83,6 +84,10 @@ let usage = """
                 the same SELECT to /dev/null: rows/s, the ratio, MB/s; then peak RSS at 10× the rows
                 (--pg-skip-large skips that)
       types     the runner's check of typed values (ABI 1.3): 1M values of each column type, values/s
+      cron      next-fire computations in America/New_York for croniter's five expressions (../shared/peers/
+                cron_bench.py), --cron-fires fires each (default 100,000): µs per fire; with --croniter PYTHON
+                (a python with croniter installed) the peer runs in turn with it and the ratio is printed
+                (--croniter-script PATH names the peer script)
       flow      phases × tasks no-op flow at a parallelism, every job persisted; --cli times
                 `patchbay run` as a child process from start to exit
     Prints the median, p10 and p90 of each: the machine is shared and noisy. Build with
@@ -92,7 +97,7 @@ if arguments.contains("--help") || arguments.contains("-h") {
     print(usage)
     exit(0)
 }
-guard ["probe", "cold", "sandbox", "records", "diff", "extract", "http", "postgres", "flow", "types", "all"].contains(which) else {
+guard ["probe", "cold", "sandbox", "records", "diff", "extract", "http", "postgres", "flow", "types", "cron", "all"].contains(which) else {
     print("error: unknown benchmark '\(which)'\n\n\(usage)")
     exit(2)
 }
@@ -122,6 +127,54 @@ if which == "types" || which == "all" {
         }
         print("types \(type.word.padding(toLength: 9, withPad: " ", startingAt: 0)) median \(String(format: "%.1f", median(rates))) M values/s")
     }
+}
+
+if which == "cron" || which == "all" {
+    // croniter's loop (cron_bench.py): K fires of each expression from 2025-01-01 00:00 in New York.
+    let expressions = [("every_5min", "*/5 * * * *"), ("weekdays_0900", "0 9 * * 1-5"), ("every_6h_at_15", "15 */6 * * *"),
+                       ("daily_0230_dst", "30 2 * * *"), ("1st_15th_0000", "0 0 1,15 * *")]
+    let fires = option("--cron-fires", 100_000)
+    let zone = TimeZone(identifier: "America/New_York")!
+    let start = Date(timeIntervalSince1970: 1_735_707_600)  // 2025-01-01T00:00:00-05:00
+    let python = arguments.firstIndex(of: "--croniter").map { arguments[arguments.index(after: $0)] }
+    let script = arguments.firstIndex(of: "--croniter-script").map { arguments[arguments.index(after: $0)] } ?? "../shared/peers/cron_bench.py"
+    var ours: [String: [Double]] = [:], theirs: [String: [Double]] = [:]
+    for _ in 0..<(python == nil ? max(3, min(runs, 11)) : 3) {
+        for (name, text) in expressions {
+            var schedule = CronSchedule(try! CronExpression(parsing: text), zone: zone, around: start)
+            let began = ContinuousClock.now
+            var at = Int64(start.timeIntervalSince1970)
+            for _ in 0..<fires { at = schedule.nextFire(after: at)!.instant }
+            ours[name, default: []].append((ContinuousClock.now - began).inSeconds * 1e6 / Double(fires))
+        }
+        // The peer, in turn with us: the same expressions, zone and start.
+        if let python {
+            let peer = Process()
+            peer.executableURL = URL(fileURLWithPath: python)
+            peer.arguments = [script, String(fires), "America/New_York"]
+            let output = Pipe()
+            peer.standardOutput = output
+            peer.standardError = FileHandle.nullDevice
+            try! peer.run()
+            let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            peer.waitUntilExit()
+            guard let json = text.split(separator: "\n").first(where: { $0.hasPrefix("BENCH ") }),
+                  let object = try? JSONSerialization.jsonObject(with: Data(json.dropFirst(6).utf8)) as? [String: Any] else {
+                print("error: \(python) \(script) printed no BENCH line (is croniter installed? pip install croniter)")
+                exit(1)
+            }
+            for (name, _) in expressions { theirs[name, default: []].append(object["\(name)_us_per_fire"] as? Double ?? .nan) }
+        }
+    }
+    for (name, text) in expressions {
+        let mine = median(ours[name]!)
+        var row = "cron \(name.padding(toLength: 15, withPad: " ", startingAt: 0)) \(text.padding(toLength: 13, withPad: " ", startingAt: 0)) median \(String(format: "%.3f", mine)) µs/fire"
+        if let peer = theirs[name] { row += String(format: "   croniter %.2f µs/fire   %.0f× (target ≥ 100×)", median(peer), median(peer) / mine) }
+        print(row)
+    }
+    let total = expressions.map { median(ours[$0.0]!) }.reduce(0, +) / Double(expressions.count)
+    print(String(format: "cron mean of the five medians %.3f µs/fire = %.2f M fires/s", total, 1 / total))
+    if which == "cron" { exit(0) }
 }
 
 let registry = PluginRegistry()

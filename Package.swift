@@ -70,7 +70,7 @@ let package = Package(
             path: "Sources/PatchbayRegistry"
         ),
         // Flows: the model, YAML and Keboola JSON parsing, validation with locations. No processes, no SQL.
-        .target(name: "PatchbayModel", dependencies: ["PatchbayCore", "Yams"], path: "Sources/PatchbayModel"),
+        .target(name: "PatchbayModel", dependencies: ["PatchbayCore", "PatchbaySchedule", "Yams"], path: "Sources/PatchbayModel"),
         // Cron expressions, time zones' transitions from the system's tzdata, and when a schedule fires. Pure: no
         // store, no runs, no clock of its own.
         .target(name: "PatchbaySchedule", dependencies: ["PatchbayCore"], path: "Sources/PatchbaySchedule"),
@@ -85,8 +85,8 @@ let package = Package(
         // The phase runner: runs, jobs, states, locks, retries, output hand-off, pattern semantics.
         .target(
             name: "PatchbayEngine",
-            dependencies: ["PatchbayCore", "PatchbayModel", "PatchbayStore", "PatchbayRegistry", "PatchbayRunner", "PatchbayWire", "PatchbaySecurity",
-                           .product(name: "Logging", package: "swift-log")],
+            dependencies: ["PatchbayCore", "PatchbayModel", "PatchbaySchedule", "PatchbayStore", "PatchbayRegistry", "PatchbayRunner", "PatchbayWire",
+                           "PatchbaySecurity", .product(name: "Logging", package: "swift-log")],
             path: "Sources/PatchbayEngine"
         ),
         .executableTarget(

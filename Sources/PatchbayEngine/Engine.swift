@@ -25,6 +25,10 @@ public struct RunOptions: Sendable {
     public var minimumLogLevel: UInt32
     /// `--var NAME=VALUE`: over the flow's own `variables:`, for `${{ vars.NAME }}`.
     public var variables: [String: String] = [:]
+    /// What started the run, in words ("manual", "schedule nightly", "trigger orders-updated", "api").
+    public var trigger = "manual"
+    /// The schedule fire or trigger that started it, recorded with the run.
+    public var mark: AutomationMark?
 
     public static let defaultParallelism = max(4, 2 * ProcessInfo.processInfo.activeProcessorCount)
 
@@ -239,7 +243,8 @@ public final class Engine: Sendable {
             if !task.enabled { job.message = "disabled in the flow" } else if !selected { job.message = "not selected (--only)" }
             return job
         }
-        let run = try record(flow: flow, trigger: "manual", retryOf: nil, only: options.only, parallelism: options.parallelism, jobs: jobs)
+        let run = try record(flow: flow, trigger: options.trigger, retryOf: nil, only: options.only, parallelism: options.parallelism, jobs: jobs,
+                             mark: options.mark)
         memo.withLock { $0.flows[run.id!] = flow }
         return run
     }
@@ -328,7 +333,7 @@ public final class Engine: Sendable {
     }
 
     private func record(flow: Flow, trigger: String, retryOf: Int64?, only: [String]?, parallelism: Int,
-                        jobs: [JobRecord]) throws -> RunRecord {
+                        jobs: [JobRecord], mark: AutomationMark? = nil) throws -> RunRecord {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let flowJSON = String(decoding: try encoder.encode(flow), as: UTF8.self)
@@ -339,7 +344,7 @@ public final class Engine: Sendable {
                             hostStart: host.startTicks, createdAt: time.now())
         // Every job of an orchestration acts as the orchestration's own token, whoever started the run.
         run.tokenID = try orchestrationToken(for: flow).id
-        return try store.insert(run: run, jobs: jobs).0
+        return try store.insert(run: run, jobs: jobs, mark: mark).0
     }
 
     // MARK: terminating

@@ -115,6 +115,9 @@ public struct Flow: Sendable, Codable, Equatable {
     /// `variables:` of the flow, with `--var` values on top once a run is submitted (nil: none).
     /// Parameters use them as `${{ vars.NAME }}`.
     public var variables: [String: String]?
+    /// `schedules:` and `triggers:` of the flow file (nil in a run's snapshot recorded before they existed).
+    public var schedules: [FlowSchedule]?
+    public var triggers: [FlowTrigger]?
 
     public func tasks(in phase: String) -> [FlowTask] { tasks.filter { $0.phase == phase } }
 
@@ -125,6 +128,8 @@ public struct Flow: Sendable, Codable, Equatable {
             var flow = flow
             flow.file = ""
             flow.variables = nil
+            flow.schedules = flow.schedules?.map { schedule in var schedule = schedule; schedule.location = nil; return schedule }
+            flow.triggers = flow.triggers?.map { trigger in var trigger = trigger; trigger.location = nil; return trigger }
             flow.phases = flow.phases.map { phase in var phase = phase; phase.location = nil; return phase }
             flow.tasks = flow.tasks.map { task in
                 var task = task

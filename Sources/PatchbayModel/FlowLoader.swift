@@ -225,7 +225,7 @@ struct FlowReader {
     }
 
     mutating func readNative(_ root: Node, pairs: [(key: String, keyLocation: SourceLocation, value: Node)]) -> Flow {
-        checkKeys(pairs, "", allowed: ["name", "description", "variables", "configurations", "phases"])
+        checkKeys(pairs, "", allowed: ["name", "description", "variables", "configurations", "phases", "schedules", "triggers"])
         let name = text(root["name"], "name") ?? defaultName
         var variables: [String: String]?
         if let section = root["variables"], let entries = mapping(section, "variables") {
@@ -264,7 +264,10 @@ struct FlowReader {
                 if let task = readNativeTask(taskNode, phase: id, path: "\(path).tasks[\(taskIndex)]") { tasks.append(task) }
             }
         }
-        return finish(Flow(name: name, file: file, phases: phases, tasks: tasks, format: "native", variables: variables))
+        var flow = Flow(name: name, file: file, phases: phases, tasks: tasks, format: "native", variables: variables)
+        if let node = root["schedules"] { flow.schedules = readSchedules(node) }
+        if let node = root["triggers"] { flow.triggers = readTriggers(node) }
+        return finish(flow)
     }
 
     /// A phase's id, name and dependsOn. `allowed` lists the known fields (nil: Keboola's, which has more).

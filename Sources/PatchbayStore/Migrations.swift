@@ -212,6 +212,34 @@ extension Store {
                 );
                 """)
         }
+        migrator.registerMigration("v13: automation — the last fire of each schedule, each trigger's last run, idempotency keys") { db in
+            try db.execute(sql: """
+                CREATE TABLE scheduleFires (
+                    flowName TEXT NOT NULL,
+                    scheduleID TEXT NOT NULL,
+                    lastFire TEXT NOT NULL,
+                    runID INTEGER,
+                    PRIMARY KEY (flowName, scheduleID)
+                );
+                CREATE TABLE triggerMarks (
+                    flowName TEXT NOT NULL,
+                    triggerID TEXT NOT NULL,
+                    since TEXT NOT NULL,
+                    runID INTEGER,
+                    PRIMARY KEY (flowName, triggerID)
+                );
+                CREATE TABLE idempotencyKeys (
+                    scope TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    requestHash TEXT NOT NULL,
+                    status INTEGER,
+                    responseJSON TEXT,
+                    location TEXT,
+                    createdAt TEXT NOT NULL,
+                    PRIMARY KEY (scope, key)
+                );
+                """)
+        }
         return migrator
     }
 }

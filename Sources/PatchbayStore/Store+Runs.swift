@@ -6,11 +6,13 @@ import PatchbayCore
 extension Store {
     // MARK: runs
 
-    public func insert(run: RunRecord, jobs: [JobRecord]) throws -> (RunRecord, [JobRecord]) {
+    /// `mark`: the schedule fire or trigger that started the run, recorded with it (so a restart never repeats it).
+    public func insert(run: RunRecord, jobs: [JobRecord], mark: AutomationMark? = nil) throws -> (RunRecord, [JobRecord]) {
         try write { db in
             var run = run
             try run.insert(db)
             try EventRecord.note(db, runID: run.id!, time: run.createdAt, status: run.status, detail: "run created")
+            if let mark { try Self.apply(mark, runID: run.id!, db) }
             let inserted = try jobs.map { job -> JobRecord in
                 var job = job
                 job.runID = run.id!

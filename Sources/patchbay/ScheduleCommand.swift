@@ -1,6 +1,8 @@
 // `patchbay schedule`: cron expressions in a time zone, their next fires, and why a fire lands where it does.
 import ArgumentParser
 import Foundation
+import PatchbayEngine
+import PatchbayModel
 import PatchbaySchedule
 
 struct ScheduleCommand: AsyncParsableCommand {
@@ -16,7 +18,7 @@ struct ScheduleCommand: AsyncParsableCommand {
         commandName: "schedule",
         abstract: "Cron schedules in a time zone: the next fire times, and what DST does to them.",
         discussion: rules,
-        subcommands: [Next.self, Explain.self]
+        subcommands: [List.self, Next.self, Explain.self]
     )
 
     struct Expression: ParsableArguments {
@@ -72,6 +74,77 @@ struct ScheduleCommand: AsyncParsableCommand {
                     at = fire.instant
                 }
                 writeStandardOutput(lines)
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "list",
+            abstract: "List the project's schedules with their next fire (in their zone and in UTC), and its triggers' last evaluation.",
+            discussion: """
+                Schedules live in a flow file (schedules: [{cron, timezone, id, enabled, catchUp, maxCatchUp, overlap, token}]) or in
+                schedules/NAME.yaml|json ({flow, cron, …}, or a Keboola scheduler configuration as exported). Triggers live in the flow file:
+                triggers: [{tables: [in.orders], coolDownMinutes: 5}]. `patchbay serve` acts on them.
+
+                Policies: catchUp none | latest (the default: a missed fire runs once) | all (each missed fire, one run after another,
+                at most maxCatchUp, default 10); overlap queueOne (the default, Keboola's: one run waits, never two in parallel, never a
+                pile) | skip | cancelRunning. The last fire is stored with the run it starts, so a restart never fires twice.
+                """)
+        @OptionGroup var project: ProjectOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                let engine = try project.engine(global)
+                let automation = Automation(engine: engine)
+                let now = Date()
+                let schedules = automation.schedules(now: now)
+                let triggers = automation.triggers(now: now)
+                let problems = automation.automatedFlows().problems
+                if global.output == .json {
+                    printJSON([
+                        "schedules": schedules.map { status -> [String: Any] in
+                            var object: [String: Any] = ["flow": status.flow, "id": status.schedule.id, "cron": status.schedule.cron,
+                                                         "timezone": status.schedule.timezone, "enabled": status.schedule.enabled,
+                                                         "catch_up": status.schedule.catchUp.word, "overlap": status.schedule.overlap.rawValue,
+                                                         "warnings": status.warnings, "last_fire": status.lastFire.map(iso) ?? NSNull()]
+                            object["next"] = status.next.map { ["local": $0.rfc3339, "utc": Fire.rfc3339(instant: $0.instant, offset: 0)] } ?? NSNull()
+                            return object
+                        },
+                        "triggers": triggers.map { evaluation -> [String: Any] in
+                            ["flow": evaluation.flow, "id": evaluation.trigger.id, "tables": evaluation.trigger.tables, "updated": evaluation.updated,
+                             "awaiting": evaluation.awaiting, "since": iso(evaluation.since), "cool_down_ends": iso(evaluation.coolDownEnds),
+                             "cool_down_minutes": evaluation.trigger.coolDownMinutes, "enabled": evaluation.trigger.enabled]
+                        },
+                        "problems": problems.map { ["file": $0.file, "problem": $0.problem] },
+                    ])
+                    return
+                }
+                if schedules.isEmpty && triggers.isEmpty && problems.isEmpty {
+                    print("no schedules or triggers: add schedules: or triggers: to a flow file (patchbay schedule list --help)")
+                }
+                if !schedules.isEmpty {
+                    print("FLOW             SCHEDULE         CRON               ZONE                 NEXT (LOCAL)               NEXT (UTC)             POLICIES")
+                    for status in schedules {
+                        let next = status.next.map { ($0.rfc3339, Fire.rfc3339(instant: $0.instant, offset: 0).dropLast(6) + "Z") } ?? ("never", "")
+                        let policies = "catch-up \(status.schedule.catchUp.word), overlap \(status.schedule.overlap.rawValue)"
+                            + (status.schedule.enabled ? "" : ", DISABLED")
+                        print("\(status.flow.padded(16)) \(status.schedule.id.padded(16)) \(status.schedule.cron.padded(18)) \(status.schedule.timezone.padded(20)) "
+                              + "\(next.0.padded(26)) \(String(next.1).padded(22)) \(policies)")
+                        for warning in status.warnings { print("  ⚠ \(warning)") }
+                    }
+                }
+                if !triggers.isEmpty {
+                    if !schedules.isEmpty { print("") }
+                    print("FLOW             TRIGGER          TABLES                          AWAITING                        COOL-DOWN ENDS")
+                    for evaluation in triggers {
+                        print("\(evaluation.flow.padded(16)) \(evaluation.trigger.id.padded(16)) \(evaluation.trigger.tables.joined(separator: ",").padded(31)) "
+                              + "\((evaluation.awaiting.isEmpty ? "none: the next update runs it" : evaluation.awaiting.joined(separator: ",")).padded(31)) "
+                              + "\(iso(evaluation.coolDownEnds))")
+                    }
+                }
+                for problem in problems { writeStandardError("warning: \(problem.problem)\n") }
             }
         }
     }

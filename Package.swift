@@ -36,6 +36,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
     ],
     targets: [
         // System calls Swift cannot make directly (variadic prctl/syscall, posix_spawn with setsid).
@@ -89,10 +94,25 @@ let package = Package(
                            "PatchbaySecurity", .product(name: "Logging", package: "swift-log")],
             path: "Sources/PatchbayEngine"
         ),
+        // The JSON shapes of runs, jobs, logs and plugins: one representation for `--output json` and the HTTP API.
+        .target(name: "PatchbayViews", dependencies: ["PatchbayCore", "PatchbayEngine", "PatchbayRegistry"], path: "Sources/PatchbayViews"),
+        // `patchbay serve`: the HTTP API (Hummingbird 2), the scheduler and trigger loop, the runs it executes and their
+        // drain on SIGTERM, Prometheus metrics. Reaches the project only through the Engine.
+        .target(
+            name: "PatchbayServer",
+            dependencies: ["PatchbayCore", "PatchbayEngine", "PatchbayModel", "PatchbayRegistry", "PatchbaySchedule", "PatchbaySecurity", "PatchbayViews",
+                           .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Prometheus", package: "swift-prometheus"),
+                           .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"), .product(name: "Logging", package: "swift-log"),
+                           .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOCore", package: "swift-nio"),
+                           .product(name: "Crypto", package: "swift-crypto")],
+            path: "Sources/PatchbayServer",
+            resources: [.copy("openapi.json")]
+        ),
         .executableTarget(
             name: "patchbay",
             dependencies: [
                 "PatchbayCore", "PatchbayEngine", "PatchbayModel", "PatchbayRegistry", "PatchbayRunner", "PatchbaySchedule", "PatchbaySecurity",
+                "PatchbayServer", "PatchbayViews", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/patchbay"
@@ -111,6 +131,7 @@ let package = Package(
         // Unit tests, one target per module (the end-to-end suite through real processes is PatchbayTests).
         .testTarget(name: "PatchbayCoreTests", dependencies: ["PatchbayCore", "PatchbayRunner", "PatchbayWire"], path: "Tests/PatchbayCoreTests"),
         .testTarget(name: "PatchbayScheduleTests", dependencies: ["PatchbaySchedule"], path: "Tests/PatchbayScheduleTests"),
+        .testTarget(name: "PatchbayServerTests", dependencies: ["PatchbayServer"], path: "Tests/PatchbayServerTests"),
         .testTarget(name: "PatchbayModelTests", dependencies: ["PatchbayModel", "PatchbayCore"], path: "Tests/PatchbayModelTests"),
         .testTarget(name: "PatchbaySecurityTests", dependencies: ["PatchbaySecurity", "PatchbayModel"], path: "Tests/PatchbaySecurityTests"),
         .testTarget(name: "PatchbayStoreTests", dependencies: ["PatchbayStore", "PatchbayCore", .product(name: "GRDB", package: "GRDB.swift")],

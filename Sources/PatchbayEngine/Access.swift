@@ -109,7 +109,13 @@ extension Engine {
     func orchestrationToken(for flow: Flow) throws -> TokenRecord {
         if let token = try store.orchestrationToken(flow.name) { return token }
         let scopes = TokenScopes(components: Array(Set(flow.tasks.map(\.connector.id))).sorted(), buckets: ["*": .write])
-        return try createToken(name: "orchestration \(flow.name)", scopes: scopes, orchestration: flow.name).0
+        do {
+            return try createToken(name: "orchestration \(flow.name)", scopes: scopes, orchestration: flow.name).0
+        } catch {
+            // Two first runs at once (the API takes concurrent requests): the other made it; use that one.
+            if let token = try store.orchestrationToken(flow.name) { return token }
+            throw error
+        }
     }
 
 }

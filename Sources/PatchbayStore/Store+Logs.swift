@@ -18,6 +18,27 @@ extension Store {
         try pool.read { db in try LogRecord.filter(Column("jobID") == id).order(Column("id")).fetchAll(db) }
     }
 
+    /// A job's lines after the line `after`, at most `limit`.
+    public func logs(job id: Int64, after: Int64, limit: Int) throws -> [LogRecord] {
+        try pool.read { db in
+            try LogRecord.filter(Column("jobID") == id && Column("id") > after).order(Column("id")).limit(limit).fetchAll(db)
+        }
+    }
+
+    /// Runs and jobs by status, and the runs not started yet (created or waiting).
+    public func statusCounts() throws -> (runs: [JobStatus: Int], jobs: [JobStatus: Int], queued: Int) {
+        try pool.read { db in
+            var runs: [JobStatus: Int] = [:], jobs: [JobStatus: Int] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM runs GROUP BY status") {
+                if let status = JobStatus(rawValue: row["status"]) { runs[status] = row["n"] }
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT status, COUNT(*) AS n FROM jobs GROUP BY status") {
+                if let status = JobStatus(rawValue: row["status"]) { jobs[status] = row["n"] }
+            }
+            return (runs, jobs, (runs[.created] ?? 0) + (runs[.waiting] ?? 0))
+        }
+    }
+
     /// The newest progress line of a job (what `jobs show` prints as its last progress).
     public func lastProgress(job id: Int64) throws -> LogRecord? {
         try pool.read { db in

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import PatchbayViews
 import PatchbayCore
 import PatchbayEngine
 import PatchbayModel

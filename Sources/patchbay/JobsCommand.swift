@@ -2,6 +2,7 @@ import ArgumentParser
 import PatchbayCore
 import Foundation
 import PatchbayEngine
+import PatchbayViews
 import PatchbayModel
 
 struct JobsCommand: AsyncParsableCommand {
@@ -14,46 +15,6 @@ struct JobsCommand: AsyncParsableCommand {
         subcommands: [List.self, Show.self, Logs.self, Retry.self, Resume.self, Terminate.self],
         defaultSubcommand: List.self
     )
-}
-
-/// A time for JSON: RFC 3339 in UTC with milliseconds and its `Z` ("2026-12-02T01:31:12.822Z"), as `task run` writes it.
-func iso(_ date: Date?) -> Any {
-    date.map { $0.ISO8601Format(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)) } ?? NSNull()
-}
-
-func jobJSON(_ job: JobRecord, outputs: [OutputRecord], progress: String? = nil) -> [String: Any] {
-    var object: [String: Any] = [
-        "id": job.id!, "task": job.taskID, "name": job.taskName, "phase": job.phaseID, "attempt": job.attempt,
-        "connector": ["id": job.connectorID, "version": job.connectorVersion as Any, "sha256": job.connectorSHA256 as Any],
-        "configuration": job.configurationID as Any, "configuration_key": job.configurationKey,
-        "continue_on_failure": job.continueOnFailure, "status": job.status.rawValue,
-        "created_at": iso(job.createdAt), "started_at": iso(job.startedAt), "finished_at": iso(job.finishedAt),
-        "failure_class": job.failureClass?.rawValue as Any, "message": job.message as Any, "exit": job.exitKind as Any,
-        "exit_summary": job.exitSummary as Any, "runner_pid": job.runnerPID as Any, "rows_out": job.rowsOut,
-        "reused_job": job.reusedJobID as Any, "sandbox": job.sandbox as Any, "progress": progress as Any,
-        "outputs": outputs.map { ["name": $0.name, "secret": $0.isSecret, "value": $0.isSecret ? "[hidden]" : ($0.value ?? "")] },
-    ]
-    if let parameters = job.parametersJSON, let value = try? JSONSerialization.jsonObject(with: Data(parameters.utf8)) {
-        object["parameters"] = value
-    }
-    return object
-}
-
-func runJSON(_ detail: RunDetail) -> [String: Any] {
-    let run = detail.run
-    return [
-        "id": run.id!, "flow": run.flowName, "file": run.flowFile, "status": run.status.rawValue, "trigger": run.trigger,
-        "retry_of": run.retryOf as Any, "parallelism": run.parallelism, "message": run.message as Any,
-        "created_at": iso(run.createdAt), "started_at": iso(run.startedAt), "finished_at": iso(run.finishedAt),
-        "host_pid": run.hostPID as Any,
-        "jobs": detail.jobs.map { detail -> [String: Any] in
-            var object = jobJSON(detail.job, outputs: detail.outputs, progress: detail.progress)
-            object["wait"] = detail.wait.map { ["reason": $0.reason.rawValue, "detail": $0.detail, "until": iso($0.until)] as [String: Any] } ?? NSNull()
-            object["read"] = detail.lineage.filter { $0.direction == .read }.map { ["table": $0.tableName, "producer_job": $0.producerJobID as Any] }
-            object["wrote"] = detail.lineage.filter { $0.direction == .write }.map { ["table": $0.tableName, "rows": $0.rowCount as Any] }
-            return object
-        },
-    ]
 }
 
 extension JobsCommand {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import PatchbayCore
 import Foundation
+import PatchbayViews
 import PatchbayModel
 import Logging
 import Synchronization
@@ -98,33 +99,6 @@ func printError(_ error: any Error) {
     printError("\(error)", hint: hint(for: error))
 }
 
-extension CatalogEntry {
-    var json: [String: Any] {
-        var object: [String: Any] = ["path": path, "sha256": sha256, "size": size, "status": isReady ? "ready" : "quarantined"]
-        if case .quarantined(let reason) = status { object["reason"] = reason }
-        if let d = descriptor {
-            object["id"] = d.id
-            object["version"] = d.version
-            object["display_name"] = d.displayName
-            object["description"] = d.description
-            object["pattern"] = pattern?.name ?? "unknown"
-            object["abi"] = abiVersionText
-            object["descriptor_size"] = d.structSize
-            object["credentials"] = d.credentialNames
-            object["capabilities"] = d.capabilities.names  // words, as everywhere else; the bits beside them
-            object["capability_bits"] = d.capabilities.rawValue
-            object["has_check"] = d.hasCheck
-            object["has_cancel"] = d.hasCancel
-            object["network"] = ["kind": d.network.kindName, "tcp_ports": d.network.ports.map(Int.init)]
-            // null: not declared (ABI 1.4); a list: the whole of what it sets or writes.
-            object["outputs"] = d.lineage.outputs.map { $0 as Any } ?? NSNull()
-            object["tables"] = d.lineage.tables.map { $0.map(\.text) as Any } ?? NSNull()
-            object["parameters_schema"] = (try? JSONSerialization.jsonObject(with: Data(d.parametersSchema.utf8), options: [.fragmentsAllowed])) ?? d.parametersSchema
-        }
-        return object
-    }
-}
-
 func formatDuration(_ duration: Duration) -> String {
     let seconds = duration.inSeconds
     if seconds >= 1 { return String(format: "%.2f s", seconds) }
@@ -166,15 +140,6 @@ func problemJSON(_ issue: FlowIssue) -> [String: Any] {
 }
 
 extension NetworkAccess {
-    /// The kind, as JSON carries it: none, tcp_ports or any.
-    var kindName: String {
-        switch self {
-        case .none: "none"
-        case .tcpPorts: "tcp_ports"
-        case .any: "any"
-        }
-    }
-
     /// `none`, `any` or `tcp:443,5432`, as --network takes it.
     init?(argument: String) {
         switch argument {

@@ -26,7 +26,7 @@ struct Patchbay: AsyncParsableCommand {
         version: "0.1.0",
         subcommands: [InitCommand.self, RunCommand.self, ValidateCommand.self, SealCommand.self, FlowsCommand.self, JobsCommand.self, TablesCommand.self,
                       TokensCommand.self, CredentialsCommand.self, EncryptCommand.self,
-                      PluginsCommand.self, TaskCommand.self, ScheduleCommand.self, DoctorCommand.self]
+                      PluginsCommand.self, TaskCommand.self, ScheduleCommand.self, ServeCommand.self, DoctorCommand.self]
     )
 
     /// A reader that closes our stdout (`patchbay run F | head`) must never kill a run: SIGPIPE is ignored

@@ -3,6 +3,7 @@ import PatchbayCore
 import PatchbayEngine
 import PatchbayModel
 import Foundation
+import PatchbayViews
 import PatchbayRegistry
 import PatchbayRunner
 

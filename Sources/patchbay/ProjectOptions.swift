@@ -55,8 +55,8 @@ struct ProjectOptions: ParsableArguments {
 
     /// The engine, and the token the command acts as (refused with a clear message if revoked,
     /// expired, unknown, or lacking the scope).
-    func session(_ global: GlobalOptions, needs: Need) throws -> (engine: Engine, caller: Caller) {
-        let engine = try openEngine(global)
+    func session(_ global: GlobalOptions, needs: Need, resumingHere: ResumedRuns? = nil) throws -> (engine: Engine, caller: Caller) {
+        let engine = try openEngine(global, resumingHere: resumingHere)
         let project = engine.project
         var secret = token ?? ProcessInfo.processInfo.environment["PATCHBAY_TOKEN"]
         if secret == nil, FileManager.default.fileExists(atPath: project.masterTokenPath) {
@@ -73,23 +73,37 @@ struct ProjectOptions: ParsableArguments {
     }
 
     /// Opens the project's engine, after crash recovery. Notes about recovered runs go to stderr.
-    private func openEngine(_ global: GlobalOptions) throws -> Engine {
+    /// `resumingHere`: status checks whose host died resume in this process (the daemon), not in one of their own.
+    private func openEngine(_ global: GlobalOptions, resumingHere: ResumedRuns? = nil) throws -> Engine {
         let engine = try Engine(project: try project(), registry: global.registry(), waiting: printNote)
         // A status check that waited when its host died resumes in a retry of its run, executed by a
         // `patchbay jobs resume` of its own that outlives this command; its output goes to a log beside the store.
         let root = engine.project.root, logs = engine.project.stateDirectory
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let plugins = global.pluginDirectories.flatMap { ["--plugin-dir", $0] }
-        engine.resumeRuns { run in
-            let started = Spawner.startDetached(executable: executable, arguments: ["jobs", "resume", String(run), "--project", root] + plugins,
-                                                log: logs + "/resume-run-\(run).log")
-            return try? started.get()
+        if let resumingHere {
+            engine.resumeRuns { run in
+                guard let adopted = try? engine.adopt(run: run) else { return nil }
+                resumingHere.runs.withLock { $0.append(adopted) }
+                return ProcessIdentity.current.pid
+            }
+        } else {
+            engine.resumeRuns { run in
+                let started = Spawner.startDetached(executable: executable, arguments: ["jobs", "resume", String(run), "--project", root] + plugins,
+                                                    log: logs + "/resume-run-\(run).log")
+                return try? started.get()
+            }
         }
         for note in engine.recover() {
             writeStandardError("recovered: \(note)\n")
         }
         return engine
     }
+}
+
+/// Runs that recovery resumed and this process adopted, for the daemon to execute.
+final class ResumedRuns: Sendable {
+    let runs = Mutex<[RunRecord]>([])
 }
 
 /// Runs an async body and maps the errors every project command can meet to their exit codes.

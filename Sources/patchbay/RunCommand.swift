@@ -1,6 +1,7 @@
 import ArgumentParser
 import PatchbayCore
 import Foundation
+import PatchbayViews
 import PatchbayEngine
 import PatchbayModel
 import Synchronization

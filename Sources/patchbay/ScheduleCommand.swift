@@ -1,6 +1,7 @@
 // `patchbay schedule`: cron expressions in a time zone, their next fires, and why a fire lands where it does.
 import ArgumentParser
 import Foundation
+import PatchbayViews
 import PatchbayEngine
 import PatchbayModel
 import PatchbaySchedule

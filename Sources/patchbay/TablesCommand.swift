@@ -1,6 +1,7 @@
 import ArgumentParser
 import PatchbayCore
 import Foundation
+import PatchbayViews
 import PatchbayEngine
 
 struct TablesCommand: AsyncParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import PatchbayCore
 import PatchbayEngine
 import Foundation
+import PatchbayViews
 import PatchbayModel
 import PatchbayRegistry
 import PatchbayRunner

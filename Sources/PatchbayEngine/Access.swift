@@ -20,6 +20,8 @@ public enum AccessError: Error, CustomStringConvertible, Sendable {
     case lacks(String, String)
     case noSuchToken(Int64)
     case orchestrationHasToken(String)
+    /// `tokens revoke`/`refresh` on a flow's orchestration token: it has commands of its own.
+    case orchestrationToken(name: String, flow: String)
 
     public var description: String {
         switch self {
@@ -31,6 +33,9 @@ public enum AccessError: Error, CustomStringConvertible, Sendable {
         case .lacks(let name, let scope): "the token '\(name)' may not \(scope)"
         case .noSuchToken(let id): "there is no token \(id)"
         case .orchestrationHasToken(let flow): "the orchestration '\(flow)' has a token already"
+        case .orchestrationToken(let name, let flow):
+            "'\(name)' is the orchestration token of flow '\(flow)': it is not revoked or refreshed like other tokens (the next run would only "
+                + "mint a new one). Rotate its secret with `patchbay flows token rotate \(flow)`; stop unattended runs with `patchbay flows disable \(flow)`"
         }
     }
 }
@@ -92,15 +97,29 @@ extension Engine {
 
     /// A new secret for a token; the old one stops working at once.
     public func refreshToken(_ id: Int64) throws -> String {
-        guard try store.token(id) != nil else { throw AccessError.noSuchToken(id) }
+        guard let token = try store.token(id) else { throw AccessError.noSuchToken(id) }
+        if let flow = token.orchestration { throw AccessError.orchestrationToken(name: token.name, flow: flow) }
         let secret = TokenSecret.generate(id: id)
         try store.replaceTokenSecret(id, hash: TokenSecret.hash(secret))
         return secret
     }
 
     public func revokeToken(_ id: Int64) throws {
-        guard try store.token(id) != nil else { throw AccessError.noSuchToken(id) }
+        guard let token = try store.token(id) else { throw AccessError.noSuchToken(id) }
+        if let flow = token.orchestration { throw AccessError.orchestrationToken(name: token.name, flow: flow) }
         _ = try store.revokeToken(id)
+    }
+
+    /// A new secret for a flow's orchestration token, in one write: the old secret stops working at once; the
+    /// token stays the same one (its id and grants), so schedules act with the new secret and a run in
+    /// progress, which acts as the token and not as its secret, finishes as it started.
+    public func rotateOrchestrationToken(flow: String) throws -> (TokenRecord, secret: String) {
+        guard let token = try store.orchestrationToken(flow) else {
+            throw EngineError.cannotRetry("the flow '\(flow)' has no orchestration token yet: it gets one at its first run")
+        }
+        let secret = TokenSecret.generate(id: token.id!)
+        try store.replaceTokenSecret(token.id!, hash: TokenSecret.hash(secret))
+        return (token, secret)
     }
 
     /// The orchestration's own token, made the first time it runs: it may use the credentials of the

@@ -8,6 +8,19 @@ public import PatchbaySchedule
 public import PatchbayStore
 import Synchronization
 
+extension Engine {
+    /// Stops a flow's unattended runs (schedules, triggers, the API), or allows them again (`reason` nil).
+    /// A person may still start it (`patchbay run`).
+    public func setUnattendedRuns(of flow: String, disabledBecause reason: String?) throws {
+        try store.setDisabled(flow: flow, reason: reason, at: time.now())
+    }
+
+    /// Why a flow's unattended runs are stopped, and since when; nil when they are not.
+    public func unattendedRunsDisabled(flow: String) throws -> (at: Date, reason: String)? {
+        try store.disabled(flow: flow)
+    }
+}
+
 /// A schedule as it stands: for `schedule list` and the API.
 public struct ScheduleStatus: Sendable {
     public var flow: String
@@ -118,6 +131,11 @@ public final class Automation: Sendable {
         let (flows, problems) = automatedFlows()
         actions += problems.map { .unreadable(file: $0.file, problem: $0.problem) }
         for (file, flow) in flows {
+            // A disabled flow runs nothing unattended; its fires are let go (none waits to run when it is enabled again).
+            if (try? engine.store.disabled(flow: flow.name)) ?? nil != nil {
+                for schedule in flow.schedules ?? [] { try? engine.store.advance(flow: flow.name, schedule: schedule.id, to: now) }
+                continue
+            }
             for schedule in flow.schedules ?? [] where schedule.enabled {
                 actions += await fire(schedule, of: flow, file: file, now: now)
             }

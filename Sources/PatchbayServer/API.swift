@@ -226,6 +226,9 @@ public struct API: Sendable {
         }
         do {
             guard !pool.isDraining else { throw Problem(.draining, "no new runs start while the server shuts down") }
+            if let disabled = try engine.unattendedRunsDisabled(flow: name) {
+                throw Problem(.conflict, "the flow '\(name)' is disabled since \(iso(disabled.at)) (\(disabled.reason)): `patchbay flows enable \(name)` allows its runs again")
+            }
             let loaded: Flow
             do { loaded = try await engine.load(flowFile: file) } catch EngineError.invalidFlow(let problems) {
                 throw Problem(.invalidFlow, "the flow '\(name)' is not valid (\(problems.issues.count) problem\(problems.issues.count == 1 ? "" : "s"))",

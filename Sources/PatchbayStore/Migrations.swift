@@ -240,6 +240,15 @@ extension Store {
                 );
                 """)
         }
+        migrator.registerMigration("v14: flows disabled for unattended runs") { db in
+            try db.execute(sql: """
+                CREATE TABLE disabledFlows (
+                    flowName TEXT PRIMARY KEY NOT NULL,
+                    disabledAt TEXT NOT NULL,
+                    reason TEXT NOT NULL
+                );
+                """)
+        }
         return migrator
     }
 }

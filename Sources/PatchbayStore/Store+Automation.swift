@@ -96,3 +96,24 @@ extension Store {
         }
     }
 }
+
+extension Store {
+    /// Stops (`reason` set) or allows again (nil) a flow's unattended runs: its schedules, triggers and API runs.
+    public func setDisabled(flow: String, reason: String?, at time: Date) throws {
+        try write { db in
+            if let reason {
+                try db.execute(sql: "INSERT INTO disabledFlows(flowName, disabledAt, reason) VALUES (?, ?, ?) ON CONFLICT(flowName) DO UPDATE SET disabledAt = excluded.disabledAt, reason = excluded.reason",
+                               arguments: [flow, time, reason])
+            } else {
+                try db.execute(sql: "DELETE FROM disabledFlows WHERE flowName = ?", arguments: [flow])
+            }
+        }
+    }
+
+    /// Why and since when a flow's unattended runs are stopped; nil when they are not.
+    public func disabled(flow: String) throws -> (at: Date, reason: String)? {
+        try pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT disabledAt, reason FROM disabledFlows WHERE flowName = ?", arguments: [flow]).map { ($0["disabledAt"], $0["reason"]) }
+        }
+    }
+}

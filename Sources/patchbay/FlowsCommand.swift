@@ -10,7 +10,7 @@ struct FlowsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "flows",
         abstract: "The project's flows (flows/): each one's phases, tasks, validity and last run.",
-        subcommands: [List.self],
+        subcommands: [List.self, Disable.self, Enable.self, Token.self],
         defaultSubcommand: List.self
     )
 }
@@ -59,6 +59,65 @@ extension FlowsCommand {
                     let last = (row["last_run"] as? [String: Any]).map { "run \($0["id"]!) \($0["status"]!) at \($0["started_at"]!)" } ?? "never run"
                     print(name + (row["format"] as? String ?? "").padded(9) + String(row["phases"] as? Int ?? 0).padded(8)
                           + String(row["tasks"] as? Int ?? 0).padded(7) + last)
+                }
+            }
+        }
+    }
+}
+
+extension FlowsCommand {
+    struct Disable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "disable",
+            abstract: "Stop a flow's unattended runs: its schedules, its triggers and runs started through the API.",
+            discussion: "Fires while it is disabled are let go, not queued. A person may still run it with `patchbay run`. `patchbay flows enable FLOW` undoes it.")
+        @Argument(help: "The flow's name.") var flow: String
+        @Option(help: "Why, for whoever looks later.") var reason: String = "disabled by hand"
+        @OptionGroup var project: ProjectOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                let engine = try project.engine(global, needs: .runOrchestrations)
+                try engine.setUnattendedRuns(of: flow, disabledBecause: reason)
+                if global.output == .json { printJSON(["flow": flow, "disabled": true, "reason": reason]) } else { print("flow '\(flow)': unattended runs stopped (\(reason))") }
+            }
+        }
+    }
+
+    struct Enable: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "enable", abstract: "Allow a disabled flow's unattended runs again (from the next fire on).")
+        @Argument(help: "The flow's name.") var flow: String
+        @OptionGroup var project: ProjectOptions
+        @OptionGroup var global: GlobalOptions
+
+        func run() async throws {
+            try await reportingErrors {
+                let engine = try project.engine(global, needs: .runOrchestrations)
+                try engine.setUnattendedRuns(of: flow, disabledBecause: nil)
+                if global.output == .json { printJSON(["flow": flow, "disabled": false]) } else { print("flow '\(flow)': unattended runs allowed again") }
+            }
+        }
+    }
+
+    struct Token: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "token", abstract: "The flow's orchestration token, which tokens revoke/refresh do not touch.",
+                                                        subcommands: [Rotate.self])
+
+        struct Rotate: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(commandName: "rotate",
+                abstract: "Give the flow's orchestration token a new secret (printed once), atomically.",
+                discussion: "The old secret stops working at once. The token stays the same one, so its schedules act with the new secret, and a run in progress finishes as it started.")
+            @Argument(help: "The flow's name.") var flow: String
+            @OptionGroup var project: ProjectOptions
+            @OptionGroup var global: GlobalOptions
+
+            func run() async throws {
+                try await reportingErrors {
+                    let engine = try project.engine(global, needs: .manageTokens)
+                    let (token, secret) = try engine.rotateOrchestrationToken(flow: flow)
+                    if global.output == .json { printJSON(["id": token.id!, "flow": flow, "secret": secret]) } else {
+                        print("new secret for the orchestration token of '\(flow)' (token \(token.id!), shown once): \(secret)")
+                    }
                 }
             }
         }

@@ -116,7 +116,7 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
     } catch let error as AccessError {
         printError(error)
         switch error {
-        case .noSuchToken, .orchestrationHasToken: throw ExitCode.inputInvalid
+        case .noSuchToken, .orchestrationHasToken, .orchestrationToken: throw ExitCode.inputInvalid
         case .noToken, .unknownToken, .revoked, .expired, .lacks: throw ExitCode.accessDenied
         }
     } catch let error as SecurityError {

@@ -27,8 +27,8 @@ func hint(for error: any Error) -> String? {
         case .revoked: "ask for a new token: `patchbay tokens create`"
         case .expired: "renew it with `patchbay tokens refresh ID`, or create a new one"
         case .noSuchToken: "`patchbay tokens list` shows the tokens"
-        case .orchestrationHasToken: "revoke it first (`patchbay tokens list` shows its id, `patchbay tokens revoke ID`)"
-        case .unknownToken, .lacks: nil
+        case .orchestrationHasToken(let flow): "a flow has one orchestration token; give it a new secret with `patchbay flows token rotate \(flow)`"
+        case .unknownToken, .lacks, .orchestrationToken: nil
         }
     case let error as RegistryError:
         switch error {

@@ -259,6 +259,45 @@ struct ServerTests {
         #expect(bad.status == 400 && bad.json["code"] as? String == "invalid_request")
     }
 
+    @Test("the orchestration token refuses tokens revoke and refresh, and rotates atomically: the old secret stops, a run in progress finishes")
+    func orchestrationToken() async throws {
+        let project = try Self.project(["flows/slow.yaml": """
+            phases:
+              - id: p
+                tasks:
+                  - {id: wait, connector: test.status-check, poll: {interval: 0.2, timeout: 60}, parameters: {count_in_state: true, ready_after: 6}}
+            """])
+        defer { project.remove() }
+        let (token, first) = try project.engine.createToken(name: "slow's", scopes: TokenScopes(canRunOrchestrations: true), orchestration: "slow")
+        // tokens revoke and refresh point to the dedicated commands
+        for verb in ["revoke", "refresh"] {
+            let refused = try project.patchbay(["tokens", verb, "\(token.id!)"])
+            #expect(refused.status == 4 && refused.stderr.contains("is the orchestration token of flow 'slow'")
+                    && refused.stderr.contains("patchbay flows token rotate slow") && refused.stderr.contains("patchbay flows disable slow"), "\(refused.stderr)")
+        }
+        let serve = try ServeProcess(project)
+        let started = try await serve.request("POST", "/v1/flows/slow/runs", token: first)
+        #expect(started.status == 202, "\(started.text)")
+        let location = try #require(started.headers["location"])
+        let runID = try #require(Int64(location.split(separator: "/").last!))
+        // When it is rotated while that run waits on its status check
+        let rotated = try project.patchbay(["flows", "token", "rotate", "slow", "--output", "json"])
+        let second = try #require((try JSONSerialization.jsonObject(with: Data(rotated.stdout.utf8)) as? [String: Any])?["secret"] as? String, "\(rotated.stderr)")
+        // Then the old secret is refused at once, the new one works, and the run in progress still succeeds
+        #expect(try await serve.request("POST", "/v1/flows/slow/runs", token: first).status == 401)
+        let again = try await serve.request("POST", "/v1/flows/slow/runs", token: second)
+        #expect(again.status == 202, "\(again.text)")
+        let deadline = Date().addingTimeInterval(60)
+        while try project.store.run(runID)?.status.isFinished != true, Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(try project.store.run(runID)?.status == .success)
+        // And a disabled flow takes no API run until it is enabled again
+        #expect(try project.patchbay(["flows", "disable", "slow", "--reason", "maintenance"]).status == 0)
+        let refused = try await serve.request("POST", "/v1/flows/slow/runs", token: second)
+        #expect(refused.status == 409 && (refused.json["detail"] as? String)?.contains("(maintenance)") == true, "\(refused.text)")
+        #expect(try project.patchbay(["flows", "enable", "slow"]).status == 0)
+        #expect(try await serve.request("POST", "/v1/flows/slow/runs", token: second).status == 202)
+    }
+
     @Test("SIGTERM during a run: no new run starts, the running one gets its grace, then is terminated and recorded; the daemon exits 0")
     func drain() async throws {
         let project = try Self.project(["flows/slow.yaml": """

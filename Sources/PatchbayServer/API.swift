@@ -35,6 +35,13 @@ public struct APIRoute: Sendable {
     /// "GET", "POST": as the OpenAPI document and the tests spell it.
     public var methodName: String { method.rawValue }
 
+    /// Whether a request path is this route's (any value in each `{parameter}`).
+    func matches(path: String) -> Bool {
+        let template = self.path.split(separator: "/", omittingEmptySubsequences: false)
+        let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+        return template.count == parts.count && zip(template, parts).allSatisfy { $0.hasPrefix("{") ? !$1.isEmpty : $0 == $1 }
+    }
+
     /// Hummingbird's form of the path: `/v1/runs/:run`.
     var routerPath: String {
         path.split(separator: "/", omittingEmptySubsequences: false).map { part in
@@ -234,6 +241,10 @@ public struct API: Sendable {
                 throw Problem(.invalidFlow, "the flow '\(name)' is not valid (\(problems.issues.count) problem\(problems.issues.count == 1 ? "" : "s"))",
                               extra: ["problems": problems.issues.map(\.description)])
             }
+            // A task the flow lacks: the resource named does not exist.
+            for id in only ?? [] where loaded.task(id) == nil && !loaded.tasks.contains(where: { $0.name == id }) {
+                throw Problem(.notFound, "the flow '\(name)' has no task '\(id)' (tasks: \(loaded.tasks.map(\.id).joined(separator: ", ")))")
+            }
             var options = RunOptions(only: only)
             options.variables = variables
             options.trigger = "api"
@@ -338,6 +349,14 @@ struct ProblemMiddleware: RouterMiddleware {
             case .contentTooLarge: .payloadTooLarge
             case .unauthorized: .unauthorized
             default: .invalidRequest
+            }
+            // A path the API has, asked with another method: 405 with the methods it takes.
+            let allowed = API.routes.filter { $0.matches(path: request.uri.path) }.map(\.methodName)
+            if code == .notFound, !allowed.isEmpty {
+                var response = Problem(.methodNotAllowed, "\(request.uri.path) takes \(allowed.joined(separator: ", ")), not \(request.method.rawValue)")
+                    .response(instance: request.uri.path)
+                response.headers[.allow] = allowed.joined(separator: ", ")
+                return response
             }
             let detail = code == .notFound ? "no route \(request.method.rawValue) \(request.uri.path) (see /openapi.json)" : (error.body ?? "\(error.status)")
             return Problem(code, detail).response(instance: request.uri.path)

@@ -298,6 +298,18 @@ struct ServerTests {
         #expect(try await serve.request("POST", "/v1/flows/slow/runs", token: second).status == 202)
     }
 
+    @Test("schemathesis finds nothing: every documented operation, fuzzed for a bounded time against the live daemon, answers as the document says")
+    func schemathesis() async throws {
+        let tool = Fixtures.repository + "/.build/tools/bin/schemathesis"
+        try #require(FileManager.default.isExecutableFile(atPath: tool), "schemathesis is not installed: scripts/test installs it into .build/tools")
+        let project = try Self.project()
+        defer { project.remove() }
+        let serve = try ServeProcess(project)
+        let result = try Fixtures.run(tool, ["run", serve.base + "/openapi.json", "-H", "Authorization: Bearer \(try Self.masterToken(project))",
+                                             "--checks", "all", "--max-examples", "10", "--max-time", "45", "--seed", "1"])
+        #expect(result.status == 0, "\(result.stdout.suffix(4000))")
+    }
+
     @Test("SIGTERM during a run: no new run starts, the running one gets its grace, then is terminated and recorded; the daemon exits 0")
     func drain() async throws {
         let project = try Self.project(["flows/slow.yaml": """

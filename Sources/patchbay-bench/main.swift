@@ -6,6 +6,9 @@
 // Prints medians (and p10/p90) because the machine is shared and noisy.
 // Needs the first-party plugins: scripts/build release.
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import PatchbayWire
 import PatchbayCore
 import PatchbayEngine
@@ -66,7 +69,7 @@ func rowsPerSecondAndResident(_ spec: TaskSpec, rows: Int) -> (rates: [Double], 
 let arguments = CommandLine.arguments.dropFirst()
 let which = arguments.first { !$0.hasPrefix("--") && Int($0) == nil } ?? "all"
 let usage = """
-    USAGE: patchbay-bench [probe|cold|sandbox|records|diff|extract|http|postgres|flow|types|cron|all] [--runs N]
+    USAGE: patchbay-bench [probe|cold|sandbox|records|diff|extract|http|postgres|flow|types|cron|api|all] [--runs N]
            patchbay-bench flow [--runs N] [--phases 3] [--tasks 100] [--parallelism 8] [--cli]
 
       probe     loading a C and a Swift connector (dlopen, entry, descriptor checks), and a whole probe
@@ -84,6 +87,9 @@ let usage = """
                 the same SELECT to /dev/null: rows/s, the ratio, MB/s; then peak RSS at 10× the rows
                 (--pg-skip-large skips that)
       types     the runner's check of typed values (ABI 1.3): 1M values of each column type, values/s
+      api       `patchbay serve` on a no-op flow: latency from POST /v1/flows/F/runs to the first task's runner starting
+                (--api-runs N, default 200, one after another), then the p99 of GET /v1/runs/ID under wrk load on loopback
+                (--wrk-seconds S, default 30; needs wrk: apt-get install wrk)
       cron      next-fire computations in America/New_York for croniter's five expressions (../shared/peers/
                 cron_bench.py), --cron-fires fires each (default 100,000): µs per fire; with --croniter PYTHON
                 (a python with croniter installed) the peer runs in turn with it and the ratio is printed
@@ -97,7 +103,7 @@ if arguments.contains("--help") || arguments.contains("-h") {
     print(usage)
     exit(0)
 }
-guard ["probe", "cold", "sandbox", "records", "diff", "extract", "http", "postgres", "flow", "types", "cron", "all"].contains(which) else {
+guard ["probe", "cold", "sandbox", "records", "diff", "extract", "http", "postgres", "flow", "types", "cron", "api", "all"].contains(which) else {
     print("error: unknown benchmark '\(which)'\n\n\(usage)")
     exit(2)
 }
@@ -175,6 +181,86 @@ if which == "cron" || which == "all" {
     let total = expressions.map { median(ours[$0.0]!) }.reduce(0, +) / Double(expressions.count)
     print(String(format: "cron mean of the five medians %.3f µs/fire = %.2f M fires/s", total, 1 / total))
     if which == "cron" { exit(0) }
+}
+
+if which == "api" || which == "all" {
+    // A project of one no-op flow, served by the release `patchbay serve` beside this binary.
+    let bin = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+    let root = NSTemporaryDirectory() + "patchbay-bench-api-\(getpid())"
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    func patchbay(_ arguments: [String]) -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: bin + "/patchbay")
+        process.arguments = arguments
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try! process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return text
+    }
+    _ = patchbay(["init", root])
+    try! "phases:\n  - {id: p, tasks: [{id: t, connector: dev.patchbay.noop}]}\n".write(toFile: root + "/flows/quick.yaml", atomically: true, encoding: .utf8)
+    let token = try! String(contentsOfFile: root + "/.patchbay/master-token", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+    let serve = Process()
+    serve.executableURL = URL(fileURLWithPath: bin + "/patchbay")
+    serve.arguments = ["serve", "--project", root, "--port", "0", "--log-level", "error"]
+    let output = Pipe()
+    serve.standardOutput = output
+    serve.standardError = FileHandle.nullDevice
+    try! serve.run()
+    defer { kill(serve.processIdentifier, SIGKILL); serve.waitUntilExit() }
+    var greeting = ""
+    while !greeting.contains("\n") { greeting += String(decoding: output.fileHandleForReading.availableData, as: UTF8.self) }
+    let port = Int(greeting[greeting.range(of: "127.0.0.1:")!.upperBound...].prefix { $0.isNumber })!
+    let base = "http://127.0.0.1:\(port)"
+    func call(_ method: String, _ path: String) async -> (Int, [String: Any], [AnyHashable: Any]) {
+        var request = URLRequest(url: URL(string: base + path)!)
+        request.httpMethod = method
+        request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        let (data, response) = try! await URLSession.shared.data(for: request)
+        let http = response as! HTTPURLResponse
+        return (http.statusCode, (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:], http.allHeaderFields)
+    }
+    let formatter = ISO8601DateFormatter()
+    formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+    // Latency: the request leaves → the run's first job records its runner's start (stored with milliseconds).
+    var latencies: [Double] = []
+    var lastRun = 1
+    for _ in 0..<option("--api-runs", 200) {
+        let sent = Date()
+        let (status, _, headers) = await call("POST", "/v1/flows/quick/runs")
+        precondition(status == 202, "POST answered \(status)")
+        let location = headers["Location"] as? String ?? headers["location"] as? String ?? ""
+        lastRun = Int(location.split(separator: "/").last ?? "1") ?? 1
+        var started: Date?
+        while started == nil {
+            let (_, run, _) = await call("GET", location)
+            if let jobs = run["jobs"] as? [[String: Any]], let text = jobs.first?["started_at"] as? String { started = formatter.date(from: text) }
+            if started == nil { try? await Task.sleep(for: .milliseconds(2)) }
+        }
+        latencies.append(started!.timeIntervalSince(sent) * 1000)
+        while (await call("GET", location)).1["finished_at"] is NSNull { try? await Task.sleep(for: .milliseconds(2)) }
+    }
+    line("api POST …/runs → first runner started", latencies, unit: "ms", target: "p50 ≤ 10 ms, p99 ≤ 50 ms (p99 \(String(format: "%.1f", percentile(latencies, 0.99))) ms)")
+    // Run-status reads under load.
+    let seconds = option("--wrk-seconds", 30)
+    let wrk = Process()
+    wrk.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    wrk.arguments = ["wrk", "-t2", "-c16", "-d\(seconds)s", "--latency", "-H", "Authorization: Bearer \(token)", base + "/v1/runs/\(lastRun)"]
+    let wrkOutput = Pipe()
+    wrk.standardOutput = wrkOutput
+    wrk.standardError = FileHandle.nullDevice
+    if (try? wrk.run()) != nil {
+        let text = String(decoding: wrkOutput.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        wrk.waitUntilExit()
+        let wanted = text.split(separator: "\n").filter { $0.contains("50%") || $0.contains("99%") || $0.contains("Requests/sec") || $0.contains("Non-2xx") }
+        print("api GET /v1/runs/\(lastRun) under wrk -t2 -c16 for \(seconds) s (target p99 ≤ 20 ms): " + wanted.map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: "; "))
+    } else {
+        print("api: wrk is not installed (apt-get install wrk): the read-under-load figure is skipped")
+    }
+    if which == "api" { exit(0) }
 }
 
 let registry = PluginRegistry()

@@ -221,8 +221,9 @@ public final class Automation: Sendable {
     /// (the daemon's first sight), else it is only shown.
     public func evaluation(of trigger: FlowTrigger, flow: String, now: Date, recording: Bool = false) -> TriggerEvaluation {
         let store = engine.store
-        let since = ((try? store.triggerMark(flow: flow, trigger: trigger.id)) ?? nil)?.since ?? now
-        if recording { try? store.markTrigger(flow: flow, trigger: trigger.id, since: since) }
+        let mark = (try? store.triggerMark(flow: flow, trigger: trigger.id)) ?? nil
+        if mark == nil && recording { try? store.markTrigger(flow: flow, trigger: trigger.id, since: now) }
+        let since = mark?.since ?? now
         let tables = (try? store.tables()) ?? []
         let imports = Dictionary(tables.map { ($0.name, $0.lastImportAt) }, uniquingKeysWith: { first, _ in first })
         return TriggerEvaluation.evaluate(trigger, flow: flow, since: since, lastImports: imports)

@@ -37,6 +37,20 @@ enum Fixtures {
         return path
     }
 
+    /// Starts a service whose first line on stdout says where it listens, and returns that line (its stderr is dropped).
+    static func start(_ process: Process, firstLineTo output: Pipe) throws -> String {
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var line = ""
+        while !line.contains("\n") {
+            let chunk = output.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            line += String(decoding: chunk, as: UTF8.self)
+        }
+        return line
+    }
+
     /// A private directory for one test, removed by the caller.
     static func temporaryDirectory() throws -> String {
         let path = NSTemporaryDirectory() + "patchbay-test-" + UUID().uuidString

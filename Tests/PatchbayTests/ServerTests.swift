@@ -20,15 +20,7 @@ final class ServeProcess: @unchecked Sendable {
     init(_ project: TestProject, arguments: [String] = []) throws {
         process.executableURL = URL(fileURLWithPath: Fixtures.patchbay)
         process.arguments = ["serve", "--port", "0", "--tick", "0.2"] + arguments + (try project.cliOptions)
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        var line = ""
-        while !line.contains("\n") {
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            line += String(decoding: chunk, as: UTF8.self)
-        }
+        let line = try Fixtures.start(process, firstLineTo: output)
         guard let range = line.range(of: "http://127.0.0.1:"),
               let port = Int(line[range.upperBound...].prefix { $0.isNumber }) else {
             throw Fixtures.FixtureError(message: "patchbay serve did not start: '\(line)'")

@@ -140,9 +140,21 @@ extension Engine {
 }
 
 extension TokenRecord {
-    /// The grants stored with the token (nil if the row is damaged).
-    public var scopes: TokenScopes? { try? JSONDecoder().decode(TokenScopes.self, from: Data(scopesJSON.utf8)) }
+    /// The grants stored with the token (nil if the row is damaged). Decoded once per distinct text: every API
+    /// request authenticates, and the text of a token's grants never changes.
+    public var scopes: TokenScopes? {
+        if let known = decodedScopes.withLock({ $0[scopesJSON] }) { return known }
+        guard let decoded = try? JSONDecoder().decode(TokenScopes.self, from: Data(scopesJSON.utf8)) else { return nil }
+        decodedScopes.withLock { cache in
+            if cache.count > 1024 { cache.removeAll() }
+            cache[scopesJSON] = decoded
+        }
+        return decoded
+    }
 }
+
+/// Grants by their stored text (TokenRecord.scopes).
+private let decodedScopes = Mutex<[String: TokenScopes]>([:])
 
 // MARK: - `#` values: encrypted at rest, handed to connectors only through the credential callback
 

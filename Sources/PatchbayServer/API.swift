@@ -76,6 +76,8 @@ public struct API: Sendable {
     let metrics: ServerMetrics
     let automation: Automation
     let logger: Logger
+    /// The answers of finished runs, by id.
+    let finishedRuns = AnswerCache(capacity: 2048)
     /// The largest request body read (a run's task selection and variables).
     static let maxBody = 1 << 20
 
@@ -115,7 +117,12 @@ public struct API: Sendable {
             let flow = request.uri.queryParameters.get("flow")
             return JSON.response(["runs": try engine.runs(flow: flow, limit: limit).map { runJSON(try engine.detail(of: $0)) }])
         case "showRun":
-            return JSON.response(runJSON(try engine.detail(of: try run(context))))
+            let run = try run(context)
+            if let bytes = finishedRuns.bytes(of: run.id!) { return JSON.response(bytes: bytes) }
+            let bytes = JSON.bytes(runJSON(try engine.detail(of: run)))
+            // A finished run never changes again: its answer is kept (status reads are the API's most common call).
+            if run.status.isFinished { finishedRuns.keep(bytes, for: run.id!) }
+            return JSON.response(bytes: bytes)
         case "jobLog": return try await jobLog(request, context)
         case "retryRun": return try await retry(request, context, caller: caller!)
         case "terminateRun":

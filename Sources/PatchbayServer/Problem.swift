@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import Synchronization
 
 struct Problem: Error, Sendable {
     /// The stable code; `type` is derived from it. Clients branch on these, never on the detail's words.
@@ -80,8 +81,30 @@ enum JSON {
     }
 
     static func response(_ object: Any, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+        response(bytes: bytes(object), status: status, headers: headers)
+    }
+
+    static func response(bytes: [UInt8], status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
         var headers = headers
         headers[.contentType] = "application/json"
-        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes(object))))
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}
+
+/// Answers that cannot change any more, kept by id up to a capacity (the oldest kept is dropped first).
+final class AnswerCache: Sendable {
+    private let state = Mutex<(answers: [Int64: [UInt8]], order: [Int64])>(([:], []))
+    let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    func bytes(of id: Int64) -> [UInt8]? { state.withLock { $0.answers[id] } }
+
+    func keep(_ bytes: [UInt8], for id: Int64) {
+        state.withLock { state in
+            guard state.answers.updateValue(bytes, forKey: id) == nil else { return }
+            state.order.append(id)
+            if state.order.count > capacity { state.answers[state.order.removeFirst()] = nil }
+        }
     }
 }

@@ -187,7 +187,6 @@ if which == "api" || which == "all" {
     // A project of one no-op flow, served by the release `patchbay serve` beside this binary.
     let bin = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
     let root = NSTemporaryDirectory() + "patchbay-bench-api-\(getpid())"
-    defer { try? FileManager.default.removeItem(atPath: root) }
     func patchbay(_ arguments: [String]) -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: bin + "/patchbay")
@@ -210,7 +209,6 @@ if which == "api" || which == "all" {
     serve.standardOutput = output
     serve.standardError = FileHandle.nullDevice
     try! serve.run()
-    defer { kill(serve.processIdentifier, SIGKILL); serve.waitUntilExit() }
     var greeting = ""
     while !greeting.contains("\n") { greeting += String(decoding: output.fileHandleForReading.availableData, as: UTF8.self) }
     let port = Int(greeting[greeting.range(of: "127.0.0.1:")!.upperBound...].prefix { $0.isNumber })!
@@ -260,6 +258,10 @@ if which == "api" || which == "all" {
     } else {
         print("api: wrk is not installed (apt-get install wrk): the read-under-load figure is skipped")
     }
+    // exit() runs no defer: the daemon and its project go explicitly.
+    kill(serve.processIdentifier, SIGKILL)
+    serve.waitUntilExit()
+    try? FileManager.default.removeItem(atPath: root)
     if which == "api" { exit(0) }
 }
 

@@ -127,6 +127,35 @@ struct ScheduleAutomationTests {
     }
 }
 
+@Suite("Choosing a schedule: runs that would queue are flagged")
+struct ScheduleAdviceTests {
+    @Test("a schedule whose interval is shorter than the flow's recent p90 duration warns, saying how long runs take; a slower one does not")
+    func warnsWhenRunsWouldQueue() throws {
+        let automated = try AutomatedProject("""
+            schedules:
+              - {id: often, cron: "*/5 * * * *"}
+              - {id: hourly, cron: "0 * * * *"}
+            """)
+        defer { automated.remove() }
+        // Given five finished runs of the flow that took 10 to 14 minutes
+        let now = Date()
+        for minutes in [10.0, 11, 12, 13, 14] {
+            var run = RunRecord(flowName: "f", flowFile: "", flowJSON: "{}", status: .created, trigger: "manual", retryOf: nil, onlyTasks: nil,
+                                parallelism: 1, hostPID: nil, hostStart: nil, createdAt: now.addingTimeInterval(-3600))
+            run.status = .success
+            run.startedAt = now.addingTimeInterval(-3600)
+            run.finishedAt = now.addingTimeInterval(-3600 + minutes * 60)
+            _ = try automated.project.store.insert(run: run, jobs: [])
+        }
+        // When the schedules are listed
+        let statuses = automated.automation.schedules(now: now)
+        // Then the 5-minute one warns with the durations, the hourly one does not
+        let often = try #require(statuses.first { $0.schedule.id == "often" })
+        #expect(often.warnings == ["runs will queue: it fires every 5 min at the shortest, and the flow's last 5 runs took up to 14 min (p90)"], "\(often.warnings)")
+        #expect(statuses.first { $0.schedule.id == "hourly" }?.warnings == [])
+    }
+}
+
 @Suite("Table triggers: every watched table updated, then the cool-down")
 struct TriggerRuleTests {
     let trigger = FlowTrigger(id: "t", tables: ["in.a", "in.b"], coolDownMinutes: 10)

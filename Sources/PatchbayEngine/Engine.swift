@@ -259,7 +259,14 @@ public final class Engine: Sendable {
             let found = Mutex<[FlowIssue]>([])
             do {
                 let flow = try await load(flowFile: file, sealFiles: false, notes: notes) { issue in found.withLock { $0.append(issue) } }
-                checked.append((file, .success(flow), found.withLock { $0 }))
+                // A schedule faster than the flow's recent runs: its runs will queue (as `schedule list` warns).
+                var warnings = found.withLock { $0 }
+                if !(flow.schedules ?? []).isEmpty {
+                    for status in Automation(engine: self).schedules(now: time.now()) where status.flow == flow.name {
+                        warnings += status.warnings.map { FlowIssue(status.schedule.location, "schedules.\(status.schedule.id)", $0) }
+                    }
+                }
+                checked.append((file, .success(flow), warnings))
             } catch EngineError.invalidFlow(let problems) {
                 checked.append((file, .failure(problems), []))
             }

@@ -96,7 +96,7 @@ struct IncrementalExtractTests {
 @Suite("Checkpoints: a killed runner resumes at its last page")
 struct CheckpointTests {
     /// A GET on loopback, answered within `timeout` seconds.
-    static func get(_ url: String, timeout: Int = 40) throws -> [String: Any] {
+    static func get(_ url: String, timeout: Int = 130) throws -> [String: Any] {
         let result = try Fixtures.run("/usr/bin/env", ["curl", "-sf", "--max-time", "\(timeout)", url])
         return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stderr)")
     }
@@ -126,7 +126,7 @@ struct CheckpointTests {
         let status = try Self.get("http://127.0.0.1:\(api.port)/stall-status?wait=1")
         if status["stalled"] as? Bool != true {
             let (run, jobs) = try await running.value
-            Issue.record("page 3 was never asked for: \(status); the run: \(run.message ?? "") \(jobs.mapValues { $0.message ?? "" })")
+            Issue.record("page 3 was never asked for within 120 s: \(status); the run: \(run.status) \(run.message ?? "") \(jobs.mapValues { "\($0.status) \($0.message ?? "")" })")
             return
         }
         let job = try #require(try project.store.jobs(configurationKey: "dev.patchbay.http-extract/flow:pages/items").first)

@@ -320,7 +320,7 @@ struct EngineTests {
         #expect(run.status == .error)
         #expect(jobs["never"]?.message == "status check: still not ready after 7 checks (poll timeout 3600.0 seconds)")
         #expect(clock.total == .seconds(3600))
-        #expect(ContinuousClock.now - started < .seconds(60))
+        #expect(ContinuousClock.now - started < .seconds(300), "an hour of engine time in minutes at most, even on a loaded CI machine")
     }
 
     @Test("keboola JSON runs end to end: disabled skipped, continueOnFailure gives warning, outputs by numeric task id")

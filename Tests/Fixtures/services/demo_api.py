@@ -30,7 +30,7 @@ pagination, with faults:
   GET /customers                    {"items": [{"id": "c1"}, {"id": "c2"}, {"id": "c 3"}]}
   GET /customers/ID/orders?page=P   that customer's orders (3, 0 and 12), 5 a page: {"data": {"items": [...]}, "meta": {"total": N}}
   POST /grow                        adds 5 items (ids 26-30, then 31-35, ...)
-  GET /stall?page=P&per_page=S      as /page, but the first request of page 3 hangs (30 s at most: the test kills
+  GET /stall?page=P&per_page=S      as /page, but the first request of page 3 hangs (150 s at most: the test kills
                                     whoever asked); GET /stall-status?wait=1 answers once it has, with the number
                                     of requests of each page: {"stalled": true, "requests": {"1": 1, ...}}
   /page, /cursor and an export's data take since=N: only items with an id above N
@@ -126,7 +126,7 @@ class Handler(JSONHandler):
             return self.answer(200, {"data": {"items": orders[(page - 1) * size:page * size]}, "meta": {"total": len(orders)}})
         if url.path == "/stall-status":
             if "wait" in query:
-                stalled.wait(30)
+                stalled.wait(120)
             with lock:
                 counts = {str(k): v for k, v in sorted(stall_requests.items())}
             return self.answer(200, {"stalled": stalled.is_set(), "requests": counts})
@@ -136,7 +136,7 @@ class Handler(JSONHandler):
                 first = stall_requests[number("page", 1)] == 1
             if number("page", 1) == 3 and first:
                 stalled.set()
-                time.sleep(30)
+                time.sleep(150)
                 return
             url = url._replace(path="/page")
         if url.path in ("/page", "/flaky", "/flaky-date", "/flaky-reset", "/private"):

@@ -83,11 +83,12 @@ extension Engine {
 
     /// Creates a token; its secret is returned once and stored only as a hash.
     public func createToken(name: String, scopes: TokenScopes, expiresIn: TimeInterval? = nil,
-                            orchestration: String? = nil) throws -> (TokenRecord, secret: String) {
+                            orchestration: String? = nil, webhook: String? = nil) throws -> (TokenRecord, secret: String) {
         if let orchestration, try store.orchestrationToken(orchestration) != nil { throw AccessError.orchestrationHasToken(orchestration) }
         var secret = ""
-        let record = TokenRecord(name: name, scopesJSON: String(decoding: try JSONEncoder().encode(scopes), as: UTF8.self),
+        var record = TokenRecord(name: name, scopesJSON: String(decoding: try JSONEncoder().encode(scopes), as: UTF8.self),
                                  orchestration: orchestration, expiresAt: expiresIn.map { Date().addingTimeInterval($0) })
+        record.webhook = webhook
         let token = try store.createToken(record) { id in
             secret = TokenSecret.generate(id: id)
             return TokenSecret.hash(secret)

@@ -29,6 +29,8 @@ public struct RunOptions: Sendable {
     public var trigger = "manual"
     /// The schedule fire or trigger that started it, recorded with the run.
     public var mark: AutomationMark?
+    /// The token of whoever started it (nil: a schedule or a trigger): who is told how it ended.
+    public var startedBy: Int64?
 
     public static let defaultParallelism = max(4, 2 * ProcessInfo.processInfo.activeProcessorCount)
 
@@ -244,7 +246,7 @@ public final class Engine: Sendable {
             return job
         }
         let run = try record(flow: flow, trigger: options.trigger, retryOf: nil, only: options.only, parallelism: options.parallelism, jobs: jobs,
-                             mark: options.mark)
+                             mark: options.mark, startedBy: options.startedBy)
         memo.withLock { $0.flows[run.id!] = flow }
         return run
     }
@@ -340,7 +342,7 @@ public final class Engine: Sendable {
     }
 
     private func record(flow: Flow, trigger: String, retryOf: Int64?, only: [String]?, parallelism: Int,
-                        jobs: [JobRecord], mark: AutomationMark? = nil) throws -> RunRecord {
+                        jobs: [JobRecord], mark: AutomationMark? = nil, startedBy: Int64? = nil) throws -> RunRecord {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let flowJSON = String(decoding: try encoder.encode(flow), as: UTF8.self)
@@ -351,6 +353,7 @@ public final class Engine: Sendable {
                             hostStart: host.startTicks, createdAt: time.now())
         // Every job of an orchestration acts as the orchestration's own token, whoever started the run.
         run.tokenID = try orchestrationToken(for: flow).id
+        run.startedByTokenID = startedBy
         return try store.insert(run: run, jobs: jobs, mark: mark).0
     }
 

@@ -230,3 +230,69 @@ extension FlowReader {
         return (flow, FlowSchedule(id: id, cron: cron, timezone: timezone, enabled: state == "enabled", location: body.location))
     }
 }
+
+/// Who hears about a flow's runs: webhooks on error, on warning and on "running much longer than usual"
+/// (Keboola's rule: longer than the average of the last 20 runs by more than the tolerance).
+public struct FlowNotifications: Sendable, Codable, Equatable {
+    public enum Event: String, Sendable, Codable, CaseIterable {
+        case error, warning
+        case longRunning = "long_running"
+    }
+
+    public struct Webhook: Sendable, Codable, Equatable {
+        public var url: String
+        public var on: Set<Event>
+        public init(url: String, on: Set<Event>) { self.url = url; self.on = on }
+    }
+
+    public var webhooks: [Webhook]
+    /// How much longer than the average a run may take before it is "much longer" (percent).
+    public var longRunningTolerancePercent: Int
+
+    public init(webhooks: [Webhook], longRunningTolerancePercent: Int = 50) {
+        self.webhooks = webhooks
+        self.longRunningTolerancePercent = longRunningTolerancePercent
+    }
+
+    /// Whether `text` is an http or https URL with a host (a webhook's address).
+    public static func isWebhookURL(_ text: String) -> Bool {
+        guard let url = URL(string: text), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme), url.host?.isEmpty == false else { return false }
+        return true
+    }
+}
+
+extension FlowReader {
+    /// `notifications: {webhooks: [{url, on: [error, warning, long_running]}], longRunningTolerancePercent: 50}`.
+    mutating func readNotifications(_ node: Node) -> FlowNotifications? {
+        guard let fields = mapping(node, "notifications") else { return nil }
+        checkKeys(fields, "notifications", allowed: ["webhooks", "longRunningTolerancePercent"])
+        var webhooks: [FlowNotifications.Webhook] = []
+        for (index, item) in (node["webhooks"].flatMap { sequence($0, "notifications.webhooks") } ?? []).enumerated() {
+            let path = "notifications.webhooks[\(index)]"
+            guard let entry = mapping(item, path) else { continue }
+            checkKeys(entry, path, allowed: ["url", "on"])
+            guard let url = text(item["url"], join(path, "url")), FlowNotifications.isWebhookURL(url) else {
+                fail(item["url"] ?? item, join(path, "url"), "a webhook needs an http or https url")
+                continue
+            }
+            var events: Set<FlowNotifications.Event> = [.error]
+            if let on = item["on"], let list = sequence(on, join(path, "on")) {
+                events = []
+                for (position, word) in list.enumerated() {
+                    guard let name = text(word, "\(join(path, "on"))[\(position)]") else { continue }
+                    if let event = FlowNotifications.Event(rawValue: name) { events.insert(event) } else {
+                        fail(word, "\(join(path, "on"))[\(position)]", "'\(name)' is not an event: write error, warning or long_running")
+                    }
+                }
+            }
+            webhooks.append(FlowNotifications.Webhook(url: url, on: events))
+        }
+        var tolerance = 50
+        if let value = node["longRunningTolerancePercent"] {
+            if case .scalar(.integer(let number)) = value.kind, (0...10_000).contains(number) { tolerance = Int(number) } else {
+                fail(value, "notifications.longRunningTolerancePercent", "expected a whole percentage from 0 to 10000")
+            }
+        }
+        return FlowNotifications(webhooks: webhooks, longRunningTolerancePercent: tolerance)
+    }
+}

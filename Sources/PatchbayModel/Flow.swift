@@ -118,6 +118,8 @@ public struct Flow: Sendable, Codable, Equatable {
     /// `schedules:` and `triggers:` of the flow file (nil in a run's snapshot recorded before they existed).
     public var schedules: [FlowSchedule]?
     public var triggers: [FlowTrigger]?
+    /// `notifications:` of the flow file: its webhooks (nil: none).
+    public var notifications: FlowNotifications?
 
     public func tasks(in phase: String) -> [FlowTask] { tasks.filter { $0.phase == phase } }
 

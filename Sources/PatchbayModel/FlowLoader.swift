@@ -225,7 +225,7 @@ struct FlowReader {
     }
 
     mutating func readNative(_ root: Node, pairs: [(key: String, keyLocation: SourceLocation, value: Node)]) -> Flow {
-        checkKeys(pairs, "", allowed: ["name", "description", "variables", "configurations", "phases", "schedules", "triggers"])
+        checkKeys(pairs, "", allowed: ["name", "description", "variables", "configurations", "phases", "schedules", "triggers", "notifications"])
         let name = text(root["name"], "name") ?? defaultName
         var variables: [String: String]?
         if let section = root["variables"], let entries = mapping(section, "variables") {
@@ -267,6 +267,7 @@ struct FlowReader {
         var flow = Flow(name: name, file: file, phases: phases, tasks: tasks, format: "native", variables: variables)
         if let node = root["schedules"] { flow.schedules = readSchedules(node) }
         if let node = root["triggers"] { flow.triggers = readTriggers(node) }
+        if let node = root["notifications"] { flow.notifications = readNotifications(node) }
         return finish(flow)
     }
 

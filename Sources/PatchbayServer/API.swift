@@ -255,6 +255,7 @@ public struct API: Sendable {
             var options = RunOptions(only: only)
             options.variables = variables
             options.trigger = "api"
+            options.startedBy = caller.token.id
             let submitted: RunRecord
             do { submitted = try engine.submit(loaded, options: options) } catch EngineError.invalidFlow(let problems) {
                 throw Problem(.invalidRequest, problems.issues.map(\.description).joined(separator: "; "))

@@ -13,12 +13,14 @@ public final class RunPool: Sendable {
     let engine: Engine
     let logger: Logger
     let metrics: ServerMetrics
+    let webhooks: WebhookSender?
     private let state = Mutex<(running: [Int64: Task<Void, Never>], draining: Bool)>(([:], false))
 
-    public init(engine: Engine, metrics: ServerMetrics, logger: Logger) {
+    public init(engine: Engine, metrics: ServerMetrics, logger: Logger, webhooks: WebhookSender? = nil) {
         self.engine = engine
         self.metrics = metrics
         self.logger = logger
+        self.webhooks = webhooks
     }
 
     public var isDraining: Bool { state.withLock { $0.draining } }
@@ -30,11 +32,12 @@ public final class RunPool: Sendable {
         let id = run.id!
         return state.withLock { state in
             guard !state.draining else { return false }
-            state.running[id] = Task { [engine, metrics, logger] in
+            state.running[id] = Task { [engine, metrics, logger, webhooks] in
                 logger.info("run started", metadata: ["run": "\(id)", "flow": "\(run.flowName)", "trigger": "\(run.trigger)"])
                 let finished = await engine.execute(run) { event in metrics.observe(event) }
                 logger.info("run finished", metadata: ["run": "\(id)", "flow": "\(run.flowName)", "status": "\(finished.status.rawValue)"])
                 self.finished(id)
+                await webhooks?.deliver(engine.notifications(forEndOf: finished))
             }
             return true
         }
@@ -77,6 +80,8 @@ public final class Daemon: Service {
     let resumed: [RunRecord]
     /// Problems already logged (a file that cannot be read is said once, not every tick).
     private let reported = Mutex<Set<String>>([])
+    /// Runs already reported as running much longer than usual.
+    private let toldLong = Mutex<Set<Int64>>([])
 
     public init(engine: Engine, pool: RunPool, logger: Logger, tick: Duration = .seconds(1), grace: Duration = .seconds(30), resumed: [RunRecord] = []) {
         self.engine = engine
@@ -95,6 +100,12 @@ public final class Daemon: Service {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 for action in await self.automation.tick(now: self.engine.time.now()) { self.act(on: action) }
+                // Runs much longer than usual: told once each.
+                let long = self.engine.longRunningNotifications(now: self.engine.time.now(), alreadySent: self.toldLong.withLock { $0 })
+                if !long.isEmpty {
+                    self.toldLong.withLock { $0.formUnion(long.map(\.runID)) }
+                    await self.pool.webhooks?.deliver(long)
+                }
                 // Hot-add: a plugin copied into a plugin directory is usable by the next task (the check does not block).
                 if self.watcher.waitForChange(timeout: .zero) {
                     for change in await self.engine.registry.refresh() { self.logger.info("plugins changed", metadata: ["change": "\(change)"]) }

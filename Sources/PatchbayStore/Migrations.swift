@@ -249,6 +249,10 @@ extension Store {
                 );
                 """)
         }
+        migrator.registerMigration("v15: who started a run, and the webhook of a token") { db in
+            try db.execute(sql: "ALTER TABLE runs ADD COLUMN startedByTokenID INTEGER")
+            try db.execute(sql: "ALTER TABLE tokens ADD COLUMN webhook TEXT")
+        }
         return migrator
     }
 }

@@ -28,6 +28,8 @@ public struct RunRecord: Sendable, Codable, Equatable, FetchableRecord, MutableP
     public var hostStart: Int64?
     /// The token the run acts as (v2): its scopes decide which credentials and buckets its tasks get.
     public var tokenID: Int64?
+    /// The token that started the run (nil: a schedule, a trigger or recovery); its jobs act as `tokenID` (v15).
+    public var startedByTokenID: Int64?
     public var createdAt: Date
     public var startedAt: Date?
     public var finishedAt: Date?
@@ -348,6 +350,8 @@ public struct TokenRecord: Sendable, Codable, Equatable, FetchableRecord, Mutabl
     public var createdAt: Date
     public var expiresAt: Date?
     public var revokedAt: Date?
+    /// Where runs started by hand with this token report their errors, warnings and long runs (v15).
+    public var webhook: String?
 
     public init(name: String, scopesJSON: String, orchestration: String? = nil, createdAt: Date = Date(), expiresAt: Date? = nil) {
         self.name = name
@@ -373,6 +377,7 @@ extension TokenRecord {
         createdAt = try row.decode(forColumn: "createdAt")
         expiresAt = try row.decode(forColumn: "expiresAt")
         revokedAt = try row.decode(forColumn: "revokedAt")
+        webhook = try row.decode(forColumn: "webhook")
     }
 
     public func encode(to container: inout PersistenceContainer) throws {
@@ -384,6 +389,7 @@ extension TokenRecord {
         container["createdAt"] = createdAt
         container["expiresAt"] = expiresAt
         container["revokedAt"] = revokedAt
+        container["webhook"] = webhook
     }
 }
 

@@ -1,6 +1,9 @@
 import ArgumentParser
 import PatchbayCore
 import Foundation
+import PatchbayServer
+import Logging
+import PatchbayModel
 import PatchbayViews
 import PatchbayEngine
 import PatchbayModel
@@ -60,15 +63,19 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reportingErrors {
-            let engine = try project.engine(global, needs: .runOrchestrations)
+            let (engine, caller) = try project.session(global, needs: .runOrchestrations)
             let flow = try await engine.load(flowFile: engine.project.flowFile(self.flow), sealFiles: true, notes: printNote, warnings: printWarning)
             var options = RunOptions(only: selected, parallelism: parallelism)
+            options.startedBy = caller.token.id
             for item in variables {
                 let equals = item.firstIndex(of: "=")!
                 options.variables[String(item[..<equals])] = String(item[item.index(after: equals)...])
             }
             let run = try engine.submit(flow, options: options)
             let final = await execute(run, on: engine, output: global.output)
+            // A run started by hand tells only whoever started it (their token's webhook), as in Keboola.
+            let notes = engine.notifications(forEndOf: final)
+            if !notes.isEmpty { await WebhookSender(key: try engine.webhookSigningKey(), logger: Logger(label: "patchbay.webhooks")).deliver(notes) }
             let code = ExitCode.forRun(final.status)
             if code != .success { throw code }
         }

@@ -1,6 +1,9 @@
 import ArgumentParser
 import PatchbayCore
 import Foundation
+import PatchbayServer
+import Logging
+import PatchbayModel
 import PatchbayViews
 import PatchbayEngine
 import PatchbaySecurity
@@ -52,6 +55,8 @@ struct TokensCommand: AsyncParsableCommand {
         @Option(help: ArgumentHelp("It expires after this long: 90s, 15m, 12h, 30d.", valueName: "duration")) var expiresIn: String?
         @Option(help: ArgumentHelp("Make it the own token of this flow (its runs act as it), instead of the default one.", valueName: "flow"))
         var orchestration: String?
+        @Option(help: ArgumentHelp("Where runs started with this token report their errors, warnings and long runs (a signed POST).", valueName: "url"))
+        var webhook: String?
         @OptionGroup var project: ProjectOptions
         @OptionGroup var global: GlobalOptions
 
@@ -79,7 +84,10 @@ struct TokensCommand: AsyncParsableCommand {
                 guard beyond.isEmpty else {
                     throw AccessError.lacks(caller.token.name, "grant what it does not have itself: " + beyond.joined(separator: ", "))
                 }
-                let (token, secret) = try engine.createToken(name: name, scopes: scopes, expiresIn: lifetime, orchestration: orchestration)
+                if let webhook, !FlowNotifications.isWebhookURL(webhook) {
+                    throw CLIError("--webhook '\(webhook)' is not an http or https URL", exitCode: .inputInvalid)
+                }
+                let (token, secret) = try engine.createToken(name: name, scopes: scopes, expiresIn: lifetime, orchestration: orchestration, webhook: webhook)
                 if global.output == .json {
                     printJSON(["id": token.id!, "name": token.name, "secret": secret, "scopes": scopes.summary,
                                "expires_at": iso(token.expiresAt)])

@@ -54,7 +54,7 @@ struct ServeCommand: AsyncParsableCommand {
             var logger = Logger(label: "patchbay.serve")
             logger.logLevel = global.logLevel.level
             let metrics = ServerMetrics()
-            let pool = RunPool(engine: engine, metrics: metrics, logger: logger)
+            let pool = RunPool(engine: engine, metrics: metrics, logger: logger, webhooks: WebhookSender(key: try engine.webhookSigningKey(), logger: logger))
             let daemon = Daemon(engine: engine, pool: pool, logger: logger, tick: .milliseconds(Int64(tick * 1000)),
                                 grace: .milliseconds(Int64(grace * 1000)), resumed: resumed.runs.withLock { $0 })
             let api = API(engine: engine, pool: pool, metrics: metrics, logger: logger)

@@ -156,6 +156,42 @@ struct ScheduleAdviceTests {
     }
 }
 
+@Suite("Notifications: running much longer than usual")
+struct LongRunningTests {
+    @Test("a run longer than the average of the flow's last runs by more than the tolerance is reported once, to the flow's long_running webhooks")
+    func longRunning() async throws {
+        let automated = try AutomatedProject("""
+            notifications:
+              webhooks:
+                - {url: "http://127.0.0.1:9/slow", on: [long_running]}
+                - {url: "http://127.0.0.1:9/errors", on: [error]}
+              longRunningTolerancePercent: 100
+            """)
+        defer { automated.remove() }
+        let engine = automated.project.engine
+        let now = Date()
+        // Given three earlier runs of 4 to 6 s (average 5 s), and one started 11 s ago, as a schedule starts them
+        for seconds in [4.0, 5, 6] {
+            var run = RunRecord(flowName: "f", flowFile: "", flowJSON: "{}", status: .success, trigger: "schedule s", retryOf: nil, onlyTasks: nil,
+                                parallelism: 1, hostPID: nil, hostStart: nil, createdAt: now.addingTimeInterval(-600))
+            run.startedAt = now.addingTimeInterval(-600)
+            run.finishedAt = now.addingTimeInterval(-600 + seconds)
+            _ = try automated.project.store.insert(run: run, jobs: [])
+        }
+        let flow = try await engine.load(flowFile: automated.project.project.flowFile("f"))
+        let running = try engine.submit(flow)
+        try automated.project.store.update(run: running.id!, to: .processing, at: now.addingTimeInterval(-11))
+        // When the daemon looks, and looks again
+        let notes = engine.longRunningNotifications(now: now, alreadySent: [])
+        // Then the long_running webhook alone is told, once, with how long it runs against the average
+        #expect(notes.map(\.url) == ["http://127.0.0.1:9/slow"] && notes.first?.event == .longRunning, "\(notes)")
+        #expect(notes.first?.body.contains("the average of its last 3 runs is 5.0 s") == true, "\(notes.first?.body ?? "")")
+        #expect(engine.longRunningNotifications(now: now, alreadySent: [running.id!]).isEmpty)
+        // And within the tolerance (twice the average) nothing is said
+        #expect(engine.longRunningNotifications(now: now.addingTimeInterval(-2), alreadySent: []).isEmpty)
+    }
+}
+
 @Suite("Table triggers: every watched table updated, then the cool-down")
 struct TriggerRuleTests {
     let trigger = FlowTrigger(id: "t", tables: ["in.a", "in.b"], coolDownMinutes: 10)

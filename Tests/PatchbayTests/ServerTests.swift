@@ -302,6 +302,54 @@ struct ServerTests {
         #expect(result.status == 0, "\(result.stdout.suffix(4000))")
     }
 
+    @Test("notifications follow Keboola's rule: a run started by a person's token tells only that token's webhook; one started as the orchestration token tells the flow's; every call is signed")
+    func notificationRule() async throws {
+        let ingest = try IngestService()
+        let base = "http://127.0.0.1:\(ingest.port)"
+        let project = try Self.project(["flows/failing.yaml": """
+            phases:
+              - {id: p, tasks: [{id: t, connector: test.status-check, parameters: {count_in_state: true, fail_at: 1}}]}
+            notifications:
+              webhooks:
+                - {url: "\(base)/ingest?to=flow", on: [error]}
+            """])
+        defer { project.remove() }
+        let person = try project.engine.createToken(name: "alice", scopes: TokenScopes(canRunOrchestrations: true), webhook: base + "/ingest?to=alice").secret
+        let orchestration = try project.engine.createToken(name: "failing's", scopes: TokenScopes(canRunOrchestrations: true), orchestration: "failing").secret
+        let serve = try ServeProcess(project)
+        func received(_ count: Int) async throws -> [[String: Any]] {
+            let deadline = Date().addingTimeInterval(60)
+            while Date() < deadline {
+                let lines = try ingest.received()
+                if lines.count >= count { return lines }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            return try ingest.received()
+        }
+        // When alice's token starts a run that fails, only alice is told
+        #expect(try await serve.request("POST", "/v1/flows/failing/runs", token: person).status == 202)
+        let first = try await received(1)
+        #expect(first.count == 1 && first.first?["path"] as? String == "/ingest?to=alice", "\(first)")
+        // When the orchestration token starts one, the flow's webhook is told
+        #expect(try await serve.request("POST", "/v1/flows/failing/runs", token: orchestration).status == 202)
+        let both = try await received(2)
+        #expect(both.count == 2 && both.last?["path"] as? String == "/ingest?to=flow", "\(both)")
+        // And a run by hand (the CLI, alice's token) tells alice again
+        let manual = try project.patchbay(["run", "failing", "--token", person])
+        #expect(manual.status == 1, "\(manual.stderr)")
+        let all = try await received(3)
+        #expect(all.count == 3 && all.last?["path"] as? String == "/ingest?to=alice", "\(all)")
+        // Every call carries the event and a signature a receiver can check with the project's key
+        let key = try String(contentsOfFile: project.project.stateDirectory + "/webhook-key", encoding: .utf8)
+        for call in all {
+            let body = try #require(call["body"] as? String), timestamp = try #require(Int64(call["timestamp"] as? String ?? ""))
+            #expect(call["event"] as? String == "error")
+            #expect(call["signature"] as? String == WebhookKey.signature(key: key, timestamp: timestamp, body: body))
+            let payload = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])
+            #expect((payload["run"] as? [String: Any])?["status"] as? String == "error" && payload["event"] as? String == "error")
+        }
+    }
+
     @Test("SIGTERM during a run: no new run starts, the running one gets its grace, then is terminated and recorded; the daemon exits 0")
     func drain() async throws {
         let project = try Self.project(["flows/slow.yaml": """

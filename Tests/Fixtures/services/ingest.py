@@ -1,7 +1,8 @@
 """A small ingestion service for the egression tests: a real HTTP server on 127.0.0.1, on a free port it prints
-first. Every POST body is appended (one JSON line: path, authorization, body) to the file given with --log.
+first. Every POST body is appended (one JSON line: path, authorization, body, and the X-Patchbay-* webhook
+headers) to the file given with --log.
 
-  POST /ingest   200 {"ok": true}
+  POST /ingest   200 {"ok": true} (any query too: /ingest?to=alice)
   POST /flaky    the first request 503 with Retry-After: 1, then 200
   POST /secure   200 when "Authorization: Bearer T" has T ending in --accept-suffix, else 401
 """
@@ -26,7 +27,9 @@ class Handler(JSONHandler):
         authorization = self.headers.get("Authorization", "")
         with lock:
             with open(options.log, "a") as log:
-                log.write(json.dumps({"path": self.path, "authorization": authorization, "body": body}) + "\n")
+                log.write(json.dumps({"path": self.path, "authorization": authorization, "body": body,
+                                      "event": self.headers.get("X-Patchbay-Event"), "timestamp": self.headers.get("X-Patchbay-Timestamp"),
+                                      "signature": self.headers.get("X-Patchbay-Signature")}) + "\n")
         if self.path == "/flaky":
             with lock:
                 flaky_seen[0] += 1
@@ -38,7 +41,7 @@ class Handler(JSONHandler):
             if authorization.startswith("Bearer ") and authorization.endswith(options.accept_suffix):
                 return self.answer(200, {"ok": True})
             return self.answer(401, {"error": "token revoked"})
-        if self.path == "/ingest":
+        if self.path == "/ingest" or self.path.startswith("/ingest?"):
             return self.answer(200, {"ok": True})
         return self.answer(404, {"error": "no such endpoint"})
 

@@ -6,6 +6,7 @@ public import Foundation
 public import PatchbayModel
 public import PatchbaySchedule
 public import PatchbayStore
+import PatchbaySecurity
 import Synchronization
 
 extension Engine {
@@ -200,9 +201,24 @@ public final class Automation: Sendable {
         default:
             break
         }
+        // Its own token, when it names one (else the orchestration token, as in Keboola): live, and allowed to run.
+        var startedBy: Int64?
+        if let name = schedule.token {
+            let token = ((try? store.tokens()) ?? []).first { $0.name == name }
+            let refusal: String? = if let token {
+                (try? engine.liveScopes(of: token, at: now)).map { $0.isMaster || $0.canRunOrchestrations ? nil : "the token '\(name)' may not run orchestrations" }
+                    ?? "the token '\(name)' is revoked or expired"
+            } else { "there is no token '\(name)'" }
+            if let refusal {
+                try? store.advance(flow: flow.name, schedule: schedule.id, to: chosen.date)
+                return actions + [.dropped(flow: flow.name, schedule: schedule.id, fire: chosen.date, reason: refusal + " (the schedule's token)")]
+            }
+            startedBy = token?.id
+        }
         do {
             let loaded = try await engine.load(flowFile: file)
             var options = RunOptions()
+            options.startedBy = startedBy
             options.trigger = "schedule \(schedule.id)"
             options.mark = .fire(flow: flow.name, schedule: schedule.id, at: chosen.date)
             let run = try engine.submit(loaded, options: options)

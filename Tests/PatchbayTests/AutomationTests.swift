@@ -2,6 +2,7 @@ import Foundation
 import PatchbayCore
 @testable import PatchbayEngine
 import PatchbayModel
+import PatchbaySecurity
 import PatchbayStore
 import Testing
 
@@ -99,6 +100,24 @@ struct ScheduleAutomationTests {
         let fired = reasons.map { String($0[$0.range(of: "fired for ")!.upperBound...].prefix(25)) }
         #expect(fired == ["2026-10-25T00:30:00+02:00", "2026-10-25T01:00:00+02:00", "2026-10-25T01:30:00+02:00", "2026-10-25T02:00:00+02:00",
                           "2026-10-25T02:30:00+02:00", "2026-10-25T03:00:00+01:00", "2026-10-25T03:30:00+01:00"], "\(fired)")
+    }
+
+    @Test("a schedule's own token starts its runs; a revoked one drops the fire, saying why")
+    func ownToken() async throws {
+        let automated = try AutomatedProject("""
+            schedules:
+              - {id: mine, cron: "* * * * *", token: ops}
+            """)
+        defer { automated.remove() }
+        let (ops, _) = try automated.project.engine.createToken(name: "ops", scopes: TokenScopes(canRunOrchestrations: true))
+        let start = AutomatedProject.date("2026-12-03T10:00:05Z")
+        _ = await automated.tick(start)
+        let fired = await automated.tick(start.addingTimeInterval(60))
+        let run = try #require(fired.compactMap { if case .submitted(let run, _) = $0 { run } else { nil } }.first, "\(fired)")
+        #expect(run.startedByTokenID == ops.id)
+        try automated.project.engine.revokeToken(ops.id!)
+        let dropped = await automated.tick(start.addingTimeInterval(120))
+        #expect(dropped.contains { if case .dropped(_, _, _, let reason) = $0 { reason.contains("the token 'ops' is revoked or expired") } else { false } }, "\(dropped)")
     }
 
     @Test("overlap: queueOne keeps one waiting run and drops the next fire; skip drops a fire while a run is unfinished")

@@ -10,9 +10,11 @@ struct ScheduleCommand: AsyncParsableCommand {
     static let rules = """
         Cron: five fields, minute (0-59) hour (0-23) day-of-month (1-31) month (1-12 or JAN-DEC) day-of-week (0-7 or SUN-SAT, 0 and 7 are Sunday), each `*`, a value, a range A-B, a list A,B and a step */N or A-B/N; or @hourly, @daily (@midnight), @weekly, @monthly, @yearly (@annually). When both day fields are restricted, a day matches either (the standard OR rule); a day field that starts with `*` (such as */2) leaves the other to decide.
 
-        Time zones: any IANA name (Europe/Prague, America/New_York), from the system's tzdata; UTC by default. The expression names wall times of that zone:
-          - a wall time skipped when clocks go forward fires once, at the first instant after the gap (02:30 on a spring-forward day at 02:00 fires at 03:00);
-          - a wall time that repeats when clocks go back fires once, at its first occurrence.
+        Time zones: any IANA name (Europe/Prague, America/New_York), from the system's tzdata; UTC by default. The expression names wall times of that zone.
+
+        Spring forward: a wall time the clocks skip fires once, at the first instant after the gap (02:30 on a day that jumps from 02:00 to 03:00 fires at 03:00).
+
+        Fall back: a wall time that repeats fires once, at its first occurrence.
         """
 
     static let configuration = CommandConfiguration(
@@ -84,13 +86,9 @@ struct ScheduleCommand: AsyncParsableCommand {
             commandName: "list",
             abstract: "List the project's schedules with their next fire (in their zone and in UTC), and its triggers' last evaluation.",
             discussion: """
-                Schedules live in a flow file (schedules: [{cron, timezone, id, enabled, catchUp, maxCatchUp, overlap, token}]) or in
-                schedules/NAME.yaml|json ({flow, cron, …}, or a Keboola scheduler configuration as exported). Triggers live in the flow file:
-                triggers: [{tables: [in.orders], coolDownMinutes: 5}]. `patchbay serve` acts on them.
+                Schedules live in a flow file (schedules: [{cron, timezone, id, enabled, catchUp, maxCatchUp, overlap, token}]) or in schedules/NAME.yaml|json ({flow, cron, …}, or a Keboola scheduler configuration as exported). Triggers live in the flow file: triggers: [{tables: [in.orders], coolDownMinutes: 5}]. `patchbay serve` acts on them.
 
-                Policies: catchUp none | latest (the default: a missed fire runs once) | all (each missed fire, one run after another,
-                at most maxCatchUp, default 10); overlap queueOne (the default, Keboola's: one run waits, never two in parallel, never a
-                pile) | skip | cancelRunning. The last fire is stored with the run it starts, so a restart never fires twice.
+                Policies: catchUp none | latest (the default: a missed fire runs once) | all (each missed fire, one run after another, at most maxCatchUp, default 10); overlap queueOne (the default, Keboola's: one run waits, never two in parallel, never a pile) | skip | cancelRunning. The last fire is stored with the run it starts, so a restart never fires twice.
                 """)
         @OptionGroup var project: ProjectOptions
         @OptionGroup var global: GlobalOptions

@@ -12,22 +12,23 @@ struct ServeCommand: AsyncParsableCommand {
         commandName: "serve",
         abstract: "Run the daemon: schedules, table triggers, hot-added plugins, status-check waits and the HTTP API.",
         discussion: """
-            One process for everything unattended. It runs each flow's schedules and triggers (patchbay schedule list shows them),
-            picks up plugins copied into a plugin directory, resumes status checks a killed host left waiting, and serves the HTTP
-            API (its OpenAPI 3.1 document is at /openapi.json):
+            One process for everything unattended: it runs each flow's schedules and triggers (patchbay schedule list shows them), picks up plugins copied into a plugin directory, resumes status checks a killed host left waiting, and serves the HTTP API, whose OpenAPI 3.1 document is at /openapi.json:
 
-              POST /v1/flows/{flow}/runs        start a run (Bearer token that may run orchestrations; Idempotency-Key honoured) → 202 + Location
-              GET  /v1/runs, /v1/runs/{run}     runs and jobs, each wait with its reason
-              GET  /v1/runs/{run}/jobs/{task}/log   a page of lines (?after=TOKEN), or server-sent events (Accept: text/event-stream)
-              POST /v1/runs/{run}/retry, /v1/runs/{run}/terminate
-              GET  /v1/plugins, /v1/schedules, /v1/triggers, /v1/health, /metrics (Prometheus)
+              POST /v1/flows/{flow}/runs           start a run: 202 + Location
+              GET  /v1/runs, /v1/runs/{run}        runs, jobs, why each waits
+              GET  /v1/runs/{run}/jobs/{task}/log  pages, or server-sent events
+              POST /v1/runs/{run}/retry, …/terminate
+              GET  /v1/plugins, /v1/schedules, /v1/triggers
+              GET  /v1/health, /metrics (Prometheus)
 
-            Errors are application/problem+json (RFC 9457) with a stable type and code: 401 without a valid token, 403 without the scope.
-            It listens on 127.0.0.1 only, unless --allow-remote. SIGTERM or SIGINT drains it: the API stops, no new run starts, running
-            runs get --grace seconds to finish and are then terminated and recorded as such. Logs go to stderr (--log-level).
+            Starting a run needs a Bearer token that may run orchestrations; an Idempotency-Key header replays the first answer. Errors are application/problem+json (RFC 9457) with a stable type and code: 401 without a valid token, 403 without the scope.
+
+            It listens on 127.0.0.1 only, unless --allow-remote. SIGTERM or SIGINT drains it: the API stops, no new run starts, running runs get --grace seconds to finish and are then terminated and recorded as such. Logs go to stderr (--log-level).
 
               patchbay serve --port 8787 &
-              curl -X POST -H "Authorization: Bearer $(cat .patchbay/master-token)" http://127.0.0.1:8787/v1/flows/orders/runs
+              T=$(cat .patchbay/master-token)
+              curl -X POST -H "Authorization: Bearer $T" \\
+                   http://127.0.0.1:8787/v1/flows/orders/runs
             """)
 
     @OptionGroup var project: ProjectOptions

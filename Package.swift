@@ -95,7 +95,8 @@ let package = Package(
             path: "Sources/PatchbayEngine"
         ),
         // The JSON shapes of runs, jobs, logs and plugins: one representation for `--output json` and the HTTP API.
-        .target(name: "PatchbayViews", dependencies: ["PatchbayCore", "PatchbayEngine", "PatchbayRegistry"], path: "Sources/PatchbayViews"),
+        .target(name: "PatchbayViews", dependencies: ["PatchbayCore", "PatchbayEngine", "PatchbayModel", "PatchbayRegistry", "PatchbaySchedule"],
+                path: "Sources/PatchbayViews"),
         // `patchbay serve`: the HTTP API (Hummingbird 2), the scheduler and trigger loop, the runs it executes and their
         // drain on SIGTERM, Prometheus metrics. Reaches the project only through the Engine.
         .target(

@@ -29,27 +29,4 @@ extension Engine {
     public func settle(idempotencyKey key: String, scope: String, status: Int?, responseJSON: String? = nil, location: String? = nil) throws {
         try store.settle(idempotencyKey: key, scope: scope, status: status, responseJSON: responseJSON, location: location)
     }
-
-    /// A page of a job's log after the line `after` (an id from the page before), oldest first, and the id to
-    /// ask after for the next page (nil when this page is the end so far).
-    public func logPage(job id: Int64, after: Int64?, limit: Int) throws -> (lines: [LogRecord], next: Int64?) {
-        let lines = try store.logs(job: id, after: after ?? 0, limit: limit + 1)
-        let page = Array(lines.prefix(limit))
-        return (page, lines.count > limit ? page.last?.id : nil)
-    }
-
-    /// The job of `task` in run `runID`.
-    public func job(run runID: Int64, task: String) throws -> JobRecord {
-        let jobs = try store.jobs(run: runID)
-        guard let job = jobs.last(where: { $0.taskID == task }) else {
-            if try store.run(runID) == nil { throw EngineError.noSuchRun(runID) }
-            throw EngineError.noSuchTask(task, run: runID, tasks: jobs.map(\.taskID))
-        }
-        return job
-    }
-
-    /// Counts for metrics: runs and jobs by status, and the runs waiting to start.
-    public func statusCounts() throws -> (runs: [JobStatus: Int], jobs: [JobStatus: Int], queued: Int) {
-        try store.statusCounts()
-    }
 }

@@ -33,11 +33,13 @@ extension Engine {
     public func longRunningNotifications(now: Date, alreadySent: Set<Int64>) -> [WebhookNotification] {
         var notes: [WebhookNotification] = []
         for run in (try? store.unfinishedRuns()) ?? [] where run.status == .processing && !alreadySent.contains(run.id!) {
-            guard let started = run.startedAt, let flow = try? recordedFlow(of: run.id!) else { continue }
+            guard let started = run.startedAt else { continue }
             let durations = ((try? store.runs(flow: run.flowName, limit: 40)) ?? []).filter { $0.status.isFinished && $0.id != run.id }.prefix(20)
                 .compactMap { past in past.startedAt.flatMap { start in past.finishedAt.map { $0.timeIntervalSince(start) } } }
             guard !durations.isEmpty else { continue }
             let average = durations.reduce(0, +) / Double(durations.count)
+            // The flow's snapshot (its tolerance, its webhooks) is read only for a run already past the average: each tick sees every running run.
+            guard now.timeIntervalSince(started) > average, let flow = try? recordedFlow(of: run.id!) else { continue }
             let tolerance = Double(flow.notifications?.longRunningTolerancePercent ?? 50) / 100
             if now.timeIntervalSince(started) > average * (1 + tolerance) {
                 notes += notifications(.longRunning, of: run, note: String(format: "running %.1f s, the average of its last %d runs is %.1f s", now.timeIntervalSince(started), durations.count, average))

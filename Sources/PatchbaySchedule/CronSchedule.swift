@@ -32,6 +32,9 @@ public struct Fire: Sendable, Hashable {
     /// prints (scripts depend on it).
     public var rfc3339: String { Self.rfc3339(instant: instant, offset: offset) }
 
+    /// The same instant in UTC: "2026-03-29T01:00:00Z".
+    public var utcText: String { String(Self.rfc3339(instant: instant, offset: 0).dropLast(6)) + "Z" }
+
     public static func rfc3339(instant: Int64, offset: Int32) -> String {
         let wall = CivilTime(secondsSinceEpoch: instant + Int64(offset))
         let seconds = Int((instant + Int64(offset)).floorModulo(60))

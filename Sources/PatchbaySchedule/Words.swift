@@ -113,7 +113,7 @@ public enum ScheduleWords {
             let weekday = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"][wall.weekday]
             let offset = String(Fire.rfc3339(instant: fire.instant, offset: fire.offset).suffix(6))
             var line = "  \(weekday) \(Fire.digits(wall.year, 4))-\(Fire.digits(wall.month))-\(Fire.digits(wall.day)) \(Fire.digits(wall.hour)):\(Fire.digits(wall.minute)) \(offset)"
-                + "  \(Fire.rfc3339(instant: fire.instant, offset: 0).dropLast(6))Z"
+                + "  \(fire.utcText)"
             // A transition on the fire's local day.
             let dayStart = CivilTime(year: wall.year, month: wall.month, day: wall.day).secondsSinceEpoch - Int64(fire.offset) - 14 * 3600
             let changes = rules.transitions(in: dayStart..<(dayStart + 52 * 3600)).filter { change in

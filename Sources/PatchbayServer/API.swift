@@ -133,18 +133,9 @@ public struct API: Sendable {
         case "listPlugins":
             return JSON.response(["plugins": await engine.registry.catalog.map(\.json)])
         case "listSchedules":
-            return JSON.response(["schedules": automation.schedules(now: engine.time.now()).map { status -> [String: Any] in
-                ["flow": status.flow, "id": status.schedule.id, "cron": status.schedule.cron, "timezone": status.schedule.timezone,
-                 "enabled": status.schedule.enabled, "catch_up": status.schedule.catchUp.word, "overlap": status.schedule.overlap.rawValue,
-                 "last_fire": iso(status.lastFire), "warnings": status.warnings,
-                 "next": status.next.map { ["local": $0.rfc3339, "utc": String(Fire.rfc3339(instant: $0.instant, offset: 0).dropLast(6)) + "Z"] } ?? NSNull()]
-            }])
+            return JSON.response(["schedules": automation.schedules(now: engine.time.now()).map(scheduleJSON)])
         case "listTriggers":
-            return JSON.response(["triggers": automation.triggers(now: engine.time.now()).map { evaluation -> [String: Any] in
-                ["flow": evaluation.flow, "id": evaluation.trigger.id, "tables": evaluation.trigger.tables, "updated": evaluation.updated,
-                 "awaiting": evaluation.awaiting, "since": iso(evaluation.since), "cool_down_ends": iso(evaluation.coolDownEnds),
-                 "cool_down_minutes": evaluation.trigger.coolDownMinutes, "enabled": evaluation.trigger.enabled]
-            }])
+            return JSON.response(["triggers": automation.triggers(now: engine.time.now()).map(triggerJSON)])
         default:
             throw Problem(.notFound, "no operation \(route.operationID)")
         }

@@ -3,6 +3,8 @@
 public import Foundation
 public import PatchbayEngine
 public import PatchbayRegistry
+import PatchbayModel
+import PatchbaySchedule
 public import PatchbayCore
 
 /// A time for JSON: RFC 3339 in UTC with milliseconds and its `Z` ("2026-12-02T01:31:12.822Z"), as `task run` writes it.
@@ -84,4 +86,19 @@ extension NetworkAccess {
         case .any: "any"
         }
     }
+}
+
+/// A schedule as `schedule list --output json` and GET /v1/schedules show it.
+public func scheduleJSON(_ status: ScheduleStatus) -> [String: Any] {
+    ["flow": status.flow, "id": status.schedule.id, "cron": status.schedule.cron, "timezone": status.schedule.timezone,
+     "enabled": status.schedule.enabled, "catch_up": status.schedule.catchUp.word, "overlap": status.schedule.overlap.rawValue,
+     "last_fire": iso(status.lastFire), "warnings": status.warnings,
+     "next": status.next.map { ["local": $0.rfc3339, "utc": $0.utcText] } ?? NSNull()]
+}
+
+/// A trigger's last evaluation as `schedule list --output json` and GET /v1/triggers show it.
+public func triggerJSON(_ evaluation: TriggerEvaluation) -> [String: Any] {
+    ["flow": evaluation.flow, "id": evaluation.trigger.id, "tables": evaluation.trigger.tables, "updated": evaluation.updated,
+     "awaiting": evaluation.awaiting, "since": iso(evaluation.since), "cool_down_ends": iso(evaluation.coolDownEnds),
+     "cool_down_minutes": evaluation.trigger.coolDownMinutes, "enabled": evaluation.trigger.enabled]
 }

@@ -103,19 +103,8 @@ struct ScheduleCommand: AsyncParsableCommand {
                 let problems = automation.automatedFlows().problems
                 if global.output == .json {
                     printJSON([
-                        "schedules": schedules.map { status -> [String: Any] in
-                            var object: [String: Any] = ["flow": status.flow, "id": status.schedule.id, "cron": status.schedule.cron,
-                                                         "timezone": status.schedule.timezone, "enabled": status.schedule.enabled,
-                                                         "catch_up": status.schedule.catchUp.word, "overlap": status.schedule.overlap.rawValue,
-                                                         "warnings": status.warnings, "last_fire": status.lastFire.map(iso) ?? NSNull()]
-                            object["next"] = status.next.map { ["local": $0.rfc3339, "utc": Fire.rfc3339(instant: $0.instant, offset: 0)] } ?? NSNull()
-                            return object
-                        },
-                        "triggers": triggers.map { evaluation -> [String: Any] in
-                            ["flow": evaluation.flow, "id": evaluation.trigger.id, "tables": evaluation.trigger.tables, "updated": evaluation.updated,
-                             "awaiting": evaluation.awaiting, "since": iso(evaluation.since), "cool_down_ends": iso(evaluation.coolDownEnds),
-                             "cool_down_minutes": evaluation.trigger.coolDownMinutes, "enabled": evaluation.trigger.enabled]
-                        },
+                        "schedules": schedules.map(scheduleJSON),
+                        "triggers": triggers.map(triggerJSON),
                         "problems": problems.map { ["file": $0.file, "problem": $0.problem] },
                     ])
                     return
@@ -126,7 +115,7 @@ struct ScheduleCommand: AsyncParsableCommand {
                 if !schedules.isEmpty {
                     print("FLOW             SCHEDULE         CRON               ZONE                 NEXT (LOCAL)               NEXT (UTC)             POLICIES")
                     for status in schedules {
-                        let next = status.next.map { ($0.rfc3339, Fire.rfc3339(instant: $0.instant, offset: 0).dropLast(6) + "Z") } ?? ("never", "")
+                        let next = status.next.map { ($0.rfc3339, $0.utcText) } ?? ("never", "")
                         let policies = "catch-up \(status.schedule.catchUp.word), overlap \(status.schedule.overlap.rawValue)"
                             + (status.schedule.enabled ? "" : ", DISABLED")
                         print("\(status.flow.padded(16)) \(status.schedule.id.padded(16)) \(status.schedule.cron.padded(18)) \(status.schedule.timezone.padded(20)) "

@@ -178,7 +178,7 @@ int pb_zygote_child_setup(const int descriptors[4]) {
     sigset_t empty;
     sigemptyset(&empty);
     sigprocmask(SIG_SETMASK, &empty, NULL);
-    for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
+    // Dispositions need no reset here: the zygote reset them all once (pb_reset_signal_dispositions) and sets none.
     // Move the four out of the way, then into place: socket 3, cancel pipe 4, stdout 1, stderr 2.
     int high[4];
     for (int i = 0; i < 4; i++) {
@@ -195,9 +195,14 @@ int pb_zygote_child_setup(const int descriptors[4]) {
     return 0;
 }
 
+void pb_reset_signal_dispositions(void) {
+    for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
+}
+
 int pb_zygote_reply(int control, pid_t pid) {
     ssize_t n;
-    do { n = write(control, &pid, sizeof pid); } while (n < 0 && errno == EINTR);
+    // MSG_NOSIGNAL: with default dispositions, a host gone away must end the zygote by its next read, not by SIGPIPE.
+    do { n = send(control, &pid, sizeof pid, MSG_NOSIGNAL); } while (n < 0 && errno == EINTR);
     return n == sizeof pid ? 0 : errno;
 }
 

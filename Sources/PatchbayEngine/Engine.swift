@@ -189,6 +189,10 @@ public final class Engine: Sendable {
     // MARK: submitting
 
     /// Records a new run and its jobs (`created`; disabled and unselected tasks `skipped`).
+    /// Starts what runs tasks (the runners' zygote) in the background, for a caller about to run some: its
+    /// start-up then overlaps loading the flow and the catalog.
+    public func prepareToRunTasks() { runner.prepare() }
+
     public func submit(_ flow: Flow, options: RunOptions = RunOptions()) throws -> RunRecord {
         // Variables: the flow's, with --var on top, kept in the run's snapshot (so a retry sees the same).
         var flow = flow

@@ -104,11 +104,14 @@ public enum ConfinementMode: Sendable, Equatable, CustomStringConvertible {
 /// Creating a memory cgroup populates dozens of control files and removing it tears them down again
 /// (measured: ~8% of the host's CPU in a 300-task flow), so an emptied pair of groups with little
 /// memory still charged is kept in a `CgroupPool` and reused: its peak is reset, and the kernel's
-/// cumulative event counters (pids.max hits, OOM kills) are read as the next task's baseline.
+/// cumulative event counters (pids.max hits, OOM kills) are the next task's baseline. The control files
+/// read or written for every task stay open with the pair (`CgroupFiles`): opening a kernfs file walks
+/// its path and sets up a seq_file each time, about ten opens a task.
 final class TaskCgroups {
     let pidsPath: String
     let memoryPath: String
     let pool: CgroupPool
+    private let files: CgroupFiles
     private var limits: (processes: UInt64, memoryBytes: UInt64) = (0, 0)
     private var baseline: (processLimitHits: Int, outOfMemoryKills: Int) = (0, 0)
 
@@ -119,6 +122,7 @@ final class TaskCgroups {
         if let reused = pool.idle.withLock({ $0.popLast() }) {
             pidsPath = reused.pidsPath
             memoryPath = reused.memoryPath
+            files = reused.files
             self.limits = reused.limits
             baseline = reused.baseline
         } else {
@@ -126,6 +130,12 @@ final class TaskCgroups {
             memoryPath = memory + "/task-\(getpid())-" + taskID
             for path in [pidsPath, memoryPath] where mkdir(path, 0o755) != 0 {
                 throw CgroupError("cannot create \(path): \(String(cString: strerror(errno)))")
+            }
+            do {
+                files = try CgroupFiles(pids: pidsPath, memory: memoryPath)
+            } catch {
+                CgroupPool.remove([pidsPath, memoryPath])
+                throw error
             }
         }
         do {
@@ -152,15 +162,12 @@ final class TaskCgroups {
         let fd = open(path, O_WRONLY | O_CLOEXEC)
         guard fd >= 0 else { throw CgroupError("cannot open \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
-        let ok = value.withCString { Glibc.write(fd, $0, strlen($0)) } >= 0
-        if !ok { throw CgroupError("cannot write \(value) to \(path): \(String(cString: strerror(errno)))") }
+        try CgroupFiles.write(value, to: fd, named: path)
     }
 
-    private static func read(_ path: String) -> String { readSmallFile(path) ?? "" }
-
     func join(_ pid: pid_t) throws {
-        try Self.write("\(pid)", to: pidsPath + "/cgroup.procs")
-        try Self.write("\(pid)", to: memoryPath + "/cgroup.procs")
+        try CgroupFiles.write("\(pid)", to: files.pidsProcesses, named: pidsPath + "/cgroup.procs")
+        try CgroupFiles.write("\(pid)", to: files.memoryProcesses, named: memoryPath + "/cgroup.procs")
     }
 
     /// What the kernel counted for the task; read before the groups are given back.
@@ -174,8 +181,8 @@ final class TaskCgroups {
 
     /// The kernel's counters since the groups were created (not since this task began).
     private var cumulative: (processLimitHits: Int, outOfMemoryKills: Int) {
-        (Self.counter(named: "max", in: Self.read(pidsPath + "/pids.events")),
-         Self.counter(named: "oom_kill", in: Self.read(memoryPath + "/memory.oom_control")))
+        (Self.counter(named: "max", in: CgroupFiles.read(files.pidsEvents)),
+         Self.counter(named: "oom_kill", in: CgroupFiles.read(files.oomControl)))
     }
 
     var counters: Counters {
@@ -183,7 +190,7 @@ final class TaskCgroups {
         return Counters(
             processLimitHits: total.processLimitHits - baseline.processLimitHits,
             outOfMemoryKills: total.outOfMemoryKills - baseline.outOfMemoryKills,
-            peakMemoryBytes: UInt64(Self.read(memoryPath + "/memory.max_usage_in_bytes").trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0)
+            peakMemoryBytes: UInt64(CgroupFiles.read(files.peakMemory).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0)
     }
 
     private static func counter(named name: String, in text: String) -> Int {
@@ -195,7 +202,7 @@ final class TaskCgroups {
     }
 
     private func processes() -> [Int32] {
-        Self.read(pidsPath + "/cgroup.procs").split(separator: "\n").compactMap { Int32($0) }
+        CgroupFiles.read(files.pidsProcesses).split(separator: "\n").compactMap { Int32($0) }
     }
 
     /// SIGKILLs every process still in the group (forks included, until none are left), then gives
@@ -218,7 +225,7 @@ final class TaskCgroups {
             usleep(500)
         }
         if empty, reset() {
-            let entry = CgroupPool.Idle(pidsPath: pidsPath, memoryPath: memoryPath, limits: limits, baseline: cumulative)
+            let entry = CgroupPool.Idle(pidsPath: pidsPath, memoryPath: memoryPath, files: files, limits: limits, baseline: cumulative)
             let kept = pool.idle.withLock { idle in
                 guard idle.count < pool.capacity else { return false }
                 idle.append(entry)
@@ -234,12 +241,67 @@ final class TaskCgroups {
     /// (page cache the task left) is not reused: the next task would inherit the charge, and reclaiming it
     /// (`memory.force_empty`) costs more than a new group (measured).
     private func reset() -> Bool {
-        let usage = UInt64(Self.read(memoryPath + "/memory.usage_in_bytes").trimmingCharacters(in: .whitespacesAndNewlines)) ?? .max
+        let usage = UInt64(CgroupFiles.read(files.memoryUsage).trimmingCharacters(in: .whitespacesAndNewlines)) ?? .max
         guard usage <= 1 << 20 else { return false }
-        return (try? Self.write("0", to: memoryPath + "/memory.max_usage_in_bytes")) != nil
+        return (try? CgroupFiles.write("0", to: files.peakMemory, named: memoryPath + "/memory.max_usage_in_bytes")) != nil
     }
 
-    private func remove() { CgroupPool.remove([pidsPath, memoryPath]) }
+    private func remove() {
+        files.close()
+        CgroupPool.remove([pidsPath, memoryPath])
+    }
+}
+
+/// The control files of one pair of task groups that every task reads or writes, open for as long as the
+/// pair exists (closed when it is removed). Descriptors are plain integers: the pair is used by one task at
+/// a time, and the pool hands it over under its lock.
+struct CgroupFiles: Sendable {
+    let pidsProcesses: Int32, memoryProcesses: Int32, pidsEvents: Int32, oomControl: Int32, peakMemory: Int32, memoryUsage: Int32
+
+    init(pids: String, memory: String) throws {
+        var opened: [Int32] = []
+        func open(_ path: String, _ flags: Int32) throws -> Int32 {
+            let fd = Glibc.open(path, flags | O_CLOEXEC)
+            guard fd >= 0 else {
+                let reason = String(cString: strerror(errno))
+                for fd in opened { Glibc.close(fd) }
+                throw CgroupError("cannot open \(path): \(reason)")
+            }
+            opened.append(fd)
+            return fd
+        }
+        pidsProcesses = try open(pids + "/cgroup.procs", O_RDWR)
+        memoryProcesses = try open(memory + "/cgroup.procs", O_WRONLY)
+        pidsEvents = try open(pids + "/pids.events", O_RDONLY)
+        oomControl = try open(memory + "/memory.oom_control", O_RDONLY)
+        peakMemory = try open(memory + "/memory.max_usage_in_bytes", O_RDWR)
+        memoryUsage = try open(memory + "/memory.usage_in_bytes", O_RDONLY)
+    }
+
+    func close() {
+        for fd in [pidsProcesses, memoryProcesses, pidsEvents, oomControl, peakMemory, memoryUsage] { Glibc.close(fd) }
+    }
+
+    /// The file's whole text, read from its start (a kernfs file regenerates its text for each read at offset 0).
+    static func read(_ fd: Int32) -> String {
+        var bytes: [UInt8] = []
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buffer in
+            var offset = 0
+            while true {
+                let n = pread(fd, buffer.baseAddress!, buffer.count, off_t(offset))
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[..<n]))
+                offset += n
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func write(_ value: String, to fd: Int32, named path: String) throws {
+        let ok = value.withCString { pwrite(fd, $0, strlen($0), 0) } >= 0
+        if !ok { throw CgroupError("cannot write \(value) to \(path): \(String(cString: strerror(errno)))") }
+    }
 }
 
 /// The emptied task cgroups a host keeps for its next tasks (see `TaskCgroups`). They are named
@@ -251,6 +313,7 @@ final class CgroupPool: Sendable {
     struct Idle: Sendable {
         let pidsPath: String
         let memoryPath: String
+        let files: CgroupFiles
         var limits: (processes: UInt64, memoryBytes: UInt64)
         var baseline: (processLimitHits: Int, outOfMemoryKills: Int)
     }
@@ -263,6 +326,7 @@ final class CgroupPool: Sendable {
     /// Removes every idle group (tests; a host that wants to leave nothing behind).
     func removeAll() {
         for group in idle.withLock({ idle in defer { idle = [] }; return idle }) {
+            group.files.close()
             Self.remove([group.pidsPath, group.memoryPath])
         }
     }

@@ -29,6 +29,12 @@ public struct TaskRunner: Sendable {
     /// Each task's end, at debug level: which plugin, how it ended, how long it took.
     public let logger: Logger
 
+    /// Gets the runners' zygote going in the background: a host about to run tasks calls this first, and its
+    /// first task finds the zygote ready rather than waiting for it to start.
+    public func prepare() {
+        Spawner.shared.prepareZygote(executable: runnerExecutable, seccomp: sandbox.layers.contains(.seccomp))
+    }
+
     public init(runnerExecutable: String = TaskRunner.defaultRunnerPath, confinement: ConfinementMode = .current,
                 sandbox: SandboxPolicy = .current, logger: Logger = Logger(label: "patchbay.runner")) {
         self.runnerExecutable = runnerExecutable

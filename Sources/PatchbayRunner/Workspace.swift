@@ -87,23 +87,41 @@ public final class WorkspacePool: Sendable {
 
     /// The skeleton and nothing else: `in/tables` and `out/tables`, all empty, no links, owned by this
     /// user (so a tree handed to an unprivileged runner user is never reused), mode reset to 0700.
+    /// Each directory is opened beneath its parent's descriptor, never by its whole path again.
     static func isPristine(_ path: String, taskOwner: UInt32? = nil) -> Bool {
-        let expected: [(String, [String])] = [("", ["in", "out", "tmp"]), ("/in", ["tables"]), ("/in/tables", []),
-                                              ("/out", ["tables"]), ("/out/tables", []), ("/tmp", [])]
-        return expected.allSatisfy { suffix, children in
-            let fd = open(path + suffix, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            guard fd >= 0 else { return false }
-            defer { close(fd) }
-            var info = stat()
-            guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { return false }
-            if let taskOwner, info.st_uid == taskOwner {
-                guard fchown(fd, geteuid(), getegid()) == 0 else { return false }
-            } else if info.st_uid != geteuid() {
+        let root = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard root >= 0 else { return false }
+        return isPristine(directory: root, children: pristineTree, taskOwner: taskOwner)
+    }
+
+    /// The skeleton as a tree: each directory's children (what `skeleton` lists as paths).
+    private struct Skeleton { let name: String; let children: [Skeleton] }
+    private static let pristineTree = [
+        Skeleton(name: "in", children: [Skeleton(name: "tables", children: [])]),
+        Skeleton(name: "out", children: [Skeleton(name: "tables", children: [])]),
+        Skeleton(name: "tmp", children: []),
+    ]
+
+    /// Checks one open directory (and closes it): a real directory, owned as above, holding exactly `children`.
+    private static func isPristine(directory fd: Int32, children: [Skeleton], taskOwner: UInt32?) -> Bool {
+        var info = stat()
+        guard fstat(fd, &info) == 0, info.st_mode & S_IFMT == S_IFDIR else { close(fd); return false }
+        if let taskOwner, info.st_uid == taskOwner {
+            guard fchown(fd, geteuid(), getegid()) == 0 else { close(fd); return false }
+        } else if info.st_uid != geteuid() {
+            close(fd)
+            return false
+        }
+        guard info.st_mode & 0o7777 == 0o700 || fchmod(fd, 0o700) == 0 else { close(fd); return false }
+        for child in children {
+            let childFD = openat(fd, child.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            guard childFD >= 0, isPristine(directory: childFD, children: child.children, taskOwner: taskOwner) else {
+                close(fd)
                 return false
             }
-            guard info.st_mode & 0o7777 == 0o700 || fchmod(fd, 0o700) == 0 else { return false }
-            return directoryEntries(fd)?.sorted() == children
         }
+        // Last, as the listing takes the descriptor over (and closes it).
+        return directoryEntries(consuming: fd)?.sorted() == children.map(\.name)
     }
 
 }
@@ -132,7 +150,15 @@ private func removeContents(of directory: Int32) {
 
 /// The names in an open directory, without `.` and `..`; the descriptor stays open.
 private func directoryEntries(_ directory: Int32) -> [String]? {
-    guard let stream = fdopendir(dup(directory)) else { return nil }
+    directoryEntries(consuming: dup(directory))
+}
+
+/// The names in an open directory, without `.` and `..`; the descriptor is closed.
+private func directoryEntries(consuming directory: Int32) -> [String]? {
+    guard let stream = fdopendir(directory) else {
+        if directory >= 0 { close(directory) }
+        return nil
+    }
     defer { closedir(stream) }
     var names: [String] = []
     while let entry = readdir(stream) {

@@ -225,6 +225,7 @@ func zygoteMain(parent: Int32, preload: [String], seccomp: Bool) -> Never {
     // a Swift plugin's dlopen in a child then finds them in place. One that does not load is simply skipped.
     for library in preload { _ = dlopen(library, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE) }
     rehearseRunnerStart()
+    pb_reset_signal_dispositions()  // after the rehearsal: whatever it touched, every child starts from the defaults
     var inherited: SandboxLayers = []
     if seccomp {
         let status = pb_seccomp_deny_list()

@@ -69,6 +69,7 @@ struct ProjectOptions: ParsableArguments {
         case .manageTokens: caller.scopes.isMaster || caller.scopes.canManageTokens
         }
         guard allowed else { throw AccessError.lacks(caller.token.name, needs.wording) }
+        if needs == .runOrchestrations { engine.prepareToRunTasks() }
         return (engine, caller)
     }
 

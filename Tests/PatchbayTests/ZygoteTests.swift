@@ -59,6 +59,24 @@ struct ZygoteTests {
         #expect(!now.isEmpty && !now.contains(first), "\(now)")
     }
 
+    @Test("a task forked by the zygote starts with every signal at its default, though the host ignores some",
+          .enabled(if: ProcessInfo.processInfo.environment["PATCHBAY_ZYGOTE"] != "off", "the zygote is turned off"))
+    func childrenStartWithDefaultSignals() async throws {
+        // Given a host that ignores SIGHUP and SIGPIPE (an ignored signal survives exec) and a zygote started after that
+        signal(SIGHUP, SIG_IGN)
+        signal(SIGPIPE, SIG_IGN)
+        let hostile = try FlowFixtures.directory.get() + "/libhostile.so"
+        let spec = TaskSpec(pluginPath: hostile, parametersJSON: #"{"attack": "signals"}"#, limits: TaskLimits(timeout: .seconds(20)))
+        let runner = TaskRunner()
+        let first = await runner.run(spec, host: RecordingHost())
+        for zygote in Self.zygotes() { kill(zygote, SIGKILL) }
+        // When tasks look at their signals' dispositions, the first through a zygote that started only now
+        let reports = [first, await runner.run(spec, host: RecordingHost()), await runner.run(spec, host: RecordingHost())]
+        // Then every one of them finds the defaults (the zygote reset them once; its children do not need to)
+        for report in reports { #expect(report.classification == .succeeded, "\(report.classification.summary)") }
+        signal(SIGHUP, SIG_DFL)
+    }
+
     @Test("a zygote holds the seccomp deny list for its children, and a policy with seccomp off gets a zygote without it",
           .enabled(if: getuid() == 0, "a task's own uid (so mount and bpf fail without seccomp) needs root"))
     func seccompZygotesAreKeptApart() async throws {

@@ -80,6 +80,10 @@ pid_t pb_clone_as_sibling(void);
 /// every other descriptor closed. Returns 0 or errno.
 int pb_zygote_child_setup(const int descriptors[4]);
 
+/// In the zygote, once: every signal's disposition back to SIG_DFL (the host's ignored ones survive exec), so that
+/// a child starts with the defaults without resetting them itself.
+void pb_reset_signal_dispositions(void);
+
 /// In the zygote: tells the host the child's pid. Returns 0 or errno.
 int pb_zygote_reply(int control, pid_t pid);
 

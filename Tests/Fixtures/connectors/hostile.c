@@ -7,6 +7,7 @@
  *   port     a TCP port on 127.0.0.1 that accepts
  * Other attacks end the task: "ptrace", "mount", "bpf", "unshare" (each a refused system call),
  * "kill_parent" (SIGKILL to the host, then run on), "daemon" (a child that leaves the session).
+ * Not an attack: "signals" fails naming every signal whose disposition is not the default (a task starts with all).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -113,6 +114,22 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     char attack[64];
     text(task, "attack", attack, sizeof attack);
     if (strcmp(attack, "probe") == 0) { probe_everything(task); return PATCHBAY_OK; }
+    if (strcmp(attack, "signals") == 0) {
+        char changed[512] = "";
+        for (int s = 1; s < NSIG; s++) {
+            struct sigaction now;
+            if (s == SIGKILL || s == SIGSTOP || sigaction(s, NULL, &now) != 0) continue;
+            /* The runner's own: its SIGSYS reporter (seccomp), and SIGXFSZ ignored under a file-size limit. */
+            if (s == SIGSYS || s == SIGXFSZ) continue;
+            if (now.sa_handler != SIG_DFL && strlen(changed) < sizeof changed - 8)
+                snprintf(changed + strlen(changed), sizeof changed - strlen(changed), " %d", s);
+        }
+        if (!changed[0]) return PATCHBAY_OK;
+        char message[600];
+        snprintf(message, sizeof message, "signals not at their default:%s", changed);
+        host->set_error(error, PATCHBAY_FAILURE_CONFIG, patchbay_cstr(message), patchbay_cstr(""));
+        return PATCHBAY_ERROR;
+    }
     if (strcmp(attack, "ptrace") == 0) ptrace(PTRACE_ATTACH, getppid(), 0, 0);
     if (strcmp(attack, "mount") == 0) mount("none", "/tmp", "tmpfs", 0, NULL);
     if (strcmp(attack, "bpf") == 0) syscall(SYS_bpf, 0, NULL, 0);

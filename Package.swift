@@ -26,6 +26,7 @@ let package = Package(
         .executable(name: "patchbay", targets: ["patchbay"]),
         .executable(name: "patchbay-runner", targets: ["patchbay-runner"]),
         .executable(name: "patchbay-bench", targets: ["patchbay-bench"]),
+        .executable(name: "patchbay-demo-api", targets: ["patchbay-demo-api"]),
         // First-party Swift connectors: each one shared library.
         .library(name: "PatchbayTableDiff", type: .dynamic, targets: ["PatchbayTableDiff"]),
     ],
@@ -41,6 +42,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.0.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.0.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
     ],
     targets: [
         // System calls Swift cannot make directly (variadic prctl/syscall, posix_spawn with setsid).
@@ -117,6 +119,15 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/patchbay"
+        ),
+        // The demo service the tests, the quickstart and the HTTP benchmark talk to (a connector's counterpart,
+        // never part of the host): paginated JSON of every kind, OAuth2, an asynchronous export, faults.
+        .executableTarget(
+            name: "patchbay-demo-api",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird"), .product(name: "HummingbirdTLS", package: "hummingbird"),
+                           .product(name: "HummingbirdCore", package: "hummingbird"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                           .product(name: "HTTPTypes", package: "swift-http-types"), .product(name: "NIOCore", package: "swift-nio"), .product(name: "Logging", package: "swift-log")],
+            path: "Tests/Fixtures/services/demo-api"
         ),
         .executableTarget(
             name: "patchbay-bench",

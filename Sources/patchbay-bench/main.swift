@@ -80,7 +80,7 @@ let usage = """
       diff      table-diff on two tables of --diff-rows rows (default 1M, 5 columns) each: rows/s, runner peak RSS
       extract   file-extract on a CSV of --extract-rows rows (default 1M; id, amount, created, note), untyped,
                 then typed (integer, decimal, timestamp) with 1% misfits rejected: rows/s, runner peak RSS
-      http      http-extract from a local JSON API (Tests/Fixtures/services/bench_api.py, pages rendered
+      http      http-extract from a local JSON API (patchbay-demo-api --bench, pages rendered
                 beforehand): --http-rows rows (default 1M) × 5 typed columns, pages of 10,000: rows/s, peak RSS
       postgres  postgres-extract from a private PostgreSQL cluster (Tests/Fixtures/services/pg_cluster.sh) into a
                 committed table, --pg-rows rows (default 1M) × 5 typed columns, taking turns with psql's \\copy of
@@ -433,16 +433,16 @@ if which == "extract" || which == "all" {
 if which == "http" || which == "all" {
     let rows = option("--http-rows", 1_000_000)
     let extractor = await firstParty("dev.patchbay.http-extract")
-    // The API (from the repository); it prints its port once every page is rendered.
+    // The demo API's benchmark mode (built beside this program); it prints its port once every page is rendered.
     let server = Process()
     let output = Pipe()
-    server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-    server.arguments = ["python3", repository + "/Tests/Fixtures/services/bench_api.py", String(rows), "10000"]
+    server.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("patchbay-demo-api")
+    server.arguments = ["--bench", String(rows), "10000"]
     server.standardOutput = output
     try server.run()
     defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
     let announced = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-    guard let port = Int(announced) else { print("error: bench_api.py did not start: '\(announced)'"); exit(3) }
+    guard let port = Int(announced) else { print("error: patchbay-demo-api --bench did not start: '\(announced)'"); exit(3) }
     let parameters = #"{"url":"http://127.0.0.1:\#(port)/page","records":"data.items","table":"in.bench","#
         + #""pagination":{"type":"page","param":"page","size_param":"per_page","size":10000,"total":"meta.total"},"#
         + #""columns":{"id":"integer","customer":"string","country":"string","amount":"decimal","created_at":"timestamp"}}"#

@@ -9,7 +9,7 @@ struct AsyncExportTests {
     @Test("oauth2 → start an export → poll its status until done → extract its download: each stage a connector, outputs flowing forward")
     func exportEndToEnd() async throws {
         // Given a real API whose exports are done on their third status check
-        let api = try LocalService("demo_api.py")
+        let api = try LocalService.demoAPI()
         let base = "http://127.0.0.1:\(api.port)"
         let project = try TestProject(files: ["flows/export.yaml": """
             phases:
@@ -50,7 +50,7 @@ struct AsyncExportTests {
 
     @Test("a failed export fails the status check with the API's reason")
     func failedExport() throws {
-        let api = try LocalService("demo_api.py")
+        let api = try LocalService.demoAPI()
         let result = try FirstParty.patchbay(["task", "run", "dev.patchbay.http-async-status", "--param", "url=http://127.0.0.1:\(api.port)/exports/bad",
                                               "--param", "reason_path=reason"])
         #expect(result.status == 1 && result.stdout.contains("the export at http://127.0.0.1:\(api.port)/exports/bad failed: the export broke"), "\(result.stdout)")
@@ -62,7 +62,7 @@ struct IncrementalExtractTests {
     @Test("a second run extracts only the new records: the watermark goes as a query parameter, a lookback's re-reads are skipped, the state moves only on success")
     func secondRunIsIncremental() async throws {
         // Given an API with 25 items, and an extraction incremental on id with a lookback of 2
-        let api = try LocalService("demo_api.py")
+        let api = try LocalService.demoAPI()
         let project = try TestProject(files: ["flows/inc.yaml": """
             phases:
               - id: extract
@@ -105,7 +105,7 @@ struct CheckpointTests {
     func killedRunnerResumes() async throws {
         // Given an API of 25 records, 5 a page, whose page 3 hangs the first time it is asked for, and an
         // extraction that retries a crashed runner at once
-        let api = try LocalService("demo_api.py")
+        let api = try LocalService.demoAPI()
         let project = try TestProject(files: ["flows/pages.yaml": """
             phases:
               - id: extract

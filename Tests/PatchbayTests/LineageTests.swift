@@ -200,10 +200,21 @@ final class LocalService {
     let process = Process()
     let port: Int
 
-    init(_ script: String, _ arguments: [String] = []) throws {
+    /// The project's demo API (`patchbay-demo-api`, Hummingbird), built with the tests.
+    static func demoAPI(_ arguments: [String] = []) throws -> LocalService {
+        try LocalService(executable: Fixtures.binDirectory + "/patchbay-demo-api", arguments)
+    }
+
+    /// A Python service of Tests/Fixtures/services.
+    convenience init(_ script: String, _ arguments: [String] = []) throws {
+        try self.init(executable: "/usr/bin/env", ["python3", Fixtures.repository + "/Tests/Fixtures/services/" + script] + arguments, name: script)
+    }
+
+    init(executable: String, _ arguments: [String], name: String? = nil) throws {
         let output = Pipe()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", Fixtures.repository + "/Tests/Fixtures/services/" + script] + arguments
+        let script = name ?? (executable as NSString).lastPathComponent
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
         let line = try Fixtures.start(process, firstLineTo: output)
         guard let port = Int(line.trimmingCharacters(in: .whitespacesAndNewlines)) else {
             throw Fixtures.FixtureError(message: "\(script) did not start: '\(line)'")
@@ -256,7 +267,7 @@ struct HTTPExtractTests {
           arguments: HTTPExtractTests.pagings.map(\.name))
     func paginates(_ name: String) throws {
         let paging = try #require(Self.pagings.first { $0.name == name })
-        let api = try LocalService("demo_api.py")
+        let api = try LocalService.demoAPI()
         let tables = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: tables) }
         let result = try FirstParty.patchbay(["task", "run", "dev.patchbay.http-extract", "--param", "url=http://127.0.0.1:\(api.port)\(paging.path)",
@@ -281,7 +292,7 @@ struct HTTPExtractTests {
     @Test("parent → child: the ids of one endpoint feed the next, each child paged from its start, values percent-encoded")
     func parentToChild() throws {
         // Given customers c1, c2 and "c 3" with 3, 0 and 12 orders, served 5 a page under /customers/ID/orders
-        let api = try LocalService("demo_api.py")
+        let api = try LocalService.demoAPI()
         let tables = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: tables) }
         // When an extraction takes its parents from /customers
@@ -306,7 +317,7 @@ struct HTTPExtractTests {
 
     @Test("a 500 is transient, retried with back-off and then reported; malformed JSON fails as a system error naming its byte offset, never a page cut short")
     func serverFaults() throws {
-        let api = try LocalService("demo_api.py")
+        let api = try LocalService.demoAPI()
         // Given a server that always answers 500, When a task reads it with 3 attempts, Then it tried 3 times and failed as transient
         let broken = try FirstParty.patchbay(["task", "run", "dev.patchbay.http-extract", "--param", "url=http://127.0.0.1:\(api.port)/broken", "--param", "max_attempts=3"])
         #expect(broken.status == 1 && broken.stdout.contains("failed (transient error): GET http://127.0.0.1:\(api.port)/broken: HTTP 500 after 3 attempts"), "\(broken.stdout)")
@@ -320,7 +331,7 @@ struct HTTPExtractTests {
 
     @Test("headers and query parameters go with every request; basic auth and an API key in the query authenticate; max_bytes caps the read")
     func headersQueryAndAuth() throws {
-        let api = try LocalService("demo_api.py")
+        let api = try LocalService.demoAPI()
         let tables = try Fixtures.temporaryDirectory()  // what the tasks write lands here, not in the working directory
         defer { try? FileManager.default.removeItem(atPath: tables) }
         let base = ["task", "run", "dev.patchbay.http-extract", "--tables-dir", tables, "--param", "url=http://127.0.0.1:\(api.port)/guarded", "--param", "records=items",
@@ -353,7 +364,7 @@ struct HTTPExtractTests {
                                                      "-days", "1", "-subj", "/CN=patchbay test", "-addext", "subjectAltName=IP:127.0.0.1"])
         #expect(made.status == 0, "\(made.stderr)")
         chmod(pki + "/cert.pem", 0o644)
-        let api = try LocalService("demo_api.py", ["--tls", pki + "/cert.pem", pki + "/key.pem"])
+        let api = try LocalService.demoAPI(["--tls", pki + "/cert.pem", pki + "/key.pem"])
         let read = ["task", "run", "dev.patchbay.http-extract", "--tables-dir", pki, "--param", "url=https://127.0.0.1:\(api.port)/page", "--param", "records=data.items",
                     "--param", #"pagination={"type":"page","param":"page","size_param":"per_page","size":10,"total":"meta.total"}"#]
         // When the task trusts that certificate (granted to its sandbox), Then it reads all 25 records over TLS
@@ -372,7 +383,7 @@ struct HTTPExtractTests {
 
     @Test("a pagination loop fails the task as a config error saying so, instead of running forever or duplicating rows")
     func loopIsStopped() throws {
-        let api = try LocalService("demo_api.py")
+        let api = try LocalService.demoAPI()
         let result = try FirstParty.patchbay(["task", "run", "dev.patchbay.http-extract", "--param", "url=http://127.0.0.1:\(api.port)/loop",
                                               "--param", #"pagination={"type":"cursor","param":"cursor","path":"next"}"#, "--param", "records=items"])
         #expect(result.status == 1 && result.stdout.contains("failed (config error): pagination loop: page 2"), "\(result.stdout)")
@@ -407,7 +418,7 @@ struct OAuth2Tests {
     @Test("oauth2 gets a token that the extraction after it sends as a bearer token; the token is never stored or shown; a wrong secret is a config error naming the server's reason")
     func tokenFlowsToLaterTasks() async throws {
         // Given a real API with a token endpoint and a private, paginated resource
-        let api = try LocalService("demo_api.py")
+        let api = try LocalService.demoAPI()
         let project = try TestProject(files: ["flows/private.yaml": Self.flow(port: api.port, secret: "s3cret"),
                                               "flows/wrong.yaml": Self.flow(port: api.port, secret: "nope")])
         defer { project.remove() }
@@ -432,7 +443,7 @@ struct OAuth2Tests {
     @Test("the refresh-token grant: the token the server rotates to is kept in the state, sealed, and the next run uses it; a used one is a config error")
     func refreshTokenRotates() async throws {
         // Given a token endpoint whose refresh tokens work once each (rt-0 first), and a flow that starts from rt-0
-        let api = try LocalService("demo_api.py")
+        let api = try LocalService.demoAPI()
         let login = ##"{id: login, connector: dev.patchbay.oauth2, parameters: {token_url: "http://127.0.0.1:\##(api.port)/oauth/token", client_id: demo, grant: refresh_token, "#refresh_token": rt-0}}"##
         let flow = Self.flow(port: api.port, secret: "x").replacingOccurrences(of: ##"{id: login, connector: dev.patchbay.oauth2, network: {tcp: [\##(api.port)]}, parameters: {token_url: "http://127.0.0.1:\##(api.port)/oauth/token", client_id: demo, "#client_secret": x}}"##, with: login)
         #expect(flow.contains("grant: refresh_token"))

@@ -29,6 +29,8 @@ public struct ScheduleStatus: Sendable {
     public var schedule: FlowSchedule
     public var lastFire: Date?
     public var next: Fire?
+    /// The next fires (up to 12), `next` first.
+    public var upcoming: [Fire] = []
     /// Why the user should look twice (runs will queue: the interval is shorter than the flow's recent p90).
     public var warnings: [String]
 }
@@ -280,7 +282,7 @@ public final class Automation: Sendable {
                     }
                 }
                 let last = (try? engine.store.lastFire(flow: flow.name, schedule: schedule.id)) ?? nil
-                statuses.append(ScheduleStatus(flow: flow.name, file: file, schedule: schedule, lastFire: last?.at, next: fires.first, warnings: warnings))
+                statuses.append(ScheduleStatus(flow: flow.name, file: file, schedule: schedule, lastFire: last?.at, next: fires.first, upcoming: fires, warnings: warnings))
             }
         }
         return statuses

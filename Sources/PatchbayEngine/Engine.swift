@@ -292,7 +292,10 @@ public final class Engine: Sendable {
     /// reusing the jobs (and outputs) that succeeded. With `current` (the flow file as it is now), the tasks
     /// it re-runs use those definitions, and its run variables stay the recorded run's; without, the run's
     /// snapshot is used as it was.
-    public func submitRetry(of runID: Int64, parallelism: Int? = nil, current: Flow? = nil, trigger: String = "retry") throws -> RunRecord {
+    /// `tasks`, when given, is the whole selection (Keboola's Job Retry): those tasks run again, a task left out is
+    /// reused if it succeeded and skipped if not. Without it, what did not succeed runs again (`retryDefaults`).
+    public func submitRetry(of runID: Int64, parallelism: Int? = nil, current: Flow? = nil, trigger: String = "retry",
+                            tasks selection: Set<String>? = nil) throws -> RunRecord {
         guard let original = try store.run(runID) else { throw EngineError.noSuchRun(runID) }
         guard original.status.isFinished else {
             throw EngineError.cannotRetry("run \(runID) is still \(original.status.rawValue); terminate it first or wait")
@@ -308,8 +311,17 @@ public final class Engine: Sendable {
         // A succeeded job that set secret outputs (an authentication) is run again when a task of a later phase
         // is: its secrets were never stored, so reusing it would leave those tasks without them.
         let phaseOf = Dictionary(flow.phases.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { first, _ in first })
-        let rerunPhases = flow.tasks.filter { previous[$0.id]?.status != .success && previous[$0.id]?.status != .skipped }
-            .compactMap { phaseOf[$0.phase] }
+        if let selection {
+            let unknown = selection.subtracting(flow.tasks.map(\.id)).sorted()
+            guard unknown.isEmpty else {
+                throw EngineError.cannotRetry("run \(runID)'s flow has no task \(unknown.map { "'\($0)'" }.joined(separator: ", ")) (tasks: \(flow.tasks.map(\.id).joined(separator: ", ")))")
+            }
+            guard !selection.isEmpty else { throw EngineError.cannotRetry("no task is selected: select at least one task to run again") }
+        }
+        func selected(_ task: FlowTask) -> Bool {
+            selection?.contains(task.id) ?? (previous[task.id]?.status != .success && previous[task.id]?.status != .skipped)
+        }
+        let rerunPhases = flow.tasks.filter(selected).compactMap { phaseOf[$0.phase] }
         let latestRerun = rerunPhases.max() ?? -1
         func mustRerun(_ old: JobRecord) throws -> Bool {
             guard let phase = phaseOf[old.phaseID], phase < latestRerun else { return false }
@@ -326,11 +338,15 @@ public final class Engine: Sendable {
                                 status: .created, createdAt: now)
             job.attempt = max(job.attempt, 1)
             switch old?.status {
+            case .success? where selection?.contains(task.id) == true:
+                job.attempt = old!.attempt + 1
+                job.message = "selected to run again"
             case .success? where (try? mustRerun(old!)) == true:
                 job.attempt = old!.attempt + 1
                 job.message = "run again: its secret outputs are never stored, and later tasks that may need them run again"
             case .success?: reuse[task.id] = old
-            case .skipped?: job.status = .skipped; job.message = old?.message
+            case .skipped? where selection?.contains(task.id) != true: job.status = .skipped; job.message = old?.message
+            case _ where !selected(task): job.status = .skipped; job.message = "not selected for the retry"
             default: break
             }
             return job

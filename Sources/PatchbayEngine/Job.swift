@@ -28,6 +28,8 @@ struct JobHost: TaskHost {
     let events: @Sendable (RunEvent) -> Void
     /// The engine's rate limits.
     let rates: RateLimiter
+    /// When the job got its slot in its phase (stored with its start, for the timeline).
+    var dispatchedAt: Date? = nil
     let journal = JobJournal()
 
     /// A batch bigger than this is written at once, without waiting for the supervisor's flush.
@@ -55,7 +57,8 @@ struct JobHost: TaskHost {
         case .started(let pid):
             do {
                 if let started = try store.start(job: job, runnerPID: pid, runnerStart: ProcessIdentity(pid: pid)?.startTicks,
-                                                 connectorVersion: connectorVersion, sha256: sha256, parametersJSON: parametersJSON) {
+                                                 connectorVersion: connectorVersion, sha256: sha256, parametersJSON: parametersJSON,
+                                                 dispatchedAt: dispatchedAt) {
                     events(.job(started))
                 }
             } catch {
@@ -328,6 +331,7 @@ extension Engine {
     func runJob(_ job: JobRecord, task: FlowTask, flow: Flow, context: RunContext, entry: CatalogEntry?,
                 outputs: [String: [String: OutputValue]], events: @escaping @Sendable (RunEvent) -> Void) async -> JobOutcome {
         var recorder = JobRecorder()
+        let dispatchedAt = Date()
         do {
             guard let entry, entry.isReady, let descriptor = entry.descriptor else {
                 throw JobFailure("connector '\(task.connector)' is not available any more")
@@ -342,13 +346,16 @@ extension Engine {
             // flow lock this run holds, so only shared configurations take a lock of their own.
             var lock: LockManager.Handle?
             if task.configurationID != nil {
+                let waited = Mutex(false)
                 lock = await locks.acquire("config:" + job.configurationKey, owner: context.runID) { [store] in
                     // Name the job in the way: what a user looks at (or terminates) to get this one going.
                     let holder = (try? store.runningJob(configurationKey: job.configurationKey)).flatMap { $0 }
                     let message = holder.map { "waiting for job \($0.id!) (run \($0.runID), task \($0.taskID)) of configuration '\(job.configurationKey)' to finish" }
                         ?? "waiting: another job of configuration '\(job.configurationKey)' is running"
-                    if let waiting = try? store.update(job: job, to: .waiting, message: message) { events(.job(waiting)) }
+                    if let waiting = try? store.waitForLock(job: job, message: message, blockingRun: holder?.runID) { events(.job(waiting)) }
+                    waited.withLock { $0 = true }
                 }
+                if waited.withLock({ $0 }) { try? store.endWaits(job: job) }
                 guard lock != nil else { throw JobFailure(cancelled: "the run was terminated before this job started") }
             }
             defer { if let lock { locks.releaseSoon(lock) } }
@@ -363,8 +370,9 @@ extension Engine {
 
             let stateJSON = openingSecrets(ofState: (try? store.state(configurationKey: job.configurationKey))?.stateJSON ?? "{}",
                                            connector: task.connector.id, hide: access.hide)
-            let jobHost = JobHost(job: job, store: store, stagingDirectory: stagingDirectory(job: job.id!), connectorVersion: entry.version,
+            var jobHost = JobHost(job: job, store: store, stagingDirectory: stagingDirectory(job: job.id!), connectorVersion: entry.version,
                                   sha256: entry.sha256, parametersJSON: parameters.jsonText, access: access, events: events, rates: rates)
+            jobHost.dispatchedAt = dispatchedAt
             recorder.host = jobHost
             // Lineage: the catalog tables this job reads, each with the job that made the version it gets.
             let catalogInputs = task.inputs.values.filter { !$0.contains("/") }.sorted()

@@ -9,6 +9,7 @@ public import PatchbayCore
 @_exported public import struct PatchbayStore.RunRecord
 @_exported public import struct PatchbayStore.JobRecord
 @_exported public import struct PatchbayStore.LogRecord
+@_exported public import struct PatchbayStore.WaitSpanRecord
 @_exported public import struct PatchbayStore.OutputRecord
 @_exported public import struct PatchbayStore.TableRecord
 @_exported public import struct PatchbayStore.LineageRecord

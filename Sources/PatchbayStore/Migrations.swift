@@ -253,6 +253,23 @@ extension Store {
             try db.execute(sql: "ALTER TABLE runs ADD COLUMN startedByTokenID INTEGER")
             try db.execute(sql: "ALTER TABLE tokens ADD COLUMN webhook TEXT")
         }
+        migrator.registerMigration("v16: the history of every wait, and when a job got its slot, for the run timeline") { db in
+            try db.execute(sql: """
+                ALTER TABLE jobs ADD COLUMN dispatchedAt TEXT;
+                CREATE TABLE waitSpans (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    jobID INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+                    runID INTEGER NOT NULL,
+                    reason TEXT NOT NULL,
+                    detail TEXT NOT NULL,
+                    startedAt TEXT NOT NULL,
+                    until TEXT,
+                    endedAt TEXT,
+                    blockingRunID INTEGER
+                );
+                CREATE INDEX waitSpansByRun ON waitSpans(runID);
+                """)
+        }
         return migrator
     }
 }

@@ -90,6 +90,8 @@ public struct JobRecord: Sendable, Codable, Equatable, FetchableRecord, MutableP
     /// Why a started job waits now (`poll`, `retry`, `rate_limit`) and until when; nil while it works.
     public var waitReason: String?
     public var waitUntil: Date?
+    /// When the job got its slot in its phase (the parallelism limit let it go), before its runner started.
+    public var dispatchedAt: Date?
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 
@@ -147,6 +149,7 @@ extension JobRecord {
         reusedJobID = try row.decode(forColumn: "reusedJobID")
         waitReason = try row.decode(forColumn: "waitReason")
         waitUntil = try row.decode(forColumn: "waitUntil")
+        dispatchedAt = try row.decode(forColumn: "dispatchedAt")
     }
 
     public func encode(to container: inout PersistenceContainer) throws {
@@ -179,6 +182,7 @@ extension JobRecord {
         container["reusedJobID"] = reusedJobID
         container["waitReason"] = waitReason
         container["waitUntil"] = waitUntil
+        container["dispatchedAt"] = dispatchedAt
     }
 }
 
@@ -197,6 +201,37 @@ public struct EventRecord: Sendable, Codable, Equatable, FetchableRecord, Mutabl
         try db.cachedStatement(sql: "INSERT INTO events (runID, jobID, time, status, detail) VALUES (?, ?, ?, ?, ?)")
             .execute(arguments: [runID, jobID, StoredTime.text(time), status, detail])
     }
+}
+
+/// One wait of a job, as it happened: a configuration lock, a status check's poll, a retry's back-off or a rate
+/// limit, from its start to its end (nil while it lasts; a rate limit's ends at `until`).
+public struct WaitSpanRecord: Sendable, Codable, Equatable, FetchableRecord, MutablePersistableRecord {
+    public static let databaseTableName = "waitSpans"
+    public var id: Int64?
+    public var jobID: Int64
+    public var runID: Int64
+    /// A `JobWait.Reason` word.
+    public var reason: String
+    public var detail: String
+    public var startedAt: Date
+    public var until: Date?
+    public var endedAt: Date?
+    /// The run whose job holds the lock this one waits for.
+    public var blockingRunID: Int64?
+
+    public init(jobID: Int64, runID: Int64, reason: String, detail: String, startedAt: Date, until: Date? = nil, endedAt: Date? = nil,
+                blockingRunID: Int64? = nil) {
+        self.jobID = jobID
+        self.runID = runID
+        self.reason = reason
+        self.detail = detail
+        self.startedAt = startedAt
+        self.until = until
+        self.endedAt = endedAt
+        self.blockingRunID = blockingRunID
+    }
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 }
 
 public struct LogRecord: Sendable, Codable, Equatable, FetchableRecord, MutablePersistableRecord {

@@ -49,28 +49,63 @@ extension Store {
 
     /// Says why a started job waits (a reason word and a message for people) and until when, or, with nil, that
     /// it works again. The status stays; the message is the job's message while it waits.
-    public func wait(job: JobRecord, reason: String?, message: String?, until: Date?) throws -> JobRecord? {
+    /// The wait is kept in the job's history of waits (the run timeline's segments) too.
+    public func wait(job: JobRecord, reason: String?, message: String?, until: Date?, at time: Date = Date()) throws -> JobRecord? {
         try write { db in
             let statement = try db.cachedStatement(sql: """
                 UPDATE jobs SET waitReason = ?, waitUntil = ?, message = COALESCE(?, message)
                 WHERE id = ? AND status IN ('processing', 'terminating') RETURNING *
                 """)
-            return try JobRecord.fetchOne(statement, arguments: [reason, until.map(StoredTime.text), message, job.id])
+            let updated = try JobRecord.fetchOne(statement, arguments: [reason, until.map(StoredTime.text), message, job.id])
+            try Self.endWaits(db, job: job.id!, at: time)
+            if let reason, updated != nil {
+                var span = WaitSpanRecord(jobID: job.id!, runID: job.runID, reason: reason, detail: message ?? reason, startedAt: time, until: until)
+                try span.insert(db)
+            }
+            return updated
         }
+    }
+
+    /// Moves a job not started yet to `waiting` for a configuration lock held by a job of `blockingRun`, and opens
+    /// that wait in its history; `endWaits` closes it once the lock is taken.
+    public func waitForLock(job: JobRecord, message: String, blockingRun: Int64?, at time: Date = Date()) throws -> JobRecord {
+        let waiting = try update(job: job, to: .waiting, message: message, at: time)
+        try write { db in
+            var span = WaitSpanRecord(jobID: job.id!, runID: job.runID, reason: "configuration_lock", detail: message, startedAt: time,
+                                      blockingRunID: blockingRun)
+            try span.insert(db)
+        }
+        return waiting
+    }
+
+    /// Ends every wait of a job that is still open.
+    public func endWaits(job: JobRecord, at time: Date = Date()) throws {
+        try write { db in try Self.endWaits(db, job: job.id!, at: time) }
+    }
+
+    private static func endWaits(_ db: Database, job: Int64, at time: Date) throws {
+        try db.cachedStatement(sql: "UPDATE waitSpans SET endedAt = ? WHERE jobID = ? AND endedAt IS NULL")
+            .execute(arguments: [StoredTime.text(time), job])
+    }
+
+    /// The waits of a run's jobs, in the order they began.
+    public func waitSpans(run id: Int64) throws -> [WaitSpanRecord] {
+        try pool.read { db in try WaitSpanRecord.filter(Column("runID") == id).order(Column("id")).fetchAll(db) }
     }
 
     /// Records the runner process that serves the job (recovery kills it if the host died) and, the first
     /// time, moves the job from `created`/`waiting` to `processing` with its start time and an event: one
     /// transaction per spawn. Returns the job as it became `processing`, or nil for a status check's
     /// later spawns, which only update the runner.
+    /// `dispatchedAt` is when the job got its slot in its phase (the timeline's end of its parallelism wait).
     public func start(job: JobRecord, runnerPID: Int32, runnerStart: Int64?, connectorVersion: String?, sha256: String?,
-                      parametersJSON: String?, at time: Date = Date()) throws -> JobRecord? {
+                      parametersJSON: String?, dispatchedAt: Date? = nil, at time: Date = Date()) throws -> JobRecord? {
         let stamp = StoredTime.text(time)
         return try write { db in
             try db.cachedStatement(sql: """
-                UPDATE jobs SET status = 'processing', message = NULL, startedAt = COALESCE(startedAt, ?)
+                UPDATE jobs SET status = 'processing', message = NULL, startedAt = COALESCE(startedAt, ?), dispatchedAt = COALESCE(dispatchedAt, ?)
                 WHERE id = ? AND status IN ('created', 'waiting')
-                """).execute(arguments: [stamp, job.id])
+                """).execute(arguments: [stamp, dispatchedAt.map(StoredTime.text) ?? stamp, job.id])
             let becameProcessing = db.changesCount > 0
             try db.cachedStatement(sql: """
                 UPDATE jobs SET runnerPID = ?, runnerStart = ?, connectorVersion = COALESCE(?, connectorVersion),
@@ -82,6 +117,7 @@ extension Store {
             started.status = .processing
             started.message = nil
             started.startedAt = started.startedAt ?? time
+            started.dispatchedAt = started.dispatchedAt ?? dispatchedAt ?? time
             started.runnerPID = runnerPID
             started.runnerStart = runnerStart
             started.connectorVersion = connectorVersion ?? job.connectorVersion

@@ -36,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.0.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
@@ -111,11 +112,20 @@ let package = Package(
             path: "Sources/PatchbayServer",
             resources: [.copy("openapi.json")]
         ),
+        .target(
+            name: "PatchbayWeb",
+            dependencies: ["PatchbayCore", "PatchbayEngine", "PatchbayModel", "PatchbayRegistry", "PatchbaySchedule", "PatchbaySecurity", "PatchbayServer", "PatchbayViews",
+                           .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Mustache", package: "swift-mustache"),
+                           .product(name: "Logging", package: "swift-log"), .product(name: "HTTPTypes", package: "swift-http-types"),
+                           .product(name: "NIOCore", package: "swift-nio"), .product(name: "Crypto", package: "swift-crypto")],
+            path: "Sources/PatchbayWeb",
+            resources: [.copy("Templates"), .copy("Static")]
+        ),
         .executableTarget(
             name: "patchbay",
             dependencies: [
                 "PatchbayCore", "PatchbayEngine", "PatchbayModel", "PatchbayRegistry", "PatchbayRunner", "PatchbaySchedule", "PatchbaySecurity",
-                "PatchbayServer", "PatchbayViews", .product(name: "Hummingbird", package: "hummingbird"),
+                "PatchbayServer", "PatchbayViews", "PatchbayWeb", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/patchbay"

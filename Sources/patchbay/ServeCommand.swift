@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import PatchbayEngine
 import PatchbayServer
+import PatchbayWeb
 import Synchronization
 
 struct ServeCommand: AsyncParsableCommand {
@@ -20,6 +21,8 @@ struct ServeCommand: AsyncParsableCommand {
               POST /v1/runs/{run}/retry, …/terminate
               GET  /v1/plugins, /v1/schedules, /v1/triggers
               GET  /v1/health, /metrics (Prometheus)
+
+            The web view is at /ui (log in with a token): the runs, each run's timeline with the reason for every wait, run a flow with a task selection, retry with the failed tasks checked, terminate, plugins, schedules and triggers, tokens.
 
             Starting a run needs a Bearer token that may run orchestrations; an Idempotency-Key header replays the first answer. Errors are application/problem+json (RFC 9457) with a stable type and code: 401 without a valid token, 403 without the scope.
 
@@ -59,8 +62,10 @@ struct ServeCommand: AsyncParsableCommand {
             let daemon = Daemon(engine: engine, pool: pool, logger: logger, tick: .milliseconds(Int64(tick * 1000)),
                                 grace: .milliseconds(Int64(grace * 1000)), resumed: resumed.runs.withLock { $0 })
             let api = API(engine: engine, pool: pool, metrics: metrics, logger: logger)
+            let router = api.router()
+            try await WebView(engine: engine, pool: pool, logger: logger).register(on: router)
             let application = Application(
-                router: api.router(),
+                router: router,
                 configuration: .init(address: .hostname(host, port: port), serverName: "patchbay"),
                 services: [daemon],
                 onServerRunning: { channel in

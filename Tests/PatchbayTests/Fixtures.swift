@@ -38,12 +38,13 @@ enum Fixtures {
     }
 
     /// Starts a service whose first line on stdout says where it listens, and returns that line (its stderr is dropped).
-    static func start(_ process: Process, firstLineTo output: Pipe) throws -> String {
+    /// Starts `process` and returns what it wrote to `output` up to its first line, or up to `until`.
+    static func start(_ process: Process, firstLineTo output: Pipe, until marker: String = "\n") throws -> String {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
         var line = ""
-        while !line.contains("\n") {
+        while !line.contains(marker) {
             let chunk = output.fileHandleForReading.availableData
             if chunk.isEmpty { break }
             line += String(decoding: chunk, as: UTF8.self)

@@ -78,6 +78,12 @@ final class ServeProcess: @unchecked Sendable {
             if n == 0 { break }
             guard n > 0 else { throw Fixtures.FixtureError(message: "no answer within \(timeout) s (errno \(errno))") }
             bytes += buffer[..<n]
+            // A peer that keeps the connection open (chromedriver) has answered once its Content-Length has arrived.
+            if let end = bytes.firstRange(of: Array("\r\n\r\n".utf8)),
+               let length = String(decoding: bytes[..<end.lowerBound], as: UTF8.self).lowercased()
+                   .components(separatedBy: "\r\n").first(where: { $0.hasPrefix("content-length:") })
+                   .flatMap({ Int($0.dropFirst(15).trimmingCharacters(in: .whitespaces)) }),
+               bytes.count - end.upperBound >= length { break }
         }
         guard let split = bytes.firstRange(of: Array("\r\n\r\n".utf8)) else { throw Fixtures.FixtureError(message: "no HTTP head in \(bytes.count) bytes") }
         let head = String(decoding: bytes[..<split.lowerBound], as: UTF8.self).components(separatedBy: "\r\n")

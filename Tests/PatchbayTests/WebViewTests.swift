@@ -291,6 +291,49 @@ struct WebViewTests {
         #expect(try setup.project.store.runs(limit: 10).count == 1, "nothing ran")
     }
 
+    @Test("terminate a running run from its page: the run and its job end as terminated, saying who did it")
+    func terminateFromPage() async throws {
+        let setup = try Setup()
+        defer { setup.project.remove() }
+        // Given a run of a 2.5 s task, its page open while it processes
+        try setup.browser.open(setup.serve.base + "/ui/flows/slow/run")
+        try setup.browser.click("form.select button")
+        #expect(try setup.browser.wait(until: "return !!document.querySelector('form[action$=\"/terminate\"] button')", within: 10))
+        let run = try #require(try setup.newestRun)
+        // When the user terminates it
+        try setup.browser.click("form[action$='/terminate'] button")
+        let ended = try await setup.finished(run.id!, within: 30)
+        // Then it ends terminated, with the reason naming the page and the token
+        let job = try #require(try setup.project.jobsByTask(run.id!)["wait"])
+        #expect(ended.status == .terminated && job.status == .terminated, "\(ended.status) \(job.status)")
+        #expect((job.message ?? ended.message ?? "").contains("web view") || (ended.message ?? "").contains("web view"), "\(job.message ?? "") \(ended.message ?? "")")
+    }
+
+    @Test("schedules and triggers: next fires in their zone and in UTC, a DST transition day marked; the tables a trigger still awaits")
+    func schedulesPage() async throws {
+        // Given a schedule that fires on the day clocks go forward in Prague (the last Sunday of March 2027 is the 28th)
+        let setup = try Setup(extra: ["flows/timed.yaml": """
+            schedules:
+              - {id: spring, cron: "0 3 28 3 *", timezone: Europe/Prague}
+              - {id: daily, cron: "0 6 * * *", timezone: America/New_York}
+            triggers:
+              - {id: both, tables: [in.a, in.b], coolDownMinutes: 1}
+            phases:
+              - {id: p, tasks: [{id: t, connector: dev.patchbay.noop}]}
+            """])
+        defer { setup.project.remove() }
+        // When the page is opened
+        try setup.browser.open(setup.serve.base + "/ui/schedules")
+        let html = try setup.browser.source
+        // Then the spring fire is shown in Prague's offset and UTC, on a day marked as a transition
+        #expect(html.contains("2027-03-28T03:00:00+02:00 · 2027-03-28T01:00:00Z"), "\(html.prefix(3000))")
+        #expect(html.contains("DST: clocks go forward 60 min this day"))
+        // And the daily New York fires are in their own zone, with UTC beside them
+        #expect(html.contains("America/New_York") && html.contains("T06:00:00-05:00 · "))
+        // And the trigger awaits both of its tables
+        #expect(html.contains("<strong>in.a, in.b</strong>"))
+    }
+
     // MARK: helpers
 
     /// The browser's session cookie, read from the daemon's answer to a fresh login (scripts cannot read it).

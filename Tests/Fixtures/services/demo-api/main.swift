@@ -58,7 +58,8 @@ actor DemoState {
     private var exports: [String: Int] = [:]
     private var flakySeen = 0
     private var stallRequests: [Int: Int] = [:]
-    private var stalledWaiters: [CheckedContinuation<Void, Never>] = []
+    private var stalledWaiters: [Int: CheckedContinuation<Void, Never>] = [:]
+    private var nextWaiter = 0
     private(set) var stalled = false
 
     static func item(_ id: Int, tags: Int) -> JSON {
@@ -112,15 +113,25 @@ actor DemoState {
 
     func markStalled() {
         stalled = true
-        for waiter in stalledWaiters { waiter.resume() }
-        stalledWaiters = []
+        for waiter in stalledWaiters.values { waiter.resume() }
+        stalledWaiters = [:]
     }
 
-    /// Returns once a request has stalled (at once if one has).
+    /// Returns once a request has stalled (at once if one has), or when the waiting task is cancelled.
     func waitUntilStalled() async {
         if stalled { return }
-        await withCheckedContinuation { stalledWaiters.append($0) }
+        nextWaiter += 1
+        let id = nextWaiter
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                if Task.isCancelled { continuation.resume() } else { stalledWaiters[id] = continuation }
+            }
+        } onCancel: {
+            Task { await self.cancelWaiter(id) }
+        }
     }
+
+    private func cancelWaiter(_ id: Int) { stalledWaiters.removeValue(forKey: id)?.resume() }
 
     var stallCounts: JSON { .object(stallRequests.keys.sorted().map { (String($0), .integer(stallRequests[$0]!)) }) }
 }

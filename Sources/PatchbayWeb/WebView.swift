@@ -389,7 +389,10 @@ public struct WebView: Sendable {
                 let html = view.library.render(try view.liveParts(run), withTemplate: "live") ?? ""
                 if html != last {
                     last = html
-                    let data = html.split(separator: "\n", omittingEmptySubsequences: false).map { "data: \($0)" }.joined(separator: "\n")
+                    // Every line break ends an SSE line (CR, LF, CRLF): a connector's message with a bare CR must not
+                    // start a field of its own (an injected `event: end`) in the stream.
+                    let data = html.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r" || $0 == "\r\n" })
+                        .map { "data: \($0)" }.joined(separator: "\n")
                     try await writer.write(ByteBuffer(string: "event: update\n\(data)\n\n"))
                 }
                 if run.status.isFinished {

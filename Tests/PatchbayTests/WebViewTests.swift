@@ -62,6 +62,13 @@ struct WebViewTests {
         }
 
         var newestRun: RunRecord? { get throws { try project.store.runs(limit: 1).first } }
+
+        /// Starts the 2.5 s flow from its page, and waits for the run's page to show `ready` (a CSS selector).
+        func startSlowRun(showing ready: String) throws {
+            try browser.open(serve.base + "/ui/flows/slow/run")
+            try browser.click("form.select button")
+            #expect(try browser.wait(until: "return !!document.querySelector('\(ready)')", within: 10))
+        }
     }
 
     @Test("log in with a token: an HttpOnly, SameSite=Strict session; a page without it goes to the login; a wrong token is refused")
@@ -128,9 +135,7 @@ struct WebViewTests {
         let setup = try Setup()
         defer { setup.project.remove() }
         // Given a run of a 2.5 s task, opened while it processes
-        try setup.browser.open(setup.serve.base + "/ui/flows/slow/run")
-        try setup.browser.click("form.select button")
-        #expect(try setup.browser.wait(until: "return !!document.getElementById('live')", within: 10))
+        try setup.startSlowRun(showing: "#live")
         _ = try setup.browser.run("window.__sameDocument = true; return true")
         // When the run goes on, Then the live region is replaced by the server's updates, in the same document
         #expect(try setup.browser.wait(until: "return window.__sameDocument && Number(document.getElementById('live').dataset.updates || 0) >= 2 && document.querySelector('#live rect.seg-running')",
@@ -296,9 +301,7 @@ struct WebViewTests {
         let setup = try Setup()
         defer { setup.project.remove() }
         // Given a run of a 2.5 s task, its page open while it processes
-        try setup.browser.open(setup.serve.base + "/ui/flows/slow/run")
-        try setup.browser.click("form.select button")
-        #expect(try setup.browser.wait(until: "return !!document.querySelector('form[action$=\"/terminate\"] button')", within: 10))
+        try setup.startSlowRun(showing: "form[action$=\"/terminate\"] button")
         let run = try #require(try setup.newestRun)
         // When the user terminates it
         try setup.browser.click("form[action$='/terminate'] button")

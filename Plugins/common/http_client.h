@@ -276,6 +276,35 @@ static inline int pb_json_at(patchbay_str doc, const char *path, patchbay_str *o
     return 1;
 }
 
+/* Where the value at a dot path ("data.items") of a JSON document starts, found without crossing the value itself
+ * (the members before it on the way are skipped, the value's end is the caller's to find): a reader that walks a
+ * page's records finds their end as it goes, instead of skipping them all first. NULL when absent or malformed
+ * on the way. "" is the document itself. The first of two equal keys wins, as in pb_json_at. */
+static inline const char *pb_json_start_at(patchbay_str doc, const char *path) {
+    const char *p = patchbay_json_skip_ws(doc.data, doc.data + doc.length), *end = doc.data + doc.length;
+    char name[256];
+    while (*path) {
+        const char *dot = strchr(path, '.');
+        size_t n = dot ? (size_t)(dot - path) : strlen(path), length = 0;
+        if (p >= end || *p != '{') return NULL;
+        p = patchbay_json_skip_ws(p + 1, end);
+        for (;;) {
+            if (p >= end || *p == '}') return NULL;
+            if (!(p = patchbay_json_string(p, end, name, sizeof name, &length))) return NULL;
+            p = patchbay_json_skip_ws(p, end);
+            if (p >= end || *p != ':') return NULL;
+            p = patchbay_json_skip_ws(p + 1, end);
+            if (length == n && memcmp(name, path, n) == 0) break;
+            if (!(p = patchbay_json_skip_value(p, end))) return NULL;
+            p = patchbay_json_skip_ws(p, end);
+            if (p < end && *p == ',') p = patchbay_json_skip_ws(p + 1, end);
+            else if (p >= end || *p != '}') return NULL;
+        }
+        path += n + (dot ? 1 : 0);
+    }
+    return p < end ? p : NULL;
+}
+
 /* A scalar at a dot path as text (a string unescaped, a number as written); 0 when absent, null or "" path. */
 static inline int pb_json_text_at(patchbay_str doc, const char *path, char *out, size_t cap) {
     patchbay_str value;

@@ -275,25 +275,31 @@ static patchbay_status flush_rows(output *o) {
     return s;
 }
 
-/* One record into the batch, column by column; its other keys are dropped (the first is remembered). */
-static patchbay_status add_record(output *o, patchbay_str record, char *why, size_t cap) {
-    if (o->scratch_cap < record.length + 1) {
-        char *grown = realloc(o->scratch, record.length + 1);
-        if (!grown) return PATCHBAY_ERROR;
-        o->scratch = grown;
-        o->scratch_cap = record.length + 1;
+/* One record into the batch, column by column; its other keys are dropped (the first is remembered). The record is
+ * the object at `p`, read in the same pass that finds its end: *record_end is the byte after it, or NULL when the
+ * text stops being JSON there (the caller reports the byte). Reading a page used to cross every byte six times
+ * (the path to the records, the path's parent, the loop hash, each record, each member, the total); see run(). */
+static patchbay_status add_record(output *o, const char *p, const char *end, const char **record_end, char *why, size_t cap) {
+    *record_end = NULL;
+    if (p >= end || *p != '{') {
+        if ((*record_end = patchbay_json_skip_value(p, end)) != NULL) snprintf(why, cap, "a record that is not a JSON object");
+        return *record_end ? PATCHBAY_ERROR : PATCHBAY_OK;
     }
-    char *text = o->scratch;
     size_t start = o->count;
     for (size_t c = 0; c < o->ncol; c++) keep(o, "", 0, 1);  /* NULL until a key fills it */
-    const char *cursor = NULL;
+    patchbay_str record = { p, (size_t)(end - p) };
+    const char *cursor = NULL, *after = p + 1;  /* after: the end of the last member read */
     char key[128];
     size_t key_length = 0;
     patchbay_str value;
     int found;
+    size_t expected = 0;  /* records of one API mostly list their keys in one order: try the next column first */
     while ((found = patchbay_json_members(record, &cursor, key, sizeof key, &value, &key_length)) == PATCHBAY_PARAM_FOUND) {
-        size_t c = 0;
-        while (c < o->ncol && strcmp(o->names[c], key) != 0) c++;
+        after = cursor;
+        size_t c = expected;
+        if (c >= o->ncol || strcmp(o->names[c], key) != 0)
+            for (c = 0; c < o->ncol && strcmp(o->names[c], key) != 0; c++) {}
+        expected = c + 1;
         if (c == o->ncol) {
             if (!o->dropped++) snprintf(o->dropped_key, sizeof o->dropped_key, "%s", key);
             continue;
@@ -302,8 +308,22 @@ static patchbay_status add_record(output *o, patchbay_str record, char *why, siz
         const char *v = value.data;
         if (n == 4 && memcmp(v, "null", 4) == 0) continue;
         if (v[0] == '"') {
-            if (!patchbay_json_string(v, v + n, text, record.length + 1, &n)) { snprintf(why, cap, "a malformed string in column '%s'", key); return PATCHBAY_ERROR; }
-            v = text;
+            /* A string without escapes is its own text between the quotes (the members walk checked its end). */
+            const char *q = v + 1, *close = v + n - 1;
+            while (q < close && *q != '\\') q++;
+            if (q == close) {
+                v++;
+                n -= 2;
+            } else {
+                if (o->scratch_cap < n + 1) {  /* unescaped, a string is never longer than its JSON text */
+                    char *grown = realloc(o->scratch, n + 1);
+                    if (!grown) return PATCHBAY_ERROR;
+                    o->scratch = grown;
+                    o->scratch_cap = n + 1;
+                }
+                if (!patchbay_json_string(v, v + n, o->scratch, n + 1, &n)) { snprintf(why, cap, "a malformed string in column '%s'", key); return PATCHBAY_ERROR; }
+                v = o->scratch;
+            }
         }
         /* The value goes at the batch's end; its slot points there (the placeholder stays unused). */
         if (keep(o, v, n, 0) != 0) return PATCHBAY_ERROR;
@@ -311,8 +331,25 @@ static patchbay_status add_record(output *o, patchbay_str record, char *why, siz
         o->at[2 * slot] = o->at[2 * o->count];
         o->at[2 * slot + 1] = o->at[2 * o->count + 1];
     }
-    if (found != PATCHBAY_PARAM_ABSENT) { snprintf(why, cap, "a record that is not a JSON object"); o->count = start; return PATCHBAY_ERROR; }
+    if (found != PATCHBAY_PARAM_ABSENT) { o->count = start; return PATCHBAY_OK; }  /* *record_end NULL: not JSON here */
+    const char *close = patchbay_json_skip_ws(after, end);  /* the members walk ended at this '}' */
+    *record_end = close + 1;
     return PATCHBAY_OK;
+}
+
+/* The loop check's hash of a page's records: FNV-1a over 8-byte words (a byte at a time cost more than reading the
+ * records themselves: a multiply's latency per byte). */
+static unsigned long long records_hash(patchbay_str records) {
+    unsigned long long hash = 1469598103934665603ULL;
+    size_t i = 0;
+    for (; i + 8 <= records.length; i += 8) {
+        unsigned long long word;
+        memcpy(&word, records.data + i, 8);
+        hash = (hash ^ word) * 1099511628211ULL;
+        hash ^= hash >> 29;
+    }
+    for (; i < records.length; i++) hash = (hash ^ (unsigned char)records.data[i]) * 1099511628211ULL;
+    return hash;
 }
 
 enum { MAX_PARENTS = 100000 };
@@ -467,6 +504,8 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
     char *parents = NULL;  /* parent → child: the parents' values, 256 bytes each */
     resume_point *at = NULL;  /* a checkpoint's position, when this attempt resumes one */
     unsigned long long previous_hash = 0;
+    int total_read = 0;  /* the total of the pages being read (a child's own) is known */
+    unsigned long long known_total = 0;
     patchbay_status s = PATCHBAY_OK;
     if (!set || !o || !why || !url || !next) { s = fail(error, PATCHBAY_FAILURE_SYSTEM, "out of memory"); goto done; }
     if ((s = read_parameters(task, error, set)) != PATCHBAY_OK) goto done;
@@ -568,7 +607,7 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
         char *place = strstr(url_template, "{parent}");
         snprintf(set->url, sizeof set->url, "%.*s%s%s", (int)(place - url_template), url_template, parents + child * 256, place + 8);
         if (!resumed_child) {
-            page = set->start; offset = 0; child_pages = 0; previous_hash = 0;
+            page = set->start; offset = 0; child_pages = 0; previous_hash = 0; total_read = 0;
             child_start = o->rows + (o->ncol ? o->count / o->ncol : 0) + skipped;
             previous_cursor[0][0] = previous_cursor[1][0] = 0;
             token[0] = 0;
@@ -626,25 +665,17 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
         }
         pages++;
         child_pages++;
-        patchbay_str body = { response.body ? response.body : "", response.body_length }, records;
-        if (!pb_json_at(body, set->records, &records) || records.length == 0 || records.data[0] != '[') {
+        patchbay_str body = { response.body ? response.body : "", response.body_length };
+        /* The records are read where they start, in one pass that finds their end (never crossed beforehand). */
+        const char *first = pb_json_start_at(body, set->records), *end = body.data + body.length;
+        if (!first || *first != '[') {
             snprintf(why, 2048, "GET %.500s: the body has no array of records at '%s' (set \"records\" to its dot path)", url, set->records);
             pb_response_free(&response);
             s = fail(error, PATCHBAY_FAILURE_CONFIG, why);
             goto done;
         }
-        /* The same records as the page before: the server ignores the paging parameters (a loop). */
-        unsigned long long hash = 1469598103934665603ULL;
-        for (size_t i = 0; i < records.length; i++) hash = (hash ^ (unsigned char)records.data[i]) * 1099511628211ULL;
-        const char *p = patchbay_json_skip_ws(records.data + 1, records.data + records.length), *end = records.data + records.length;
+        const char *p = patchbay_json_skip_ws(first + 1, end);
         int empty = p < end && *p == ']';
-        if (child_pages > 1 && hash == previous_hash && !empty) {
-            snprintf(why, 2048, "pagination loop: page %lld (%.500s) returned the same records as the page before; check pagination.param", pages, url);
-            pb_response_free(&response);
-            s = fail(error, PATCHBAY_FAILURE_CONFIG, why);
-            goto done;
-        }
-        previous_hash = hash;
         /* The columns: declared, else the first page's first record's keys. */
         if (!o->writer) {
             if (set->typed) {
@@ -673,12 +704,14 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
         long long in_page = 0;
         const char *broken = NULL;  /* where the records' JSON stops being JSON */
         while (p < end && *p != ']') {
-            const char *value_end = patchbay_json_skip_value(p, end);
-            if (!value_end) { broken = p; break; }
-            patchbay_str record = { p, (size_t)(value_end - p) };
+            const char *value_end = NULL;
+            if (set->watermark_field[0] || !o->writer) {  /* the record's bounds first: its watermark is read before it */
+                value_end = patchbay_json_skip_value(p, end);
+                if (!value_end) { broken = p; break; }
+            }
             /* Incremental: a record at or below the last run's watermark was read before (a lookback re-reads it). */
             char mark[256];
-            if (set->watermark_field[0] && pb_json_text_at(record, set->watermark_field, mark, sizeof mark)) {
+            if (set->watermark_field[0] && pb_json_text_at((patchbay_str){ p, (size_t)(value_end - p) }, set->watermark_field, mark, sizeof mark)) {
                 if (watermark[0] && watermark_compare(mark, watermark) <= 0) {
                     skipped++;
                     in_page++;
@@ -688,7 +721,12 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
                 }
                 if (!newest[0] || watermark_compare(mark, newest) > 0) snprintf(newest, sizeof newest, "%s", mark);
             }
-            if (o->writer && add_record(o, record, why, 2048) != PATCHBAY_OK) {
+            patchbay_status added = PATCHBAY_OK;
+            if (o->writer) {
+                added = add_record(o, p, value_end ? value_end : end, &value_end, why, 2048);
+                if (added == PATCHBAY_OK && !value_end) { broken = p; break; }
+            }
+            if (added != PATCHBAY_OK) {
                 char message[2600];
                 snprintf(message, sizeof message, "GET %.500s: record %lld (at byte %zu of the body): %.1000s", url, in_page + 1, (size_t)(p - body.data), why);
                 pb_response_free(&response);
@@ -700,6 +738,18 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
             p = patchbay_json_skip_ws(value_end, end);
             if (p < end && *p == ',') p = patchbay_json_skip_ws(p + 1, end);
             else if (p < end && *p != ']') { broken = p; break; }
+        }
+        if (!broken && p < end) {
+            /* The same records as the page before: the server ignores the paging parameters (a loop). The page's rows
+             * are in the batch by now; the task fails, so none of them is ever committed. */
+            unsigned long long hash = records_hash((patchbay_str){ first, (size_t)(p + 1 - first) });
+            if (child_pages > 1 && hash == previous_hash && !empty) {
+                snprintf(why, 2048, "pagination loop: page %lld (%.500s) returned the same records as the page before; check pagination.param", pages, url);
+                pb_response_free(&response);
+                s = fail(error, PATCHBAY_FAILURE_CONFIG, why);
+                goto done;
+            }
+            previous_hash = hash;
         }
         if (broken || p >= end) {
             /* Never a page cut short without a word: the records after a fault would be lost. */
@@ -717,7 +767,13 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
         char value[512];
         unsigned long long so_far = o->rows + (o->ncol ? o->count / o->ncol : 0) + skipped - child_start;  /* the total counts every record */
         more = in_page > 0 && strcmp(set->type, "none") != 0;
-        if (more && set->total[0] && pb_json_text_at(body, set->total, value, sizeof value) && so_far >= strtoull(value, NULL, 10)) more = 0;
+        /* The total is read on the first page and again only when the records reach it (an API's total may grow while
+         * it is read): the records stand before it in most bodies, and finding it crosses them all once more. */
+        if (more && set->total[0] && (!total_read || so_far >= known_total)) {
+            total_read = pb_json_text_at(body, set->total, value, sizeof value);
+            if (total_read) known_total = strtoull(value, NULL, 10);
+            if (total_read && so_far >= known_total) more = 0;
+        }
         if (more && strcmp(set->type, "page") == 0) page++;
         if (more && strcmp(set->type, "offset") == 0) offset += in_page;
         if (more && strcmp(set->type, "cursor") == 0) {

@@ -16,8 +16,33 @@ import PatchbayModel
 import PatchbayRegistry
 import PatchbayRunner
 import PatchbaySchedule
+import Synchronization
 
 struct Quiet: TaskHost {}
+
+/// Refuses a table that does not begin with `firstLines` (its header and first row): values in the wrong columns
+/// would look fast too. Keeps nothing.
+struct FirstLinesHost: TaskHost {
+    struct Mismatch: Error, CustomStringConvertible { let description: String }
+    let firstLines: String
+    func commit(tables: [TableFile]) throws {
+        for table in tables {
+            let head = FileHandle(forReadingAtPath: table.path).map { String(decoding: $0.readData(ofLength: firstLines.utf8.count), as: UTF8.self) }
+            guard head == firstLines else { throw Mismatch(description: "\(table.name) begins '\(head ?? "(unreadable)")', not '\(firstLines)'") }
+        }
+    }
+}
+
+/// Servers this program started, killed by `verify` before it exits (a `defer` does not run on exit()).
+let servers = Mutex<[pid_t]>([])
+
+/// Stops the benchmark with a message when a figure would be a lie (preconditions print no message in release).
+func verify(_ condition: Bool, _ message: @autoclosure () -> String) {
+    guard !condition else { return }
+    print("error: \(message())")
+    servers.withLock { $0.forEach { _ = kill($0, SIGKILL) } }
+    exit(1)
+}
 
 /// Lands a task's tables in a directory (to make benchmark inputs), and answers the credentials it is given.
 struct DirectoryHost: TaskHost {
@@ -52,18 +77,25 @@ func line(_ name: String, _ values: [Double], unit: String, target: String) {
                  values.count, target as NSString))
 }
 
-/// Runs `spec` three times: millions of `rows` a second, and the runner's peak RSS in MiB, per run.
-func rowsPerSecondAndResident(_ spec: TaskSpec, rows: Int) -> (rates: [Double], resident: [Double]) {
-    var rates: [Double] = [], resident: [Double] = []
-    for _ in 0..<3 {
+/// Runs `spec` `runs` times (at least 3): millions of `rows` a second, the runner's peak RSS in MiB, and the
+/// runner's CPU time as a share of the wall time (near 1: the runner is the bottleneck; well below: it waits).
+/// With `written`, a run counts only when the task wrote exactly that many rows: a reader that stopped early would look fast.
+func rowsPerSecondAndResident(_ spec: TaskSpec, rows: Int, runs: Int = 3, written expected: UInt64? = nil,
+                              host: some TaskHost = Quiet()) -> (rates: [Double], resident: [Double], busy: [Double]) {
+    var rates: [Double] = [], resident: [Double] = [], busy: [Double] = []
+    for _ in 0..<max(3, runs) {
+        let before = cpuSeconds().runners
         let started = ContinuousClock.now
-        let report = TaskRunner().runBlocking(spec, host: Quiet())
+        let report = TaskRunner().runBlocking(spec, host: host)
         let seconds = milliseconds(ContinuousClock.now - started) / 1000
-        precondition(report.classification.isSuccess, report.classification.summary)
+        verify(report.classification.isSuccess, report.classification.summary)
+        let written = report.tables.reduce(0) { $0 + $1.rowCount }
+        verify(expected == nil || written == expected, "the task wrote \(written) rows, not \(expected ?? 0)")
         rates.append(Double(rows) / seconds / 1_000_000)
         resident.append(Double(report.peakResidentBytes) / 1_048_576)
+        busy.append((cpuSeconds().runners - before) / seconds)
     }
-    return (rates, resident)
+    return (rates, resident, busy)
 }
 
 let arguments = CommandLine.arguments.dropFirst()
@@ -377,7 +409,7 @@ if which == "records" || which == "all" {
         chmod(file, 0o644)
         let spec = TaskSpec(pluginPath: noop.path, parametersJSON: #"{"count_input":"big"}"#, inputs: [InputTable(name: "big", path: file)],
                             workspaceRoot: workspace)
-        let (rates, resident) = rowsPerSecondAndResident(spec, rows: rows)
+        let (rates, resident, _) = rowsPerSecondAndResident(spec, rows: rows)
         line("input read by a connector (5 columns, \(rows) rows)", rates, unit: "M/s", target: "-")
         line("  runner peak RSS reading \(rows) rows", resident, unit: "MiB", target: "flat")
     }
@@ -400,7 +432,7 @@ if which == "diff" || which == "all", let tableDiff = swiftConnector {
     let spec = TaskSpec(pluginPath: tableDiff.path, parametersJSON: #"{"key":"id"}"#,
                         inputs: [InputTable(name: "primary", path: tables + "/in.a.csv"), InputTable(name: "secondary", path: tables + "/in.b.csv")],
                         limits: TaskLimits(timeout: .seconds(600), memoryBytes: 4 << 30), workspaceRoot: workspace)
-    let (rates, resident) = rowsPerSecondAndResident(spec, rows: 2 * rows)
+    let (rates, resident, _) = rowsPerSecondAndResident(spec, rows: 2 * rows)
     line("table-diff, \(rows) rows a side (rows of both sides)", rates, unit: "M/s", target: "≥ 1 M/s")
     line("  runner peak RSS", resident, unit: "MiB", target: "≤ 100 MiB")
 }
@@ -424,7 +456,7 @@ if which == "extract" || which == "all" {
         var spec = TaskSpec(pluginPath: extractor.path, parametersJSON: #"{"path":"\#(directory)/orders.csv","table":"in.orders"\#(extra)}"#,
                             limits: TaskLimits(timeout: .seconds(600), memoryBytes: 4 << 30), workspaceRoot: workspace)
         spec.readablePaths = [directory]
-        let (rates, resident) = rowsPerSecondAndResident(spec, rows: rows)
+        let (rates, resident, _) = rowsPerSecondAndResident(spec, rows: rows)
         line("file-extract, \(rows) CSV rows, \(label)", rates, unit: "M/s", target: "report")
         line("  runner peak RSS", resident, unit: "MiB", target: "report")
     }
@@ -440,6 +472,7 @@ if which == "http" || which == "all" {
     server.arguments = ["--bench", String(rows), "10000"]
     server.standardOutput = output
     try server.run()
+    servers.withLock { $0.append(server.processIdentifier) }
     defer { kill(server.processIdentifier, SIGKILL); server.waitUntilExit() }
     let announced = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     guard let port = Int(announced) else { print("error: patchbay-demo-api --bench did not start: '\(announced)'"); exit(3) }
@@ -448,9 +481,11 @@ if which == "http" || which == "all" {
         + #""columns":{"id":"integer","customer":"string","country":"string","amount":"decimal","created_at":"timestamp"}}"#
     let spec = TaskSpec(pluginPath: extractor.path, parametersJSON: parameters, limits: TaskLimits(timeout: .seconds(600), memoryBytes: 4 << 30),
                         workspaceRoot: workspace, network: .any)
-    let (rates, resident) = rowsPerSecondAndResident(spec, rows: rows)
+    let (rates, resident, busy) = rowsPerSecondAndResident(spec, rows: rows, runs: runs, written: UInt64(rows),
+                                                            host: FirstLinesHost(firstLines: "id,customer,country,amount,created_at\n1,customer-7919,DE,1.01,2026-02-02T01:00:00Z\n"))
     line("http-extract, \(rows) rows × 5 typed columns, pages of 10,000", rates, unit: "M/s", target: "≥ 1 M/s")
     line("  runner peak RSS", resident, unit: "MiB", target: "flat")
+    line("  runner CPU / wall", busy, unit: "×", target: "-")
 }
 
 if which == "postgres" || which == "all" {

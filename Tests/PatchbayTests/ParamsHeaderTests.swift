@@ -66,3 +66,33 @@ struct ParamsHeaderTests {
         }
     }
 }
+
+/// The first-party HTTP connectors' JSON path readers (`Plugins/common/http_client.h`), compiled as the
+/// connectors are and run; each line of its output is one case.
+@Suite("The HTTP connectors find a page's records where they start")
+struct JSONPathTests {
+    @Test("a dot path's value is found without crossing it: keys inside other values are not members, a cut value is the walk's to judge, the first equal key wins")
+    func startOfValue() throws {
+        // Given the header compiled with every warning an error
+        let directory = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let program = directory + "/json_path_cases"
+        let build = try Fixtures.run("/usr/bin/env", ["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-D_POSIX_C_SOURCE=200809L", "-D_DEFAULT_SOURCE",
+                                                      "-I", Fixtures.sdkInclude, Fixtures.connectorSources + "/json_path_cases.c", "-o", program])
+        try #require(build.status == 0, "\(build.stderr)")
+        // When it looks up each path
+        let run = try Fixtures.run(program, [])
+        // Then each value starts where the document has it, and what is not there is absent
+        #expect(run.stdout.split(separator: "\n") == [
+            "start data.items 19", "start data 9", "start (document) 0", "start meta.total 62",
+            "start data.nope absent", "start data.items.id absent",
+            "start items 31",       // the top-level items, not the one inside x
+            "start items 10",       // records cut short are found; reading them reports where they stop
+            "start items absent",   // a key without its colon on the way
+            "start items absent",   // a value on the way that is not JSON
+            "start items 15",       // keys compare unescaped
+            "start items 10",       // the first of two equal keys
+            "text meta.total 1 2",
+        ])
+    }
+}

@@ -195,7 +195,7 @@ struct BatchTests {
     }
 }
 
-/// A real HTTP service of the tests (a script in Tests/Fixtures/services) on a free port it prints first.
+/// A real HTTP service of the tests on a free port it prints first.
 final class LocalService {
     let process = Process()
     let port: Int
@@ -203,11 +203,6 @@ final class LocalService {
     /// The project's demo API (`patchbay-demo-api`, Hummingbird), built with the tests.
     static func demoAPI(_ arguments: [String] = []) throws -> LocalService {
         try LocalService(executable: Fixtures.binDirectory + "/patchbay-demo-api", arguments)
-    }
-
-    /// A Python service of Tests/Fixtures/services.
-    convenience init(_ script: String, _ arguments: [String] = []) throws {
-        try self.init(executable: "/usr/bin/env", ["python3", Fixtures.repository + "/Tests/Fixtures/services/" + script] + arguments, name: script)
     }
 
     init(executable: String, _ arguments: [String], name: String? = nil) throws {
@@ -228,7 +223,7 @@ final class LocalService {
     }
 }
 
-/// The ingestion service the egression tests send to (ingest.py): it logs every request it gets.
+/// The ingestion service the egression tests send to (`patchbay-demo-api --ingest`): it logs every request it gets.
 final class IngestService {
     let log: String
     let service: LocalService
@@ -236,7 +231,7 @@ final class IngestService {
 
     init(acceptSuffix: String = "-2") throws {
         log = try Fixtures.temporaryDirectory() + "/received.jsonl"
-        service = try LocalService("ingest.py", ["--log", log, "--accept-suffix", acceptSuffix])
+        service = try LocalService.demoAPI(["--ingest", log, "--accept-suffix", acceptSuffix])
     }
 
     /// What it received, one object a request.

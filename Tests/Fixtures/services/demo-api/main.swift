@@ -7,6 +7,8 @@
 //   patchbay-demo-api [--tls CERT KEY]      the demo API, over TLS with --tls (PEM files)
 //   patchbay-demo-api --bench ROWS SIZE     the benchmark API: GET /page?page=P, every page rendered before the
 //                                           port is printed, so that the server costs as little as a server can
+//   patchbay-demo-api --ingest LOG [--accept-suffix S]
+//                                           the ingestion service: every POST logged to LOG (Ingest.swift)
 //
 // 25 items, {"id": N, "name": "item N", "amount": "N.50", "tags": [...], "note": null}:
 //   GET /page?page=P&per_page=S       {"data": {"items": [...]}, "meta": {"total": 25}}      pages from 1
@@ -390,6 +392,15 @@ if arguments.first == "--bench" {
     }
     let app = Application(responder: BenchAPI(rows: rows, size: size), configuration: configuration, onServerRunning: announce, logger: logger)
     try await app.runService()
+} else if arguments.first == "--ingest" {
+    guard arguments.count == 2 || (arguments.count == 4 && arguments[2] == "--accept-suffix") else {
+        fail("usage: patchbay-demo-api --ingest LOG [--accept-suffix SUFFIX]")
+    }
+    let log: IngestLog
+    do { log = try IngestLog(path: arguments[1]) } catch { fail("cannot write the log \(arguments[1]): \(error)") }
+    let api = IngestAPI(log: log, acceptSuffix: arguments.count == 4 ? arguments[3] : "-2")
+    let app = Application(responder: api, configuration: configuration, onServerRunning: announce, logger: logger)
+    try await app.runService()
 } else {
     var server: HTTPServerBuilder = .http1()
     if let at = arguments.firstIndex(of: "--tls") {
@@ -402,7 +413,7 @@ if arguments.first == "--bench" {
             fail("cannot use \(arguments[at + 1]) and \(arguments[at + 2]) for TLS: \(error)")
         }
     } else if let unknown = arguments.first {
-        fail("unknown argument '\(unknown)' (usage: patchbay-demo-api [--tls CERT KEY] | --bench ROWS PAGE_SIZE)")
+        fail("unknown argument '\(unknown)' (usage: patchbay-demo-api [--tls CERT KEY] | --bench ROWS PAGE_SIZE | --ingest LOG [--accept-suffix S])")
     }
     let app = Application(responder: DemoAPI(), server: server, configuration: configuration, onServerRunning: announce, logger: logger)
     try await app.runService()

@@ -95,9 +95,10 @@ struct IncrementalExtractTests {
 
 @Suite("Checkpoints: a killed runner resumes at its last page")
 struct CheckpointTests {
-    /// A GET on loopback, answered within `timeout` seconds.
-    static func get(_ url: String, timeout: Int = 130) throws -> [String: Any] {
-        let result = try Fixtures.run("/usr/bin/env", ["curl", "-sf", "--max-time", "\(timeout)", url])
+    /// A GET on loopback, answered within `timeout` seconds; waited for off the cooperative pool, which the run
+    /// this test awaits needs meanwhile.
+    static func get(_ url: String, timeout: Int = 130) async throws -> [String: Any] {
+        let result = try await Fixtures.offPool { try Fixtures.run("/usr/bin/env", ["curl", "-sf", "--max-time", "\(timeout)", url]) }
         return try #require(try JSONSerialization.jsonObject(with: Data(result.stdout.utf8)) as? [String: Any], "\(result.stderr)")
     }
 
@@ -123,7 +124,7 @@ struct CheckpointTests {
         defer { project.remove() }
         // When the flow runs, and its runner is killed while it waits for page 3
         let running = Task { try await project.run("pages") }
-        let status = try Self.get("http://127.0.0.1:\(api.port)/stall-status?wait=1")
+        let status = try await Self.get("http://127.0.0.1:\(api.port)/stall-status?wait=1")
         if status["stalled"] as? Bool != true {
             let (run, jobs) = try await running.value
             Issue.record("page 3 was never asked for within 120 s: \(status); the run: \(run.status) \(run.message ?? "") \(jobs.mapValues { "\($0.status) \($0.message ?? "")" })")
@@ -137,7 +138,7 @@ struct CheckpointTests {
         // Then the job succeeded on its second attempt, which started from the checkpoint after page 2
         #expect(run.status == .success, "\(jobs["items"]?.message ?? "")")
         #expect(jobs["items"]?.message == "succeeded after 2 attempts")
-        let requests = try #require(Self.get("http://127.0.0.1:\(api.port)/stall-status")["requests"] as? [String: Int])
+        let requests = try #require(try await Self.get("http://127.0.0.1:\(api.port)/stall-status")["requests"] as? [String: Int])
         #expect(requests == ["1": 1, "2": 1, "3": 2, "4": 1, "5": 1], "pages 1 and 2 were not asked for again: \(requests)")
         let logs = try project.store.logs(run: run.id!).map(\.message)
         #expect(logs.contains("resuming from the last attempt's checkpoint: its state, and 10 rows kept in in.items (10 rows)"), "\(logs)")

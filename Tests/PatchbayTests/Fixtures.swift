@@ -76,6 +76,15 @@ enum Fixtures {
         var description: String { message }
     }
 
+    /// Blocking work (a child process, a socket read) on a thread of Dispatch's, never on Swift's cooperative pool:
+    /// an async test that blocks a pool thread while a Task it awaits needs the pool can starve that Task (the pool
+    /// has one thread per core, two here), which made a checkpoint test's run wait 120 s for a thread under load.
+    static func offPool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        }
+    }
+
     @discardableResult
     static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
                     input: Data? = nil) throws -> (status: Int32, stdout: String, stderr: String) {

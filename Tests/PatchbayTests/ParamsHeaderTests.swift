@@ -35,13 +35,14 @@ struct ParamsHeaderTests {
         ])
     }
 
-    /// params_cases.c compiled as an author compiles a connector (cc, libc only, every warning an error) and run.
-    static func runCases(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+    /// A case program of Tests/Fixtures/connectors compiled as an author compiles a connector (cc, libc only, every
+    /// warning an error) and run; params_cases.c by default.
+    static func runCases(_ arguments: [String], source: String = "params_cases", flags: [String] = []) throws -> (status: Int32, stdout: String, stderr: String) {
         let directory = try Fixtures.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let program = directory + "/params_cases"
-        let build = try Fixtures.run("/usr/bin/env", ["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", Fixtures.sdkInclude,
-                                                      Fixtures.connectorSources + "/params_cases.c", "-o", program])
+        let program = directory + "/" + source
+        let build = try Fixtures.run("/usr/bin/env", ["cc", "-std=c99", "-Wall", "-Wextra", "-Werror"] + flags + ["-I", Fixtures.sdkInclude,
+                                                      Fixtures.connectorSources + "/\(source).c", "-o", program])
         try #require(build.status == 0, "\(build.stderr)")
         return try Fixtures.run(program, arguments)
     }
@@ -73,15 +74,9 @@ struct ParamsHeaderTests {
 struct JSONPathTests {
     @Test("a dot path's value is found without crossing it: keys inside other values are not members, a cut value is the walk's to judge, the first equal key wins")
     func startOfValue() throws {
-        // Given the header compiled with every warning an error
-        let directory = try Fixtures.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let program = directory + "/json_path_cases"
-        let build = try Fixtures.run("/usr/bin/env", ["cc", "-std=c99", "-Wall", "-Wextra", "-Werror", "-D_POSIX_C_SOURCE=200809L", "-D_DEFAULT_SOURCE",
-                                                      "-I", Fixtures.sdkInclude, Fixtures.connectorSources + "/json_path_cases.c", "-o", program])
-        try #require(build.status == 0, "\(build.stderr)")
+        // Given the header compiled as the connectors are, with every warning an error
         // When it looks up each path
-        let run = try Fixtures.run(program, [])
+        let run = try ParamsHeaderTests.runCases([], source: "json_path_cases", flags: ["-D_POSIX_C_SOURCE=200809L", "-D_DEFAULT_SOURCE"])
         // Then each value starts where the document has it, and what is not there is absent
         #expect(run.stdout.split(separator: "\n") == [
             "start data.items 19", "start data 9", "start (document) 0", "start meta.total 62",

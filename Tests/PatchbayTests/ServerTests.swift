@@ -46,11 +46,7 @@ final class ServeProcess: @unchecked Sendable {
         for (name, value) in headers { text += "\(name): \(value)\r\n" }
         let request = Array((text + "\r\n").utf8) + Array(body ?? Data())
         let port = self.port
-        return try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { try Self.exchange(request, port: port, timeout: timeout) })
-            }
-        }
+        return try await Fixtures.offPool { try Self.exchange(request, port: port, timeout: timeout) }
     }
 
     static func exchange(_ request: [UInt8], port: Int, timeout: TimeInterval) throws -> Answer {

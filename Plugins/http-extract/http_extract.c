@@ -332,8 +332,10 @@ static patchbay_status add_record(output *o, const char *p, const char *end, con
         o->at[2 * slot + 1] = o->at[2 * o->count + 1];
     }
     if (found != PATCHBAY_PARAM_ABSENT) { o->count = start; return PATCHBAY_OK; }  /* *record_end NULL: not JSON here */
-    const char *close = patchbay_json_skip_ws(after, end);  /* the members walk ended at this '}' */
-    *record_end = close + 1;
+    /* The walk ended at this '}', or at the end of the text when the record is cut short there (a truncated body). */
+    const char *close = patchbay_json_skip_ws(after, end);
+    if (close < end && *close == '}') *record_end = close + 1;
+    else o->count = start;
     return PATCHBAY_OK;
 }
 

@@ -322,6 +322,11 @@ struct HTTPExtractTests {
         #expect(malformed.status == 1 && malformed.stdout.contains("failed (system error)")
                 && malformed.stdout.contains("the body is not valid JSON at byte 32 (near '{\"id\": 3}]}'), after 2 records of page 1"), "\(malformed.stdout)")
         #expect(!malformed.stdout.contains("tables:"), "\(malformed.stdout)")
+        // Given a body that ends inside its second record, Then the task fails naming the record where the text stops
+        let truncated = try FirstParty.patchbay(["task", "run", "dev.patchbay.http-extract", "--param", "url=http://127.0.0.1:\(api.port)/truncated", "--param", "records=items"])
+        #expect(truncated.status == 1 && truncated.stdout.contains("the body is not valid JSON at byte 22 (near '{\"id\": 2, \"name\": \"it'), after 1 records of page 1"),
+                "\(truncated.stdout)")
+        #expect(!truncated.stdout.contains("tables:"), "\(truncated.stdout)")
     }
 
     @Test("headers and query parameters go with every request; basic auth and an API key in the query authenticate; max_bytes caps the read")

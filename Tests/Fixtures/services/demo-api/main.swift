@@ -18,6 +18,7 @@
 //   POST /search                      the same, the cursor in a JSON body {"cursor": C, "filter": "all"} (filter required)
 //   GET /broken                       always 500
 //   GET /malformed                    200 with a body that stops being JSON at byte 32 (a missing comma)
+//   GET /truncated                    200 with a body that ends inside its second record (which starts at byte 22)
 //   GET /guarded                      3 items, for basic auth demo:pw or ?api_key=k3y, with X-Tenant: acme and ?region=eu
 //   GET /next?at=N                    {"items": [...], "links": {"next": "/next?at=M"}}      no next at the end
 //   GET /link?at=N                    [...] with a Link: <...>; rel="next" header
@@ -274,6 +275,9 @@ struct DemoAPI: HTTPResponder {
         case "/malformed":  // valid JSON until its second record
             return Response(status: .ok, headers: [.contentType: "application/json"],
                             body: .init(byteBuffer: ByteBuffer(string: #"{"items": [{"id": 1}, {"id": 2} {"id": 3}]}"#)))
+        case "/truncated":  // the body ends inside its second record (a connection cut short, a proxy's limit)
+            return Response(status: .ok, headers: [.contentType: "application/json"],
+                            body: .init(byteBuffer: ByteBuffer(string: #"{"items": [{"id": 1}, {"id": 2, "name": "it"#)))
         case "/guarded":  // basic auth (demo:pw) or an API key in the query, a tenant header and a region query
             let basic = request.headers[.authorization] == "Basic ZGVtbzpwdw=="
             guard basic || query["api_key"] == "k3y" else { return answer(401, ["error": "basic auth or api_key required"]) }

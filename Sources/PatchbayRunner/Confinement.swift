@@ -201,8 +201,15 @@ final class TaskCgroups {
         return 0
     }
 
+    /// The processes in the group now. Never read through the descriptor kept open: cgroup v1 answers a
+    /// `cgroup.procs` read from a pid list it caches per open file for a second after each read, so a pair
+    /// reused within that second listed its previous task's (empty) list, and a daemon the connector left was
+    /// neither counted nor killed (it lived on into the next task on the pair). `pids.current` is a counter
+    /// the kernel computes for every read; the list is opened afresh only when it is not zero.
     private func processes() -> [Int32] {
-        CgroupFiles.read(files.pidsProcesses).split(separator: "\n").compactMap { Int32($0) }
+        let current = UInt64(CgroupFiles.read(files.pidsCurrent).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 1
+        guard current > 0 else { return [] }
+        return (readSmallFile(pidsPath + "/cgroup.procs") ?? "").split(separator: "\n").compactMap { Int32($0) }
     }
 
     /// SIGKILLs every process still in the group (forks included, until none are left), then gives
@@ -256,7 +263,8 @@ final class TaskCgroups {
 /// pair exists (closed when it is removed). Descriptors are plain integers: the pair is used by one task at
 /// a time, and the pool hands it over under its lock.
 struct CgroupFiles: Sendable {
-    let pidsProcesses: Int32, memoryProcesses: Int32, pidsEvents: Int32, oomControl: Int32, peakMemory: Int32, memoryUsage: Int32
+    /// `cgroup.procs` of the pids group is here for joining only: see `TaskCgroups.processes()` for why it is never read.
+    let pidsProcesses: Int32, memoryProcesses: Int32, pidsEvents: Int32, pidsCurrent: Int32, oomControl: Int32, peakMemory: Int32, memoryUsage: Int32
 
     init(pids: String, memory: String) throws {
         var opened: [Int32] = []
@@ -270,16 +278,17 @@ struct CgroupFiles: Sendable {
             opened.append(fd)
             return fd
         }
-        pidsProcesses = try open(pids + "/cgroup.procs", O_RDWR)
+        pidsProcesses = try open(pids + "/cgroup.procs", O_WRONLY)
         memoryProcesses = try open(memory + "/cgroup.procs", O_WRONLY)
         pidsEvents = try open(pids + "/pids.events", O_RDONLY)
+        pidsCurrent = try open(pids + "/pids.current", O_RDONLY)
         oomControl = try open(memory + "/memory.oom_control", O_RDONLY)
         peakMemory = try open(memory + "/memory.max_usage_in_bytes", O_RDWR)
         memoryUsage = try open(memory + "/memory.usage_in_bytes", O_RDONLY)
     }
 
     func close() {
-        for fd in [pidsProcesses, memoryProcesses, pidsEvents, oomControl, peakMemory, memoryUsage] { Glibc.close(fd) }
+        for fd in [pidsProcesses, memoryProcesses, pidsEvents, pidsCurrent, oomControl, peakMemory, memoryUsage] { Glibc.close(fd) }
     }
 
     /// The file's whole text, read from its start (a kernfs file regenerates its text for each read at offset 0).

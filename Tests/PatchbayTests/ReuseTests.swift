@@ -101,4 +101,28 @@ struct CgroupReuseTests {
         #expect(readSmallFile(second.pidsPath + "/pids.max")?.hasPrefix("64") == true, "the new task's limit is applied")
         second.killAllAndRelease()
     }
+
+    @Test("a process left in a group reused within a second is still found and killed (cgroup v1 caches a read list for a second)",
+          .enabled(if: Fixtures.hasCgroups, "this machine gives no writable cgroup v1 hierarchy, so nothing is pooled"))
+    func leftoverInAReusedGroupIsKilled() throws {
+        // Given a pair of groups that a task left empty, its process list read as it was given back
+        let pool = CgroupPool()
+        defer { pool.removeAll() }
+        let first = try TaskCgroups(mode: .current, taskID: "reuse-\(UInt32.random(in: 0...UInt32.max))", limits: TaskLimits(), pool: pool)
+        #expect(first.killAllAndRelease() == 0)
+        // When the next task on the pair, at once, leaves a process behind
+        let second = try TaskCgroups(mode: .current, taskID: "unused", limits: TaskLimits(), pool: pool)
+        #expect(second.pidsPath == first.pidsPath, "the emptied group is reused")
+        let daemon = Process()
+        daemon.executableURL = URL(fileURLWithPath: "/bin/sleep")
+        daemon.arguments = ["300"]
+        try daemon.run()
+        try second.join(daemon.processIdentifier)
+        // Then the sweep finds it, kills it, and says so
+        let killed = second.killAllAndRelease()
+        if killed != 1 { kill(daemon.processIdentifier, SIGKILL) }  // never leave it for 300 s, whatever the sweep did
+        #expect(killed == 1, "the leftover was not seen: the group's list was read from the kernel's cache")
+        daemon.waitUntilExit()
+        #expect(daemon.terminationReason == .uncaughtSignal && daemon.terminationStatus == SIGKILL)
+    }
 }

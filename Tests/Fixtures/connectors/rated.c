@@ -26,7 +26,7 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
         host->set_error(error, PATCHBAY_FAILURE_CONFIG, patchbay_cstr("this host has no rate_limit"), patchbay_cstr(""));
         return PATCHBAY_ERROR;
     }
-    long long started = now_ms(), last = 0, total = 0;
+    long long started = now_ms(), last = 0, total = 0, first_at = 0, last_at = 0;
     for (long long i = 0; i < requests; i++) {
         uint64_t waited = 0;
         patchbay_status s = host->rate_limit(task, patchbay_cstr(key), 1, &waited);
@@ -36,13 +36,19 @@ static patchbay_status run(patchbay_task *task, patchbay_error *error) {
             return PATCHBAY_ERROR;
         }
         total += (long long)waited;
-        last = now_ms() - started;
+        last_at = now_ms();  /* CLOCK_MONOTONIC: one clock for every process, so two tasks' turns compare */
+        if (i == 0) first_at = last_at;
+        last = last_at - started;
     }
     char text[32];
     snprintf(text, sizeof text, "%lld", total);
     host->set_output(task, patchbay_cstr("waited_ms"), patchbay_cstr(text), 0);
     snprintf(text, sizeof text, "%lld", last);
     host->set_output(task, patchbay_cstr("last_ms"), patchbay_cstr(text), 0);
+    snprintf(text, sizeof text, "%lld", first_at);
+    host->set_output(task, patchbay_cstr("first_at_ms"), patchbay_cstr(text), 0);
+    snprintf(text, sizeof text, "%lld", last_at);
+    host->set_output(task, patchbay_cstr("last_at_ms"), patchbay_cstr(text), 0);
     /* An empty key or no tokens is refused. */
     snprintf(text, sizeof text, "%u", host->rate_limit(task, patchbay_cstr(""), 1, NULL));
     host->set_output(task, patchbay_cstr("empty_key_status"), patchbay_cstr(text), 0);
@@ -59,8 +65,8 @@ static const patchbay_connector descriptor = {
     .pattern = PATCHBAY_PATTERN_EXTRACTION,
     .run = run,
     .declares = PATCHBAY_DECLARES_OUTPUTS | PATCHBAY_DECLARES_TABLES,
-    .output_names = (const char *const[]){ "waited_ms", "last_ms", "empty_key_status" },
-    .output_count = 3,
+    .output_names = (const char *const[]){ "waited_ms", "last_ms", "first_at_ms", "last_at_ms", "empty_key_status" },
+    .output_count = 5,
 };
 
 uint32_t patchbay_abi_version(void) { return PATCHBAY_ABI_VERSION; }

@@ -258,35 +258,18 @@ static inline int pb_http(const char *method, const pb_url *url, const char *hea
 
 #include "patchbay/params.h"
 
-/* The value at a dot path ("data.items") of a JSON document; 0 when absent. "" is the document itself. */
-static inline int pb_json_at(patchbay_str doc, const char *path, patchbay_str *out) {
-    patchbay_str here = doc;
-    char key[256];
-    while (*path) {
-        const char *dot = strchr(path, '.');
-        size_t n = dot ? (size_t)(dot - path) : strlen(path);
-        if (n >= sizeof key) return 0;
-        memcpy(key, path, n);
-        key[n] = 0;
-        if (patchbay_params_member(here, key, &here) != PATCHBAY_PARAM_FOUND) return 0;
-        path += n + (dot ? 1 : 0);
-    }
-    const char *p = patchbay_json_skip_ws(here.data, here.data + here.length);
-    *out = (patchbay_str){ p, (size_t)(here.data + here.length - p) };
-    return 1;
-}
-
 /* Where the value at a dot path ("data.items") of a JSON document starts, found without crossing the value itself
  * (the members before it on the way are skipped, the value's end is the caller's to find): a reader that walks a
  * page's records finds their end as it goes, instead of skipping them all first. NULL when absent or malformed
- * on the way. "" is the document itself. The first of two equal keys wins, as in pb_json_at. */
+ * on the way (a path segment of 256 bytes or more names nothing). "" is the document itself. The first of two
+ * equal keys wins. pb_json_at is this and the value's end. */
 static inline const char *pb_json_start_at(patchbay_str doc, const char *path) {
     const char *p = patchbay_json_skip_ws(doc.data, doc.data + doc.length), *end = doc.data + doc.length;
     char name[256];
     while (*path) {
         const char *dot = strchr(path, '.');
         size_t n = dot ? (size_t)(dot - path) : strlen(path), length = 0;
-        if (p >= end || *p != '{') return NULL;
+        if (n >= sizeof name || p >= end || *p != '{') return NULL;
         p = patchbay_json_skip_ws(p + 1, end);
         for (;;) {
             if (p >= end || *p == '}') return NULL;
@@ -303,6 +286,16 @@ static inline const char *pb_json_start_at(patchbay_str doc, const char *path) {
         path += n + (dot ? 1 : 0);
     }
     return p < end ? p : NULL;
+}
+
+/* The value at a dot path ("data.items") of a JSON document, its whole text; 0 when absent or not JSON there.
+ * "" is the document's value. */
+static inline int pb_json_at(patchbay_str doc, const char *path, patchbay_str *out) {
+    const char *start = pb_json_start_at(doc, path);
+    const char *end = start ? patchbay_json_skip_value(start, doc.data + doc.length) : NULL;
+    if (!end) return 0;
+    *out = (patchbay_str){ start, (size_t)(end - start) };
+    return 1;
 }
 
 /* A scalar at a dot path as text (a string unescaped, a number as written); 0 when absent, null or "" path. */

@@ -238,6 +238,7 @@ public final class Engine: Sendable {
             }
             if !issues.isEmpty { throw EngineError.invalidFlow(FlowError(issues)) }
         }
+        runner.anticipate(tasks: flow.tasks.count)
         let now = time.now()
         let jobs = flow.tasks.map { task in
             let selected = options.only?.contains(task.id) ?? true

@@ -98,7 +98,8 @@ public enum ConfinementMode: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-/// One task's cgroups (v1): taken before spawn, joined by the host before hello, swept after the
+/// One task's cgroups (v1): taken before spawn, joined by the runner itself as it confines (checked by the host at
+/// the handshake), swept after the
 /// runner exits and then given back.
 ///
 /// Creating a memory cgroup populates dozens of control files and removing it tears them down again
@@ -165,6 +166,15 @@ final class TaskCgroups {
         try CgroupFiles.write(value, to: fd, named: path)
     }
 
+    /// What a runner writes `0` into to join the pair itself (`Confinement.cgroupTasks`).
+    var tasksFiles: [String] { [pidsPath + "/tasks", memoryPath + "/tasks"] }
+
+    /// Whether any process is in the pids group (a runner told to join it, at its handshake).
+    var isOccupied: Bool {
+        (UInt64(CgroupFiles.read(files.pidsCurrent).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 0
+    }
+
+    /// Moves a process in by its pid (a test's processes; a runner joins itself).
     func join(_ pid: pid_t) throws {
         try CgroupFiles.write("\(pid)", to: files.pidsProcesses, named: pidsPath + "/cgroup.procs")
         try CgroupFiles.write("\(pid)", to: files.memoryProcesses, named: memoryPath + "/cgroup.procs")
@@ -331,6 +341,18 @@ final class CgroupPool: Sendable {
     let capacity: Int
 
     init(capacity: Int = 32) { self.capacity = capacity }
+
+    /// Off the path of a run's first tasks (a submission calls it on a background queue): makes idle pairs up
+    /// to `pairs`. Making a memory group populates dozens of control files under the cgroup mutex; made here,
+    /// the first tasks of a run take ready pairs instead of queueing on that mutex behind each other.
+    func warm(mode: ConfinementMode, pairs: Int) {
+        let missing = pairs - idle.withLock { $0.count }
+        guard case .cgroupV1 = mode, missing > 0 else { return }
+        let made = (0..<missing).compactMap { _ in
+            try? TaskCgroups(mode: mode, taskID: String(UInt64.random(in: 0...UInt64.max), radix: 16), limits: TaskLimits(), pool: self)
+        }
+        for group in made { group.killAllAndRelease() }
+    }
 
     /// Removes every idle group (tests; a host that wants to leave nothing behind).
     func removeAll() {

@@ -35,6 +35,14 @@ public struct TaskRunner: Sendable {
         Spawner.shared.prepareZygote(executable: runnerExecutable, seccomp: sandbox.layers.contains(.seccomp))
     }
 
+    /// A run of `tasks` tasks is about to start: what its first tasks would otherwise wait for is done now, in
+    /// the background (in cgroup mode: their groups; see `CgroupPool.warm`).
+    public func anticipate(tasks: Int) {
+        guard case .cgroupV1 = confinement, tasks > 0 else { return }
+        let mode = confinement
+        DispatchQueue.global(qos: .userInitiated).async { CgroupPool.shared.warm(mode: mode, pairs: min(tasks, 8)) }
+    }
+
     public init(runnerExecutable: String = TaskRunner.defaultRunnerPath, confinement: ConfinementMode = .current,
                 sandbox: SandboxPolicy = .current, logger: Logger = Logger(label: "patchbay.runner")) {
         self.runnerExecutable = runnerExecutable
@@ -176,6 +184,8 @@ struct Supervisor<Host: TaskHost> {
     private var result: TaskOutcome?
     private var phase: RunnerPhase?
     private var ready = false
+    /// The groups the runner was told to join, checked at its handshake.
+    private var joinedGroups: TaskCgroups?
     private var violation: String?
     /// The tables the host took: a success's, or a data failure's evidence.
     private var committed: [TableFile] = []
@@ -330,16 +340,6 @@ struct Supervisor<Host: TaskHost> {
             cgroups?.killAllAndRelease()
             return report(.runnerUnavailable(error.description), started: started)
         }
-        host.handle(.started(runnerPID: pid))
-
-        do { try cgroups?.join(pid) } catch {
-            kill(pid, SIGKILL)
-            var status: Int32 = 0
-            waitpid(pid, &status, 0)
-            cgroups?.killAllAndRelease()
-            return report(.runnerUnavailable("cannot confine the runner: \(error)"), started: started, pid: pid)
-        }
-
         // The handshake: hello goes out before the runner can do anything.
         var confinement = Confinement(openFiles: spec.limits.openFiles, fileSizeBytes: spec.limits.fileSizeBytes)
         confinement.cpuSeconds = spec.limits.cpuSeconds
@@ -365,6 +365,10 @@ struct Supervisor<Host: TaskHost> {
         confinement.readablePaths = runner.sandbox.readablePaths + spec.readablePaths
         confinement.writablePaths = spec.writablePaths
         confinement.network = spec.network
+        // The runner joins its groups itself, first thing (see `Confinement.cgroupTasks`); the host checks at the
+        // handshake that it did.
+        confinement.cgroupTasks = cgroups?.tasksFiles ?? []
+        joinedGroups = cgroups
         let hello = Hello(nonce: nonce, mode: spec.mode, pluginPath: spec.pluginPath, workspace: workspace,
                           parametersJSON: spec.parametersJSON, stateJSON: spec.stateJSON, inputs: inputs,
                           confinement: confinement, deadlineNanoseconds: stop.deadline ?? 0,
@@ -372,6 +376,9 @@ struct Supervisor<Host: TaskHost> {
                           resumedTables: resumedTables)
         for fd in [socket, stdoutRead, stderrRead] { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
         send(HostMessage.hello(hello).frame(), on: socket)
+        // Recorded once the runner has its hello: the store's write overlaps the runner's confinement instead of
+        // delaying it (nothing the runner sends is read before this).
+        host.handle(.started(runnerPID: pid))
 
         let pidDescriptor = pb_pidfd_open(pid)
         defer { if pidDescriptor >= 0 { close(pidDescriptor) } }
@@ -578,6 +585,9 @@ struct Supervisor<Host: TaskHost> {
             }
             guard echoed == nonce, runnerPID == pid else {
                 return protocolViolation("the handshake did not echo this task's nonce and pid", pid: pid, cancelWrite: cancelWrite)
+            }
+            if let joinedGroups, !joinedGroups.isOccupied {
+                return protocolViolation("the runner did not join its task's cgroups", pid: pid, cancelWrite: cancelWrite)
             }
             ready = true
         case .phase(let value):

@@ -36,7 +36,7 @@ public enum WireError: Error, Equatable, CustomStringConvertible {
 
 public enum Wire {
     /// Bumped when any message changes; the handshake refuses a mismatch.
-    public static let protocolVersion: UInt32 = 4
+    public static let protocolVersion: UInt32 = 5
     /// The largest frame either side accepts (16 MiB).
     public static let maxFrameLength: UInt32 = 16 << 20
     /// The runner's socket to the host.

@@ -48,6 +48,14 @@ func runnerMain(parent: Int32, inherited: SandboxLayers = []) -> Never {
         func check(_ result: Int32, _ what: String) {
             if result != 0 { fail("\(what): \(String(cString: strerror(result)))") }
         }
+        // Into the task's cgroups first, so that every process and byte after this is counted.
+        for path in c.cgroupTasks {
+            let fd = open(path, O_WRONLY | O_CLOEXEC)
+            let joined = fd >= 0 && write(fd, "0", 1) == 1
+            let reason = errno
+            if fd >= 0 { close(fd) }
+            if !joined { fail("joining the task's cgroup (\(path)): \(String(cString: strerror(reason)))") }
+        }
         check(pb_set_limit(Int32(PB_LIMIT_CORE_SIZE), 0), "setting RLIMIT_CORE")
         if c.addressSpaceBytes > 0 { check(pb_set_limit(Int32(PB_LIMIT_ADDRESS_SPACE), c.addressSpaceBytes), "setting RLIMIT_AS") }
         if c.cpuSeconds > 0 { check(pb_set_limit(Int32(PB_LIMIT_CPU_SECONDS), c.cpuSeconds), "setting RLIMIT_CPU") }

@@ -4,7 +4,8 @@ import Synchronization
 import Glibc
 #endif
 
-/// Task workspaces: the private directory a runner works in (`in/tables`, `out/tables`).
+/// Task workspaces: the private directory a runner works in (`out/tables` for what it writes, `tmp`). Input
+/// tables never appear in it: the runner opens them with the host's rights and hands the task descriptors.
 ///
 /// Making a directory is not free: on ext4 without a journal (common under containers) every
 /// `mkdir` scans the inodes deleted in the last seconds, so a host that makes and deletes five
@@ -30,7 +31,7 @@ public final class WorkspacePool: Sendable {
     }
 
     /// The directories of every workspace, relative to it (`tmp` is the task's private temporary directory).
-    static let skeleton = ["", "/in", "/in/tables", "/out", "/out/tables", "/tmp"]
+    static let skeleton = ["", "/out", "/out/tables", "/tmp"]
 
     /// A private, empty workspace under `root`: an idle one if there is one, else a new one; with `owner`,
     /// handed to that uid (the task's own).
@@ -85,7 +86,7 @@ public final class WorkspacePool: Sendable {
         for name in names where ProcessIdentity.taskOwnerIsGone(name) { removeTree(root + "/" + name) }
     }
 
-    /// The skeleton and nothing else: `in/tables` and `out/tables`, all empty, no links, owned by this
+    /// The skeleton and nothing else: `out/tables` and `tmp`, all empty, no links, owned by this
     /// user (so a tree handed to an unprivileged runner user is never reused), mode reset to 0700.
     /// Each directory is opened beneath its parent's descriptor, never by its whole path again.
     static func isPristine(_ path: String, taskOwner: UInt32? = nil) -> Bool {
@@ -97,7 +98,6 @@ public final class WorkspacePool: Sendable {
     /// The skeleton as a tree: each directory's children (what `skeleton` lists as paths).
     private struct Skeleton { let name: String; let children: [Skeleton] }
     private static let pristineTree = [
-        Skeleton(name: "in", children: [Skeleton(name: "tables", children: [])]),
         Skeleton(name: "out", children: [Skeleton(name: "tables", children: [])]),
         Skeleton(name: "tmp", children: []),
     ]

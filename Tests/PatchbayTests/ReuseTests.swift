@@ -16,7 +16,7 @@ struct ReuseTests {
         // Given a workspace handed to a task uid, which it leaves empty
         let owner: UInt32? = getuid() == 0 ? 7_904_095 : nil
         let first = try pool.take(root: root, owner: owner)
-        for directory in ["in/tables", "out/tables", "tmp"] {
+        for directory in ["out/tables", "tmp"] {
             #expect(FileManager.default.fileExists(atPath: first + "/" + directory))
         }
         var info = stat()
@@ -33,8 +33,8 @@ struct ReuseTests {
         #expect(second != first)
         #expect(try FileManager.default.contentsOfDirectory(atPath: second + "/out/tables").isEmpty)
 
-        try FileManager.default.removeItem(atPath: second + "/in/tables")
-        try FileManager.default.createSymbolicLink(atPath: second + "/in/tables", withDestinationPath: "/etc")
+        try FileManager.default.removeItem(atPath: second + "/out/tables")
+        try FileManager.default.createSymbolicLink(atPath: second + "/out/tables", withDestinationPath: "/etc")
         pool.giveBack(second, root: root)
         #expect(!FileManager.default.fileExists(atPath: second), "a workspace whose directory became a link is deleted")
         #expect(FileManager.default.fileExists(atPath: "/etc/passwd"), "deleting it never follows the link")

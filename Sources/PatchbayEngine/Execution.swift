@@ -173,7 +173,7 @@ extension Engine {
         var catalog = memo.withLock { $0.connectors }
         if Set(flow.tasks.map(\.connector)).contains(where: { catalog[$0] == nil }) { await refreshRegistry() }
         for (index, phase) in flow.phases.enumerated() {
-            let jobs = ((try? store.jobs(run: runID)) ?? []).filter { $0.phaseIndex == index }
+            let jobs = (try? store.jobs(run: runID, phase: index)) ?? []
             for job in jobs where job.status == .success { outputs[job.taskID] = outputValues(of: job) }
             let pending = jobs.filter { $0.status == .created }
             if pending.isEmpty { continue }

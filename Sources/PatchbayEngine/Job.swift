@@ -466,7 +466,7 @@ extension Engine {
 
     private func renderParameters(of task: FlowTask, flow: Flow, schema text: String, context: RunContext,
                                   outputs: [String: [String: OutputValue]]) throws(JobFailure) -> JSONValue {
-        let schema = try? JSONValue(parsing: text)
+        let schema = JSONValue.schema(parsing: text)
         let parameters: JSONValue
         do {
             parameters = try Template.render(task.parameters, schema: schema, variable: { name in

@@ -35,7 +35,7 @@ public enum FlowValidator {
                                             "\(id)@\(version) declares network \(declared); a task may narrow that, never widen it (asked: \(asked))"))
                 }
                 guard !schemaText.isEmpty else { continue }
-                guard let schema = try? JSONValue(parsing: schemaText) else {
+                guard let schema = JSONValue.schema(parsing: schemaText) else {
                     issues.append(FlowIssue(task.location, "\(path).connector",
                                             "\(id)@\(version) declares a parameter schema that is not valid JSON"))
                     continue
@@ -58,7 +58,7 @@ public enum FlowValidator {
 
     private static func schema(of task: FlowTask, _ connectors: [ConnectorReference: ConnectorFacts]) -> JSONValue? {
         guard case .available(_, _, let text, _, _, _)? = connectors[task.connector] else { return nil }
-        return try? JSONValue(parsing: text)
+        return JSONValue.schema(parsing: text)
     }
 
     /// The tables a task declares it may write, as far as its parameters tell before the run (a pattern

@@ -10,6 +10,13 @@ extension Store {
         try pool.read { db in try JobRecord.filter(Column("runID") == id).order(Column("phaseIndex"), Column("id")).fetchAll(db) }
     }
 
+    /// The jobs of one phase of a run (its index in the flow), in their order.
+    public func jobs(run id: Int64, phase index: Int) throws -> [JobRecord] {
+        try pool.read { db in
+            try JobRecord.filter(Column("runID") == id && Column("phaseIndex") == index).order(Column("id")).fetchAll(db)
+        }
+    }
+
     public func job(_ id: Int64) throws -> JobRecord? {
         try pool.read { db in try JobRecord.fetchOne(db, key: id) }
     }

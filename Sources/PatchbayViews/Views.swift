@@ -9,7 +9,38 @@ public import PatchbayCore
 
 /// A time for JSON: RFC 3339 in UTC with milliseconds and its `Z` ("2026-12-02T01:31:12.822Z"), as `task run` writes it.
 public func iso(_ date: Date?) -> Any {
-    date.map { $0.ISO8601Format(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)) } ?? NSNull()
+    date.map(rfc3339UTC) ?? NSNull()
+}
+
+/// "2026-12-02T01:31:12.822Z": the calendar fields from `gmtime_r`, the milliseconds truncated as ISO8601FormatStyle
+/// truncates them. Written by hand: the format style took about 10 µs a date, three dates a job.
+public func rfc3339UTC(_ date: Date) -> String {
+    let since1970 = date.timeIntervalSince1970
+    var seconds = time_t(since1970.rounded(.down))
+    var milliseconds = Int(((since1970 - Double(seconds)) * 1000).rounded(.down))
+    if milliseconds >= 1000 { seconds += 1; milliseconds -= 1000 }
+    var fields = tm()
+    gmtime_r(&seconds, &fields)
+    func digits(_ value: Int, _ count: Int, into out: inout [UInt8]) {
+        var value = value, place = out.count + count
+        let start = out.count
+        out.append(contentsOf: repeatElement(UInt8(ascii: "0"), count: count))
+        while place > start {
+            place -= 1
+            out[place] = UInt8(ascii: "0") + UInt8(value % 10)
+            value /= 10
+        }
+    }
+    var out: [UInt8] = []
+    out.reserveCapacity(24)
+    digits(Int(fields.tm_year) + 1900, 4, into: &out); out.append(UInt8(ascii: "-"))
+    digits(Int(fields.tm_mon) + 1, 2, into: &out); out.append(UInt8(ascii: "-"))
+    digits(Int(fields.tm_mday), 2, into: &out); out.append(UInt8(ascii: "T"))
+    digits(Int(fields.tm_hour), 2, into: &out); out.append(UInt8(ascii: ":"))
+    digits(Int(fields.tm_min), 2, into: &out); out.append(UInt8(ascii: ":"))
+    digits(Int(fields.tm_sec), 2, into: &out); out.append(UInt8(ascii: "."))
+    digits(milliseconds, 3, into: &out); out.append(UInt8(ascii: "Z"))
+    return String(decoding: out, as: UTF8.self)
 }
 
 public func jobJSON(_ job: JobRecord, outputs: [OutputRecord], progress: String? = nil) -> [String: Any] {

@@ -2,9 +2,6 @@
 // (X-Patchbay-Signature: sha256=HMAC-SHA256("TIMESTAMP.BODY") keyed with the project's webhook key, and
 // X-Patchbay-Timestamp, so a receiver can check it and refuse replays). Who is told is the Engine's.
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 public import Logging
 public import PatchbayEngine
 import PatchbayModel
@@ -30,25 +27,23 @@ public struct WebhookSender: Sendable {
     }
 
     private func send(_ notification: WebhookNotification) async {
-        guard let url = URL(string: notification.url) else { return }
         for attempt in 0...backoff.count {
             if attempt > 0 { try? await Task.sleep(for: backoff[attempt - 1]) }
             let timestamp = Int64(Date().timeIntervalSince1970)
-            var request = URLRequest(url: url, timeoutInterval: 5)
-            request.httpMethod = "POST"
-            request.httpBody = Data(notification.body.utf8)
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            request.setValue(notification.event.rawValue, forHTTPHeaderField: "X-Patchbay-Event")
-            request.setValue(String(timestamp), forHTTPHeaderField: "X-Patchbay-Timestamp")
-            request.setValue(WebhookKey.signature(key: key, timestamp: timestamp, body: notification.body), forHTTPHeaderField: "X-Patchbay-Signature")
+            let headers = [
+                ("Content-Type", "application/json"),
+                ("X-Patchbay-Event", notification.event.rawValue),
+                ("X-Patchbay-Timestamp", String(timestamp)),
+                ("X-Patchbay-Signature", WebhookKey.signature(key: key, timestamp: timestamp, body: notification.body)),
+            ]
             do {
-                let (_, response) = try await URLSession.shared.data(for: request)
-                if let status = (response as? HTTPURLResponse)?.statusCode, (200..<300).contains(status) { return }
-                logger.warning("a webhook answered with an error", metadata: ["url": "\(url)", "status": "\((response as? HTTPURLResponse)?.statusCode ?? 0)", "attempt": "\(attempt + 1)"])
+                let status = try await WebhookPost.send(to: notification.url, headers: headers, body: notification.body, timeout: .seconds(5))
+                if (200..<300).contains(status) { return }
+                logger.warning("a webhook answered with an error", metadata: ["url": "\(notification.url)", "status": "\(status)", "attempt": "\(attempt + 1)"])
             } catch {
-                logger.warning("a webhook could not be reached", metadata: ["url": "\(url)", "error": "\(error)", "attempt": "\(attempt + 1)"])
+                logger.warning("a webhook could not be reached", metadata: ["url": "\(notification.url)", "error": "\(error)", "attempt": "\(attempt + 1)"])
             }
         }
-        logger.error("a webhook was given up after \(backoff.count + 1) attempts", metadata: ["url": "\(url)", "run": "\(notification.runID)", "event": "\(notification.event.rawValue)"])
+        logger.error("a webhook was given up after \(backoff.count + 1) attempts", metadata: ["url": "\(notification.url)", "run": "\(notification.runID)", "event": "\(notification.event.rawValue)"])
     }
 }

@@ -40,8 +40,8 @@ public struct SandboxLayers: OptionSet, Sendable, Hashable {
     public static let seccomp = SandboxLayers(rawValue: 1 << 1)
 }
 
-/// Resource limits the runner applies to itself before loading. (cgroups, when in force,
-/// are joined by the host between spawn and hello: the runner loads nothing before hello.)
+/// Resource limits the runner applies to itself before loading. (cgroups, when in force, are joined by
+/// the runner itself as its first step, `cgroupTasks`; the host checks at the handshake that it did.)
 public struct Confinement: Sendable, Equatable {
     /// RLIMIT_AS in bytes, 0 for none (used when no memory cgroup is available).
     public var addressSpaceBytes: UInt64

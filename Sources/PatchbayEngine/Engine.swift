@@ -238,7 +238,8 @@ public final class Engine: Sendable {
             }
             if !issues.isEmpty { throw EngineError.invalidFlow(FlowError(issues)) }
         }
-        runner.anticipate(tasks: flow.tasks.count)
+        let known = memo.withLock { $0.connectors }
+        runner.anticipate(tasks: flow.tasks.count, plugins: Set(flow.tasks.map(\.connector)).compactMap { known[$0]?.path })
         let now = time.now()
         let jobs = flow.tasks.map { task in
             let selected = options.only?.contains(task.id) ?? true

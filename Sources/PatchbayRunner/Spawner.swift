@@ -52,10 +52,12 @@ public final class Spawner: Sendable {
         return result!
     }
 
-    /// What tells a host's zygotes apart: the runner they fork, and whether they hold the seccomp deny list.
+    /// What tells a host's zygotes apart: the runner they fork, whether they hold the seccomp deny list, and
+    /// whether they have the Swift runtime loaded (for plugins that link it; see `PluginLinkage`).
     private struct ZygoteKind: Hashable {
         let executable: String
         let seccomp: Bool
+        let swiftRuntime: Bool
     }
 
     /// The zygotes of this host, once started (touched only on the spawner thread). Usually one; a
@@ -69,8 +71,8 @@ public final class Spawner: Sendable {
     /// A zygote that has died is started again, once; its children are the host's own and live on.
     /// With `seccomp`, the zygote installs the seccomp deny list once and its children inherit it; a
     /// request with seccomp off (a policy with the layer turned off) is served by a zygote without it.
-    func spawnRunner(executable: String, seccomp: Bool, descriptors: [Int32]) -> Result<pid_t, SpawnError> {
-        let kind = ZygoteKind(executable: executable, seccomp: seccomp)
+    func spawnRunner(executable: String, seccomp: Bool, swiftRuntime: Bool, descriptors: [Int32]) -> Result<pid_t, SpawnError> {
+        let kind = ZygoteKind(executable: executable, seccomp: seccomp, swiftRuntime: swiftRuntime)
         if Self.zygoteEnabled, let pid = perform({ self.forkFromZygote(kind, descriptors: descriptors) }) {
             return .success(pid)
         }
@@ -82,9 +84,9 @@ public final class Spawner: Sendable {
     /// Starts the zygote for these runners now, without waiting for it, so that its start-up (exec, the Swift
     /// runtime, the rehearsal: about 8 ms) overlaps the host's own (the store, the flow, the catalog) instead of
     /// delaying the first task. Nothing if it runs already or zygotes are off.
-    func prepareZygote(executable: String, seccomp: Bool) {
+    func prepareZygote(executable: String, seccomp: Bool, swiftRuntime: Bool) {
         guard Self.zygoteEnabled else { return }
-        let kind = ZygoteKind(executable: executable, seccomp: seccomp)
+        let kind = ZygoteKind(executable: executable, seccomp: seccomp, swiftRuntime: swiftRuntime)
         condition.lock()
         queue.append(Request(run: { if self.zygotes[kind] == nil { self.startZygote(kind) } }))
         condition.signal()
@@ -109,7 +111,7 @@ public final class Spawner: Sendable {
         var pair: [Int32] = [-1, -1]
         guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &pair) == 0 else { return }
         defer { close(pair[1]) }
-        let preload = SandboxPolicy.swiftRuntimeLibraries.flatMap { ["--preload", $0] }
+        let preload = kind.swiftRuntime ? SandboxPolicy.swiftRuntimeLibraries.flatMap { ["--preload", $0] } : []
         let arguments = ["--zygote", String(getpid())] + (kind.seccomp ? ["--seccomp"] : []) + preload
         let started = spawnNow(executable: kind.executable, arguments: arguments,
                                mappings: [pb_fd_mapping(source: pair[1], target: 3), pb_fd_mapping(source: 2, target: 2)])

@@ -32,15 +32,21 @@ public struct TaskRunner: Sendable {
     /// Gets the runners' zygote going in the background: a host about to run tasks calls this first, and its
     /// first task finds the zygote ready rather than waiting for it to start.
     public func prepare() {
-        Spawner.shared.prepareZygote(executable: runnerExecutable, seccomp: sandbox.layers.contains(.seccomp))
+        Spawner.shared.prepareZygote(executable: runnerExecutable, seccomp: sandbox.layers.contains(.seccomp), swiftRuntime: false)
     }
 
     /// A run of `tasks` tasks is about to start: what its first tasks would otherwise wait for is done now, in
     /// the background (in cgroup mode: their groups; see `CgroupPool.warm`).
-    public func anticipate(tasks: Int) {
-        guard case .cgroupV1 = confinement, tasks > 0 else { return }
-        let mode = confinement
-        DispatchQueue.global(qos: .userInitiated).async { CgroupPool.shared.warm(mode: mode, pairs: min(tasks, 8)) }
+    /// `plugins`: the files its tasks load, so that the zygote for those that link the Swift runtime starts now too.
+    public func anticipate(tasks: Int, plugins: [String] = []) {
+        guard tasks > 0 else { return }
+        let mode = confinement, executable = runnerExecutable, seccomp = sandbox.layers.contains(.seccomp)
+        DispatchQueue.global(qos: .userInitiated).async {
+            if Set(plugins).contains(where: PluginLinkage.needsSwiftRuntime) {
+                Spawner.shared.prepareZygote(executable: executable, seccomp: seccomp, swiftRuntime: true)
+            }
+            CgroupPool.shared.warm(mode: mode, pairs: min(tasks, 8))
+        }
     }
 
     public init(runnerExecutable: String = TaskRunner.defaultRunnerPath, confinement: ConfinementMode = .current,
@@ -328,6 +334,7 @@ struct Supervisor<Host: TaskHost> {
         }
         let socket = pair[0]
         let spawned = Spawner.shared.spawnRunner(executable: runner.runnerExecutable, seccomp: runner.sandbox.layers.contains(.seccomp),
+                                                 swiftRuntime: PluginLinkage.needsSwiftRuntime(spec.pluginPath),
                                                  descriptors: [pair[1], cancelPipe[0], outPipe[1], errPipe[1]])
         for fd in [pair[1], cancelPipe[0], outPipe[1], errPipe[1]] { close(fd) }
         let cancelWrite = cancelPipe[1], stdoutRead = outPipe[0], stderrRead = errPipe[0]

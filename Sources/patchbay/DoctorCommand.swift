@@ -41,7 +41,7 @@ struct DoctorCommand: AsyncParsableCommand {
         print("zygote             \(Spawner.zygoteEnabled ? "on: runners are forked from one pre-started runner (PATCHBAY_ZYGOTE=off spawns each)" : "off (PATCHBAY_ZYGOTE=off): each runner is spawned")")
         if Spawner.zygoteEnabled {
             let preloaded = SandboxPolicy.swiftRuntimeLibraries
-            print("  preloads          \(preloaded.isEmpty ? "nothing (the host maps no Swift runtime library)" : preloaded.map { ($0 as NSString).lastPathComponent }.joined(separator: ", "))")
+            print("  preloads          \(preloaded.isEmpty ? "nothing (the host maps no Swift runtime library)" : preloaded.map { ($0 as NSString).lastPathComponent }.joined(separator: ", ") + ", in the zygote for plugins that link the Swift runtime (the other zygote loads nothing)")")
         }
         if !runnerOK { throw ExitCode.pluginUnavailable }
     }

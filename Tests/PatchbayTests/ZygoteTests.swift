@@ -1,6 +1,6 @@
 import Foundation
 import PatchbayCore
-import PatchbayRunner
+@testable import PatchbayRunner
 import PatchbayWire
 import Testing
 
@@ -30,6 +30,43 @@ struct ZygoteTests {
         let plugin = try FirstParty.directory.get() + "/libPatchbayTableDiff.so"
         let report = await TaskRunner().run(TaskSpec(pluginPath: plugin, mode: .probe), host: RecordingHost())
         #expect(report.classification == .succeeded, "\(report.classification.summary)")
+    }
+
+    @Test("a plugin's ELF says whether it links the Swift runtime: a Swift connector does, a C one does not, and a file that is not an ELF library names nothing")
+    func linkageIsReadFromTheDynamicSection() throws {
+        let directory = try FirstParty.directory.get()
+        // Given the first-party Swift and C connectors
+        let swift = try #require(PluginLinkage.neededLibraries(directory + "/libPatchbayTableDiff.so"))
+        let c = try #require(PluginLinkage.neededLibraries(directory + "/libnoop.so"))
+        // Then their DT_NEEDED names say which links the runtime
+        #expect(swift.contains { $0.hasPrefix("libswiftCore.so") }, "\(swift)")
+        #expect(c.contains { $0.hasPrefix("libc.so") } && !c.contains { $0.hasPrefix("libswift") }, "\(c)")
+        #expect(PluginLinkage.needsSwiftRuntime(directory + "/libPatchbayTableDiff.so"))
+        #expect(!PluginLinkage.needsSwiftRuntime(directory + "/libnoop.so"))
+        // And a text file, or an ELF cut after its header, is not read as a library (the runtime zygote serves it)
+        let root = try Fixtures.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try "not a library".write(toFile: root + "/text.so", atomically: true, encoding: .utf8)
+        let noop = try #require(FileManager.default.contents(atPath: directory + "/libnoop.so"))
+        try noop.prefix(100).write(to: URL(fileURLWithPath: root + "/cut.so"))
+        #expect(PluginLinkage.neededLibraries(root + "/text.so") == nil)
+        #expect(PluginLinkage.neededLibraries(root + "/cut.so") == nil)
+        #expect(PluginLinkage.needsSwiftRuntime(root + "/cut.so"))
+    }
+
+    @Test("a C connector's runner comes from a zygote with no Swift runtime loaded, a Swift connector's from one with it",
+          .enabled(if: ProcessInfo.processInfo.environment["PATCHBAY_ZYGOTE"] != "off", "the zygote is turned off"))
+    func zygoteByLinkage() async throws {
+        let directory = try FirstParty.directory.get()
+        // When a C connector and a Swift connector each run a task
+        let c = await TaskRunner().run(TaskSpec(pluginPath: directory + "/libnoop.so"), host: RecordingHost())
+        let swift = await TaskRunner().run(TaskSpec(pluginPath: directory + "/libPatchbayTableDiff.so", mode: .probe), host: RecordingHost())
+        #expect(c.classification == .succeeded && swift.classification == .succeeded, "\(c.classification.summary); \(swift.classification.summary)")
+        // Then this host has a zygote that preloads the runtime and one that maps no Swift library at all
+        let zygotes = Self.zygotes().map { pid in
+            ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").contains("--preload")
+        }
+        #expect(zygotes.contains(true) && zygotes.contains(false), "preloading per zygote: \(zygotes)")
     }
 
     @Test("a zygote killed while its task runs: the task finishes as if nothing happened, and the next one gets a new zygote",

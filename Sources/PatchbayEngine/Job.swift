@@ -760,7 +760,8 @@ extension Engine {
     /// Moves a succeeded job's staged tables into tables/ (after the store has recorded them).
     func publishStagedTables(job id: Int64) {
         let staging = stagingDirectory(job: id)
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: staging) else { return }
+        // Most jobs stage nothing: asked cheaply first (a listing that fails builds and throws an NSError).
+        guard access(staging, F_OK) == 0, let names = try? FileManager.default.contentsOfDirectory(atPath: staging) else { return }
         // Each manifest just before its table, so that the window in which a reader may pair a new
         // manifest with an old file is one rename long (the runner refuses a pair whose columns differ).
         for name in names.sorted() where name.hasSuffix(".csv") {

@@ -171,7 +171,7 @@ final class TaskCgroups {
 
     /// Whether any process is in the pids group (a runner told to join it, at its handshake).
     var isOccupied: Bool {
-        (UInt64(CgroupFiles.read(files.pidsCurrent).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0) > 0
+        (CgroupFiles.number(files.pidsCurrent) ?? 0) > 0
     }
 
     /// Moves a process in by its pid (a test's processes; a runner joins itself).
@@ -200,7 +200,7 @@ final class TaskCgroups {
         return Counters(
             processLimitHits: total.processLimitHits - baseline.processLimitHits,
             outOfMemoryKills: total.outOfMemoryKills - baseline.outOfMemoryKills,
-            peakMemoryBytes: UInt64(CgroupFiles.read(files.peakMemory).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0)
+            peakMemoryBytes: CgroupFiles.number(files.peakMemory) ?? 0)
     }
 
     private static func counter(named name: String, in text: String) -> Int {
@@ -217,7 +217,7 @@ final class TaskCgroups {
     /// neither counted nor killed (it lived on into the next task on the pair). `pids.current` is a counter
     /// the kernel computes for every read; the list is opened afresh only when it is not zero.
     private func processes() -> [Int32] {
-        let current = UInt64(CgroupFiles.read(files.pidsCurrent).trimmingCharacters(in: .whitespacesAndNewlines)) ?? 1
+        let current = CgroupFiles.number(files.pidsCurrent) ?? 1
         guard current > 0 else { return [] }
         return (readSmallFile(pidsPath + "/cgroup.procs") ?? "").split(separator: "\n").compactMap { Int32($0) }
     }
@@ -258,7 +258,7 @@ final class TaskCgroups {
     /// (page cache the task left) is not reused: the next task would inherit the charge, and reclaiming it
     /// (`memory.force_empty`) costs more than a new group (measured).
     private func reset() -> Bool {
-        let usage = UInt64(CgroupFiles.read(files.memoryUsage).trimmingCharacters(in: .whitespacesAndNewlines)) ?? .max
+        let usage = CgroupFiles.number(files.memoryUsage) ?? .max
         guard usage <= 1 << 20 else { return false }
         return (try? CgroupFiles.write("0", to: files.peakMemory, named: memoryPath + "/memory.max_usage_in_bytes")) != nil
     }
@@ -299,6 +299,29 @@ struct CgroupFiles: Sendable {
 
     func close() {
         for fd in [pidsProcesses, memoryProcesses, pidsEvents, pidsCurrent, oomControl, peakMemory, memoryUsage] { Glibc.close(fd) }
+    }
+
+    /// The one decimal number a counter file holds (`pids.current`, `memory.usage_in_bytes`), read from its start;
+    /// nil when it holds anything else. Read per task, so without Foundation's whitespace trimming (which bridged).
+    static func number(_ fd: Int32) -> UInt64? {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buffer -> UInt64? in
+            var n = pread(fd, buffer.baseAddress!, buffer.count, 0)
+            while n < 0 && errno == EINTR { n = pread(fd, buffer.baseAddress!, buffer.count, 0) }
+            guard n > 0, n < buffer.count else { return nil }
+            var value: UInt64 = 0, digits = 0
+            for byte in buffer[..<n] {
+                if byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") {
+                    let (times, overflow) = value.multipliedReportingOverflow(by: 10)
+                    let (sum, carry) = times.addingReportingOverflow(UInt64(byte - UInt8(ascii: "0")))
+                    guard !overflow, !carry else { return nil }
+                    value = sum
+                    digits += 1
+                } else if byte != UInt8(ascii: "\n") && byte != UInt8(ascii: " ") {
+                    return nil
+                }
+            }
+            return digits > 0 ? value : nil
+        }
     }
 
     /// The file's whole text, read from its start (a kernfs file regenerates its text for each read at offset 0).

@@ -12,8 +12,27 @@ public struct ProcessIdentity: Sendable, Equatable, Hashable {
     }
 
     /// Reads the identity of a live process; nil if there is none (or it is a zombie).
+    /// Read once or twice per task: the start time is taken from the bytes of `/proc/PID/stat` directly.
     public init?(pid: Int32) {
-        guard let fields = Self.statFields(pid), fields.count > 19, fields[0] != "Z", let start = Int64(fields[19]) else { return nil }
+        guard let stat = readSmallFile("/proc/\(pid)/stat") else { return nil }
+        let bytes = stat.utf8
+        guard let close = bytes.lastIndex(of: UInt8(ascii: ")")) else { return nil }
+        // After ") ": state is field 0, starttime field 19, each separated by one space.
+        var field = -1, start: Int64 = 0, state: UInt8 = 0, digits = 0
+        for byte in bytes[bytes.index(after: close)...] {
+            if byte == UInt8(ascii: " ") {
+                if field == 19 { break }
+                field += 1
+                continue
+            }
+            if field == 0 && state == 0 { state = byte }
+            if field == 19 {
+                guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"), digits < 18 else { return nil }
+                start = start * 10 + Int64(byte - UInt8(ascii: "0"))
+                digits += 1
+            }
+        }
+        guard field == 19, digits > 0, state != UInt8(ascii: "Z") else { return nil }
         self.pid = pid
         self.startTicks = start
     }

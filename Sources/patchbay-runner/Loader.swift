@@ -163,7 +163,15 @@ func isSemanticVersion(_ version: String) -> Bool {
 
 /// Reads and validates the descriptor: what the host needs to know, and the runner's own copy of the
 /// fields this ABI knows (the connector's struct is never read past its struct_size).
-func readDescriptor(_ pointer: UnsafePointer<patchbay_connector>?) throws(LoadFailure) -> (ConnectorDescriptor, patchbay_connector) {
+/// A plugin's descriptor as the host will see it, and the runner's own copy of the struct. A struct, not a
+/// tuple: a tuple's metadata is made at run time from its mangled name, the first time each process destroys
+/// one, and a zygote's child is always a first time (it was ~3% of a runner's CPU).
+struct DescribedConnector {
+    let info: ConnectorDescriptor
+    let copy: patchbay_connector
+}
+
+func readDescriptor(_ pointer: UnsafePointer<patchbay_connector>?) throws(LoadFailure) -> DescribedConnector {
     guard let pointer else {
         throw LoadFailure(kind: .invalidDescriptor, detail: "patchbay_connector_entry() returned NULL")
     }
@@ -239,7 +247,7 @@ func readDescriptor(_ pointer: UnsafePointer<patchbay_connector>?) throws(LoadFa
         parametersSchema: schema, credentialNames: credentials, pattern: pattern,
         capabilities: Capabilities(rawValue: d.capabilities), hasCheck: d.check != nil, hasCancel: d.cancel != nil,
         network: network, lineage: lineage)
-    return (info, d)
+    return DescribedConnector(info: info, copy: d)
 }
 
 /// The 1.4 lineage fields: known bits only, lists that match their counts, names an output may have,

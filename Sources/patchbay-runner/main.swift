@@ -144,7 +144,8 @@ func runnerMain(parent: Int32, inherited: SandboxLayers = []) -> Never {
         guard let pointer = entry(makeHostTable()) else {
             throw LoadFailure(kind: .invalidDescriptor, detail: "patchbay_connector_entry() returned NULL")
         }
-        let (info, copy) = try readDescriptor(pointer)
+        let described = try readDescriptor(pointer)
+        let info = described.info, copy = described.copy
         let loadTime = monotonicNanoseconds() - loadStarted
         channel.send(.descriptor(info))
         channel.send(.loaded(nanoseconds: loadTime))
